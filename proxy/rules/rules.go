@@ -1,0 +1,243 @@
+// Package rules is the contract between the operator and the proxy: the rules
+// file's schema, its strict decoding, validation, deterministic encoding and
+// model matching. The operator renders it into a ConfigMap; the proxy loads
+// it; standalone users write it by hand (YAML or JSON).
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+// Version is the only schema version this package reads and writes.
+const Version = "v1"
+
+// Set is a whole rules file.
+type Set struct {
+	// Version of the schema; "v1".
+	Version string `json:"version"`
+	// Providers are the upstream APIs the proxy may call.
+	Providers []Provider `json:"providers"`
+	// Rules map requested model names to a cascade.
+	Rules []Rule `json:"rules,omitempty"`
+	// DefaultRoute serves models no rule names. Without one, such models get 404.
+	DefaultRoute *Route `json:"defaultRoute,omitempty"`
+	// Prices override or extend the built-in price table, keyed by model name.
+	Prices map[string]Price `json:"prices,omitempty"`
+}
+
+// ProviderType names the wire format a provider speaks.
+type ProviderType string
+
+const (
+	// Anthropic is the Anthropic Messages API.
+	Anthropic ProviderType = "anthropic"
+	// OpenAI is the OpenAI Chat Completions API, or any compatible server (vLLM, Ollama, ...).
+	OpenAI ProviderType = "openai"
+)
+
+// Provider is one upstream API.
+type Provider struct {
+	Name string       `json:"name"`
+	Type ProviderType `json:"type"`
+	// BaseURL is the API root, e.g. https://api.anthropic.com or https://api.openai.com/v1.
+	// For type openai it includes the version path (requests go to BaseURL + "/chat/completions");
+	// for type anthropic it does not (requests go to BaseURL + "/v1/messages").
+	BaseURL string `json:"baseURL"`
+	// APIKey says where the key is; never the key itself. Exactly one of
+	// APIKey and PassthroughAuth must be set.
+	APIKey *KeySource `json:"apiKey,omitempty"`
+	// PassthroughAuth forwards the client's own credentials (x-api-key or
+	// Authorization) to this provider instead of a configured key.
+	PassthroughAuth bool `json:"passthroughAuth,omitempty"`
+	// Timeout bounds a whole upstream call, e.g. "600s". Default 10m.
+	Timeout Duration `json:"timeout,omitzero"`
+	// Headers are extra request headers sent to this provider (no secrets: they
+	// end up in ConfigMaps).
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// KeySource names where an API key is read from: an environment variable or a file.
+type KeySource struct {
+	Env  string `json:"env,omitempty"`
+	File string `json:"file,omitempty"`
+}
+
+// Mode selects what a rule does.
+type Mode string
+
+const (
+	// ModeCascade asks the draft, gates it, and escalates to the verifier when it fails.
+	ModeCascade Mode = "cascade"
+	// ModeVerifierOnly always asks the verifier (cascade off, accounting on).
+	ModeVerifierOnly Mode = "verifier-only"
+	// ModeDraftOnly always returns the draft (for rollouts and A/B tests).
+	ModeDraftOnly Mode = "draft-only"
+)
+
+// ResponseModel selects the model name reported to the client.
+type ResponseModel string
+
+const (
+	// ResponseModelRequested reports the model the client asked for (default).
+	ResponseModelRequested ResponseModel = "requested"
+	// ResponseModelServed reports the model that actually answered.
+	ResponseModelServed ResponseModel = "served"
+)
+
+// Target is one model on one provider.
+type Target struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+}
+
+// Rule turns requests for some models into a cascade.
+type Rule struct {
+	// Name identifies the rule in metrics and logs; unique.
+	Name string `json:"name"`
+	// Models are the requested model names and aliases this rule serves; unique across rules.
+	Models []string `json:"models"`
+	// Mode defaults to cascade.
+	Mode     Mode   `json:"mode,omitempty"`
+	Draft    Target `json:"draft"`
+	Verifier Target `json:"verifier"`
+	// Threshold: the draft is accepted iff its gate score is at least this. In [0, 1]; default 0.7.
+	Threshold *float64 `json:"threshold,omitempty"`
+	// DraftTimeout bounds the draft call (escalate when exceeded). Default 30s.
+	DraftTimeout Duration `json:"draftTimeout,omitzero"`
+	// VerifierTimeout bounds the verifier call. Default: the provider's timeout.
+	VerifierTimeout Duration `json:"verifierTimeout,omitzero"`
+	// ResponseModel: "requested" (default) or "served".
+	ResponseModel ResponseModel `json:"responseModel,omitempty"`
+	// Gate tunes the quality gate; unset fields take the gate's defaults.
+	Gate *Gate `json:"gate,omitempty"`
+	// Prices override the price table for this rule's models.
+	Prices map[string]Price `json:"prices,omitempty"`
+	// Headers: add x-cascade-* headers to responses. Default true.
+	CascadeHeaders *bool `json:"cascadeHeaders,omitempty"`
+}
+
+// Gate holds the quality gate's tunables. Nil fields mean "use the default".
+type Gate struct {
+	// Weights of each signal in the combined score, by signal name.
+	Weights map[string]float64 `json:"weights,omitempty"`
+	// Thresholds per request complexity ("simple", "moderate", "hard", ...) override Rule.Threshold.
+	ComplexityThresholds map[string]float64 `json:"complexityThresholds,omitempty"`
+	// SkipDraftAbove routes requests whose complexity estimate is at least this
+	// (in [0,1]) straight to the verifier. Unset: never skip.
+	SkipDraftAbove *float64 `json:"skipDraftAbove,omitempty"`
+	// MinAnswerChars: shorter answers count as near-empty.
+	MinAnswerChars *int `json:"minAnswerChars,omitempty"`
+	// Judge grades drafts with a (cheap) model; its cost is counted.
+	Judge *Judge `json:"judge,omitempty"`
+	// Options are further named numeric settings of the gate's signals.
+	Options map[string]float64 `json:"options,omitempty"`
+}
+
+// Judge is an optional model that grades a draft.
+type Judge struct {
+	Target
+	// Weight of the judge's grade in the combined score. Default 1.
+	Weight *float64 `json:"weight,omitempty"`
+	// Timeout for the judge call; on timeout the judge is skipped. Default 10s.
+	Timeout Duration `json:"timeout,omitzero"`
+}
+
+// Price is USD per million tokens.
+type Price struct {
+	Input      float64 `json:"input"`
+	Output     float64 `json:"output"`
+	CacheWrite float64 `json:"cacheWrite,omitempty"`
+	CacheRead  float64 `json:"cacheRead,omitempty"`
+}
+
+// Route is where models without a rule go.
+type Route struct {
+	Provider string `json:"provider"`
+	// Model, when set, replaces the requested model; empty forwards it unchanged.
+	Model string `json:"model,omitempty"`
+}
+
+// Hash is the hex SHA-256 of the set's deterministic encoding.
+func (s *Set) Hash() string {
+	b, err := EncodeJSON(s)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// ProviderByName returns the named provider, or nil.
+func (s *Set) ProviderByName(name string) *Provider {
+	for i := range s.Providers {
+		if s.Providers[i].Name == name {
+			return &s.Providers[i]
+		}
+	}
+	return nil
+}
+
+// Match returns the rule serving model, or nil. Names compare case-insensitively.
+// For lookups on a hot path, build an Index once per loaded set.
+func (s *Set) Match(model string) *Rule {
+	for i := range s.Rules {
+		for _, m := range s.Rules[i].Models {
+			if strings.EqualFold(m, model) {
+				return &s.Rules[i]
+			}
+		}
+	}
+	return nil
+}
+
+// Index is a precomputed model → rule lookup for a validated Set.
+type Index struct {
+	set    *Set
+	byName map[string]*Rule
+}
+
+// NewIndex indexes a validated set.
+func NewIndex(s *Set) *Index {
+	ix := &Index{set: s, byName: make(map[string]*Rule)}
+	for i := range s.Rules {
+		for _, m := range s.Rules[i].Models {
+			ix.byName[strings.ToLower(m)] = &s.Rules[i]
+		}
+	}
+	return ix
+}
+
+// Set returns the indexed set.
+func (ix *Index) Set() *Set { return ix.set }
+
+// Match returns the rule serving model, or nil.
+func (ix *Index) Match(model string) *Rule {
+	if r, ok := ix.byName[model]; ok {
+		return r
+	}
+	return ix.byName[strings.ToLower(model)]
+}
+
+// EffectiveMode returns the rule's mode with its default applied.
+func (r *Rule) EffectiveMode() Mode {
+	if r.Mode == "" {
+		return ModeCascade
+	}
+	return r.Mode
+}
+
+// DefaultThreshold is the acceptance threshold when a rule sets none.
+const DefaultThreshold = 0.7
+
+// EffectiveThreshold returns the rule's threshold with its default applied.
+func (r *Rule) EffectiveThreshold() float64 {
+	if r.Threshold == nil {
+		return DefaultThreshold
+	}
+	return *r.Threshold
+}
+
+// WantsCascadeHeaders reports whether x-cascade-* response headers are on.
+func (r *Rule) WantsCascadeHeaders() bool { return r.CascadeHeaders == nil || *r.CascadeHeaders }
