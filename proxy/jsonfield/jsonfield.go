@@ -1,0 +1,199 @@
+// Package jsonfield reads and rewrites top-level members of a JSON object
+// without decoding the rest, so a pass-through can route on "model" and
+// "stream" and rewrite "model" while every other byte stays as the client
+// sent it.
+package jsonfield
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// ErrNotObject is returned when the document is not a JSON object.
+var ErrNotObject = errors.New("request body must be a JSON object")
+
+// Span locates a member's value: body[Start:End].
+type Span struct{ Start, End int }
+
+// Members calls fn for each top-level member of the object in body, in
+// order, with the raw key (quotes removed, escapes kept) and the value's
+// span. It stops early when fn returns false. body must be valid JSON
+// (check with json.Valid first); Members does not re-validate it.
+func Members(body []byte, fn func(key []byte, value Span) bool) error {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return ErrNotObject
+	}
+	i++
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) {
+			return errors.New("unexpected end of JSON object")
+		}
+		if body[i] == '}' {
+			return nil
+		}
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		if i >= len(body) || body[i] != '"' {
+			return errors.New("malformed JSON object")
+		}
+		kEnd := skipString(body, i)
+		key := body[i+1 : kEnd-1]
+		i = skipSpace(body, kEnd)
+		if i >= len(body) || body[i] != ':' {
+			return errors.New("malformed JSON object")
+		}
+		vStart := skipSpace(body, i+1)
+		vEnd := skipValue(body, vStart)
+		if vEnd <= vStart {
+			return errors.New("malformed JSON value")
+		}
+		if !fn(key, Span{vStart, vEnd}) {
+			return nil
+		}
+		i = vEnd
+	}
+}
+
+// Routing is what the proxy needs to route a request without decoding it.
+type Routing struct {
+	Model      string
+	ModelSpan  Span
+	HasModel   bool
+	Stream     bool
+	HasStream  bool
+	StreamSpan Span
+}
+
+// ReadRouting finds the top-level "model" and "stream" members.
+func ReadRouting(body []byte) (Routing, error) {
+	var r Routing
+	var bad error
+	err := Members(body, func(key []byte, v Span) bool {
+		switch string(key) {
+		case "model":
+			raw := body[v.Start:v.End]
+			if raw[0] != '"' {
+				bad = errors.New("model: must be a string")
+				return false
+			}
+			s, err := unquote(raw)
+			if err != nil {
+				bad = errors.New("model: invalid string")
+				return false
+			}
+			r.Model, r.ModelSpan, r.HasModel = s, v, true
+		case "stream":
+			raw := body[v.Start:v.End]
+			switch string(raw) {
+			case "true":
+				r.Stream = true
+			case "false", "null":
+			default:
+				bad = errors.New("stream: must be a boolean")
+				return false
+			}
+			r.HasStream, r.StreamSpan = true, v
+		}
+		return true
+	})
+	if err != nil {
+		return r, err
+	}
+	return r, bad
+}
+
+// Replace returns a copy of body with body[s.Start:s.End] replaced by value.
+func Replace(body []byte, s Span, value []byte) []byte {
+	out := make([]byte, 0, len(body)-(s.End-s.Start)+len(value))
+	out = append(out, body[:s.Start]...)
+	out = append(out, value...)
+	return append(out, body[s.End:]...)
+}
+
+// QuoteString encodes s as a JSON string.
+func QuoteString(s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return b
+}
+
+func unquote(raw []byte) (string, error) {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	i++
+	for i < len(b) {
+		j := bytes.IndexAny(b[i:], "\"\\")
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		if b[i] == '\\' {
+			i += 2
+			continue
+		}
+		return i + 1
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(b)
+	default: // number, true, false, null
+		j := i
+		for j < len(b) {
+			switch b[j] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return j
+			}
+			j++
+		}
+		return j
+	}
+}

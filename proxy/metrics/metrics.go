@@ -1,0 +1,111 @@
+// Package metrics defines every Prometheus metric the proxy exports, on a
+// registry of its own (never the global one). Names use the cascadeflow_
+// prefix and base units; labels are bounded (rule names come from the rules
+// file, models from rules and provider answers).
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the proxy's collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// HTTP layer.
+	Requests        *prometheus.CounterVec   // endpoint, code
+	RequestDuration *prometheus.HistogramVec // endpoint
+	InFlight        prometheus.Gauge
+
+	// Routing and cascade.
+	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|error)
+	DraftFailures  *prometheus.CounterVec   // rule, reason (error|timeout)
+	GateScore      *prometheus.HistogramVec // rule
+	StageDuration  *prometheus.HistogramVec // stage (draft|gate|verifier|judge|upstream), outcome
+	Tokens         *prometheus.CounterVec   // model, kind (input|output|cache_write|cache_read)
+	CostUSD        *prometheus.CounterVec   // rule, model
+	BaselineUSD    *prometheus.CounterVec   // rule
+	SavingsUSD     *prometheus.CounterVec   // rule (may decrease: escalations cost more than the baseline)
+	UnknownPrice   *prometheus.CounterVec   // model
+	UpstreamErrors *prometheus.CounterVec   // provider, kind
+
+	// Rules loading.
+	RulesReloads *prometheus.CounterVec // result (ok|invalid|unchanged)
+	RulesInfo    *prometheus.GaugeVec   // hash: 1 for the loaded rules
+	RulesLoaded  prometheus.Gauge       // unix time of the last successful load
+}
+
+// New registers all collectors on a fresh registry.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_http_requests_total", Help: "HTTP requests served, by endpoint and status code.",
+		}, []string{"endpoint", "code"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cascadeflow_http_request_duration_seconds", Help: "Time from request to the last byte of the response.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"endpoint"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cascadeflow_http_in_flight_requests", Help: "Requests being served now.",
+		}),
+		RouteRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, draft_only, verifier_only, skipped_draft, error).",
+		}, []string{"rule", "outcome"}),
+		DraftFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_draft_failures_total", Help: "Draft calls that failed and were escalated, by reason (error, timeout).",
+		}, []string{"rule", "reason"}),
+		GateScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cascadeflow_gate_score", Help: "Quality gate score of drafts.",
+			Buckets: prometheus.LinearBuckets(0.1, 0.1, 10),
+		}, []string{"rule"}),
+		StageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cascadeflow_stage_duration_seconds", Help: "Duration of each cascade stage (draft, gate, verifier, judge, upstream) by request outcome.",
+			Buckets: []float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"stage", "outcome"}),
+		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_tokens_total", Help: "Tokens by model and kind (input, output, cache_write, cache_read).",
+		}, []string{"model", "kind"}),
+		CostUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_cost_usd_total", Help: "Actual spend in US dollars by rule and model (draft, verifier and judge calls).",
+		}, []string{"rule", "model"}),
+		BaselineUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_baseline_cost_usd_total", Help: "What the requested model alone would have cost, in US dollars, by rule.",
+		}, []string{"rule"}),
+		SavingsUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_savings_usd_total", Help: "Baseline minus actual cost of requests whose cascade saved money, by rule.",
+		}, []string{"rule"}),
+		UnknownPrice: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_unknown_price_total", Help: "Requests whose cost could not be computed because a model has no price.",
+		}, []string{"model"}),
+		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_upstream_errors_total", Help: "Failed upstream calls by provider and error kind.",
+		}, []string{"provider", "kind"}),
+		RulesReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_rules_reloads_total", Help: "Rules load attempts by result (ok, invalid, unchanged).",
+		}, []string{"result"}),
+		RulesInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_rules_info", Help: "1 for the SHA-256 hash of the rules being served.",
+		}, []string{"hash"}),
+		RulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cascadeflow_rules_loaded_timestamp_seconds", Help: "Unix time the serving rules were loaded.",
+		}),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.Requests, m.RequestDuration, m.InFlight,
+		m.RouteRequests, m.DraftFailures, m.GateScore, m.StageDuration,
+		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.UnknownPrice, m.UpstreamErrors,
+		m.RulesReloads, m.RulesInfo, m.RulesLoaded,
+	)
+	return m
+}
+
+// SetRulesHash marks hash as the one being served.
+func (m *Metrics) SetRulesHash(hash string) {
+	m.RulesInfo.Reset()
+	m.RulesInfo.WithLabelValues(hash).Set(1)
+}

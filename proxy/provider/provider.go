@@ -1,0 +1,310 @@
+// Package provider calls upstream LLM APIs: it builds the HTTP request
+// (auth, forwarded headers), bounds it in time, turns transport failures and
+// upstream error answers into *llm.Error, and parses SSE streams into
+// canonical events through the provider's dialect codec.
+package provider
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+)
+
+// DefaultTimeout bounds the wait for an upstream's response headers.
+const DefaultTimeout = 10 * time.Minute
+
+// maxErrorBody bounds how much of an upstream error answer is read.
+const maxErrorBody = 1 << 20
+
+// maxResponseBody bounds a non-streaming upstream answer.
+const maxResponseBody = 64 << 20
+
+// Client is one configured upstream.
+type Client struct {
+	name        string
+	dialect     llm.Dialect
+	codec       dialect.Codec
+	baseURL     string
+	key         string
+	passthrough bool
+	headers     map[string]string
+	timeout     time.Duration
+	hc          *http.Client
+}
+
+// New builds a client for p. key is the resolved API key (empty for
+// pass-through providers). transport is shared by all clients.
+func New(p rules.Provider, codec dialect.Codec, key string, transport http.RoundTripper) (*Client, error) {
+	if codec == nil {
+		return nil, fmt.Errorf("provider %s: no codec", p.Name)
+	}
+	if !p.PassthroughAuth && key == "" {
+		return nil, fmt.Errorf("provider %s: API key is empty", p.Name)
+	}
+	t := p.Timeout.Duration
+	if t == 0 {
+		t = DefaultTimeout
+	}
+	return &Client{
+		name:        p.Name,
+		dialect:     codec.Dialect(),
+		codec:       codec,
+		baseURL:     strings.TrimRight(p.BaseURL, "/"),
+		key:         key,
+		passthrough: p.PassthroughAuth,
+		headers:     p.Headers,
+		timeout:     t,
+		hc:          &http.Client{Transport: transport, CheckRedirect: noRedirect},
+	}, nil
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// NewTransport returns the transport upstream calls share: many idle
+// connections per host (Go's default keeps only 2) and HTTP/2 when offered.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Name is the provider's name from the rules.
+func (c *Client) Name() string { return c.name }
+
+// Dialect is the wire format the provider speaks.
+func (c *Client) Dialect() llm.Dialect { return c.dialect }
+
+// Codec is the provider's wire format codec.
+func (c *Client) Codec() dialect.Codec { return c.codec }
+
+// Path kinds of the upstream API.
+const (
+	PathMessages    = "messages"
+	PathCountTokens = "count_tokens"
+	PathModels      = "models"
+)
+
+// URL returns the upstream URL for an API path kind (and an optional suffix such as a model id).
+func (c *Client) URL(kind, suffix string) string {
+	var p string
+	switch {
+	case c.dialect == llm.Anthropic && kind == PathMessages:
+		p = "/v1/messages"
+	case c.dialect == llm.Anthropic && kind == PathCountTokens:
+		p = "/v1/messages/count_tokens"
+	case c.dialect == llm.Anthropic && kind == PathModels:
+		p = "/v1/models"
+	case kind == PathMessages:
+		p = "/chat/completions"
+	default:
+		p = "/models"
+	}
+	return c.baseURL + p + suffix
+}
+
+// hopHeaders are never forwarded (RFC 9110 §7.6.1), nor are headers that
+// the transport or this client own.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Host": true, "Content-Length": true, "Accept-Encoding": true,
+	"X-Api-Key": true, "Authorization": true, "Api-Key": true, "Cookie": true,
+}
+
+// Send issues one request to the upstream: method, url, body, and the
+// client's headers filtered and re-authenticated for this provider. The
+// returned response's status is not checked. The time bound covers the wait
+// for response headers; stop is called when the caller is done with the body
+// and must always be called.
+func (c *Client) Send(ctx context.Context, method, url string, body []byte, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(c.timeout, func() { cancel(errTimeout) })
+	stop = func() { timer.Stop(); cancel(nil) }
+
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		stop()
+		return nil, nil, &llm.Error{Kind: llm.ErrAPI, Message: "cannot build upstream request", Err: err}
+	}
+	c.setHeaders(req.Header, clientHeader)
+	if body != nil {
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	resp, err = c.hc.Do(req)
+	timer.Stop() // headers are here: the body is bounded by the caller's context
+	if err != nil {
+		e := c.transportError(ctx, err)
+		stop()
+		return nil, nil, e
+	}
+	return resp, stop, nil
+}
+
+var errTimeout = errors.New("upstream timeout")
+
+func (c *Client) transportError(ctx context.Context, err error) *llm.Error {
+	switch {
+	case errors.Is(context.Cause(ctx), errTimeout):
+		return &llm.Error{Kind: llm.ErrTimeout, Message: fmt.Sprintf("upstream %s did not answer within %s", c.name, c.timeout), Retryable: true, Err: err}
+	case ctx.Err() != nil:
+		return &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
+	default:
+		return &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s is unreachable", c.name), Retryable: true, Err: err}
+	}
+}
+
+func (c *Client) setHeaders(h, client http.Header) {
+	for k, vs := range client {
+		if hopHeaders[k] || strings.HasPrefix(k, "X-Cascade-") || strings.HasPrefix(k, "X-Forwarded-") {
+			continue
+		}
+		h[k] = vs
+	}
+	if conn := client.Get("Connection"); conn != "" {
+		for _, f := range strings.Split(conn, ",") {
+			h.Del(strings.TrimSpace(f))
+		}
+	}
+	for k, v := range c.headers {
+		h.Set(k, v)
+	}
+	key := c.key
+	if c.passthrough {
+		key = ClientCredential(client)
+	}
+	switch c.dialect {
+	case llm.Anthropic:
+		if key != "" {
+			h.Set("X-Api-Key", key)
+		}
+		if h.Get("Anthropic-Version") == "" {
+			h.Set("Anthropic-Version", "2023-06-01")
+		}
+	default:
+		if key != "" {
+			h.Set("Authorization", "Bearer "+key)
+		}
+		// Anthropic-only headers mean nothing to an OpenAI-compatible server.
+		h.Del("Anthropic-Version")
+		h.Del("Anthropic-Beta")
+	}
+	h.Set("Content-Type", "application/json")
+}
+
+// ClientCredential returns the client's key from x-api-key or a Bearer token.
+func ClientCredential(h http.Header) string {
+	if k := h.Get("X-Api-Key"); k != "" {
+		return k
+	}
+	a := h.Get("Authorization")
+	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return ""
+}
+
+// UpstreamError reads an error answer (bounded) and maps it through the codec.
+func (c *Client) UpstreamError(resp *http.Response) *llm.Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e := c.codec.DecodeError(resp.StatusCode, resp.Header, body)
+	if e == nil {
+		e = &llm.Error{Kind: llm.KindForStatus(resp.StatusCode), Status: resp.StatusCode, Message: "upstream error"}
+	}
+	return e
+}
+
+// Complete sends a non-streaming request. raw, when non-nil, is the client's
+// body already in this provider's dialect (with the model rewritten); it is
+// sent as is so fields the proxy does not understand survive. Otherwise req
+// is encoded with the provider's codec.
+func (c *Client) Complete(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (*llm.Response, error) {
+	body, err := c.body(req, raw, false)
+	if err != nil {
+		return nil, err
+	}
+	resp, stop, err := c.Send(ctx, http.MethodPost, c.URL(PathMessages, ""), body, clientHeader)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return nil, c.UpstreamError(resp)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	out, err := c.codec.DecodeResponse(data)
+	if err != nil {
+		return nil, &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s sent an invalid response", c.name), Err: err}
+	}
+	return out, nil
+}
+
+// Stream sends a streaming request and returns its canonical events. An
+// upstream that answers a stream request with plain JSON is accepted too.
+func (c *Client) Stream(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (llm.Stream, error) {
+	body, err := c.body(req, raw, true)
+	if err != nil {
+		return nil, err
+	}
+	resp, stop, err := c.Send(ctx, http.MethodPost, c.URL(PathMessages, ""), body, clientHeader)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer stop()
+		defer resp.Body.Close()
+		return nil, c.UpstreamError(resp)
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		defer stop()
+		defer resp.Body.Close()
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+		if err != nil {
+			return nil, c.transportError(ctx, err)
+		}
+		out, err := c.codec.DecodeResponse(data)
+		if err != nil {
+			return nil, &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s sent an invalid response", c.name), Err: err}
+		}
+		return &replay{events: out.Events()}, nil
+	}
+	return newEventStream(c, resp, stop), nil
+}
+
+func (c *Client) body(req *llm.Request, raw []byte, stream bool) ([]byte, error) {
+	if raw != nil {
+		return raw, nil
+	}
+	r := *req
+	r.Stream = stream
+	b, err := c.codec.EncodeRequest(&r)
+	if err != nil {
+		return nil, &llm.Error{Kind: llm.ErrInvalidRequest, Message: fmt.Sprintf("cannot translate the request for provider %s: %v", c.name, err), Err: err}
+	}
+	return b, nil
+}

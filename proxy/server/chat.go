@@ -1,0 +1,200 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+)
+
+// readBody reads the whole request body under the size limit. Reading it
+// fully before answering also avoids net/http closing it under a streaming
+// response (no full-duplex needed).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, tooLarge(s.cfg.MaxBodyBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(s.cfg.MaxBodyBytes)
+		}
+		return nil, &llm.Error{Kind: llm.ErrInvalidRequest, Message: "could not read the request body", Err: err}
+	}
+	return body, nil
+}
+
+func tooLarge(limit int64) *llm.Error {
+	return llm.Errorf(llm.ErrRequestTooLarge, "request body exceeds the %d byte limit", limit)
+}
+
+// handleChat serves POST /v1/messages (Anthropic) and /v1/chat/completions (OpenAI).
+func (s *Server) handleChat(d llm.Dialect, _ string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		codec := s.codec(d)
+		w, r := c.Writer, c.Request
+		body, err := s.readBody(w, r)
+		if err != nil {
+			writeError(w, codec, err)
+			return
+		}
+		rt, err := routing(codec, body)
+		if err != nil {
+			writeError(w, codec, err)
+			return
+		}
+		rec := route(c)
+		rec.Model = rt.Model
+		snap := s.cfg.Store.Load()
+		if snap == nil {
+			writeError(w, codec, &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: "the proxy has no rules loaded yet"})
+			return
+		}
+		if rule := snap.Index.Match(rt.Model); rule != nil {
+			rec.Rule = rule.Name
+			req, err := codec.DecodeRequest(body)
+			if err != nil {
+				writeError(w, codec, err)
+				return
+			}
+			if s.cfg.Cascade == nil {
+				writeError(w, codec, &llm.Error{Kind: llm.ErrAPI, Status: http.StatusNotImplemented, Message: "cascade rules are not enabled in this proxy"})
+				return
+			}
+			in := &Inbound{Dialect: d, Codec: codec, Body: body, Request: req, Header: r.Header, Model: rt.Model,
+				ID: c.GetString(ctxRequestID), Log: s.requestLogger(c), Route: rec}
+			s.cfg.Cascade.Serve(r.Context(), w, in, rule, snap)
+			return
+		}
+		rt2 := snap.Rules.DefaultRoute
+		if rt2 == nil {
+			writeError(w, codec, modelNotFound(rt.Model))
+			return
+		}
+		p := snap.Provider(rt2.Provider)
+		rec.Outcome = "passthrough"
+		s.m.RouteRequests.WithLabelValues("", "passthrough").Inc()
+		if p.Dialect() == d {
+			if rt2.Model != "" {
+				body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(rt2.Model))
+			}
+			s.relay(c, codec, p, provider.PathMessages, body)
+			return
+		}
+		req, err := codec.DecodeRequest(body)
+		if err != nil {
+			writeError(w, codec, err)
+			return
+		}
+		if rt2.Model != "" {
+			req.Model = rt2.Model
+		}
+		s.translate(c, codec, p, req)
+	}
+}
+
+func modelNotFound(model string) *llm.Error {
+	return &llm.Error{Kind: llm.ErrNotFound, Param: "model", Message: fmt.Sprintf("model %q is not served by this proxy (no rule names it and no default route is configured)", model)}
+}
+
+// routing reads model and stream without decoding the body; a body that is
+// not valid JSON, or has no model, gets the codec's precise error.
+func routing(codec dialect.Codec, body []byte) (jsonfield.Routing, error) {
+	if !json.Valid(body) {
+		if _, err := codec.DecodeRequest(body); err != nil {
+			return jsonfield.Routing{}, err
+		}
+		return jsonfield.Routing{}, &llm.Error{Kind: llm.ErrInvalidRequest, Message: "request body is not valid JSON"}
+	}
+	rt, err := jsonfield.ReadRouting(body)
+	if err != nil {
+		return rt, &llm.Error{Kind: llm.ErrInvalidRequest, Message: err.Error(), Param: paramOf(err.Error())}
+	}
+	if !rt.HasModel || rt.Model == "" {
+		return rt, &llm.Error{Kind: llm.ErrInvalidRequest, Param: "model", Message: "model: field required"}
+	}
+	return rt, nil
+}
+
+func paramOf(msg string) string {
+	if i := strings.IndexByte(msg, ':'); i > 0 && !strings.Contains(msg[:i], " ") {
+		return msg[:i]
+	}
+	return ""
+}
+
+// translate serves a client through a provider of the other dialect.
+func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Client, req *llm.Request) {
+	w, r := c.Writer, c.Request
+	if p.Dialect() != llm.Anthropic {
+		StripBillingHeader(req)
+	}
+	if !req.Stream {
+		resp, err := p.Complete(r.Context(), req, nil, r.Header)
+		if err != nil {
+			s.upstreamFailed(p, err)
+			writeError(w, codec, err)
+			return
+		}
+		out, err := codec.EncodeResponse(resp)
+		if err != nil {
+			writeError(w, codec, &llm.Error{Kind: llm.ErrBadGateway, Message: "cannot translate the upstream response", Err: err})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out)
+		return
+	}
+	stream, err := p.Stream(r.Context(), req, nil, r.Header)
+	if err != nil {
+		s.upstreamFailed(p, err)
+		writeError(w, codec, err)
+		return
+	}
+	defer stream.Close()
+	if err := WriteStream(r.Context(), w, codec, req, stream, nil); err != nil {
+		s.upstreamFailed(p, err)
+	}
+}
+
+func (s *Server) upstreamFailed(p *provider.Client, err error) {
+	e := llm.AsError(err)
+	if e.Kind == llm.ErrCanceled {
+		return
+	}
+	s.m.UpstreamErrors.WithLabelValues(p.Name(), string(e.Kind)).Inc()
+}
+
+// billingHeaderPrefix starts the per-request system block Claude Code sends;
+// it changes every request and so defeats prefix caching on other backends.
+const billingHeaderPrefix = "x-anthropic-billing-header:"
+
+// StripBillingHeader removes Claude Code's billing-header system block.
+func StripBillingHeader(req *llm.Request) {
+	out := req.System[:0]
+	for _, b := range req.System {
+		if b.Type == llm.BlockText && strings.HasPrefix(strings.TrimSpace(b.Text), billingHeaderPrefix) {
+			continue
+		}
+		out = append(out, b)
+	}
+	req.System = out
+}
+
+// ruleTargets is a small helper for handlers that need the provider serving a rule's verifier.
+func ruleVerifier(snap *snapshot.Snapshot, rule *rules.Rule) (*provider.Client, string) {
+	return snap.Provider(rule.Verifier.Provider), rule.Verifier.Model
+}

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"encoding/hex"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+)
+
+const (
+	ctxRequestID = "cascadeflow.request_id"
+	ctxRoute     = "cascadeflow.route"
+)
+
+// recoverer turns a panic into a 500 in the client's envelope (when nothing
+// was written yet) and a log line with the stack; the process keeps serving.
+func (s *Server) recoverer() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			rec := recover()
+			if rec == nil {
+				return
+			}
+			if rec == http.ErrAbortHandler {
+				panic(rec) // the client went away mid-response; let net/http handle it
+			}
+			s.log.Error("panic serving request", "request_id", c.GetString(ctxRequestID), "panic", slog.AnyValue(rec).String(), "stack", string(debug.Stack()))
+			if !c.Writer.Written() {
+				writeError(c.Writer, s.codec(clientDialect(c.Request.Header)), llm.Errorf(llm.ErrAPI, "internal error"))
+			}
+			c.Abort()
+		}()
+		c.Next()
+	}
+}
+
+// requestID gives every request an id, returned in x-request-id.
+func (s *Server) requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var b [12]byte
+		u1, u2 := rand.Uint64(), rand.Uint32()
+		for i := 0; i < 8; i++ {
+			b[i] = byte(u1 >> (8 * i))
+		}
+		for i := 0; i < 4; i++ {
+			b[8+i] = byte(u2 >> (8 * i))
+		}
+		id := "req_" + hex.EncodeToString(b[:])
+		c.Set(ctxRequestID, id)
+		c.Writer.Header().Set("X-Request-Id", id)
+		c.Next()
+	}
+}
+
+// accessLog writes one structured line per request and the HTTP metrics.
+// It never logs bodies, prompts, query strings or credentials.
+func (s *Server) accessLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		route := &RouteRecorder{}
+		c.Set(ctxRoute, route)
+		s.m.InFlight.Inc()
+		c.Next()
+		s.m.InFlight.Dec()
+		d := time.Since(start)
+		endpoint := c.FullPath()
+		if endpoint == "" {
+			endpoint = "unmatched"
+		}
+		status := c.Writer.Status()
+		s.m.Requests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
+		s.m.RequestDuration.WithLabelValues(endpoint).Observe(d.Seconds())
+		if !s.log.Enabled(c.Request.Context(), slog.LevelInfo) {
+			return
+		}
+		attrs := []slog.Attr{
+			slog.String("request_id", c.GetString(ctxRequestID)),
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.Int("status", status),
+			slog.Duration("duration", d),
+			slog.Int("bytes_out", c.Writer.Size()),
+		}
+		if route.Model != "" {
+			attrs = append(attrs, slog.String("model", route.Model))
+		}
+		if route.Rule != "" {
+			attrs = append(attrs, slog.String("rule", route.Rule))
+		}
+		if route.Outcome != "" {
+			attrs = append(attrs, slog.String("outcome", route.Outcome))
+		}
+		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", attrs...)
+	}
+}
+
+// cors lets browser clients of the SDKs call the proxy from allowed origins.
+// Off unless origins are configured.
+func (s *Server) cors() gin.HandlerFunc {
+	origins := s.cfg.CORSOrigins
+	if len(origins) == 0 {
+		return func(c *gin.Context) { c.Next() }
+	}
+	any := slices.Contains(origins, "*")
+	return func(c *gin.Context) {
+		origin := c.Request.Header.Get("Origin")
+		if origin == "" || !(any || slices.Contains(origins, origin)) {
+			c.Next()
+			return
+		}
+		h := c.Writer.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", "request-id, x-request-id, x-cascade-outcome, x-cascade-model, x-cascade-score, x-cascade-cost-usd, x-cascade-savings-usd")
+		if c.Request.Method == http.MethodOptions && c.Request.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			if req := c.Request.Header.Get("Access-Control-Request-Headers"); req != "" {
+				h.Set("Access-Control-Allow-Headers", req)
+			}
+			h.Set("Access-Control-Max-Age", "600")
+			c.AbortWithStatus(http.StatusNoContent)
+			return
+		}
+		c.Next()
+	}
+}
+
+func route(c *gin.Context) *RouteRecorder {
+	if r, ok := c.Get(ctxRoute); ok {
+		return r.(*RouteRecorder)
+	}
+	return &RouteRecorder{}
+}
+
+// requestLogger returns a logger carrying the request id.
+func (s *Server) requestLogger(c *gin.Context) *slog.Logger {
+	return s.log.With("request_id", c.GetString(ctxRequestID))
+}
+
+func trimBearer(a string) string {
+	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return a[7:]
+	}
+	return ""
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+)
+
+// relayHeaders are upstream response headers not copied to the client.
+var relayHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true, "Trailer": true,
+	"Transfer-Encoding": true, "Upgrade": true, "Set-Cookie": true, "Alt-Svc": true,
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// relay forwards body (already in the provider's dialect) and copies the
+// answer back as it arrives: bytes in, bytes out, a flush after every read
+// of an event stream. Upstream errors are re-enveloped for the client (an
+// HTML error page becomes a clean 502).
+func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte) {
+	w, r := c.Writer, c.Request
+	url := p.URL(kind, "")
+	if q := r.URL.RawQuery; q != "" {
+		url += "?" + q // e.g. Claude Code's ?beta=true
+	}
+	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
+	if err != nil {
+		s.upstreamFailed(p, err)
+		writeError(w, codec, err)
+		return
+	}
+	defer stop()
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		e := p.UpstreamError(resp)
+		s.upstreamFailed(p, e)
+		copyRateLimitHeaders(w.Header(), resp.Header)
+		writeError(w, codec, e)
+		return
+	}
+	h := w.Header()
+	for k, vs := range resp.Header {
+		if !relayHeaders[k] {
+			h[k] = vs
+		}
+	}
+	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if stream {
+		h.Del("Content-Length")
+		h.Set("X-Accel-Buffering", "no")
+	}
+	w.WriteHeader(resp.StatusCode)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	if !stream {
+		if _, err := io.CopyBuffer(w, resp.Body, buf); err != nil && r.Context().Err() == nil {
+			s.upstreamFailed(p, &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream body interrupted", Err: err})
+		}
+		return
+	}
+	// Forward whole events only: a stream cut inside an event then ends
+	// with a clean in-band error event instead of half an event.
+	rc := http.NewResponseController(w)
+	held := 0
+	for {
+		n, err := resp.Body.Read(buf[held:])
+		held += n
+		if cut := lastEventEnd(buf[:held]); cut > 0 || held == len(buf) {
+			if cut == 0 {
+				cut = held // an event larger than the buffer: pass it through in pieces
+			}
+			if _, werr := w.Write(buf[:cut]); werr != nil {
+				return // client went away; the deferred close cancels the upstream call
+			}
+			_ = rc.Flush()
+			held = copy(buf, buf[cut:held])
+		}
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			if held > 0 {
+				_, _ = w.Write(buf[:held])
+				_ = rc.Flush()
+			}
+			return
+		}
+		if r.Context().Err() != nil {
+			return
+		}
+		e := &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream " + p.Name() + " stream was interrupted", Err: err}
+		s.upstreamFailed(p, e)
+		_, _ = w.Write(codec.ErrorEvent(e))
+		_ = rc.Flush()
+		return
+	}
+}
+
+// lastEventEnd returns the index just past the last blank line (the end of
+// an SSE event) in b, or 0.
+func lastEventEnd(b []byte) int {
+	i := bytes.LastIndex(b, []byte("\n\n"))
+	if j := bytes.LastIndex(b, []byte("\n\r\n")); j >= 0 && j+3 > i+2 {
+		return j + 3
+	}
+	if i < 0 {
+		return 0
+	}
+	return i + 2
+}
+
+// copyRateLimitHeaders keeps the headers clients use to back off.
+func copyRateLimitHeaders(dst, src http.Header) {
+	for k, vs := range src {
+		lk := strings.ToLower(k)
+		if lk == "retry-after" || strings.HasPrefix(lk, "anthropic-ratelimit-") || strings.HasPrefix(lk, "x-ratelimit-") ||
+			lk == "request-id" || lk == "x-should-retry" {
+			dst[k] = vs
+		}
+	}
+}

@@ -1,0 +1,207 @@
+// Package server is the proxy's HTTP shell: Gin routes and middleware,
+// request reading and routing, pass-through relay, health, metrics and
+// graceful shutdown. Translation lives in the dialects, upstream calls in
+// provider, the cascade in cascade.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+)
+
+// DefaultMaxBodyBytes bounds a request body (32 MiB, as Anthropic's API).
+const DefaultMaxBodyBytes = 32 << 20
+
+// Cascade serves requests whose model has a rule. The server hands it the
+// decoded request and the response writer; it writes the whole answer.
+type Cascade interface {
+	Serve(ctx context.Context, w http.ResponseWriter, in *Inbound, rule *rules.Rule, snap *snapshot.Snapshot)
+}
+
+// Inbound is a client request as the server read it.
+type Inbound struct {
+	Dialect llm.Dialect
+	Codec   dialect.Codec
+	Body    []byte         // exactly as received
+	Request *llm.Request   // decoded canonical request
+	Header  http.Header    // the client's headers
+	Model   string         // the requested model
+	ID      string         // request id
+	Log     *slog.Logger   // request-scoped logger
+	Route   *RouteRecorder // lets the handler record the outcome for the access log
+}
+
+// RouteRecorder carries routing facts from handlers to the access log.
+type RouteRecorder struct {
+	Rule    string
+	Outcome string
+	Model   string
+}
+
+// Config configures a Server.
+type Config struct {
+	Store        *snapshot.Store
+	Codecs       map[llm.Dialect]dialect.Codec
+	Metrics      *metrics.Metrics
+	Log          *slog.Logger
+	Cascade      Cascade  // nil: rules with a cascade answer 501
+	MaxBodyBytes int64    // 0: DefaultMaxBodyBytes
+	CORSOrigins  []string // allowed browser origins; empty: CORS off; "*" any
+	// ModelsTimeout bounds the upstream model list fetch in GET /v1/models.
+	ModelsTimeout time.Duration
+}
+
+// Server is the proxy's HTTP handler.
+type Server struct {
+	cfg      Config
+	engine   *gin.Engine
+	draining atomic.Bool
+	log      *slog.Logger
+	m        *metrics.Metrics
+}
+
+// New builds the handler and its routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Codecs[llm.Anthropic] == nil || cfg.Codecs[llm.OpenAI] == nil {
+		return nil, errors.New("server: a store and both codecs are required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.ModelsTimeout <= 0 {
+		cfg.ModelsTimeout = 2 * time.Second
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, engine: gin.New(), log: cfg.Log, m: cfg.Metrics}
+	s.engine.HandleMethodNotAllowed = true
+	s.engine.ContextWithFallback = true
+	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
+
+	s.engine.POST("/v1/messages", s.handleChat(llm.Anthropic, "messages"))
+	s.engine.POST("/v1/messages/count_tokens", s.handleCountTokens)
+	s.engine.POST("/v1/chat/completions", s.handleChat(llm.OpenAI, "chat_completions"))
+	s.engine.POST("/chat/completions", s.handleChat(llm.OpenAI, "chat_completions"))
+	s.engine.GET("/v1/models", s.handleModels)
+	s.engine.GET("/v1/models/:id", s.handleModel)
+	s.engine.GET("/healthz", s.handleHealth)
+	s.engine.GET("/readyz", s.handleReady)
+	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
+	s.engine.GET("/debug/rules", s.handleDebugRules)
+	s.engine.NoRoute(s.handleNoRoute)
+	s.engine.NoMethod(s.handleNoMethod)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// SetDraining makes /readyz fail so load balancers stop sending new requests.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+// Run serves on ln until ctx ends, then drains: readiness fails, new
+// connections are refused after drainDelay, and in-flight requests (streams
+// included) get up to shutdownTimeout to finish.
+func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownTimeout time.Duration) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.SetDraining()
+	s.log.Info("shutting down: draining in-flight requests", "drain_delay", drainDelay.String(), "timeout", shutdownTimeout.String())
+	if drainDelay > 0 {
+		time.Sleep(drainDelay)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) codec(d llm.Dialect) dialect.Codec { return s.cfg.Codecs[d] }
+
+// writeError answers with err in the client's own envelope.
+func writeError(w http.ResponseWriter, codec dialect.Codec, err error) {
+	status, body := codec.ErrorResponse(err)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (s *Server) handleHealth(c *gin.Context) {
+	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
+}
+
+func (s *Server) handleReady(c *gin.Context) {
+	switch {
+	case s.draining.Load():
+		c.Data(http.StatusServiceUnavailable, "application/json", []byte(`{"status":"draining"}`))
+	case s.cfg.Store.Load() == nil:
+		c.Data(http.StatusServiceUnavailable, "application/json", []byte(`{"status":"no rules loaded"}`))
+	default:
+		c.Data(http.StatusOK, "application/json", []byte(`{"status":"ready"}`))
+	}
+}
+
+func (s *Server) handleDebugRules(c *gin.Context) {
+	snap := s.cfg.Store.Load()
+	if snap == nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "no rules loaded"})
+		return
+	}
+	// The set holds key sources (env names, file paths), never keys.
+	c.JSON(http.StatusOK, gin.H{"hash": snap.Hash, "loadedAt": snap.LoadedAt.UTC().Format(time.RFC3339Nano), "rules": snap.Rules})
+}
+
+// clientDialect guesses the dialect of a request on a shared path.
+func clientDialect(h http.Header) llm.Dialect {
+	if h.Get("Anthropic-Version") != "" || h.Get("X-Api-Key") != "" {
+		return llm.Anthropic
+	}
+	return llm.OpenAI
+}
+
+func (s *Server) handleNoRoute(c *gin.Context) {
+	writeError(c.Writer, s.codec(clientDialect(c.Request.Header)),
+		llm.Errorf(llm.ErrNotFound, "no endpoint %s %s", c.Request.Method, c.Request.URL.Path))
+}
+
+func (s *Server) handleNoMethod(c *gin.Context) {
+	e := llm.Errorf(llm.ErrInvalidRequest, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path)
+	e.Status = http.StatusMethodNotAllowed
+	writeError(c.Writer, s.codec(clientDialect(c.Request.Header)), e)
+}

@@ -1,0 +1,115 @@
+// Package snapshot turns a validated rules set into what requests are served
+// with (model index, provider clients with their keys) and holds the current
+// one behind an atomic pointer: a reload swaps it whole, so a request that
+// took a snapshot finishes on it, and the hot path takes no lock.
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+)
+
+// Snapshot is one loaded rules set, ready to serve.
+type Snapshot struct {
+	Rules     *rules.Set
+	Index     *rules.Index
+	Hash      string
+	Providers map[string]*provider.Client
+	LoadedAt  time.Time
+}
+
+// Provider returns the named provider client, or nil.
+func (s *Snapshot) Provider(name string) *provider.Client { return s.Providers[name] }
+
+// Builder makes snapshots: it knows the codecs, how to resolve keys, and the
+// shared transport.
+type Builder struct {
+	Codecs    map[rules.ProviderType]dialect.Codec
+	Transport http.RoundTripper
+	// LookupEnv resolves apiKey.env (default os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+	// ReadFile resolves apiKey.file (default os.ReadFile).
+	ReadFile func(string) ([]byte, error)
+	// BaseURLOverride, when set, replaces every provider's base URL (demo mode).
+	BaseURLOverride func(rules.Provider) string
+}
+
+// Build resolves keys and builds clients. Errors name the provider and the
+// key's source, never the key.
+func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
+	lookup, read := b.LookupEnv, b.ReadFile
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	if read == nil {
+		read = os.ReadFile
+	}
+	snap := &Snapshot{Rules: set, Index: rules.NewIndex(set), Hash: set.Hash(), Providers: map[string]*provider.Client{}, LoadedAt: time.Now()}
+	var errs []error
+	for _, p := range set.Providers {
+		codec := b.Codecs[p.Type]
+		if codec == nil {
+			errs = append(errs, fmt.Errorf("provider %s: unsupported type %q", p.Name, p.Type))
+			continue
+		}
+		key, err := ResolveKey(p, lookup, read)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if b.BaseURLOverride != nil {
+			p.BaseURL = b.BaseURLOverride(p)
+		}
+		c, err := provider.New(p, codec, key, b.Transport)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		snap.Providers[p.Name] = c
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("build snapshot: %w", err)
+	}
+	return snap, nil
+}
+
+// ResolveKey reads a provider's key from its environment variable or file.
+func ResolveKey(p rules.Provider, lookup func(string) (string, bool), read func(string) ([]byte, error)) (string, error) {
+	if p.PassthroughAuth || p.APIKey == nil {
+		return "", nil
+	}
+	if p.APIKey.Env != "" {
+		v, ok := lookup(p.APIKey.Env)
+		if !ok || strings.TrimSpace(v) == "" {
+			return "", fmt.Errorf("provider %s: environment variable %s is not set", p.Name, p.APIKey.Env)
+		}
+		return strings.TrimSpace(v), nil
+	}
+	data, err := read(p.APIKey.File)
+	if err != nil {
+		return "", fmt.Errorf("provider %s: read key file %s: %w", p.Name, p.APIKey.File, errors.Unwrap(err))
+	}
+	v := strings.TrimSpace(string(data))
+	if v == "" {
+		return "", fmt.Errorf("provider %s: key file %s is empty", p.Name, p.APIKey.File)
+	}
+	return v, nil
+}
+
+// Store holds the snapshot being served.
+type Store struct{ p atomic.Pointer[Snapshot] }
+
+// Load returns the current snapshot (nil before the first successful load).
+func (s *Store) Load() *Snapshot { return s.p.Load() }
+
+// Swap installs a new snapshot and returns the previous one.
+func (s *Store) Swap(n *Snapshot) *Snapshot { return s.p.Swap(n) }
