@@ -1,0 +1,516 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The spec mirrors the proxy's rules file (package proxy/rules) field for field
+// where that makes sense, so one mental model serves both the standalone file
+// and the cluster. What differs: API keys come from Secrets instead of
+// environment variables or files, durations are metav1.Duration strings, and
+// spec.proxy describes the Deployment that serves the rules.
+
+// CascadeRouteSpec declares the providers, the cascade rules and the proxy that serves them.
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, self.providers.exists(p, p.name == r.draft.provider))",messageExpression="'rules[].draft.provider must name a provider declared in spec.providers; undeclared: ' + self.rules.filter(r, !self.providers.exists(p, p.name == r.draft.provider)).map(r, r.draft.provider).join(', ')",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, self.providers.exists(p, p.name == r.verifier.provider))",messageExpression="'rules[].verifier.provider must name a provider declared in spec.providers; undeclared: ' + self.rules.filter(r, !self.providers.exists(p, p.name == r.verifier.provider)).map(r, r.verifier.provider).join(', ')",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.gate) || !has(r.gate.judge) || self.providers.exists(p, p.name == r.gate.judge.provider))",message="rules[].gate.judge.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultRoute) || self.providers.exists(p, p.name == self.defaultRoute.provider)",messageExpression="'defaultRoute.provider must name a provider declared in spec.providers; undeclared: ' + self.defaultRoute.provider",reason=FieldValueInvalid,fieldPath=".defaultRoute.provider"
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(a, self.rules.all(b, a.name == b.name || !a.models.exists(m, b.models.exists(n, m.lowerAscii() == n.lowerAscii()))))",message="a model name may be served by only one rule (names compare case-insensitively)",reason=FieldValueDuplicate,fieldPath=".rules"
+type CascadeRouteSpec struct {
+	// providers are the upstream APIs the proxy may call. Rules, the judge and
+	// the default route name them.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Providers []Provider `json:"providers"`
+
+	// rules map requested model names to a cascade: ask the draft model first,
+	// gate its answer, and escalate to the verifier when the gate rejects it.
+	// A model name appears in at most one rule.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Rules []Rule `json:"rules,omitempty"`
+
+	// defaultRoute serves requests for models no rule names, without a
+	// cascade. Without it, such requests are answered 404 (model not found).
+	// +optional
+	DefaultRoute *Route `json:"defaultRoute,omitempty"`
+
+	// prices override or extend the proxy's built-in price table, keyed by
+	// model name, in USD per million tokens. Used for cost and savings figures.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=128
+	Prices map[string]Price `json:"prices,omitempty"`
+
+	// proxy describes the Deployment and Service that serve these rules.
+	// +optional
+	// +kubebuilder:default={}
+	Proxy ProxySpec `json:"proxy,omitempty"`
+}
+
+// ProviderType names the wire format a provider speaks.
+// +kubebuilder:validation:Enum=anthropic;openai
+type ProviderType string
+
+const (
+	// ProviderAnthropic is the Anthropic Messages API.
+	ProviderAnthropic ProviderType = "anthropic"
+	// ProviderOpenAI is the OpenAI Chat Completions API or a compatible server (vLLM, Ollama, ...).
+	ProviderOpenAI ProviderType = "openai"
+)
+
+// Provider is one upstream API and how the proxy authenticates to it.
+// +kubebuilder:validation:XValidation:rule="has(self.apiKeySecretRef) != (has(self.passthroughAuth) && self.passthroughAuth)",message="set exactly one of apiKeySecretRef and passthroughAuth: true"
+type Provider struct {
+	// name identifies the provider within this CascadeRoute; rules refer to it.
+	// A DNS label: lowercase letters, digits and '-'.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// type is the wire format the provider speaks: anthropic (Messages API)
+	// or openai (Chat Completions, also for compatible servers).
+	// +required
+	Type ProviderType `json:"type"`
+
+	// baseURL is the API root. For type openai it includes the version path
+	// (requests go to baseURL + "/chat/completions", e.g. https://api.openai.com/v1);
+	// for type anthropic it does not (requests go to baseURL + "/v1/messages",
+	// e.g. https://api.anthropic.com). Must not contain credentials.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/@?#\\\\s]+([/?#][^\\\\s]*)?$')",message="baseURL must be an absolute http(s) URL without credentials"
+	BaseURL string `json:"baseURL"`
+
+	// apiKeySecretRef names the Secret key holding this provider's API key.
+	// The key reaches the proxy as an environment variable, never through the
+	// rules ConfigMap. Exactly one of apiKeySecretRef and passthroughAuth is set.
+	// +optional
+	APIKeySecretRef *SecretKeyRef `json:"apiKeySecretRef,omitempty"`
+
+	// passthroughAuth forwards the client's own credentials (x-api-key or
+	// Authorization header) to this provider instead of a configured key.
+	// +optional
+	PassthroughAuth bool `json:"passthroughAuth,omitempty"`
+
+	// timeout bounds one whole upstream call, e.g. "600s" or "10m". Default 10m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// headers are extra request headers sent to this provider, e.g.
+	// anthropic-beta. They are stored in a ConfigMap, so credentials
+	// (Authorization, x-api-key, ...) are refused: use apiKeySecretRef.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(h, h.matches('^[!#$%&\\'*+.^_`|~0-9A-Za-z-]+$'))",message="header names must be HTTP tokens"
+	// +kubebuilder:validation:XValidation:rule="self.all(h, !(h.lowerAscii() in ['authorization', 'x-api-key', 'api-key', 'proxy-authorization', 'cookie']))",message="headers must not carry credentials; use apiKeySecretRef"
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// SecretKeyRef selects one key of a Secret in the CascadeRoute's namespace.
+type SecretKeyRef struct {
+	// name of the Secret, in the same namespace as the CascadeRoute.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key within the Secret's data whose value is the API key.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+}
+
+// Mode selects what a rule does.
+// +kubebuilder:validation:Enum=cascade;verifier-only;draft-only
+type Mode string
+
+const (
+	// ModeCascade asks the draft, gates it, and escalates to the verifier when it fails.
+	ModeCascade Mode = "cascade"
+	// ModeVerifierOnly always asks the verifier (cascade off, cost accounting on).
+	ModeVerifierOnly Mode = "verifier-only"
+	// ModeDraftOnly always returns the draft (for rollouts and A/B tests).
+	ModeDraftOnly Mode = "draft-only"
+)
+
+// ResponseModel selects the model name reported to the client.
+// +kubebuilder:validation:Enum=requested;served
+type ResponseModel string
+
+const (
+	// ResponseModelRequested reports the model the client asked for.
+	ResponseModelRequested ResponseModel = "requested"
+	// ResponseModelServed reports the model that actually answered.
+	ResponseModelServed ResponseModel = "served"
+)
+
+// Rule turns requests for some model names into a cascade.
+type Rule struct {
+	// name identifies the rule in metrics and logs. A DNS label, unique within the CascadeRoute.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// models are the requested model names and aliases this rule serves, as
+	// clients send them (e.g. claude-opus-5-5). Compared case-insensitively;
+	// each name may appear in only one rule.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	Models []string `json:"models"`
+
+	// mode is cascade (default: draft, gate, escalate on rejection),
+	// verifier-only (always the verifier; cascade off, accounting on) or
+	// draft-only (always the draft).
+	// +optional
+	Mode Mode `json:"mode,omitempty"`
+
+	// draft is the cheap model asked first.
+	// +required
+	Draft Target `json:"draft"`
+
+	// verifier is the strong model that answers when the draft is rejected.
+	// +required
+	Verifier Target `json:"verifier"`
+
+	// threshold: the draft is accepted when its gate score is at least this.
+	// Between 0 and 1; default 0.7. Lower accepts more drafts (cheaper, riskier).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self <= 1.0",message="threshold must be between 0 and 1"
+	Threshold *float64 `json:"threshold,omitempty"`
+
+	// draftTimeout bounds the draft call; when exceeded the request escalates
+	// to the verifier. Default 30s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	DraftTimeout *metav1.Duration `json:"draftTimeout,omitempty"`
+
+	// verifierTimeout bounds the verifier call. Default: the provider's timeout.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	VerifierTimeout *metav1.Duration `json:"verifierTimeout,omitempty"`
+
+	// responseModel is the model name reported to the client: requested
+	// (default, what the client asked for) or served (the model that answered).
+	// +optional
+	ResponseModel ResponseModel `json:"responseModel,omitempty"`
+
+	// gate tunes the quality gate that scores drafts; unset fields keep the gate's defaults.
+	// +optional
+	Gate *Gate `json:"gate,omitempty"`
+
+	// prices override the price table for this rule's models, keyed by model
+	// name, in USD per million tokens.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Prices map[string]Price `json:"prices,omitempty"`
+
+	// cascadeHeaders adds x-cascade-* headers (outcome, served model, cost) to
+	// responses. Default true.
+	// +optional
+	CascadeHeaders *bool `json:"cascadeHeaders,omitempty"`
+}
+
+// Target is one model on one declared provider.
+type Target struct {
+	// provider is the name of an entry in spec.providers.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Provider string `json:"provider"`
+
+	// model is the model name sent to that provider, e.g. claude-haiku-5-5.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Model string `json:"model"`
+}
+
+// Gate holds the quality gate's tunables. Unset fields mean "use the default".
+type Gate struct {
+	// weights of each signal in the combined score, by signal name. Non-negative.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0.0)",message="gate weights must not be negative"
+	Weights map[string]float64 `json:"weights,omitempty"`
+
+	// complexityThresholds override threshold per estimated request
+	// complexity ("simple", "moderate", "hard", ...). Each between 0 and 1.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0.0 && self[k] <= 1.0)",message="complexity thresholds must be between 0 and 1"
+	ComplexityThresholds map[string]float64 `json:"complexityThresholds,omitempty"`
+
+	// skipDraftAbove sends requests whose estimated complexity is at least
+	// this (between 0 and 1) straight to the verifier. Unset: never skip.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self <= 1.0",message="skipDraftAbove must be between 0 and 1"
+	SkipDraftAbove *float64 `json:"skipDraftAbove,omitempty"`
+
+	// minAnswerChars: draft answers shorter than this count as near-empty.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MinAnswerChars *int32 `json:"minAnswerChars,omitempty"`
+
+	// judge grades drafts with a (cheap) model; its cost is counted.
+	// +optional
+	Judge *Judge `json:"judge,omitempty"`
+
+	// options are further named numeric settings of the gate's signals.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Options map[string]float64 `json:"options,omitempty"`
+}
+
+// Judge is an optional model that grades a draft.
+type Judge struct {
+	// provider is the name of an entry in spec.providers.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Provider string `json:"provider"`
+
+	// model is the judge's model name on that provider.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Model string `json:"model"`
+
+	// weight of the judge's grade in the combined score. Default 1.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0",message="judge weight must not be negative"
+	Weight *float64 `json:"weight,omitempty"`
+
+	// timeout for the judge call; on timeout the judge is skipped. Default 10s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// Price is a model's price in USD per million tokens.
+type Price struct {
+	// input tokens, USD per million.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0",message="prices must not be negative"
+	Input float64 `json:"input"`
+
+	// output tokens, USD per million.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0",message="prices must not be negative"
+	Output float64 `json:"output"`
+
+	// cacheWrite: prompt-cache write tokens, USD per million.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0",message="prices must not be negative"
+	CacheWrite float64 `json:"cacheWrite,omitempty"`
+
+	// cacheRead: prompt-cache read tokens, USD per million.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0",message="prices must not be negative"
+	CacheRead float64 `json:"cacheRead,omitempty"`
+}
+
+// Route is where requests for models without a rule go.
+type Route struct {
+	// provider is the name of an entry in spec.providers.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Provider string `json:"provider"`
+
+	// model, when set, replaces the requested model name; empty forwards it unchanged.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Model string `json:"model,omitempty"`
+}
+
+// ProxySpec describes the proxy Deployment and Service. Ingress and
+// autoscaling are reserved for a later API revision (spec.proxy.ingress,
+// spec.proxy.autoscaling).
+type ProxySpec struct {
+	// replicas is the number of proxy pods. Default 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// image of the proxy container. Default: the operator's --proxy-image.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// imagePullPolicy of the proxy container. Default: Kubernetes' default for the image tag.
+	// +optional
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// resources of the proxy container. Default: requests of 100m CPU and 64Mi memory.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// terminationGracePeriodSeconds gives in-flight (often streaming) requests
+	// time to finish when a pod stops. Default 60.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds,omitempty"`
+
+	// service exposes the proxy inside (or outside) the cluster.
+	// +optional
+	// +kubebuilder:default={}
+	Service ServiceSpec `json:"service,omitempty"`
+
+	// clientKeysSecretRef names a Secret whose values are the keys clients
+	// must present (x-api-key or Authorization: Bearer). Unset: the proxy does
+	// not authenticate clients itself.
+	// +optional
+	ClientKeysSecretRef *LocalSecretRef `json:"clientKeysSecretRef,omitempty"`
+}
+
+// ServiceSpec is the proxy Service's shape.
+type ServiceSpec struct {
+	// type of the Service. Default ClusterIP.
+	// +optional
+	// +kubebuilder:default=ClusterIP
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	Type corev1.ServiceType `json:"type,omitempty"`
+
+	// port the Service listens on; it forwards to the proxy's port 8080. Default 8080.
+	// +optional
+	// +kubebuilder:default=8080
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+}
+
+// LocalSecretRef names a Secret in the CascadeRoute's namespace.
+type LocalSecretRef struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// Condition types of a CascadeRoute.
+const (
+	// ConditionAccepted is True when the spec translated into a valid rules file
+	// and that file was written to the rules ConfigMap.
+	ConditionAccepted = "Accepted"
+	// ConditionReady is True when the rules are accepted, every referenced
+	// Secret exists and the proxy Deployment has all desired replicas available.
+	ConditionReady = "Ready"
+	// ConditionDegraded is True when something the route depends on is missing
+	// or broken while the proxy may still serve the last good rules.
+	ConditionDegraded = "Degraded"
+)
+
+// Condition reasons of a CascadeRoute.
+const (
+	ReasonValid               = "Valid"
+	ReasonInvalidRule         = "InvalidRule"
+	ReasonSecretNotFound      = "SecretNotFound"
+	ReasonAsExpected          = "AsExpected"
+	ReasonReplicasAvailable   = "ReplicasAvailable"
+	ReasonReplicasUnavailable = "ReplicasUnavailable"
+	ReasonApplyFailed         = "ApplyFailed"
+)
+
+// CascadeRouteStatus is what the operator observed and did.
+type CascadeRouteStatus struct {
+	// conditions: Accepted (rules valid and written), Ready (serving with all
+	// replicas), Degraded (a dependency such as a Secret is missing).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the metadata.generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// rulesHash is the SHA-256 of the rules file written to the ConfigMap
+	// (the same hash the proxy reports for its loaded rules).
+	// +optional
+	RulesHash string `json:"rulesHash,omitempty"`
+
+	// ruleCount is the number of rules in the written rules file.
+	// +optional
+	RuleCount int32 `json:"ruleCount,omitempty"`
+
+	// replicas is the desired number of proxy pods.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// readyReplicas is the number of proxy pods available to serve.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+
+	// endpoint is the in-cluster base URL of the proxy Service, e.g.
+	// http://my-route-proxy.default.svc:8080.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// CascadeRoute declares a cost-cutting LLM proxy: requests for the listed
+// models first go to a cheap draft model, and only answers that fail the
+// quality gate are escalated to the strong verifier model.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cfr,categories=cascadeflow
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="Whether the proxy serves these rules with all replicas"
+// +kubebuilder:printcolumn:name="Rules",type=integer,JSONPath=`.status.ruleCount`,description="Rules in the written rules file"
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`,description="Proxy pods available"
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,description="In-cluster URL of the proxy"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 57",message="metadata.name must be at most 57 characters (owned objects append -proxy / -rules)"
+type CascadeRoute struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares providers, rules and the proxy deployment.
+	// +required
+	Spec CascadeRouteSpec `json:"spec"`
+
+	// status is written by the operator.
+	// +optional
+	Status CascadeRouteStatus `json:"status,omitempty"`
+}
+
+// CascadeRouteList is a list of CascadeRoutes.
+//
+// +kubebuilder:object:root=true
+type CascadeRouteList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []CascadeRoute `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&CascadeRoute{}, &CascadeRouteList{})
+}

@@ -1,0 +1,23 @@
+// Package v1alpha1 holds the CascadeRoute API (group routing.cascadeflow.io,
+// version v1alpha1): a declaration of which models a cost-cutting proxy serves
+// through a draft → verifier cascade, and how that proxy is deployed.
+//
+// +kubebuilder:object:generate=true
+// +groupName=routing.cascadeflow.io
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the group and version of every type in this package.
+	GroupVersion = schema.GroupVersion{Group: "routing.cascadeflow.io", Version: "v1alpha1"}
+
+	// SchemeBuilder registers this package's types with a runtime.Scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds this package's types to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
