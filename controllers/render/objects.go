@@ -1,0 +1,350 @@
+package render
+
+import (
+	"fmt"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+)
+
+const (
+	// RulesKey is the ConfigMap data key holding the rules file.
+	RulesKey = "rules.yaml"
+	// RulesHashAnnotation on the ConfigMap carries rules.Set.Hash of its rules file.
+	RulesHashAnnotation = "routing.cascadeflow.io/rules-hash"
+	// RouteLabel on every owned object names the CascadeRoute it serves.
+	RouteLabel = "routing.cascadeflow.io/cascaderoute"
+
+	// ProxyPort is the port the proxy container listens on (HTTP API, /healthz, /readyz, /metrics).
+	ProxyPort = 8080
+	// RulesDir is where the rules ConfigMap is mounted, as a whole directory:
+	// a subPath mount would never see updates.
+	RulesDir = "/etc/cascadeflow"
+	// ClientKeysDir is where the client-keys Secret is mounted, when set.
+	ClientKeysDir = "/var/run/cascadeflow/client-keys"
+
+	containerName = "proxy"
+	// The UID distroless "nonroot" images use; set explicitly so runAsNonRoot
+	// holds even for images that declare a user by name.
+	nonRootUID = 65532
+
+	defaultGracePeriod = 60
+)
+
+// Object is what every rendered object is: named and typed (a client.Object).
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// All renders every object a CascadeRoute owns, the rules ConfigMap first, in
+// the order they should be applied (the ConfigMap exists before pods mount it).
+func All(cr *v1alpha1.CascadeRoute, set *rules.Set, opts Options) ([]Object, error) {
+	cm, err := ConfigMap(cr, set)
+	if err != nil {
+		return nil, err
+	}
+	return []Object{cm, ServiceAccount(cr), Role(cr), RoleBinding(cr), Deployment(cr, opts), Service(cr)}, nil
+}
+
+// Options are the operator-wide settings the renderers need.
+type Options struct {
+	// ProxyImage is used when spec.proxy.image is empty.
+	ProxyImage string
+}
+
+// ConfigMapName names the rules ConfigMap of a CascadeRoute.
+func ConfigMapName(cr *v1alpha1.CascadeRoute) string { return cr.Name + "-rules" }
+
+// ProxyName names the Deployment, Service, ServiceAccount, Role and RoleBinding of a CascadeRoute.
+func ProxyName(cr *v1alpha1.CascadeRoute) string { return cr.Name + "-proxy" }
+
+// ServicePort is the Service port with its default applied.
+func ServicePort(cr *v1alpha1.CascadeRoute) int32 {
+	if p := cr.Spec.Proxy.Service.Port; p != 0 {
+		return p
+	}
+	return ProxyPort
+}
+
+// Endpoint is the in-cluster base URL of the proxy Service.
+func Endpoint(cr *v1alpha1.CascadeRoute) string {
+	return fmt.Sprintf("http://%s.%s.svc:%d", ProxyName(cr), cr.Namespace, ServicePort(cr))
+}
+
+// DesiredReplicas is spec.proxy.replicas with its default applied.
+func DesiredReplicas(cr *v1alpha1.CascadeRoute) int32 {
+	if r := cr.Spec.Proxy.Replicas; r != nil {
+		return *r
+	}
+	return 1
+}
+
+// SelectorLabels select the proxy pods of one CascadeRoute. They never change
+// (a Deployment's selector is immutable).
+func SelectorLabels(cr *v1alpha1.CascadeRoute) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":     "cascadeflow-proxy",
+		"app.kubernetes.io/instance": cr.Name,
+	}
+}
+
+func labels(cr *v1alpha1.CascadeRoute) map[string]string {
+	l := SelectorLabels(cr)
+	l["app.kubernetes.io/component"] = "proxy"
+	l["app.kubernetes.io/part-of"] = "cascadeflow"
+	l["app.kubernetes.io/managed-by"] = "cascadeflow-operator"
+	l[RouteLabel] = cr.Name
+	return l
+}
+
+func objectMeta(cr *v1alpha1.CascadeRoute, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: cr.Namespace,
+		Labels:    labels(cr),
+		OwnerReferences: []metav1.OwnerReference{{
+			APIVersion:         v1alpha1.GroupVersion.String(),
+			Kind:               "CascadeRoute",
+			Name:               cr.Name,
+			UID:                cr.UID,
+			Controller:         ptr.To(true),
+			BlockOwnerDeletion: ptr.To(true),
+		}},
+	}
+}
+
+// ConfigMap holds the rules file, deterministically encoded, with its hash as an annotation.
+func ConfigMap(cr *v1alpha1.CascadeRoute, set *rules.Set) (*corev1.ConfigMap, error) {
+	data, err := rules.EncodeYAML(set)
+	if err != nil {
+		return nil, fmt.Errorf("render rules ConfigMap: %w", err)
+	}
+	meta := objectMeta(cr, ConfigMapName(cr))
+	meta.Annotations = map[string]string{RulesHashAnnotation: set.Hash()}
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: meta,
+		Data:       map[string]string{RulesKey: string(data)},
+	}, nil
+}
+
+// Deployment runs the proxy. Its pod template depends on the providers'
+// Secret references and spec.proxy only, never on the rules: a rule edit
+// changes the ConfigMap alone, which the proxy reloads without a restart.
+func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
+	px := &cr.Spec.Proxy
+	image := px.Image
+	if image == "" {
+		image = opts.ProxyImage
+	}
+	args := []string{
+		fmt.Sprintf("--listen=0.0.0.0:%d", ProxyPort),
+		"--rules=" + RulesDir + "/" + RulesKey,
+		"--rules-configmap=" + cr.Namespace + "/" + ConfigMapName(cr),
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: "rules", MountPath: RulesDir, ReadOnly: true},
+		{Name: "tmp", MountPath: "/tmp"},
+	}
+	volumes := []corev1.Volume{
+		{Name: "rules", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(cr)},
+		}}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			SizeLimit: ptr.To(resource.MustParse("64Mi")),
+		}}},
+	}
+	if ck := px.ClientKeysSecretRef; ck != nil {
+		args = append(args, "--client-keys-dir="+ClientKeysDir)
+		mounts = append(mounts, corev1.VolumeMount{Name: "client-keys", MountPath: ClientKeysDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "client-keys", VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: ck.Name},
+		}})
+	}
+	var env []corev1.EnvVar
+	for _, p := range cr.Spec.Providers {
+		if ref := p.APIKeySecretRef; ref != nil {
+			env = append(env, corev1.EnvVar{Name: KeyEnvName(p.Name), ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{
+					LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name},
+					Key:                  ref.Key,
+				},
+			}})
+		}
+	}
+	resources := corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("100m"),
+		corev1.ResourceMemory: resource.MustParse("64Mi"),
+	}}
+	if px.Resources != nil {
+		resources = *px.Resources.DeepCopy()
+	}
+	grace := int64(defaultGracePeriod)
+	if px.TerminationGracePeriodSeconds != nil {
+		grace = *px.TerminationGracePeriodSeconds
+	}
+	probe := func(path string, period int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: path, Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP,
+			}},
+			PeriodSeconds:    period,
+			TimeoutSeconds:   2,
+			SuccessThreshold: 1,
+			FailureThreshold: 3,
+		}
+	}
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(cr, ProxyName(cr)),
+		Spec: appsv1.DeploymentSpec{
+			Replicas:             ptr.To(DesiredReplicas(cr)),
+			RevisionHistoryLimit: ptr.To[int32](3),
+			Selector:             &metav1.LabelSelector{MatchLabels: SelectorLabels(cr)},
+			// Keep serving capacity during a rollout: start a new pod before stopping an old one.
+			Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+					MaxSurge:       ptr.To(intstr.FromInt32(1)),
+				},
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels(cr)},
+				Spec: corev1.PodSpec{
+					ServiceAccountName: ProxyName(cr),
+					// The proxy watches its ConfigMap through the API, so it needs its token.
+					AutomountServiceAccountToken: ptr.To(true),
+					// Thousands of Services in a namespace would otherwise become
+					// thousands of environment variables in every proxy pod.
+					EnableServiceLinks:            ptr.To(false),
+					TerminationGracePeriodSeconds: &grace,
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   ptr.To(true),
+						RunAsUser:      ptr.To[int64](nonRootUID),
+						RunAsGroup:     ptr.To[int64](nonRootUID),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					Containers: []corev1.Container{{
+						Name:            containerName,
+						Image:           image,
+						ImagePullPolicy: px.ImagePullPolicy,
+						Args:            args,
+						Env:             env,
+						Ports: []corev1.ContainerPort{{
+							Name: "http", ContainerPort: ProxyPort, Protocol: corev1.ProtocolTCP,
+						}},
+						ReadinessProbe: probe("/readyz", 5),
+						LivenessProbe:  probe("/healthz", 10),
+						Resources:      resources,
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: ptr.To(false),
+							ReadOnlyRootFilesystem:   ptr.To(true),
+							RunAsNonRoot:             ptr.To(true),
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
+						VolumeMounts: mounts,
+					}},
+					Volumes: volumes,
+				},
+			},
+		},
+	}
+}
+
+// Service exposes the proxy pods on spec.proxy.service.port.
+func Service(cr *v1alpha1.CascadeRoute) *corev1.Service {
+	typ := cr.Spec.Proxy.Service.Type
+	if typ == "" {
+		typ = corev1.ServiceTypeClusterIP
+	}
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: objectMeta(cr, ProxyName(cr)),
+		Spec: corev1.ServiceSpec{
+			Type:     typ,
+			Selector: SelectorLabels(cr),
+			Ports: []corev1.ServicePort{{
+				Name:       "http",
+				Port:       ServicePort(cr),
+				TargetPort: intstr.FromString("http"),
+				Protocol:   corev1.ProtocolTCP,
+			}},
+		},
+	}
+}
+
+// ServiceAccount is the proxy pods' identity, used to watch the rules ConfigMap.
+func ServiceAccount(cr *v1alpha1.CascadeRoute) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: objectMeta(cr, ProxyName(cr)),
+	}
+}
+
+// Role lets the proxy read and watch its own rules ConfigMap and nothing else.
+// resourceNames restricts list and watch too, as long as the proxy selects
+// the object with fieldSelector metadata.name=<name>.
+func Role(cr *v1alpha1.CascadeRoute) *rbacv1.Role {
+	return &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: objectMeta(cr, ProxyName(cr)),
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups:     []string{""},
+			Resources:     []string{"configmaps"},
+			ResourceNames: []string{ConfigMapName(cr)},
+			Verbs:         []string{"get", "list", "watch"},
+		}},
+	}
+}
+
+// RoleBinding grants Role to ServiceAccount.
+func RoleBinding(cr *v1alpha1.CascadeRoute) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: objectMeta(cr, ProxyName(cr)),
+		RoleRef: rbacv1.RoleRef{
+			APIGroup: rbacv1.GroupName,
+			Kind:     "Role",
+			Name:     ProxyName(cr),
+		},
+		Subjects: []rbacv1.Subject{{
+			Kind:      rbacv1.ServiceAccountKind,
+			Name:      ProxyName(cr),
+			Namespace: cr.Namespace,
+		}},
+	}
+}
+
+// SecretNames lists, sorted and without repeats, the Secrets a CascadeRoute references.
+func SecretNames(cr *v1alpha1.CascadeRoute) []string {
+	seen := map[string]bool{}
+	var names []string
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, p := range cr.Spec.Providers {
+		if p.APIKeySecretRef != nil {
+			add(p.APIKeySecretRef.Name)
+		}
+	}
+	if ck := cr.Spec.Proxy.ClientKeysSecretRef; ck != nil {
+		add(ck.Name)
+	}
+	slices.Sort(names)
+	return names
+}

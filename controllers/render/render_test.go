@@ -1,0 +1,316 @@
+package render
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
+	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current output (review the diff!)")
+
+var testOpts = Options{ProxyImage: "cascadeflow/proxy:test"}
+
+func readRoute(t *testing.T, path string) *v1alpha1.CascadeRoute {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cr v1alpha1.CascadeRoute
+	if err := yaml.UnmarshalStrict(data, &cr); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return &cr
+}
+
+// renderDocument is what a golden file holds: every rendered object as a YAML
+// document, or the translation error.
+func renderDocument(t *testing.T, cr *v1alpha1.CascadeRoute) []byte {
+	t.Helper()
+	set, err := Rules(cr)
+	if err != nil {
+		return []byte("error: |\n  " + strings.ReplaceAll(err.Error(), "\n", "\n  ") + "\n")
+	}
+	objs, err := All(cr, set, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for i, o := range objs {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes()
+}
+
+func TestGolden(t *testing.T) {
+	ins, err := filepath.Glob("testdata/*.in.yaml")
+	if err != nil || len(ins) == 0 {
+		t.Fatalf("no golden inputs: %v", err)
+	}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
+		t.Run(name, func(t *testing.T) {
+			got := renderDocument(t, readRoute(t, in))
+			out := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
+			if *update {
+				if err := os.WriteFile(out, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatalf("%v (run go test ./controllers/render -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from the rendered output (go test ./controllers/render -update, then review the diff):\n%s",
+					out, lineDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+// lineDiff shows the first differing lines, enough to see what changed.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl
+		}
+	}
+	return "(no line differs)"
+}
+
+// The ConfigMap must hold a file the proxy's own strict decoder accepts, and
+// its annotation must be the hash of what it decodes to.
+func TestConfigMapDecodesWithTheProxyContract(t *testing.T) {
+	cr := readRoute(t, "testdata/claude-code.in.yaml")
+	set, err := Rules(cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := ConfigMap(cr, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := rules.Decode([]byte(cm.Data[RulesKey]))
+	if err != nil {
+		t.Fatalf("proxy would refuse the rendered rules: %v\n%s", err, cm.Data[RulesKey])
+	}
+	if got := cm.Annotations[RulesHashAnnotation]; got != loaded.Hash() || len(got) != 64 {
+		t.Errorf("hash annotation %q, want the loaded set's hash %q", got, loaded.Hash())
+	}
+	r := loaded.Match("OPUS")
+	if r == nil || r.Draft.Model != "claude-haiku-5-5" || r.Verifier.Model != "claude-opus-5-5" || r.EffectiveThreshold() != 0.72 {
+		t.Errorf("rule for opus = %+v", r)
+	}
+	if r.DraftTimeout.Duration.Seconds() != 30 || r.Gate.Judge.Timeout.Duration.Seconds() != 5 || *r.Gate.MinAnswerChars != 20 {
+		t.Errorf("durations or gate lost in translation: %+v", r)
+	}
+	if k := loaded.ProviderByName("anthropic").APIKey; k == nil || k.Env != "CASCADEFLOW_KEY_ANTHROPIC" {
+		t.Errorf("anthropic key source = %+v", k)
+	}
+	if k := loaded.ProviderByName("anthropic-batch").APIKey; k == nil || k.Env != "CASCADEFLOW_KEY_ANTHROPIC_BATCH" {
+		t.Errorf("anthropic-batch key source = %+v", k)
+	}
+	// Same CR, same bytes: nothing depends on map order.
+	for i := 0; i < 20; i++ {
+		again, _ := ConfigMap(cr, set)
+		if again.Data[RulesKey] != cm.Data[RulesKey] {
+			t.Fatal("rules encoding is not deterministic")
+		}
+	}
+}
+
+// A rule edit must not touch the pod template (it would restart every proxy pod).
+func TestPodTemplateIgnoresRules(t *testing.T) {
+	a := readRoute(t, "testdata/claude-code.in.yaml")
+	b := a.DeepCopy()
+	b.Spec.Rules[0].Draft.Model = "claude-sonnet-5-5"
+	b.Spec.Rules[0].Threshold = nil
+	b.Spec.Rules = append(b.Spec.Rules, v1alpha1.Rule{Name: "extra", Models: []string{"x"},
+		Draft:    v1alpha1.Target{Provider: "anthropic", Model: "m"},
+		Verifier: v1alpha1.Target{Provider: "anthropic", Model: "n"}})
+	b.Spec.Prices = nil
+	b.Spec.DefaultRoute = nil
+	b.Generation++
+
+	setA, errA := Rules(a)
+	setB, errB := Rules(b)
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	if setA.Hash() == setB.Hash() {
+		t.Fatal("test is broken: the rules did not change")
+	}
+	ta, tb := Deployment(a, testOpts).Spec.Template, Deployment(b, testOpts).Spec.Template
+	if !reflect.DeepEqual(ta, tb) {
+		t.Errorf("pod template changed on a rule-only edit:\n%v\n%v", ta, tb)
+	}
+
+	// A changed Secret reference is a real pod change (env comes from it).
+	c := a.DeepCopy()
+	c.Spec.Providers[0].APIKeySecretRef.Key = "rotated"
+	if reflect.DeepEqual(ta, Deployment(c, testOpts).Spec.Template) {
+		t.Error("pod template ignores the API key Secret reference")
+	}
+}
+
+func TestDeploymentHardening(t *testing.T) {
+	cr := readRoute(t, "testdata/openai.in.yaml")
+	d := Deployment(cr, testOpts)
+	pod := d.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("containers = %d", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || !*sc.RunAsNonRoot ||
+		!reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("container security context = %+v", sc)
+	}
+	if psc := pod.SecurityContext; psc == nil || !*psc.RunAsNonRoot || *psc.RunAsUser == 0 ||
+		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context = %+v", psc)
+	}
+	if *pod.TerminationGracePeriodSeconds != 300 {
+		t.Errorf("grace = %d, want the spec's 300", *pod.TerminationGracePeriodSeconds)
+	}
+	for _, m := range c.VolumeMounts {
+		if m.SubPath != "" {
+			t.Errorf("mount %s uses subPath: updates would never reach the pod", m.Name)
+		}
+	}
+	if c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
+		c.ReadinessProbe.HTTPGet.Port.StrVal != "http" || c.Ports[0].ContainerPort != 8080 {
+		t.Errorf("probes/ports: %+v %+v %+v", c.ReadinessProbe, c.LivenessProbe, c.Ports)
+	}
+	wantArgs := []string{"--listen=0.0.0.0:8080", "--rules=/etc/cascadeflow/rules.yaml",
+		"--rules-configmap=default/openai-rules", "--client-keys-dir=/var/run/cascadeflow/client-keys"}
+	if !reflect.DeepEqual(c.Args, wantArgs) {
+		t.Errorf("args = %q, want %q", c.Args, wantArgs)
+	}
+	if c.Image != "registry.example/cascadeflow/proxy:v0.1.0" || *d.Spec.Replicas != 3 {
+		t.Errorf("image %q replicas %d", c.Image, *d.Spec.Replicas)
+	}
+	if got := c.Resources.Limits[corev1.ResourceMemory]; got.Cmp(resource.MustParse("512Mi")) != 0 {
+		t.Errorf("memory limit = %v", got.String())
+	}
+	// Only the provider with a Secret gets an env var; pass-through needs none.
+	if len(c.Env) != 1 || c.Env[0].Name != "CASCADEFLOW_KEY_LOCAL_VLLM" ||
+		c.Env[0].ValueFrom.SecretKeyRef.Name != "vllm" || c.Env[0].ValueFrom.SecretKeyRef.Key != "token" || c.Env[0].Value != "" {
+		t.Errorf("env = %+v", c.Env)
+	}
+	if len(d.Spec.Template.Annotations) != 0 {
+		t.Errorf("pod template annotations %v: a hash here would restart pods on every rule edit", d.Spec.Template.Annotations)
+	}
+}
+
+func TestDefaultsWithoutProxySpec(t *testing.T) {
+	cr := readRoute(t, "testdata/minimal.in.yaml")
+	d := Deployment(cr, testOpts)
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Image != testOpts.ProxyImage || *d.Spec.Replicas != 1 || *d.Spec.Template.Spec.TerminationGracePeriodSeconds != 60 {
+		t.Errorf("image %q replicas %d grace %d", c.Image, *d.Spec.Replicas, *d.Spec.Template.Spec.TerminationGracePeriodSeconds)
+	}
+	if len(c.Env) != 0 {
+		t.Errorf("pass-through provider got env %v", c.Env)
+	}
+	svc := Service(cr)
+	if svc.Spec.Type != corev1.ServiceTypeClusterIP || svc.Spec.Ports[0].Port != 8080 {
+		t.Errorf("service %+v", svc.Spec)
+	}
+	if got, want := Endpoint(cr), "http://passthrough-proxy.default.svc:8080"; got != want {
+		t.Errorf("endpoint %q, want %q", got, want)
+	}
+}
+
+func TestOwnedObjectsShareOwnerAndLabels(t *testing.T) {
+	cr := readRoute(t, "testdata/claude-code.in.yaml")
+	set, err := Rules(cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := All(cr, set, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, o := range objs {
+		kinds[o.GetObjectKind().GroupVersionKind().Kind] = true
+		refs := o.GetOwnerReferences()
+		if len(refs) != 1 || refs[0].UID != cr.UID || refs[0].Kind != "CascadeRoute" ||
+			refs[0].APIVersion != "routing.cascadeflow.io/v1alpha1" || !*refs[0].Controller {
+			t.Errorf("%T owner refs = %+v", o, refs)
+		}
+		if o.GetNamespace() != "team-a" || o.GetLabels()[RouteLabel] != "claude-code" {
+			t.Errorf("%T %s/%s labels %v", o, o.GetNamespace(), o.GetName(), o.GetLabels())
+		}
+	}
+	for _, k := range []string{"ConfigMap", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding"} {
+		if !kinds[k] {
+			t.Errorf("no %s rendered", k)
+		}
+	}
+	role := Role(cr)
+	if !reflect.DeepEqual(role.Rules[0].ResourceNames, []string{"claude-code-rules"}) ||
+		!reflect.DeepEqual(role.Rules[0].Verbs, []string{"get", "list", "watch"}) {
+		t.Errorf("role rules = %+v", role.Rules)
+	}
+	if got := SecretNames(cr); !reflect.DeepEqual(got, []string{"vendor-keys"}) {
+		t.Errorf("SecretNames = %v", got)
+	}
+}
+
+func TestInvalidRulesAreRefused(t *testing.T) {
+	cases := map[string][]string{
+		"testdata/invalid-duplicate-model.in.yaml":    {`rules[1].models[0]: model "GPT-5" is already served by rule "one"`},
+		"testdata/invalid-undeclared-provider.in.yaml": {`rules[0].draft.provider: names undeclared provider "b"`, "rules[0].threshold: must be in [0, 1]", `defaultRoute.provider: names undeclared provider "c"`},
+	}
+	for path, wants := range cases {
+		_, err := Rules(readRoute(t, path))
+		if err == nil {
+			t.Errorf("%s: accepted", path)
+			continue
+		}
+		for _, w := range wants {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", path, err, w)
+			}
+		}
+	}
+}
+
+func TestKeyEnvName(t *testing.T) {
+	for in, want := range map[string]string{"anthropic": "CASCADEFLOW_KEY_ANTHROPIC", "local-vllm-2": "CASCADEFLOW_KEY_LOCAL_VLLM_2"} {
+		if got := KeyEnvName(in); got != want {
+			t.Errorf("KeyEnvName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+// Package render holds the operator's pure builders: a CascadeRoute in, the
+// rules file and the Kubernetes objects that serve it out. Nothing here talks
+// to an API server, so every output is checked with golden files.
+package render
+
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+)
+
+// KeyEnvPrefix starts the name of every API-key environment variable of the proxy container.
+const KeyEnvPrefix = "CASCADEFLOW_KEY_"
+
+// KeyEnvName is the environment variable that carries a provider's API key
+// into the proxy container: CASCADEFLOW_KEY_ + the provider name in upper
+// case with '-' as '_'. Provider names are DNS labels, so names never collide.
+func KeyEnvName(provider string) string {
+	return KeyEnvPrefix + strings.ToUpper(strings.ReplaceAll(provider, "-", "_"))
+}
+
+// Rules translates a CascadeRoute's spec into the proxy's rules contract and
+// validates it with the contract's own Validate, so the operator never writes
+// a file the proxy would refuse. API keys become environment variable names;
+// the keys themselves stay in their Secrets.
+func Rules(cr *v1alpha1.CascadeRoute) (*rules.Set, error) {
+	spec := &cr.Spec
+	set := &rules.Set{Version: rules.Version}
+	for _, p := range spec.Providers {
+		rp := rules.Provider{
+			Name:            p.Name,
+			Type:            rules.ProviderType(p.Type),
+			BaseURL:         p.BaseURL,
+			PassthroughAuth: p.PassthroughAuth,
+			Timeout:         duration(p.Timeout),
+			Headers:         copyMap(p.Headers),
+		}
+		if p.APIKeySecretRef != nil {
+			rp.APIKey = &rules.KeySource{Env: KeyEnvName(p.Name)}
+		}
+		set.Providers = append(set.Providers, rp)
+	}
+	for _, r := range spec.Rules {
+		rr := rules.Rule{
+			Name:            r.Name,
+			Models:          append([]string(nil), r.Models...),
+			Mode:            rules.Mode(r.Mode),
+			Draft:           rules.Target{Provider: r.Draft.Provider, Model: r.Draft.Model},
+			Verifier:        rules.Target{Provider: r.Verifier.Provider, Model: r.Verifier.Model},
+			Threshold:       copyPtr(r.Threshold),
+			DraftTimeout:    duration(r.DraftTimeout),
+			VerifierTimeout: duration(r.VerifierTimeout),
+			ResponseModel:   rules.ResponseModel(r.ResponseModel),
+			Gate:            gate(r.Gate),
+			Prices:          prices(r.Prices),
+			CascadeHeaders:  copyPtr(r.CascadeHeaders),
+		}
+		set.Rules = append(set.Rules, rr)
+	}
+	if d := spec.DefaultRoute; d != nil {
+		set.DefaultRoute = &rules.Route{Provider: d.Provider, Model: d.Model}
+	}
+	set.Prices = prices(spec.Prices)
+	if err := set.Validate(); err != nil {
+		return nil, fmt.Errorf("translate %s/%s into rules: %w", cr.Namespace, cr.Name, err)
+	}
+	return set, nil
+}
+
+func gate(g *v1alpha1.Gate) *rules.Gate {
+	if g == nil {
+		return nil
+	}
+	out := &rules.Gate{
+		Weights:              copyMap(g.Weights),
+		ComplexityThresholds: copyMap(g.ComplexityThresholds),
+		SkipDraftAbove:       copyPtr(g.SkipDraftAbove),
+		Options:              copyMap(g.Options),
+	}
+	if g.MinAnswerChars != nil {
+		n := int(*g.MinAnswerChars)
+		out.MinAnswerChars = &n
+	}
+	if j := g.Judge; j != nil {
+		out.Judge = &rules.Judge{
+			Target:  rules.Target{Provider: j.Provider, Model: j.Model},
+			Weight:  copyPtr(j.Weight),
+			Timeout: duration(j.Timeout),
+		}
+	}
+	return out
+}
+
+func prices(in map[string]v1alpha1.Price) map[string]rules.Price {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]rules.Price, len(in))
+	for model, p := range in {
+		out[model] = rules.Price{Input: p.Input, Output: p.Output, CacheWrite: p.CacheWrite, CacheRead: p.CacheRead}
+	}
+	return out
+}
+
+func duration(d *metav1.Duration) rules.Duration {
+	if d == nil {
+		return rules.Duration{}
+	}
+	return rules.Duration{Duration: d.Duration}
+}
+
+func copyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func copyMap[V any](in map[string]V) map[string]V {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]V, len(in))
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
+}
