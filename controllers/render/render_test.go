@@ -290,7 +290,7 @@ func TestOwnedObjectsShareOwnerAndLabels(t *testing.T) {
 
 func TestInvalidRulesAreRefused(t *testing.T) {
 	cases := map[string][]string{
-		"testdata/invalid-duplicate-model.in.yaml":    {`rules[1].models[0]: model "GPT-5" is already served by rule "one"`},
+		"testdata/invalid-duplicate-model.in.yaml":     {`rules[1].models[0]: model "GPT-5" is already served by rule "one"`},
 		"testdata/invalid-undeclared-provider.in.yaml": {`rules[0].draft.provider: names undeclared provider "b"`, "rules[0].threshold: must be in [0, 1]", `defaultRoute.provider: names undeclared provider "c"`},
 	}
 	for path, wants := range cases {
