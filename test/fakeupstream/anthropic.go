@@ -1,0 +1,354 @@
+package fakeupstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// anthropicRequest is the part of a Messages API request body
+// (POST /v1/messages, "Create a Message" reference) the fake reads. Unknown
+// fields are ignored, as the real API ignores none but the fake need not care.
+type anthropicRequest struct {
+	Model     string          `json:"model"`
+	Stream    bool            `json:"stream"`
+	MaxTokens *int64          `json:"max_tokens"`
+	System    json.RawMessage `json:"system"`
+	Messages  json.RawMessage `json:"messages"`
+	Tools     json.RawMessage `json:"tools"`
+}
+
+// invalid returns the 400 message for a request the real API would reject
+// for a missing field (its messages read "<field>: Field required"), or "".
+func (a *anthropicRequest) invalid(parseErr string, needMaxTokens bool) string {
+	switch {
+	case parseErr != "":
+		return parseErr
+	case a.Model == "":
+		return "model: Field required"
+	case len(a.Messages) == 0 || a.Messages[0] != '[':
+		return "messages: Field required"
+	case needMaxTokens && a.MaxTokens == nil:
+		return "max_tokens: Field required"
+	}
+	return ""
+}
+
+// Wire types of the Message object ("Messages" API reference: id, type,
+// role, model, content, stop_reason, stop_sequence, usage).
+type anthropicMessage struct {
+	ID           string         `json:"id"`
+	Type         string         `json:"type"`
+	Role         string         `json:"role"`
+	Model        string         `json:"model"`
+	Content      []any          `json:"content"`
+	StopReason   *string        `json:"stop_reason"`
+	StopSequence *string        `json:"stop_sequence"`
+	Usage        anthropicUsage `json:"usage"`
+}
+
+// anthropicUsage is the usage object; message_delta repeats it with cumulative
+// counts (service_tier only appears on the message).
+type anthropicUsage struct {
+	InputTokens              int    `json:"input_tokens"`
+	CacheCreationInputTokens int    `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int    `json:"cache_read_input_tokens"`
+	OutputTokens             int    `json:"output_tokens"`
+	ServiceTier              string `json:"service_tier,omitempty"`
+}
+
+// Content blocks of a response ("text", "thinking" with its signature,
+// "tool_use" with id, name and the input object).
+type anthropicText struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type anthropicThinking struct {
+	Type      string `json:"type"`
+	Thinking  string `json:"thinking"`
+	Signature string `json:"signature"`
+}
+
+type anthropicToolUse struct {
+	Type  string          `json:"type"`
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
+}
+
+// Streaming events ("Streaming Messages" guide): message_start,
+// content_block_start / content_block_delta / content_block_stop per block,
+// ping, message_delta (once, with stop_reason and usage), message_stop.
+type anthropicMessageStart struct {
+	Type    string           `json:"type"`
+	Message anthropicMessage `json:"message"`
+}
+
+type anthropicBlockStart struct {
+	Type         string `json:"type"`
+	Index        int    `json:"index"`
+	ContentBlock any    `json:"content_block"`
+}
+
+type anthropicBlockDelta struct {
+	Type  string `json:"type"`
+	Index int    `json:"index"`
+	Delta any    `json:"delta"`
+}
+
+type anthropicBlockStop struct {
+	Type  string `json:"type"`
+	Index int    `json:"index"`
+}
+
+// Delta types: text_delta, input_json_delta (partial_json), thinking_delta,
+// signature_delta.
+type anthropicTextDelta struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type anthropicInputJSONDelta struct {
+	Type        string `json:"type"`
+	PartialJSON string `json:"partial_json"`
+}
+
+type anthropicThinkingDelta struct {
+	Type     string `json:"type"`
+	Thinking string `json:"thinking"`
+}
+
+type anthropicSignatureDelta struct {
+	Type      string `json:"type"`
+	Signature string `json:"signature"`
+}
+
+type anthropicMessageDelta struct {
+	Type  string              `json:"type"`
+	Delta anthropicStopFields `json:"delta"`
+	Usage anthropicUsage      `json:"usage"`
+}
+
+type anthropicStopFields struct {
+	StopReason   *string `json:"stop_reason"`
+	StopSequence *string `json:"stop_sequence"`
+}
+
+var (
+	anthropicPing        = []byte(`{"type":"ping"}`)
+	anthropicMessageStop = []byte(`{"type":"message_stop"}`)
+)
+
+// partialJSONSize is the largest input_json_delta / arguments fragment.
+const partialJSONSize = 16
+
+func (x *exchange) serveMessages() {
+	a := &x.anthropic
+	if msg := a.invalid(x.parseErr, true); msg != "" {
+		x.fail(http.StatusBadRequest, msg)
+		return
+	}
+	if x.srv.opts.ValidateSignatures {
+		msg, err := checkThinkingSignatures(x.rec.Body, a.Model)
+		if err != nil {
+			x.fail(http.StatusBadRequest, err.Error())
+			return
+		}
+		if msg != "" {
+			x.fail(http.StatusBadRequest, msg)
+			return
+		}
+	}
+	p := x.srv.prepareReply(&x.rec, x.inputTokens)
+	if !x.scripted(p) {
+		return
+	}
+	if a.Stream && !p.JSONToStreamRequest {
+		x.streamAnthropic(p)
+		return
+	}
+	body, err := json.Marshal(x.anthropicMessage(p, false))
+	if err != nil {
+		x.fail(http.StatusInternalServerError, "encode message: "+err.Error())
+		return
+	}
+	x.writeJSON(http.StatusOK, body)
+}
+
+// anthropicMessage is the Message object for p; forStart gives the
+// message_start form (no content, null stop_reason, output_tokens so far).
+func (x *exchange) anthropicMessage(p *prepared, forStart bool) anthropicMessage {
+	m := anthropicMessage{
+		ID:    "msg_fake_" + x.id,
+		Type:  "message",
+		Role:  "assistant",
+		Model: p.model,
+		Usage: anthropicUsage{
+			InputTokens:              p.usage.InputTokens,
+			CacheCreationInputTokens: p.usage.CacheCreationInputTokens,
+			CacheReadInputTokens:     p.usage.CacheReadInputTokens,
+			OutputTokens:             p.usage.OutputTokens,
+			ServiceTier:              "standard",
+		},
+	}
+	if forStart {
+		m.Content = []any{}
+		m.Usage.OutputTokens = min(p.usage.OutputTokens, 1)
+		return m
+	}
+	stop, seq := p.anthropicStop()
+	m.StopReason, m.StopSequence = &stop, seq
+	if p.Thinking != "" {
+		m.Content = append(m.Content, anthropicThinking{Type: "thinking", Thinking: p.Thinking, Signature: p.signature()})
+	}
+	if p.hasTextBlock() {
+		m.Content = append(m.Content, anthropicText{Type: "text", Text: p.Text})
+	}
+	for i, tc := range p.ToolCalls {
+		input := toolInput(tc)
+		if !json.Valid(input) {
+			// A non-streaming Message cannot carry invalid JSON as input.
+			input = json.RawMessage(`{}`)
+		}
+		m.Content = append(m.Content, anthropicToolUse{Type: "tool_use", ID: x.toolUseID(tc, i), Name: tc.Name, Input: input})
+	}
+	if m.Content == nil {
+		m.Content = []any{}
+	}
+	return m
+}
+
+func (x *exchange) streamAnthropic(p *prepared) {
+	errData := anthropicErrorBody(p.streamErrorStatus(), p.ErrorMessage, x.requestID)
+	es := x.stream(p, "error", errData)
+	send := func(event string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return es.send(event, b)
+	}
+	if send("message_start", anthropicMessageStart{Type: "message_start", Message: x.anthropicMessage(p, true)}) != nil {
+		return
+	}
+	if es.send("ping", anthropicPing) != nil {
+		return
+	}
+	index := 0
+	block := func(start any, deltas []any) error {
+		if err := send("content_block_start", anthropicBlockStart{Type: "content_block_start", Index: index, ContentBlock: start}); err != nil {
+			return err
+		}
+		for _, d := range deltas {
+			if err := send("content_block_delta", anthropicBlockDelta{Type: "content_block_delta", Index: index, Delta: d}); err != nil {
+				return err
+			}
+		}
+		err := send("content_block_stop", anthropicBlockStop{Type: "content_block_stop", Index: index})
+		index++
+		return err
+	}
+	per := p.tokensPerDelta()
+	if p.Thinking != "" {
+		var deltas []any
+		for _, part := range groupTokens(tokenize(p.Thinking), per) {
+			deltas = append(deltas, anthropicThinkingDelta{Type: "thinking_delta", Thinking: part})
+		}
+		// The signature arrives as the block's last delta, before content_block_stop.
+		deltas = append(deltas, anthropicSignatureDelta{Type: "signature_delta", Signature: p.signature()})
+		if block(anthropicThinking{Type: "thinking"}, deltas) != nil {
+			return
+		}
+	}
+	if p.hasTextBlock() {
+		var deltas []any
+		for _, part := range groupTokens(p.textTokens, per) {
+			deltas = append(deltas, anthropicTextDelta{Type: "text_delta", Text: part})
+		}
+		if block(anthropicText{Type: "text"}, deltas) != nil {
+			return
+		}
+	}
+	for i, tc := range p.ToolCalls {
+		var deltas []any
+		for _, frag := range splitJSONFragments(string(compactJSON(toolInput(tc))), partialJSONSize) {
+			deltas = append(deltas, anthropicInputJSONDelta{Type: "input_json_delta", PartialJSON: frag})
+		}
+		start := anthropicToolUse{Type: "tool_use", ID: x.toolUseID(tc, i), Name: tc.Name, Input: json.RawMessage(`{}`)}
+		if block(start, deltas) != nil {
+			return
+		}
+	}
+	stop, seq := p.anthropicStop()
+	delta := anthropicMessageDelta{
+		Type:  "message_delta",
+		Delta: anthropicStopFields{StopReason: &stop, StopSequence: seq},
+		Usage: anthropicUsage{
+			InputTokens:              p.usage.InputTokens,
+			CacheCreationInputTokens: p.usage.CacheCreationInputTokens,
+			CacheReadInputTokens:     p.usage.CacheReadInputTokens,
+			OutputTokens:             p.usage.OutputTokens,
+		},
+	}
+	if send("message_delta", delta) != nil {
+		return
+	}
+	_ = es.send("message_stop", anthropicMessageStop)
+}
+
+// hasTextBlock: a text block is emitted when there is text, or when nothing
+// else would be emitted (an empty answer is one empty text block).
+func (p *prepared) hasTextBlock() bool {
+	return p.Text != "" || (p.Thinking == "" && len(p.ToolCalls) == 0)
+}
+
+func (p *prepared) signature() string {
+	if p.BadSignature {
+		return Signature("fakeupstream-untrusted-signer", p.Thinking)
+	}
+	return Signature(p.model, p.Thinking)
+}
+
+func (p *prepared) anthropicStop() (string, *string) {
+	stop := p.stopReason()
+	if stop != StopSequenceStop {
+		return stop, nil
+	}
+	seq := p.StopSequence
+	return stop, &seq
+}
+
+func (x *exchange) toolUseID(tc ToolCall, i int) string {
+	if tc.ID != "" {
+		return tc.ID
+	}
+	return "toolu_fake_" + x.id + "_" + strconv.Itoa(i)
+}
+
+// groupTokens joins every n consecutive tokens into one delta.
+func groupTokens(tokens []string, n int) []string {
+	if n <= 1 {
+		return tokens
+	}
+	out := make([]string, 0, (len(tokens)+n-1)/n)
+	for i := 0; i < len(tokens); i += n {
+		var b []byte
+		for _, t := range tokens[i:min(i+n, len(tokens))] {
+			b = append(b, t...)
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// compactJSON compacts valid JSON and returns anything else unchanged, so a
+// scripted invalid tool input still streams verbatim.
+func compactJSON(in []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, in); err != nil {
+		return in
+	}
+	return buf.Bytes()
+}
