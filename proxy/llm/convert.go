@@ -123,18 +123,7 @@ func (a *Accumulator) Add(ev Event) error {
 			a.resp.StopSequence = ev.StopSequence
 		}
 		if ev.Usage != nil {
-			// message_delta usage is cumulative; keep input counts already known when it omits them.
-			u := *ev.Usage
-			if u.InputTokens == 0 {
-				u.InputTokens = a.resp.Usage.InputTokens
-			}
-			if u.CacheCreationInputTokens == 0 {
-				u.CacheCreationInputTokens = a.resp.Usage.CacheCreationInputTokens
-			}
-			if u.CacheReadInputTokens == 0 {
-				u.CacheReadInputTokens = a.resp.Usage.CacheReadInputTokens
-			}
-			a.resp.Usage = u
+			a.resp.Usage = a.resp.Usage.WithFinal(*ev.Usage)
 		}
 	case EventMessageStop:
 		a.stopped = true

@@ -215,3 +215,19 @@ func (r *Response) ToolUses() []Block {
 	}
 	return out
 }
+
+// WithFinal returns the usage a message_delta reports (cumulative) on top of
+// what message_start reported: the delta's counts win, except input counts
+// the delta leaves at zero.
+func (u Usage) WithFinal(final Usage) Usage {
+	if final.InputTokens == 0 {
+		final.InputTokens = u.InputTokens
+	}
+	if final.CacheCreationInputTokens == 0 {
+		final.CacheCreationInputTokens = u.CacheCreationInputTokens
+	}
+	if final.CacheReadInputTokens == 0 {
+		final.CacheReadInputTokens = u.CacheReadInputTokens
+	}
+	return final
+}

@@ -26,7 +26,8 @@ type Metrics struct {
 	Tokens         *prometheus.CounterVec   // model, kind (input|output|cache_write|cache_read)
 	CostUSD        *prometheus.CounterVec   // rule, model
 	BaselineUSD    *prometheus.CounterVec   // rule
-	SavingsUSD     *prometheus.CounterVec   // rule (may decrease: escalations cost more than the baseline)
+	SavingsUSD     *prometheus.CounterVec   // rule: money saved by requests that cost less than the baseline
+	ExtraCostUSD   *prometheus.CounterVec   // rule: money lost by requests that cost more (escalations pay for both models)
 	UnknownPrice   *prometheus.CounterVec   // model
 	UpstreamErrors *prometheus.CounterVec   // provider, kind
 
@@ -75,7 +76,10 @@ func New() *Metrics {
 			Name: "cascadeflow_baseline_cost_usd_total", Help: "What the requested model alone would have cost, in US dollars, by rule.",
 		}, []string{"rule"}),
 		SavingsUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cascadeflow_savings_usd_total", Help: "Baseline minus actual cost of requests whose cascade saved money, by rule.",
+			Name: "cascadeflow_savings_usd_total", Help: "Baseline minus actual cost, summed over requests that cost less than the baseline, by rule. Net savings = this - cascadeflow_extra_cost_usd_total.",
+		}, []string{"rule"}),
+		ExtraCostUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_extra_cost_usd_total", Help: "Actual minus baseline cost, summed over requests that cost more than the baseline (escalations), by rule.",
 		}, []string{"rule"}),
 		UnknownPrice: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_unknown_price_total", Help: "Requests whose cost could not be computed because a model has no price.",
@@ -98,7 +102,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Requests, m.RequestDuration, m.InFlight,
 		m.RouteRequests, m.DraftFailures, m.GateScore, m.StageDuration,
-		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.UnknownPrice, m.UpstreamErrors,
+		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.ExtraCostUSD, m.UnknownPrice, m.UpstreamErrors,
 		m.RulesReloads, m.RulesInfo, m.RulesLoaded,
 	)
 	return m

@@ -64,18 +64,7 @@ func (s *Server) handleChat(d llm.Dialect, _ string) gin.HandlerFunc {
 		}
 		if rule := snap.Index.Match(rt.Model); rule != nil {
 			rec.Rule = rule.Name
-			req, err := codec.DecodeRequest(body)
-			if err != nil {
-				writeError(w, codec, err)
-				return
-			}
-			if s.cfg.Cascade == nil {
-				writeError(w, codec, &llm.Error{Kind: llm.ErrAPI, Status: http.StatusNotImplemented, Message: "cascade rules are not enabled in this proxy"})
-				return
-			}
-			in := &Inbound{Dialect: d, Codec: codec, Body: body, Request: req, Header: r.Header, Model: rt.Model,
-				ID: c.GetString(ctxRequestID), Log: s.requestLogger(c), Route: rec}
-			s.cfg.Cascade.Serve(r.Context(), w, in, rule, snap)
+			s.serveRule(c, codec, body, rt, rule, snap)
 			return
 		}
 		rt2 := snap.Rules.DefaultRoute
@@ -139,7 +128,7 @@ func paramOf(msg string) string {
 func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Client, req *llm.Request) {
 	w, r := c.Writer, c.Request
 	if p.Dialect() != llm.Anthropic {
-		StripBillingHeader(req)
+		llm.StripBillingHeader(req)
 	}
 	if !req.Stream {
 		resp, err := p.Complete(r.Context(), req, nil, r.Header)
@@ -178,23 +167,7 @@ func (s *Server) upstreamFailed(p *provider.Client, err error) {
 	s.m.UpstreamErrors.WithLabelValues(p.Name(), string(e.Kind)).Inc()
 }
 
-// billingHeaderPrefix starts the per-request system block Claude Code sends;
-// it changes every request and so defeats prefix caching on other backends.
-const billingHeaderPrefix = "x-anthropic-billing-header:"
-
-// StripBillingHeader removes Claude Code's billing-header system block.
-func StripBillingHeader(req *llm.Request) {
-	out := req.System[:0]
-	for _, b := range req.System {
-		if b.Type == llm.BlockText && strings.HasPrefix(strings.TrimSpace(b.Text), billingHeaderPrefix) {
-			continue
-		}
-		out = append(out, b)
-	}
-	req.System = out
-}
-
-// ruleTargets is a small helper for handlers that need the provider serving a rule's verifier.
+// ruleVerifier returns the provider and model serving a rule's verifier.
 func ruleVerifier(snap *snapshot.Snapshot, rule *rules.Rule) (*provider.Client, string) {
 	return snap.Provider(rule.Verifier.Provider), rule.Verifier.Model
 }

@@ -17,34 +17,15 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
 
 // DefaultMaxBodyBytes bounds a request body (32 MiB, as Anthropic's API).
 const DefaultMaxBodyBytes = 32 << 20
-
-// Cascade serves requests whose model has a rule. The server hands it the
-// decoded request and the response writer; it writes the whole answer.
-type Cascade interface {
-	Serve(ctx context.Context, w http.ResponseWriter, in *Inbound, rule *rules.Rule, snap *snapshot.Snapshot)
-}
-
-// Inbound is a client request as the server read it.
-type Inbound struct {
-	Dialect llm.Dialect
-	Codec   dialect.Codec
-	Body    []byte         // exactly as received
-	Request *llm.Request   // decoded canonical request
-	Header  http.Header    // the client's headers
-	Model   string         // the requested model
-	ID      string         // request id
-	Log     *slog.Logger   // request-scoped logger
-	Route   *RouteRecorder // lets the handler record the outcome for the access log
-}
 
 // RouteRecorder carries routing facts from handlers to the access log.
 type RouteRecorder struct {
@@ -59,9 +40,9 @@ type Config struct {
 	Codecs       map[llm.Dialect]dialect.Codec
 	Metrics      *metrics.Metrics
 	Log          *slog.Logger
-	Cascade      Cascade  // nil: rules with a cascade answer 501
-	MaxBodyBytes int64    // 0: DefaultMaxBodyBytes
-	CORSOrigins  []string // allowed browser origins; empty: CORS off; "*" any
+	Engine       *cascade.Engine // runs rules; required
+	MaxBodyBytes int64           // 0: DefaultMaxBodyBytes
+	CORSOrigins  []string        // allowed browser origins; empty: CORS off; "*" any
 	// ModelsTimeout bounds the upstream model list fetch in GET /v1/models.
 	ModelsTimeout time.Duration
 }
@@ -77,8 +58,8 @@ type Server struct {
 
 // New builds the handler and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Codecs[llm.Anthropic] == nil || cfg.Codecs[llm.OpenAI] == nil {
-		return nil, errors.New("server: a store and both codecs are required")
+	if cfg.Store == nil || cfg.Engine == nil || cfg.Codecs[llm.Anthropic] == nil || cfg.Codecs[llm.OpenAI] == nil {
+		return nil, errors.New("server: a store, an engine and both codecs are required")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes

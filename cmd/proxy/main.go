@@ -1,0 +1,179 @@
+// Command proxy is cascadeflow's data plane: it serves the Anthropic and
+// OpenAI APIs, runs cascade rules, and hot-reloads its rules file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+)
+
+type options struct {
+	listen          string
+	rulesFile       string
+	demo            string
+	maxBody         int64
+	cors            string
+	logLevel        string
+	logFormat       string
+	drainDelay      time.Duration
+	shutdownTimeout time.Duration
+	pollInterval    time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.listen, "listen", envOr("CASCADEFLOW_LISTEN", "127.0.0.1:8080"), "address to serve on")
+	flag.StringVar(&o.rulesFile, "rules", envOr("CASCADEFLOW_RULES", ""), "rules file (YAML or JSON); watched and hot-reloaded")
+	flag.StringVar(&o.demo, "demo", "auto", "demo mode: serve from a built-in fake upstream (auto: when no provider key is available; on; off)")
+	flag.Int64Var(&o.maxBody, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body accepted (413 above)")
+	flag.StringVar(&o.cors, "cors-origins", "", "comma-separated browser origins allowed by CORS (\"*\" for any); empty disables CORS")
+	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&o.logFormat, "log-format", "json", "json or text")
+	flag.DurationVar(&o.drainDelay, "drain-delay", 0, "on shutdown, how long to keep serving while readiness fails (use ~5s behind a load balancer)")
+	flag.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 60*time.Second, "on shutdown, how long in-flight requests (streams included) may take to finish")
+	flag.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "how often the rules file is re-read in case a change event was missed")
+	flag.Parse()
+
+	log := newLogger(o.logLevel, o.logFormat)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error("proxy stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	if o.rulesFile == "" {
+		return errors.New("--rules is required")
+	}
+	data, err := os.ReadFile(o.rulesFile)
+	if err != nil {
+		return fmt.Errorf("read rules: %w", err)
+	}
+	set, err := rules.Decode(data)
+	if err != nil {
+		return err
+	}
+	m := metrics.New()
+	builder := &snapshot.Builder{
+		Codecs:    map[rules.ProviderType]dialect.Codec{rules.Anthropic: anthropic.Codec{}, rules.OpenAI: openai.Codec{}},
+		Transport: provider.NewTransport(),
+	}
+	if demoWanted(o.demo, set) {
+		fake := fakeupstream.New(fakeupstream.Options{ChunkDelay: 20 * time.Millisecond, FillerWords: 40})
+		url := fake.Start()
+		defer fake.Close()
+		builder.LookupEnv = func(string) (string, bool) { return "demo-key", true }
+		builder.ReadFile = func(string) ([]byte, error) { return []byte("demo-key"), nil }
+		builder.BaseURLOverride = func(p rules.Provider) string {
+			if p.Type == rules.OpenAI {
+				return url + "/v1"
+			}
+			return url
+		}
+		log.Warn("DEMO MODE: no provider API key is available, so every provider is served by a built-in fake upstream; "+
+			"answers are canned. Set the keys named in the rules file (e.g. ANTHROPIC_API_KEY) to use real providers.", "fake_upstream", url)
+	}
+	store := &snapshot.Store{}
+	loader := &rulesource.Loader{Builder: builder, Store: store, Metrics: m, Log: log}
+	if _, err := loader.Apply(data, o.rulesFile); err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Store:        store,
+		Codecs:       map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}},
+		Metrics:      m,
+		Log:          log,
+		Engine:       &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
+		MaxBodyBytes: o.maxBody,
+		CORSOrigins:  splitList(o.cors),
+	})
+	if err != nil {
+		return err
+	}
+	go func() {
+		apply := func(b []byte) { _, _ = loader.Apply(b, o.rulesFile) }
+		if err := rulesource.WatchFile(ctx, o.rulesFile, o.pollInterval, apply, log); err != nil {
+			log.Error("rules file watch stopped; rules will not reload", "error", err.Error())
+		}
+	}()
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("proxy listening", "addr", ln.Addr().String(), "rules", o.rulesFile, "rules_hash", store.Load().Hash)
+	return srv.Run(ctx, ln, o.drainDelay, o.shutdownTimeout)
+}
+
+// demoWanted decides demo mode: on, off, or auto (no provider has a usable
+// key and none forwards client credentials).
+func demoWanted(mode string, set *rules.Set) bool {
+	switch mode {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	for _, p := range set.Providers {
+		if p.PassthroughAuth {
+			return false
+		}
+		if _, err := snapshot.ResolveKey(p, os.LookupEnv, os.ReadFile); err == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func newLogger(level, format string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,227 @@
+package cascade
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+)
+
+// Accounting is one request's money: what it cost, what the requested model
+// alone would have cost, and the difference. Unknown prices make the
+// figures unknown, never zero.
+type Accounting struct {
+	CostUSD       float64
+	CostKnown     bool
+	BaselineUSD   float64
+	BaselineKnown bool
+	SavingsUSD    float64 // baseline - cost; negative when an escalation paid for both models
+}
+
+// SavingsKnown reports whether both sides of the savings are known.
+func (a Accounting) SavingsKnown() bool { return a.CostKnown && a.BaselineKnown }
+
+// Recorder prices results and records them in metrics and per-rule stats.
+type Recorder struct {
+	Metrics *metrics.Metrics
+	Prices  *pricing.Table
+
+	mu    sync.Mutex
+	stats map[string]*RuleStats
+}
+
+// RuleStats aggregates one rule's requests in this process.
+type RuleStats struct {
+	Rule        string              `json:"rule"`
+	Requests    int64               `json:"requests"`
+	Outcomes    map[Outcome]int64   `json:"outcomes"`
+	DraftErrors int64               `json:"draftErrors"`
+	CostUSD     float64             `json:"costUSD"`
+	BaselineUSD float64             `json:"baselineUSD"`
+	SavingsUSD  float64             `json:"savingsUSD"`
+	Tokens      map[string]int64    `json:"tokens"` // by model
+	MeanScore   float64             `json:"meanGateScore"`
+	scoreSum    float64             // for MeanScore
+	scoreN      int64               // for MeanScore
+	Latency     map[Outcome]float64 `json:"meanLatencySeconds"`
+	latSum      map[Outcome]float64
+}
+
+// Finish prices a finished request (verifierUsage: the verifier call's
+// usage when it answered) and records it. requested is the model the client
+// asked for; it prices the baseline (falling back to the verifier's price).
+func (r *Recorder) Finish(set *rules.Set, rule *rules.Rule, requested string, res *Result, verifierUsage llm.Usage) Accounting {
+	prices := r.table(set, rule)
+	var a Accounting
+	a.CostKnown = true
+	add := func(model string, u llm.Usage) {
+		if model == "" || u == (llm.Usage{}) {
+			return
+		}
+		c, ok := prices.Cost(model, u)
+		if !ok {
+			a.CostKnown = false
+			r.count(func(m *metrics.Metrics) { m.UnknownPrice.WithLabelValues(model).Inc() })
+			return
+		}
+		a.CostUSD += c
+		r.count(func(m *metrics.Metrics) { m.CostUSD.WithLabelValues(rule.Name, model).Add(c) })
+	}
+	add(res.DraftModel, res.DraftUsage)
+	add(res.JudgeModel, res.JudgeUsage)
+	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly
+	if verified {
+		add(rule.Verifier.Model, verifierUsage)
+	}
+
+	baseModel := requested
+	if _, ok := prices.Lookup(baseModel); !ok {
+		baseModel = rule.Verifier.Model
+	}
+	baseUsage := verifierUsage
+	if !verified {
+		// The requested model would have read the same input; its output is
+		// estimated as long as the draft's.
+		baseUsage = res.DraftUsage
+	}
+	if c, ok := prices.Cost(baseModel, baseUsage); ok {
+		a.BaselineUSD, a.BaselineKnown = c, true
+	}
+	a.SavingsUSD = a.BaselineUSD - a.CostUSD
+
+	r.count(func(m *metrics.Metrics) {
+		m.RouteRequests.WithLabelValues(rule.Name, string(res.Outcome)).Inc()
+		if res.DraftErr != nil {
+			reason := "error"
+			if llm.AsError(res.DraftErr).Kind == llm.ErrTimeout {
+				reason = "timeout"
+			}
+			m.DraftFailures.WithLabelValues(rule.Name, reason).Inc()
+		}
+		if res.Decision != nil {
+			m.GateScore.WithLabelValues(rule.Name).Observe(res.Decision.Score)
+			m.StageDuration.WithLabelValues("gate", string(res.Outcome)).Observe(res.GateTime.Seconds())
+		}
+		if res.DraftTime > 0 {
+			m.StageDuration.WithLabelValues("draft", string(res.Outcome)).Observe(res.DraftTime.Seconds())
+		}
+		if verified {
+			m.StageDuration.WithLabelValues("verifier", string(res.Outcome)).Observe(time.Since(res.Started).Seconds() - res.DraftTime.Seconds() - res.GateTime.Seconds())
+		}
+		m.StageDuration.WithLabelValues("total", string(res.Outcome)).Observe(time.Since(res.Started).Seconds())
+		tokens(m, res.DraftModel, res.DraftUsage)
+		tokens(m, res.JudgeModel, res.JudgeUsage)
+		if verified {
+			tokens(m, rule.Verifier.Model, verifierUsage)
+		}
+		if a.SavingsKnown() {
+			m.BaselineUSD.WithLabelValues(rule.Name).Add(a.BaselineUSD)
+			if a.SavingsUSD >= 0 {
+				m.SavingsUSD.WithLabelValues(rule.Name).Add(a.SavingsUSD)
+			} else {
+				m.ExtraCostUSD.WithLabelValues(rule.Name).Add(-a.SavingsUSD)
+			}
+		}
+	})
+	r.aggregate(rule.Name, res, a, verifierUsage, verified)
+	return a
+}
+
+func tokens(m *metrics.Metrics, model string, u llm.Usage) {
+	if model == "" {
+		return
+	}
+	for kind, n := range map[string]int{"input": u.InputTokens, "output": u.OutputTokens, "cache_write": u.CacheCreationInputTokens, "cache_read": u.CacheReadInputTokens} {
+		if n > 0 {
+			m.Tokens.WithLabelValues(model, kind).Add(float64(n))
+		}
+	}
+}
+
+func (r *Recorder) count(f func(*metrics.Metrics)) {
+	if r.Metrics != nil {
+		f(r.Metrics)
+	}
+}
+
+func (r *Recorder) table(set *rules.Set, rule *rules.Rule) *pricing.Table {
+	t := r.Prices
+	if t == nil {
+		t = pricing.Default()
+	}
+	if len(set.Prices) > 0 {
+		t = t.With(set.Prices)
+	}
+	if len(rule.Prices) > 0 {
+		t = t.With(rule.Prices)
+	}
+	return t
+}
+
+func (r *Recorder) aggregate(rule string, res *Result, a Accounting, vu llm.Usage, verified bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stats == nil {
+		r.stats = map[string]*RuleStats{}
+	}
+	s := r.stats[rule]
+	if s == nil {
+		s = &RuleStats{Rule: rule, Outcomes: map[Outcome]int64{}, Tokens: map[string]int64{}, Latency: map[Outcome]float64{}, latSum: map[Outcome]float64{}}
+		r.stats[rule] = s
+	}
+	s.Requests++
+	s.Outcomes[res.Outcome]++
+	if res.DraftErr != nil {
+		s.DraftErrors++
+	}
+	if a.SavingsKnown() {
+		s.CostUSD += a.CostUSD
+		s.BaselineUSD += a.BaselineUSD
+		s.SavingsUSD += a.SavingsUSD
+	}
+	if res.Decision != nil {
+		s.scoreSum += res.Decision.Score
+		s.scoreN++
+		s.MeanScore = s.scoreSum / float64(s.scoreN)
+	}
+	add := func(model string, u llm.Usage) {
+		if model != "" {
+			s.Tokens[model] += int64(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
+		}
+	}
+	add(res.DraftModel, res.DraftUsage)
+	add(res.JudgeModel, res.JudgeUsage)
+	if verified {
+		add(res.Served, vu)
+	}
+	s.latSum[res.Outcome] += time.Since(res.Started).Seconds()
+	s.Latency[res.Outcome] = s.latSum[res.Outcome] / float64(s.Outcomes[res.Outcome])
+}
+
+// Stats returns a copy of the per-rule aggregates, sorted by rule.
+func (r *Recorder) Stats() []RuleStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]RuleStats, 0, len(r.stats))
+	for _, s := range r.stats {
+		c := *s
+		c.Outcomes = copyMap(s.Outcomes)
+		c.Tokens = copyMap(s.Tokens)
+		c.Latency = copyMap(s.Latency)
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Rule < out[j].Rule })
+	return out
+}
+
+func copyMap[K comparable, V any](m map[K]V) map[K]V {
+	c := make(map[K]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
