@@ -1,0 +1,608 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+)
+
+// DecodeRequest parses a client's Chat Completions request body. Every
+// problem is an *llm.Error of kind invalid_request whose Param names the
+// field (e.g. "messages[2].content[0].image_url.url"). Unknown fields are
+// ignored so newer clients keep working.
+func (Codec) DecodeRequest(body []byte) (*llm.Request, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, invalid("", "request body is empty")
+	}
+	var w chatRequest
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, jsonError(body, err, "")
+	}
+	if w.Model == "" {
+		return nil, invalid("model", "model is required")
+	}
+	if w.Messages == nil {
+		return nil, invalid("messages", "messages is required")
+	}
+	if len(w.Messages) == 0 {
+		return nil, invalid("messages", "messages must contain at least one message")
+	}
+	if !isNull(w.Functions) {
+		return nil, invalid("functions", "functions is deprecated and not supported; use tools")
+	}
+	if w.N != nil && *w.N != 1 {
+		return nil, invalid("n", "n must be 1: this endpoint returns a single choice")
+	}
+
+	r := &llm.Request{
+		Model:    w.Model,
+		Stream:   w.Stream,
+		Logprobs: w.Logprobs,
+		User:     w.User,
+	}
+	if r.User == "" {
+		r.User = w.SafetyIdentifier
+	}
+	if w.StreamOptions != nil {
+		r.IncludeUsage = w.StreamOptions.IncludeUsage
+	}
+	switch {
+	case w.MaxCompletionTokens != nil:
+		if *w.MaxCompletionTokens < 1 {
+			return nil, invalid("max_completion_tokens", "max_completion_tokens must be at least 1")
+		}
+		r.MaxTokens = *w.MaxCompletionTokens
+	case w.MaxTokens != nil:
+		if *w.MaxTokens < 1 {
+			return nil, invalid("max_tokens", "max_tokens must be at least 1")
+		}
+		r.MaxTokens = *w.MaxTokens
+	}
+	if w.Temperature != nil && (*w.Temperature < 0 || *w.Temperature > 2) {
+		return nil, invalid("temperature", "temperature must be between 0 and 2")
+	}
+	r.Temperature = w.Temperature
+	if w.TopP != nil && (*w.TopP < 0 || *w.TopP > 1) {
+		return nil, invalid("top_p", "top_p must be between 0 and 1")
+	}
+	r.TopP = w.TopP
+	if w.TopLogprobs != nil {
+		if *w.TopLogprobs < 0 || *w.TopLogprobs > 20 {
+			return nil, invalid("top_logprobs", "top_logprobs must be between 0 and 20")
+		}
+		r.TopLogprobs = *w.TopLogprobs
+	}
+
+	var err error
+	if r.StopSequences, err = decodeStop(w.Stop); err != nil {
+		return nil, err
+	}
+	if err = decodeMessages(r, w.Messages); err != nil {
+		return nil, err
+	}
+	if r.Tools, err = decodeTools(w.Tools); err != nil {
+		return nil, err
+	}
+	if r.ToolChoice, err = decodeToolChoice(w.ToolChoice); err != nil {
+		return nil, err
+	}
+	if w.ParallelToolCalls != nil && !*w.ParallelToolCalls {
+		if r.ToolChoice == nil {
+			r.ToolChoice = &llm.ToolChoice{Type: llm.ToolChoiceAuto}
+		}
+		r.ToolChoice.DisableParallelToolUse = true
+	}
+	if r.Format, err = decodeResponseFormat(w.ResponseFormat); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func decodeStop(raw json.RawMessage) ([]string, error) {
+	switch jsonKind(raw) {
+	case 0, 'n':
+		return nil, nil
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, jsonError(raw, err, "stop")
+		}
+		return []string{s}, nil
+	case '[':
+		var ss []string
+		if err := json.Unmarshal(raw, &ss); err != nil {
+			return nil, invalid("stop", "stop must be a string or an array of strings")
+		}
+		return ss, nil
+	default:
+		return nil, invalid("stop", "stop must be a string or an array of strings")
+	}
+}
+
+// decodeMessages maps the message list. System and developer messages go to
+// r.System; consecutive tool messages, and a user message right after them,
+// share one user message (tool results first), as Anthropic requires.
+func decodeMessages(r *llm.Request, raws []json.RawMessage) error {
+	toolTurn := false // the last canonical message holds tool results
+	for i, raw := range raws {
+		if jsonKind(raw) != '{' {
+			p := msgParam(i, "")
+			return invalid(p, "%s must be an object", p)
+		}
+		var m chatMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return jsonError(raw, err, msgParam(i, ""))
+		}
+		switch m.Role {
+		case "system", "developer":
+			blocks, err := decodeTextContent(m.Content, msgParam(i, ".content"))
+			if err != nil {
+				return err
+			}
+			r.System = append(r.System, blocks...)
+			toolTurn = false
+		case "user":
+			blocks, err := decodeUserContent(m.Content, msgParam(i, ".content"))
+			if err != nil {
+				return err
+			}
+			if toolTurn {
+				last := &r.Messages[len(r.Messages)-1]
+				last.Content = append(last.Content, blocks...)
+			} else {
+				r.Messages = append(r.Messages, llm.Message{Role: llm.RoleUser, Content: blocks})
+			}
+			toolTurn = false
+		case "assistant":
+			blocks, err := decodeAssistant(&m, i)
+			if err != nil {
+				return err
+			}
+			r.Messages = append(r.Messages, llm.Message{Role: llm.RoleAssistant, Content: blocks})
+			toolTurn = false
+		case "tool":
+			if m.ToolCallID == "" {
+				return invalid(msgParam(i, ".tool_call_id"), "%s is required for tool messages", msgParam(i, ".tool_call_id"))
+			}
+			content, err := decodeTextContent(m.Content, msgParam(i, ".content"))
+			if err != nil {
+				return err
+			}
+			result := llm.Block{Type: llm.BlockToolResult, ToolUseID: m.ToolCallID, Content: content}
+			if toolTurn {
+				last := &r.Messages[len(r.Messages)-1]
+				last.Content = append(last.Content, result)
+			} else {
+				r.Messages = append(r.Messages, llm.Message{Role: llm.RoleUser, Content: []llm.Block{result}})
+			}
+			toolTurn = true
+		case "function":
+			return invalid(msgParam(i, ".role"), "the deprecated function role is not supported; use tool messages")
+		case "":
+			return invalid(msgParam(i, ".role"), "%s is required", msgParam(i, ".role"))
+		default:
+			return invalid(msgParam(i, ".role"), "%s: unknown role %q", msgParam(i, ".role"), m.Role)
+		}
+	}
+	return nil
+}
+
+// decodeTextContent reads a string or an array of text parts (system,
+// developer and tool messages). Null is empty.
+func decodeTextContent(raw json.RawMessage, param string) ([]llm.Block, error) {
+	switch jsonKind(raw) {
+	case 0, 'n':
+		return nil, nil
+	case '"':
+		s, err := unmarshalString(raw, param)
+		if err != nil || s == "" {
+			return nil, err
+		}
+		return []llm.Block{{Type: llm.BlockText, Text: s}}, nil
+	case '[':
+		return decodeParts(raw, param, false)
+	default:
+		return nil, invalid(param, "%s must be a string or an array of content parts", param)
+	}
+}
+
+// decodeUserContent reads a string or an array of text and image parts.
+func decodeUserContent(raw json.RawMessage, param string) ([]llm.Block, error) {
+	switch jsonKind(raw) {
+	case 0, 'n':
+		return nil, invalid(param, "%s is required for user messages", param)
+	case '"':
+		s, err := unmarshalString(raw, param)
+		if err != nil {
+			return nil, err
+		}
+		return []llm.Block{{Type: llm.BlockText, Text: s}}, nil
+	case '[':
+		return decodeParts(raw, param, true)
+	default:
+		return nil, invalid(param, "%s must be a string or an array of content parts", param)
+	}
+}
+
+func decodeParts(raw json.RawMessage, param string, images bool) ([]llm.Block, error) {
+	var parts []json.RawMessage
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return nil, jsonError(raw, err, param)
+	}
+	blocks := make([]llm.Block, 0, len(parts))
+	for j, praw := range parts {
+		pp := param + "[" + strconv.Itoa(j) + "]"
+		if jsonKind(praw) != '{' {
+			return nil, invalid(pp, "%s must be an object", pp)
+		}
+		var p contentPart
+		if err := json.Unmarshal(praw, &p); err != nil {
+			return nil, jsonError(praw, err, pp)
+		}
+		switch p.Type {
+		case "text":
+			blocks = append(blocks, llm.Block{Type: llm.BlockText, Text: p.Text})
+		case "refusal":
+			// An assistant's earlier refusal is part of the history as text.
+			blocks = append(blocks, llm.Block{Type: llm.BlockText, Text: p.Refusal})
+		case "image_url":
+			if !images {
+				return nil, invalid(pp+".type", "%s.type: image_url parts are only allowed in user messages", pp)
+			}
+			b, err := decodeImageURL(p.ImageURL, pp+".image_url")
+			if err != nil {
+				return nil, err
+			}
+			blocks = append(blocks, b)
+		case "":
+			return nil, invalid(pp+".type", "%s.type is required", pp)
+		default:
+			return nil, invalid(pp+".type", "%s.type: content part type %q is not supported", pp, p.Type)
+		}
+	}
+	return blocks, nil
+}
+
+// decodeImageURL accepts {"url": ...} (and the bare string some clients
+// send). data: URLs must be base64; http(s) URLs are passed by reference.
+func decodeImageURL(raw json.RawMessage, param string) (llm.Block, error) {
+	var u imageURL
+	switch jsonKind(raw) {
+	case '{':
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return llm.Block{}, jsonError(raw, err, param)
+		}
+	case '"':
+		s, err := unmarshalString(raw, param)
+		if err != nil {
+			return llm.Block{}, err
+		}
+		u.URL = s
+	default:
+		return llm.Block{}, invalid(param, "%s must be an object with a url", param)
+	}
+	param += ".url"
+	switch {
+	case strings.HasPrefix(u.URL, "data:"):
+		meta, data, ok := strings.Cut(u.URL[len("data:"):], ",")
+		if !ok || !strings.HasSuffix(meta, ";base64") {
+			return llm.Block{}, invalid(param, "%s: data URLs must be base64-encoded (data:<media type>;base64,<data>)", param)
+		}
+		mediaType, _, _ := strings.Cut(meta, ";")
+		if mediaType == "" {
+			return llm.Block{}, invalid(param, "%s: the data URL has no media type", param)
+		}
+		if data == "" {
+			return llm.Block{}, invalid(param, "%s: the data URL has no data", param)
+		}
+		return llm.Block{Type: llm.BlockImage, MediaType: mediaType, Data: data}, nil
+	case strings.HasPrefix(u.URL, "https://"), strings.HasPrefix(u.URL, "http://"):
+		return llm.Block{Type: llm.BlockImage, URL: u.URL}, nil
+	case u.URL == "":
+		return llm.Block{}, invalid(param, "%s is required", param)
+	default:
+		return llm.Block{}, invalid(param, "%s must be an http(s) URL or a base64 data: URL", param)
+	}
+}
+
+// decodeAssistant maps an assistant turn: its text (or refusal) then its
+// tool calls as tool_use blocks. Empty text is dropped; Anthropic rejects
+// empty text blocks and "" is the usual content beside tool calls.
+func decodeAssistant(m *chatMessage, i int) ([]llm.Block, error) {
+	blocks, err := decodeTextContent(m.Content, msgParam(i, ".content"))
+	if err != nil {
+		return nil, err
+	}
+	if m.Refusal != nil && *m.Refusal != "" {
+		blocks = append(blocks, llm.Block{Type: llm.BlockText, Text: *m.Refusal})
+	}
+	out := blocks[:0]
+	for _, b := range blocks {
+		if b.Text != "" {
+			out = append(out, b)
+		}
+	}
+	blocks = out
+	for j, raw := range m.ToolCalls {
+		p := msgParam(i, ".tool_calls["+strconv.Itoa(j)+"]")
+		if jsonKind(raw) != '{' {
+			return nil, invalid(p, "%s must be an object", p)
+		}
+		var tc toolCall
+		if err := json.Unmarshal(raw, &tc); err != nil {
+			return nil, jsonError(raw, err, p)
+		}
+		if tc.Type != "" && tc.Type != "function" {
+			return nil, invalid(p+".type", "%s.type: tool call type %q is not supported", p, tc.Type)
+		}
+		if tc.ID == "" {
+			return nil, invalid(p+".id", "%s.id is required", p)
+		}
+		if tc.Function.Name == "" {
+			return nil, invalid(p+".function.name", "%s.function.name is required", p)
+		}
+		input, err := toolInput(tc.Function.Arguments, p+".function.arguments")
+		if err != nil {
+			return nil, err
+		}
+		blocks = append(blocks, llm.Block{Type: llm.BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: input})
+	}
+	return blocks, nil
+}
+
+var emptyObject = json.RawMessage(`{}`)
+
+// toolInput turns a tool call's arguments into a tool_use Input. The wire
+// value is a string holding JSON; a JSON object is used as is, an empty
+// string means {}, and anything else (truncated or invalid JSON) is kept as a
+// JSON string so nothing the model produced is lost. Some servers send the
+// arguments as an object instead of a string; that is accepted too.
+func toolInput(raw json.RawMessage, param string) (json.RawMessage, error) {
+	switch jsonKind(raw) {
+	case 0, 'n':
+		return emptyObject, nil
+	case '{':
+		return raw, nil
+	case '"':
+		s, err := unmarshalString(raw, param)
+		if err != nil {
+			return nil, err
+		}
+		return argumentsInput(s), nil
+	default:
+		return nil, invalid(param, "%s must be a string", param)
+	}
+}
+
+// argumentsInput converts an arguments string (see toolInput).
+func argumentsInput(s string) json.RawMessage {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return emptyObject
+	}
+	if t[0] == '{' && json.Valid([]byte(t)) {
+		return json.RawMessage(t)
+	}
+	q, _ := json.Marshal(s) // a string always marshals
+	return q
+}
+
+func decodeTools(raws []json.RawMessage) ([]llm.Tool, error) {
+	if len(raws) == 0 {
+		return nil, nil
+	}
+	tools := make([]llm.Tool, 0, len(raws))
+	for j, raw := range raws {
+		p := "tools[" + strconv.Itoa(j) + "]"
+		if jsonKind(raw) != '{' {
+			return nil, invalid(p, "%s must be an object", p)
+		}
+		var t toolDefinition
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return nil, jsonError(raw, err, p)
+		}
+		if t.Type != "function" {
+			if t.Type == "" {
+				return nil, invalid(p+".type", "%s.type is required", p)
+			}
+			return nil, invalid(p+".type", "%s.type: tool type %q is not supported; only function tools are", p, t.Type)
+		}
+		if t.Function == nil || t.Function.Name == "" {
+			return nil, invalid(p+".function.name", "%s.function.name is required", p)
+		}
+		var schema json.RawMessage
+		switch jsonKind(t.Function.Parameters) {
+		case 0, 'n':
+		case '{':
+			schema = t.Function.Parameters
+		default:
+			return nil, invalid(p+".function.parameters", "%s.function.parameters must be a JSON Schema object", p)
+		}
+		tools = append(tools, llm.Tool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
+	}
+	return tools, nil
+}
+
+func decodeToolChoice(raw json.RawMessage) (*llm.ToolChoice, error) {
+	switch jsonKind(raw) {
+	case 0, 'n':
+		return nil, nil
+	case '"':
+		s, err := unmarshalString(raw, "tool_choice")
+		if err != nil {
+			return nil, err
+		}
+		switch s {
+		case "auto":
+			return &llm.ToolChoice{Type: llm.ToolChoiceAuto}, nil
+		case "none":
+			return &llm.ToolChoice{Type: llm.ToolChoiceNone}, nil
+		case "required":
+			return &llm.ToolChoice{Type: llm.ToolChoiceAny}, nil
+		}
+		return nil, invalid("tool_choice", "tool_choice must be \"auto\", \"none\", \"required\" or a named function, not %q", s)
+	case '{':
+		var c namedToolChoice
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, jsonError(raw, err, "tool_choice")
+		}
+		if c.Type != "function" {
+			return nil, invalid("tool_choice.type", "tool_choice.type %q is not supported; use \"function\"", c.Type)
+		}
+		if c.Function.Name == "" {
+			return nil, invalid("tool_choice.function.name", "tool_choice.function.name is required")
+		}
+		return &llm.ToolChoice{Type: llm.ToolChoiceTool, Name: c.Function.Name}, nil
+	default:
+		return nil, invalid("tool_choice", "tool_choice must be a string or an object")
+	}
+}
+
+func decodeResponseFormat(raw json.RawMessage) (*llm.ResponseFormat, error) {
+	switch jsonKind(raw) {
+	case 0, 'n':
+		return nil, nil
+	case '{':
+	default:
+		return nil, invalid("response_format", "response_format must be an object")
+	}
+	var f responseFormat
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, jsonError(raw, err, "response_format")
+	}
+	switch f.Type {
+	case "text", "json_object":
+		return &llm.ResponseFormat{Type: f.Type}, nil
+	case "json_schema":
+		if f.JSONSchema == nil {
+			return nil, invalid("response_format.json_schema", "response_format.json_schema is required when type is json_schema")
+		}
+		if jsonKind(f.JSONSchema.Schema) != '{' {
+			return nil, invalid("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON Schema object")
+		}
+		return &llm.ResponseFormat{Type: f.Type, Name: f.JSONSchema.Name, Schema: f.JSONSchema.Schema}, nil
+	case "":
+		return nil, invalid("response_format.type", "response_format.type is required")
+	default:
+		return nil, invalid("response_format.type", "response_format.type %q is not supported", f.Type)
+	}
+}
+
+// invalid builds the invalid_request error naming param.
+func invalid(param, format string, args ...any) *llm.Error {
+	e := llm.Errorf(llm.ErrInvalidRequest, format, args...)
+	e.Param = param
+	return e
+}
+
+// jsonError turns an encoding/json error into an invalid_request error that
+// says where: the line and column of a syntax error, or the field whose type
+// is wrong (prefixed with the path of the value being decoded).
+func jsonError(data []byte, err error, prefix string) *llm.Error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		line, col := position(data, syn.Offset)
+		where := "request body"
+		if prefix != "" {
+			where = prefix
+		}
+		e := invalid(prefix, "%s is not valid JSON: %s at line %d, column %d (byte %d)", where, syn.Error(), line, col, syn.Offset)
+		e.Err = err
+		return e
+	case errors.As(err, &typ):
+		param := prefix
+		if typ.Field != "" {
+			if param != "" {
+				param += "."
+			}
+			param += typ.Field
+		}
+		if param == "" {
+			return invalid("", "request body must be a JSON object, not %s", typ.Value)
+		}
+		return invalid(param, "%s must be %s, not %s", param, jsonTypeName(typ.Type), typ.Value)
+	default:
+		e := invalid(prefix, "invalid JSON: %v", err)
+		e.Err = err
+		return e
+	}
+}
+
+// position converts a byte offset into a 1-based line and column.
+func position(data []byte, offset int64) (line, col int) {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	before := data[:offset]
+	line = bytes.Count(before, []byte{'\n'}) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col < 1 {
+		col = 1
+	}
+	return line, col
+}
+
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "a valid value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "a valid value"
+}
+
+// jsonKind returns the first byte of a JSON value ('{', '[', '"', 'n', 't',
+// 'f', or a digit/'-'), or 0 when raw is empty.
+func jsonKind(raw json.RawMessage) byte {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+func isNull(raw json.RawMessage) bool {
+	k := jsonKind(raw)
+	return k == 0 || k == 'n'
+}
+
+func unmarshalString(raw json.RawMessage, param string) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", jsonError(raw, err, param)
+	}
+	return s, nil
+}
+
+func msgParam(i int, rest string) string {
+	return "messages[" + strconv.Itoa(i) + "]" + rest
+}
