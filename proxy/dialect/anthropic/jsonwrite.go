@@ -1,0 +1,154 @@
+package anthropic
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The encoders write JSON by appending to a byte slice rather than through
+// encoding/json, for one reason: encoding/json compacts and HTML-escapes a
+// json.RawMessage it marshals, which would change the bytes of a signed
+// thinking block. Appending keeps Raw values byte-for-byte.
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Like encoding/json it replaces
+// invalid UTF-8 with U+FFFD and escapes U+2028/U+2029; unlike it, it leaves
+// <, > and & alone (they need no escaping in JSON).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendKey appends `"key":`, preceded by a comma unless it opens an object.
+func appendKey(b []byte, key string) []byte {
+	if n := len(b); n > 0 && b[n-1] != '{' {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+func appendStringField(b []byte, key, v string) []byte {
+	return appendString(appendKey(b, key), v)
+}
+
+func appendIntField(b []byte, key string, v int) []byte {
+	return strconv.AppendInt(appendKey(b, key), int64(v), 10)
+}
+
+func appendFloatField(b []byte, key string, v float64) []byte {
+	return strconv.AppendFloat(appendKey(b, key), v, 'g', -1, 64)
+}
+
+func appendBoolField(b []byte, key string, v bool) []byte {
+	return strconv.AppendBool(appendKey(b, key), v)
+}
+
+// appendNullableString appends v, or null when it is empty.
+func appendNullableString(b []byte, key, v string) []byte {
+	b = appendKey(b, key)
+	if v == "" {
+		return append(b, "null"...)
+	}
+	return appendString(b, v)
+}
+
+// appendRawField appends a JSON value verbatim. It is the caller's job to
+// have checked the value with validJSON.
+func appendRawField(b []byte, key string, v json.RawMessage) []byte {
+	return append(appendKey(b, key), v...)
+}
+
+// appendElem appends a comma before an array element unless it is the first.
+func appendElem(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] != '[' {
+		b = append(b, ',')
+	}
+	return b
+}
+
+// firstByte is the first non-space byte of a JSON value, or 0.
+func firstByte(v []byte) byte {
+	for _, c := range v {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+// isNull reports whether v is absent or the JSON literal null.
+func isNull(v []byte) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) == 0 || string(v) == "null"
+}
+
+// isObject reports whether v is a valid JSON object.
+func isObject(v []byte) bool {
+	return firstByte(v) == '{' && json.Valid(v)
+}
+
+const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// newID returns prefix followed by 24 random base62 characters, the shape of
+// Anthropic's ids (msg_…, toolu_…).
+func newID(prefix string) string {
+	var rnd [24]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails on supported platforms
+	b := make([]byte, 0, len(prefix)+len(rnd))
+	b = append(b, prefix...)
+	for _, c := range rnd {
+		b = append(b, idAlphabet[int(c)%len(idAlphabet)])
+	}
+	return string(b)
+}
