@@ -153,15 +153,15 @@ func (s *Server) Start() string {
 }
 
 // Listen serves on addr and returns the base URL. Calling it again returns the
-// URL already served.
+// URL already served; after Close it fails.
 func (s *Server) Listen(addr string) (string, error) {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
-	if s.url != "" {
-		return s.url, nil
-	}
 	if s.closed {
 		return "", fmt.Errorf("listen %s: server closed", addr)
+	}
+	if s.url != "" {
+		return s.url, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
