@@ -24,6 +24,10 @@ const (
 	RulesHashAnnotation = "routing.cascadeflow.io/rules-hash"
 	// RouteLabel on every owned object names the CascadeRoute it serves.
 	RouteLabel = "routing.cascadeflow.io/cascaderoute"
+	// ManagedByLabel = ManagedByValue marks every owned object; the operator
+	// caches only objects so marked.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "cascadeflow-operator"
 
 	// ProxyPort is the port the proxy container listens on (HTTP API, /healthz, /readyz, /metrics).
 	ProxyPort = 8080
@@ -103,7 +107,7 @@ func labels(cr *v1alpha1.CascadeRoute) map[string]string {
 	l := SelectorLabels(cr)
 	l["app.kubernetes.io/component"] = "proxy"
 	l["app.kubernetes.io/part-of"] = "cascadeflow"
-	l["app.kubernetes.io/managed-by"] = "cascadeflow-operator"
+	l[ManagedByLabel] = ManagedByValue
 	l[RouteLabel] = cr.Name
 	return l
 }

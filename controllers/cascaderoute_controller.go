@@ -1,0 +1,244 @@
+// Package controllers reconciles CascadeRoutes: fetch the route, translate it
+// into the proxy's rules contract, render the objects that serve it, apply
+// them with server-side apply, and write the status once.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
+	"github.com/cascadeflow/cascadeflow-operator/controllers/render"
+)
+
+// FieldOwner is the server-side apply field manager of everything the operator writes.
+const FieldOwner = "cascadeflow-operator"
+
+// secretIndex indexes CascadeRoutes by the names of the Secrets they reference.
+const secretIndex = "spec.secretNames"
+
+// CascadeRouteReconciler reconciles one CascadeRoute at a time.
+type CascadeRouteReconciler struct {
+	client.Client
+	// Render holds operator-wide rendering settings (the default proxy image).
+	Render render.Options
+}
+
+// +kubebuilder:rbac:groups=routing.cascadeflow.io,resources=cascaderoutes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=routing.cascadeflow.io,resources=cascaderoutes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=routing.cascadeflow.io,resources=cascaderoutes/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile brings one CascadeRoute's owned objects and status in line with its spec.
+func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	var cr v1alpha1.CascadeRoute
+	if err := r.Get(ctx, req.NamespacedName, &cr); err != nil {
+		// Deleted: owner references let the garbage collector remove what we made.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cr.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+
+	before := cr.Status.DeepCopy()
+	st := &cr.Status
+	st.ObservedGeneration = cr.Generation
+	st.Endpoint = render.Endpoint(&cr)
+	st.Replicas = render.DesiredReplicas(&cr)
+	cond := func(typ string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: cr.Generation,
+		})
+	}
+
+	missing, err := r.missingSecrets(ctx, &cr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
+	set, err := render.Rules(&cr)
+	if err != nil {
+		// Keep every object as it was: the proxy goes on serving the last good rules.
+		msg := "rules not written, the proxy keeps the last accepted rules: " + err.Error()
+		cond(v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonInvalidRule, msg)
+		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidRule, "the spec does not translate into valid rules")
+		cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonInvalidRule, msg)
+		logger.Info("invalid rules", "error", err.Error())
+		return ctrl.Result{}, r.writeStatus(ctx, &cr, before)
+	}
+
+	objs, err := render.All(&cr, set, r.Render)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var deployment *unstructured.Unstructured
+	for _, obj := range objs {
+		applied, err := r.apply(ctx, obj)
+		if err != nil {
+			msg := fmt.Sprintf("apply %s %s: %v", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonApplyFailed, msg)
+			cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed, msg)
+			if serr := r.writeStatus(ctx, &cr, before); serr != nil {
+				logger.Error(serr, "write status after a failed apply")
+			}
+			return ctrl.Result{}, fmt.Errorf("%s", msg)
+		}
+		if _, ok := obj.(*appsv1.Deployment); ok {
+			deployment = applied
+		}
+	}
+	st.RulesHash = set.Hash()
+	st.RuleCount = int32(len(set.Rules))
+	cond(v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid,
+		fmt.Sprintf("%d rules written to ConfigMap %s", len(set.Rules), render.ConfigMapName(&cr)))
+
+	var dep appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(deployment.Object, &dep); err != nil {
+		return ctrl.Result{}, fmt.Errorf("read applied Deployment: %w", err)
+	}
+	st.ReadyReplicas = dep.Status.AvailableReplicas
+	available, why := deploymentAvailable(&dep, st.Replicas)
+
+	switch {
+	case len(missing) > 0:
+		msg := fmt.Sprintf("Secret %s not found in namespace %s; proxy pods cannot start until it exists",
+			strings.Join(missing, ", "), cr.Namespace)
+		cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonSecretNotFound, msg)
+		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, msg)
+	case !available:
+		cond(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected, "all dependencies present")
+		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReplicasUnavailable, why)
+	default:
+		cond(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected, "all dependencies present")
+		cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable, why)
+	}
+	return ctrl.Result{}, r.writeStatus(ctx, &cr, before)
+}
+
+// deploymentAvailable judges readiness the way `kubectl rollout status` does:
+// the Deployment controller has seen the current spec, and every desired
+// replica is updated and available. Without a Deployment controller (a bare
+// API server, as in envtest) the status stays empty, so this stays false.
+func deploymentAvailable(d *appsv1.Deployment, desired int32) (bool, string) {
+	s := d.Status
+	switch {
+	case s.ObservedGeneration < d.Generation:
+		return false, fmt.Sprintf("waiting for the Deployment controller to observe generation %d", d.Generation)
+	case s.UpdatedReplicas < desired:
+		return false, fmt.Sprintf("%d of %d replicas updated", s.UpdatedReplicas, desired)
+	case s.AvailableReplicas < desired:
+		return false, fmt.Sprintf("%d of %d replicas available", s.AvailableReplicas, desired)
+	}
+	return true, fmt.Sprintf("%d of %d replicas available", s.AvailableReplicas, desired)
+}
+
+// missingSecrets returns the referenced Secrets that do not exist. It reads
+// metadata only: the operator never needs a key's value.
+func (r *CascadeRouteReconciler) missingSecrets(ctx context.Context, cr *v1alpha1.CascadeRoute) ([]string, error) {
+	var missing []string
+	for _, name := range render.SecretNames(cr) {
+		s := &metav1.PartialObjectMetadata{}
+		s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: name}, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			missing = append(missing, name)
+		case err != nil:
+			return nil, fmt.Errorf("look up Secret %s/%s: %w", cr.Namespace, name, err)
+		}
+	}
+	return missing, nil
+}
+
+// apply server-side applies one rendered object and returns the object as
+// stored. An apply that changes nothing writes nothing (no new resourceVersion).
+func (r *CascadeRouteReconciler) apply(ctx context.Context, obj render.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("convert %T: %w", obj, err)
+	}
+	// Status belongs to other controllers; the empty status of a typed object
+	// would otherwise be part of the applied configuration.
+	delete(m, "status")
+	u := &unstructured.Unstructured{Object: m}
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// writeStatus writes the status once, and only when it changed.
+func (r *CascadeRouteReconciler) writeStatus(ctx context.Context, cr *v1alpha1.CascadeRoute, before *v1alpha1.CascadeRouteStatus) error {
+	if equality.Semantic.DeepEqual(before, &cr.Status) {
+		return nil
+	}
+	orig := cr.DeepCopy()
+	orig.Status = *before
+	// NotFound: the route was deleted meanwhile; there is nothing left to describe.
+	if err := r.Status().Patch(ctx, cr, client.MergeFrom(orig)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("write status of %s/%s: %w", cr.Namespace, cr.Name, err)
+	}
+	return nil
+}
+
+// SetupWithManager registers the controller: CascadeRoutes, the objects they
+// own, and the Secrets they reference (by metadata only).
+func (r *CascadeRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.CascadeRoute{}, secretIndex, func(o client.Object) []string {
+		return render.SecretNames(o.(*v1alpha1.CascadeRoute))
+	}); err != nil {
+		return fmt.Errorf("index CascadeRoutes by Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("cascaderoute").
+		WithOptions(opts).
+		// Status writes bump no generation: they must not trigger another reconcile.
+		For(&v1alpha1.CascadeRoute{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.routesUsingSecret), builder.OnlyMetadata).
+		Complete(r)
+}
+
+// routesUsingSecret maps a Secret event to the CascadeRoutes that reference it.
+func (r *CascadeRouteReconciler) routesUsingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var routes v1alpha1.CascadeRouteList
+	if err := r.List(ctx, &routes, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{secretIndex: secret.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "list CascadeRoutes referencing a Secret", "secret", secret.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(routes.Items))
+	for _, cr := range routes.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&cr)})
+	}
+	return reqs
+}
