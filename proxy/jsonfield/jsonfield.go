@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 )
 
 // ErrNotObject is returned when the document is not a JSON object.
@@ -41,6 +42,9 @@ func Members(body []byte, fn func(key []byte, value Span) bool) error {
 			return errors.New("malformed JSON object")
 		}
 		kEnd := skipString(body, i)
+		if kEnd < 0 {
+			return errors.New("unexpected end of JSON object")
+		}
 		key := body[i+1 : kEnd-1]
 		i = skipSpace(body, kEnd)
 		if i >= len(body) || body[i] != ':' {
@@ -68,12 +72,26 @@ type Routing struct {
 	StreamSpan Span
 }
 
-// ReadRouting finds the top-level "model" and "stream" members.
+// ReadRouting finds the top-level "model" and "stream" members. Member names
+// are compared after unescaping, and when a name repeats the last one wins,
+// as with encoding/json (and the upstream parsers the body is forwarded to),
+// so ModelSpan is the span the upstream would read.
 func ReadRouting(body []byte) (Routing, error) {
 	var r Routing
 	var bad error
 	err := Members(body, func(key []byte, v Span) bool {
-		switch string(key) {
+		// Compare the decoded key, as the upstream's JSON parser will:
+		// "mod\u0065l" is the member "model" there, so it must be here too.
+		name := string(key)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			k, err := unquote(append(append([]byte{'"'}, key...), '"'))
+			if err != nil {
+				bad = errors.New("invalid member name")
+				return false
+			}
+			name = k
+		}
+		switch name {
 		case "model":
 			raw := body[v.Start:v.End]
 			if raw[0] != '"' {
@@ -89,14 +107,13 @@ func ReadRouting(body []byte) (Routing, error) {
 		case "stream":
 			raw := body[v.Start:v.End]
 			switch string(raw) {
-			case "true":
-				r.Stream = true
-			case "false", "null":
+			case "true", "false", "null":
 			default:
 				bad = errors.New("stream: must be a boolean")
 				return false
 			}
-			r.HasStream, r.StreamSpan = true, v
+			// A later duplicate overrides an earlier one (last wins, as in encoding/json).
+			r.Stream, r.HasStream, r.StreamSpan = string(raw) == "true", true, v
 		}
 		return true
 	})
@@ -120,8 +137,11 @@ func QuoteString(s string) []byte {
 	return b
 }
 
+// unquote decodes a JSON string literal exactly as encoding/json does
+// (invalid UTF-8 becomes U+FFFD), so names compare equal to what an
+// upstream's parser sees.
 func unquote(raw []byte) (string, error) {
-	if bytes.IndexByte(raw, '\\') < 0 {
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return string(raw[1 : len(raw)-1]), nil
 	}
 	var s string
@@ -141,13 +161,14 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index just past the string starting at b[i] == '"'.
+// skipString returns the index just past the string starting at b[i] == '"',
+// or -1 when the string is not terminated.
 func skipString(b []byte, i int) int {
 	i++
 	for i < len(b) {
 		j := bytes.IndexAny(b[i:], "\"\\")
 		if j < 0 {
-			return len(b)
+			return -1
 		}
 		i += j
 		if b[i] == '\\' {
@@ -156,7 +177,7 @@ func skipString(b []byte, i int) int {
 		}
 		return i + 1
 	}
-	return len(b)
+	return -1
 }
 
 // skipValue returns the index just past the value starting at b[i].
@@ -172,7 +193,9 @@ func skipValue(b []byte, i int) int {
 		for i < len(b) {
 			switch b[i] {
 			case '"':
-				i = skipString(b, i)
+				if i = skipString(b, i); i < 0 {
+					return len(b)
+				}
 				continue
 			case '{', '[':
 				depth++
