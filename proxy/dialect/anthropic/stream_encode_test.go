@@ -20,8 +20,10 @@ func start() llm.Event {
 func blockStart(i int, typ llm.BlockType) llm.Event {
 	return llm.Event{Type: llm.EventBlockStart, Index: i, Block: &llm.Block{Type: typ, ID: "toolu_1", Name: "f"}}
 }
-func delta(i int, d llm.Delta) llm.Event { return llm.Event{Type: llm.EventBlockDelta, Index: i, Delta: &d} }
-func blockStop(i int) llm.Event          { return llm.Event{Type: llm.EventBlockStop, Index: i} }
+func delta(i int, d llm.Delta) llm.Event {
+	return llm.Event{Type: llm.EventBlockDelta, Index: i, Delta: &d}
+}
+func blockStop(i int) llm.Event { return llm.Event{Type: llm.EventBlockStop, Index: i} }
 func msgDelta(stop llm.StopReason, out int) llm.Event {
 	return llm.Event{Type: llm.EventMessageDelta, StopReason: stop, Usage: &llm.Usage{OutputTokens: out}}
 }
