@@ -182,7 +182,7 @@ func decodeMessages(r *llm.Request, raws []json.RawMessage) error {
 			}
 			toolTurn = true
 		case "function":
-			return invalid(msgParam(i, ".role"), "the deprecated function role is not supported; use tool messages")
+			return invalid(msgParam(i, ".role"), "%s: the deprecated function role is not supported; use tool messages", msgParam(i, ".role"))
 		case "":
 			return invalid(msgParam(i, ".role"), "%s is required", msgParam(i, ".role"))
 		default:
