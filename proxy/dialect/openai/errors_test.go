@@ -28,7 +28,7 @@ func TestErrorResponseMapping(t *testing.T) {
 		{"permission", &llm.Error{Kind: llm.ErrPermission, Message: "no"}, 403,
 			`{"error":{"message":"no","type":"permission_error","param":null,"code":null}}`},
 		{"unknown model", &llm.Error{Kind: llm.ErrNotFound, Message: "The model `x` does not exist", Param: "model"}, 404,
-			`{"error":{"message":"The model `+"`x`"+` does not exist","type":"invalid_request_error","param":"model","code":"model_not_found"}}`},
+			`{"error":{"message":"The model ` + "`x`" + ` does not exist","type":"invalid_request_error","param":"model","code":"model_not_found"}}`},
 		{"model_not_found from upstream", &llm.Error{Kind: llm.ErrNotFound, Message: "gone", UpstreamType: "model_not_found"}, 404,
 			`{"error":{"message":"gone","type":"invalid_request_error","param":null,"code":"model_not_found"}}`},
 		{"other not found", &llm.Error{Kind: llm.ErrNotFound, Message: "no such thing"}, 404,

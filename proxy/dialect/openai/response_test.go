@@ -199,7 +199,7 @@ func TestResponseRoundTrip(t *testing.T) {
 			Content: []llm.Block{{Type: llm.BlockText, Text: "hi"}},
 			Usage:   llm.Usage{InputTokens: 3, CacheReadInputTokens: 4, CacheCreationInputTokens: 5, OutputTokens: 6}},
 		{ID: "chatcmpl-2", Model: "m", Created: 9, StopReason: llm.StopToolUse,
-			Content: []llm.Block{{Type: llm.BlockText, Text: "calling"}, {Type: llm.BlockToolUse, ID: "t", Name: "f", Input: json.RawMessage(`{"q":"x"}`)}, {Type: llm.BlockToolUse, ID: "u", Name: "f", Input: json.RawMessage(`"half"`)}},
+			Content:  []llm.Block{{Type: llm.BlockText, Text: "calling"}, {Type: llm.BlockToolUse, ID: "t", Name: "f", Input: json.RawMessage(`{"q":"x"}`)}, {Type: llm.BlockToolUse, ID: "u", Name: "f", Input: json.RawMessage(`"half"`)}},
 			Logprobs: []llm.TokenLogprob{{Token: "calling", Logprob: -1.5}}},
 		{ID: "chatcmpl-3", Model: "m", Created: 9, StopReason: llm.StopMaxTokens, Content: []llm.Block{{Type: llm.BlockText, Text: "trunc"}}},
 		{ID: "chatcmpl-4", Model: "m", Created: 9, StopReason: llm.StopRefusal, Content: []llm.Block{{Type: llm.BlockText, Text: "no"}}},

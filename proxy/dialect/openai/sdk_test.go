@@ -88,8 +88,10 @@ func args(i int, s string) llm.Event {
 	return llm.Event{Type: llm.EventBlockDelta, Index: i, Delta: &llm.Delta{Type: llm.DeltaInputJSON, PartialJSON: s}}
 }
 
-func start(i int, b llm.Block) llm.Event { return llm.Event{Type: llm.EventBlockStart, Index: i, Block: &b} }
-func stop(i int) llm.Event               { return llm.Event{Type: llm.EventBlockStop, Index: i} }
+func start(i int, b llm.Block) llm.Event {
+	return llm.Event{Type: llm.EventBlockStart, Index: i, Block: &b}
+}
+func stop(i int) llm.Event { return llm.Event{Type: llm.EventBlockStop, Index: i} }
 
 // TestSDKStreamingToolRoundTrip runs a two-turn tool conversation through the
 // SDK's streaming client and ChatCompletionAccumulator.
