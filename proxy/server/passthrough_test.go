@@ -1,0 +1,309 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/openai/openai-go/v3"
+
+	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+)
+
+// Both providers point at the same fake; which one serves is decided by the
+// default route, so one template covers each direction.
+func passthroughRules(defaultProvider, defaultModel string) string {
+	return `
+version: v1
+providers:
+  - name: anth
+    type: anthropic
+    baseURL: {{URL}}
+    apiKey: {env: VENDOR_KEY}
+  - name: oai
+    type: openai
+    baseURL: {{URL}}/v1
+    apiKey: {env: VENDOR_KEY}
+defaultRoute:
+  provider: ` + defaultProvider + `
+  model: "` + defaultModel + `"
+`
+}
+
+func userParams(model, text string) anthropic.MessageNewParams {
+	return anthropic.MessageNewParams{
+		Model: anthropic.Model(model), MaxTokens: 256,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(text))},
+	}
+}
+
+func streamAnthropic(t *testing.T, c *anthropic.Client, p anthropic.MessageNewParams) (anthropic.Message, []string, error) {
+	t.Helper()
+	s := c.Messages.NewStreaming(context.Background(), p)
+	defer s.Close()
+	var msg anthropic.Message
+	var types []string
+	for s.Next() {
+		ev := s.Current()
+		types = append(types, ev.Type)
+		if err := msg.Accumulate(ev); err != nil {
+			t.Fatalf("accumulate %s: %v", ev.Type, err)
+		}
+	}
+	return msg, types, s.Err()
+}
+
+func streamOpenAI(t *testing.T, c *openai.Client, p openai.ChatCompletionNewParams) (openai.ChatCompletion, error) {
+	t.Helper()
+	s := c.Chat.Completions.NewStreaming(context.Background(), p)
+	defer s.Close()
+	acc := openai.ChatCompletionAccumulator{}
+	for s.Next() {
+		acc.AddChunk(s.Current())
+	}
+	return acc.ChatCompletion, s.Err()
+}
+
+func TestAnthropicPassthroughWithSDK(t *testing.T) {
+	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{})
+	c := h.anthropic()
+	msg, err := c.Messages.New(context.Background(), userParams("claude-sonnet-5-5", "hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Content[0].Text; got != "Hello from claude-sonnet-5-5." {
+		t.Fatalf("text %q", got)
+	}
+	if msg.Usage.InputTokens == 0 || msg.Usage.OutputTokens == 0 {
+		t.Fatalf("usage lost: %+v", msg.Usage)
+	}
+	smsg, types, err := streamAnthropic(t, c, userParams("claude-sonnet-5-5", "hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if smsg.Content[0].Text != "Hello from claude-sonnet-5-5." || types[0] != "message_start" || types[len(types)-1] != "message_stop" {
+		t.Fatalf("stream: %q %v", smsg.Content[0].Text, types)
+	}
+	// The vendor key was sent upstream, the client's key was not.
+	for _, r := range h.fake.Requests() {
+		if r.Header.Get("X-Api-Key") != vendorKey {
+			t.Fatalf("upstream saw x-api-key %q", r.Header.Get("X-Api-Key"))
+		}
+	}
+}
+
+func TestOpenAIPassthroughWithSDK(t *testing.T) {
+	h := newHarness(t, passthroughRules("oai", ""), harnessOptions{})
+	c := h.openai()
+	p := openai.ChatCompletionNewParams{Model: "gpt-5-mini", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}
+	cc, err := c.Chat.Completions.New(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.Choices[0].Message.Content != "Hello from gpt-5-mini." {
+		t.Fatalf("content %q", cc.Choices[0].Message.Content)
+	}
+	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	sc, err := streamOpenAI(t, c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Choices[0].Message.Content != "Hello from gpt-5-mini." || sc.Usage.CompletionTokens == 0 {
+		t.Fatalf("stream: %q usage %+v", sc.Choices[0].Message.Content, sc.Usage)
+	}
+	if got := h.fake.Requests()[0].Header.Get("Authorization"); got != "Bearer "+vendorKey {
+		t.Fatalf("upstream auth %q", got)
+	}
+}
+
+// The upstream receives exactly the client's bytes except the model value,
+// and the client's beta headers.
+func TestPassthroughByteFidelity(t *testing.T) {
+	h := newHarness(t, passthroughRules("anth", "claude-haiku-5-5"), harnessOptions{})
+	body := `{ "model" :"claude-x-requested",  "max_tokens":64,
+	"unknown_future_field": {"nested": [1, 2.50, "\u00e9"]},
+	"messages":[{"role":"user","content":[{"type":"text","text":"hi \"there\""}]}],
+	"context_management": {"edits": []}, "metadata": {"user_id": "u-1"} }`
+	status, _, out := h.post("/v1/messages?beta=true", body, map[string]string{
+		"anthropic-version": "2023-06-01",
+		"anthropic-beta":    "claude-code-20250219,interleaved-thinking-2025-05-14",
+		"x-api-key":         "client-key",
+		"x-app":             "cli",
+	})
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, out)
+	}
+	reqs := h.fake.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d upstream requests", len(reqs))
+	}
+	want := strings.Replace(body, `"claude-x-requested"`, `"claude-haiku-5-5"`, 1)
+	if string(reqs[0].Body) != want {
+		t.Fatalf("upstream body differs:\n got %s\nwant %s", reqs[0].Body, want)
+	}
+	for k, v := range map[string]string{"Anthropic-Beta": "claude-code-20250219,interleaved-thinking-2025-05-14", "Anthropic-Version": "2023-06-01", "X-App": "cli"} {
+		if got := reqs[0].Header.Get(k); got != v {
+			t.Errorf("upstream header %s = %q, want %q", k, got, v)
+		}
+	}
+	if reqs[0].Query.Get("beta") != "true" {
+		t.Errorf("query string not forwarded: %v", reqs[0].Query)
+	}
+}
+
+// An Anthropic-format client served by an OpenAI-compatible upstream, and the reverse.
+func TestCrossDialectBothWays(t *testing.T) {
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		h := newHarness(t, passthroughRules("oai", "gpt-5-mini"), harnessOptions{})
+		c := h.anthropic()
+		msg, err := c.Messages.New(context.Background(), userParams("claude-opus-5-5", "hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Content[0].Text != "Hello from gpt-5-mini." || msg.StopReason != anthropic.StopReasonEndTurn {
+			t.Fatalf("got %+v", msg)
+		}
+		smsg, _, err := streamAnthropic(t, c, userParams("claude-opus-5-5", "hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if smsg.Content[0].Text != "Hello from gpt-5-mini." || smsg.Usage.OutputTokens == 0 {
+			t.Fatalf("stream got %+v", smsg)
+		}
+		if d := h.fake.Requests()[0].Dialect; d != fakeupstream.DialectOpenAI {
+			t.Fatalf("upstream dialect %s", d)
+		}
+	})
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		h := newHarness(t, passthroughRules("anth", "claude-haiku-5-5"), harnessOptions{})
+		c := h.openai()
+		p := openai.ChatCompletionNewParams{Model: "gpt-4.1", Messages: []openai.ChatCompletionMessageParamUnion{
+			openai.SystemMessage("be brief"), openai.UserMessage("hi")}}
+		cc, err := c.Chat.Completions.New(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cc.Choices[0].Message.Content != "Hello from claude-haiku-5-5." || cc.Choices[0].FinishReason != "stop" {
+			t.Fatalf("got %+v", cc.Choices[0])
+		}
+		p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+		sc, err := streamOpenAI(t, c, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc.Choices[0].Message.Content != "Hello from claude-haiku-5-5." || sc.Usage.PromptTokens == 0 {
+			t.Fatalf("stream got %+v", sc)
+		}
+		var sys struct {
+			System json.RawMessage `json:"system"`
+		}
+		_ = json.Unmarshal(h.fake.Requests()[0].Body, &sys)
+		if !strings.Contains(string(sys.System), "be brief") {
+			t.Fatalf("system prompt lost: %s", h.fake.Requests()[0].Body)
+		}
+	})
+}
+
+// A tool round trip through the proxy, in both SDKs, streaming and not.
+func TestToolRoundTrip(t *testing.T) {
+	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{})
+	c := h.anthropic()
+	tool := anthropic.ToolParam{Name: "get_weather", InputSchema: anthropic.ToolInputSchemaParam{
+		Properties: map[string]any{"city": map[string]any{"type": "string"}}, Required: []string{"city"}}}
+	p := userParams("claude-opus-5-5", "weather in Paris?")
+	p.Tools = []anthropic.ToolUnionParam{{OfTool: &tool}}
+	h.fake.Enqueue(fakeupstream.Reply{Text: "Checking.", ToolCalls: []fakeupstream.ToolCall{{Name: "get_weather", Input: json.RawMessage(`{"city":"Paris"}`)}}})
+	msg, _, err := streamAnthropic(t, c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.StopReason != anthropic.StopReasonToolUse || msg.Content[1].Name != "get_weather" || string(msg.Content[1].Input) != `{"city":"Paris"}` {
+		t.Fatalf("tool call: %+v", msg.Content)
+	}
+	p.Messages = append(p.Messages, msg.ToParam(), anthropic.NewUserMessage(anthropic.NewToolResultBlock(msg.Content[1].ID, "18C and sunny", false)))
+	h.fake.Enqueue(fakeupstream.Reply{Text: "It is 18C and sunny in Paris."})
+	final, err := c.Messages.New(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Content[0].Text != "It is 18C and sunny in Paris." {
+		t.Fatalf("final %+v", final.Content)
+	}
+	last := h.fake.Requests()[1].Body
+	if !strings.Contains(string(last), `"tool_result"`) || !strings.Contains(string(last), msg.Content[1].ID) {
+		t.Fatalf("tool_result not forwarded: %s", last)
+	}
+
+	// OpenAI client through an Anthropic upstream: tool_calls by index and the tool message back.
+	oc := h.openai()
+	h.fake.Enqueue(fakeupstream.Reply{ToolCalls: []fakeupstream.ToolCall{{Name: "get_weather", Input: json.RawMessage(`{"city":"Oslo"}`)}}})
+	op := openai.ChatCompletionNewParams{Model: "claude-opus-5-5", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather in Oslo?")},
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{Name: "get_weather",
+			Parameters: openai.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}})}}
+	sc, err := streamOpenAI(t, oc, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Choices[0].Message.ToolCalls) != 1 || sc.Choices[0].Message.ToolCalls[0].Function.Arguments != `{"city":"Oslo"}` || sc.Choices[0].FinishReason != "tool_calls" {
+		t.Fatalf("openai tool call: %+v", sc.Choices[0])
+	}
+	call := sc.Choices[0].Message.ToolCalls[0]
+	op.Messages = append(op.Messages, sc.Choices[0].Message.ToParam(), openai.ToolMessage("-3C", call.ID))
+	if _, err := oc.Chat.Completions.New(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+	back := string(h.fake.Requests()[len(h.fake.Requests())-1].Body)
+	if !strings.Contains(back, `"tool_use_id":"`+call.ID+`"`) {
+		t.Fatalf("tool result not translated: %s", back)
+	}
+}
+
+func TestUnknownModelWithoutDefaultRoute(t *testing.T) {
+	h := newHarness(t, `
+version: v1
+providers:
+  - {name: anth, type: anthropic, baseURL: "{{URL}}", apiKey: {env: VENDOR_KEY}}
+`, harnessOptions{})
+	_, err := h.anthropic().Messages.New(context.Background(), userParams("claude-unknown", "hi"))
+	var ae *anthropic.Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound || !strings.Contains(ae.Error(), "claude-unknown") {
+		t.Fatalf("want a 404 naming the model, got %v", err)
+	}
+	oc := h.openai()
+	_, err = oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-x", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+	var oe *openai.Error
+	if !errors.As(err, &oe) || oe.StatusCode != http.StatusNotFound {
+		t.Fatalf("want an OpenAI 404, got %v", err)
+	}
+}
+
+// Client credentials are forwarded upstream (either auth style) when the
+// provider passes them through.
+func TestPassthroughAuthBothStyles(t *testing.T) {
+	h := newHarness(t, `
+version: v1
+providers:
+  - {name: anth, type: anthropic, baseURL: "{{URL}}", passthroughAuth: true}
+defaultRoute: {provider: anth}
+`, harnessOptions{fake: fakeupstream.Options{RequireKey: "client-own-key"}})
+	for _, opt := range []aoption.RequestOption{aoption.WithAPIKey("client-own-key"), aoption.WithAuthToken("client-own-key")} {
+		c := anthropic.NewClient(aoption.WithBaseURL(h.url), opt, aoption.WithMaxRetries(0))
+		if _, err := c.Messages.New(context.Background(), userParams("claude-haiku-5-5", "hi")); err != nil {
+			t.Fatalf("auth style: %v", err)
+		}
+	}
+	reqs := h.fake.Requests()
+	if reqs[0].Header.Get("X-Api-Key") != "client-own-key" || reqs[1].Header.Get("X-Api-Key") != "client-own-key" {
+		t.Fatalf("upstream did not get the client's key in its own style: %v / %v", reqs[0].Header, reqs[1].Header)
+	}
+	_, err := h.anthropic(aoption.WithAPIKey("wrong")).Messages.New(context.Background(), userParams("claude-haiku-5-5", "hi"))
+	var ae *anthropic.Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("want 401, got %v", err)
+	}
+}
