@@ -237,12 +237,14 @@ func (x *exchange) streamAnthropic(p *prepared) {
 		return
 	}
 	index := 0
-	block := func(start any, deltas []any) error {
+	// block writes one content block: start, the deltas (pre-encoded
+	// content_block_delta data), stop.
+	block := func(start any, deltas [][]byte) error {
 		if err := send("content_block_start", anthropicBlockStart{Type: "content_block_start", Index: index, ContentBlock: start}); err != nil {
 			return err
 		}
 		for _, d := range deltas {
-			if err := send("content_block_delta", anthropicBlockDelta{Type: "content_block_delta", Index: index, Delta: d}); err != nil {
+			if err := es.send("content_block_delta", d); err != nil {
 				return err
 			}
 		}
@@ -250,31 +252,36 @@ func (x *exchange) streamAnthropic(p *prepared) {
 		index++
 		return err
 	}
+	delta := func(v any) []byte {
+		b, _ := json.Marshal(anthropicBlockDelta{Type: "content_block_delta", Index: index, Delta: v})
+		return b
+	}
 	per := p.tokensPerDelta()
 	if p.Thinking != "" {
-		var deltas []any
+		var deltas [][]byte
 		for _, part := range groupTokens(tokenize(p.Thinking), per) {
-			deltas = append(deltas, anthropicThinkingDelta{Type: "thinking_delta", Thinking: part})
+			deltas = append(deltas, delta(anthropicThinkingDelta{Type: "thinking_delta", Thinking: part}))
 		}
 		// The signature arrives as the block's last delta, before content_block_stop.
-		deltas = append(deltas, anthropicSignatureDelta{Type: "signature_delta", Signature: p.signature()})
+		deltas = append(deltas, delta(anthropicSignatureDelta{Type: "signature_delta", Signature: p.signature()}))
 		if block(anthropicThinking{Type: "thinking"}, deltas) != nil {
 			return
 		}
 	}
 	if p.hasTextBlock() {
-		var deltas []any
-		for _, part := range groupTokens(p.textTokens, per) {
-			deltas = append(deltas, anthropicTextDelta{Type: "text_delta", Text: part})
+		parts := groupTokens(p.textTokens, per)
+		deltas := make([][]byte, len(parts))
+		for i, part := range parts {
+			deltas[i] = textDeltaEvent(index, part)
 		}
 		if block(anthropicText{Type: "text"}, deltas) != nil {
 			return
 		}
 	}
 	for i, tc := range p.ToolCalls {
-		var deltas []any
+		var deltas [][]byte
 		for _, frag := range splitJSONFragments(string(compactJSON(toolInput(tc))), partialJSONSize) {
-			deltas = append(deltas, anthropicInputJSONDelta{Type: "input_json_delta", PartialJSON: frag})
+			deltas = append(deltas, delta(anthropicInputJSONDelta{Type: "input_json_delta", PartialJSON: frag}))
 		}
 		start := anthropicToolUse{Type: "tool_use", ID: x.toolUseID(tc, i), Name: tc.Name, Input: json.RawMessage(`{}`)}
 		if block(start, deltas) != nil {
@@ -282,7 +289,7 @@ func (x *exchange) streamAnthropic(p *prepared) {
 		}
 	}
 	stop, seq := p.anthropicStop()
-	delta := anthropicMessageDelta{
+	end := anthropicMessageDelta{
 		Type:  "message_delta",
 		Delta: anthropicStopFields{StopReason: &stop, StopSequence: seq},
 		Usage: anthropicUsage{
@@ -292,10 +299,21 @@ func (x *exchange) streamAnthropic(p *prepared) {
 			OutputTokens:             p.usage.OutputTokens,
 		},
 	}
-	if send("message_delta", delta) != nil {
+	if send("message_delta", end) != nil {
 		return
 	}
 	_ = es.send("message_stop", anthropicMessageStop)
+}
+
+// textDeltaEvent is the content_block_delta data for a text_delta, encoded
+// without reflection (the same JSON as marshalling anthropicBlockDelta).
+func textDeltaEvent(index int, text string) []byte {
+	b := make([]byte, 0, len(text)+80)
+	b = append(b, `{"type":"content_block_delta","index":`...)
+	b = strconv.AppendInt(b, int64(index), 10)
+	b = append(b, `,"delta":{"type":"text_delta","text":`...)
+	b = appendJSONString(b, text)
+	return append(b, '}', '}')
 }
 
 // hasTextBlock: a text block is emitted when there is text, or when nothing

@@ -2,7 +2,9 @@ package fakeupstream
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +144,33 @@ func TestCloseEndsStallsAndRefusesLaterRequests(t *testing.T) {
 	<-done
 	if _, err := s.Listen("127.0.0.1:0"); err == nil {
 		t.Fatal("Listen after Close succeeded")
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"plain", `quote " and \ backslash`, "ctl \x00\x01\x1f\n\r\t", "<html>&amp;</html>",
+		"line\u2028sep\u2029", "bad \xff\xfe utf8", "emoji 🙂 and ü", "",
+	} {
+		enc := appendJSONString(nil, s)
+		if !json.Valid(enc) {
+			t.Fatalf("%q encoded to invalid JSON %s", s, enc)
+		}
+		var got, want string
+		_ = json.Unmarshal(enc, &got)
+		std, _ := json.Marshal(s)
+		_ = json.Unmarshal(std, &want)
+		if got != want {
+			t.Fatalf("%q: decoded %q, encoding/json gives %q", s, got, want)
+		}
+	}
+}
+
+func TestTextDeltaFastPathMatchesStruct(t *testing.T) {
+	fast := textDeltaEvent(3, "a \"quoted\"\ntext")
+	slow, _ := json.Marshal(anthropicBlockDelta{Type: "content_block_delta", Index: 3, Delta: anthropicTextDelta{Type: "text_delta", Text: "a \"quoted\"\ntext"}})
+	var a, b any
+	if json.Unmarshal(fast, &a) != nil || json.Unmarshal(slow, &b) != nil || !reflect.DeepEqual(a, b) {
+		t.Fatalf("fast %s != struct %s", fast, slow)
 	}
 }

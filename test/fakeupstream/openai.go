@@ -106,20 +106,11 @@ type openAICompletionDetails struct {
 }
 
 // Streaming ("The chat completion chunk object"): object
-// "chat.completion.chunk", choices[].delta, tool_calls deltas keyed by index,
-// and with stream_options.include_usage a usage field that is null on every
-// chunk but a final one whose choices are empty.
-type openAIChunk struct {
-	ID                string              `json:"id"`
-	Object            string              `json:"object"`
-	Created           int64               `json:"created"`
-	Model             string              `json:"model"`
-	SystemFingerprint string              `json:"system_fingerprint"`
-	ServiceTier       string              `json:"service_tier"`
-	Choices           []openAIChunkChoice `json:"choices"`
-	Usage             json.RawMessage     `json:"usage,omitempty"`
-}
-
+// "chat.completion.chunk" with the same id, created and model on every chunk,
+// choices[].delta, tool_calls deltas keyed by index, and with
+// stream_options.include_usage a usage field that is null on every chunk but a
+// final one whose choices are empty. The constant head of a chunk is built once
+// per stream (chunkHead) and only the choice is encoded per chunk.
 type openAIChunkChoice struct {
 	Index        int             `json:"index"`
 	Delta        openAIDelta     `json:"delta"`
@@ -149,10 +140,7 @@ type openAIFunctionDelta struct {
 
 const openAIFingerprint = "fp_fakeupstream"
 
-var (
-	jsonNull   = json.RawMessage(`null`)
-	openAIDone = []byte(`[DONE]`)
-)
+var openAIDone = []byte(`[DONE]`)
 
 func (x *exchange) serveChatCompletions() {
 	o := &x.openAI
@@ -218,25 +206,30 @@ func (x *exchange) streamOpenAI(p *prepared) {
 	includeUsage := o.StreamOptions != nil && o.StreamOptions.IncludeUsage
 	errData := openAIErrorBody(p.streamErrorStatus(), p.ErrorMessage, "", "")
 	es := x.stream(p, "", errData)
-	chunk := openAIChunk{
-		ID:                "chatcmpl-fake-" + x.id,
-		Object:            "chat.completion.chunk",
-		Created:           time.Now().Unix(),
-		Model:             p.model,
-		SystemFingerprint: openAIFingerprint,
-		ServiceTier:       "default",
-	}
+
+	// head is everything before the choice: {"id":...,"choices":[
+	head := []byte(`{"id":"chatcmpl-fake-` + x.id + `","object":"chat.completion.chunk","created":`)
+	head = strconv.AppendInt(head, time.Now().Unix(), 10)
+	head = append(head, `,"model":`...)
+	head = appendJSONString(head, p.model)
+	head = append(head, `,"system_fingerprint":"`+openAIFingerprint+`","service_tier":"default","choices":[`...)
+	tailUsage := `]}`
 	if includeUsage {
-		chunk.Usage = jsonNull
+		tailUsage = `],"usage":null}`
+	}
+	var buf []byte
+	sendRaw := func(choice []byte) error {
+		buf = append(append(append(buf[:0], head...), choice...), tailUsage...)
+		return es.send("", buf)
 	}
 	send := func(c openAIChunkChoice) error {
-		chunk.Choices = []openAIChunkChoice{c}
-		b, err := json.Marshal(&chunk)
+		b, err := json.Marshal(&c)
 		if err != nil {
 			return err
 		}
-		return es.send("", b)
+		return sendRaw(b)
 	}
+
 	empty := ""
 	first := openAIChunkChoice{Delta: openAIDelta{Role: "assistant", Content: &empty}}
 	if o.Logprobs {
@@ -246,17 +239,25 @@ func (x *exchange) streamOpenAI(p *prepared) {
 		return
 	}
 	per := p.tokensPerDelta()
+	var choice []byte
 	for i := 0; i < len(p.textTokens); i += per {
 		group := p.textTokens[i:min(i+per, len(p.textTokens))]
 		var text string
 		for _, t := range group {
 			text += t
 		}
-		c := openAIChunkChoice{Delta: openAIDelta{Content: &text}}
 		if o.Logprobs {
-			c.Logprobs = &openAILogprobs{Content: x.logprobs(p, group, i)}
+			c := openAIChunkChoice{Delta: openAIDelta{Content: &text}, Logprobs: &openAILogprobs{Content: x.logprobs(p, group, i)}}
+			if send(c) != nil {
+				return
+			}
+			continue
 		}
-		if send(c) != nil {
+		// Fast path for the common chunk, same JSON as marshalling openAIChunkChoice.
+		choice = append(choice[:0], `{"index":0,"delta":{"content":`...)
+		choice = appendJSONString(choice, text)
+		choice = append(choice, `},"logprobs":null,"finish_reason":null}`...)
+		if sendRaw(choice) != nil {
 			return
 		}
 	}
@@ -278,10 +279,8 @@ func (x *exchange) streamOpenAI(p *prepared) {
 	}
 	if includeUsage {
 		usage, _ := json.Marshal(p.openAIUsage())
-		chunk.Choices = []openAIChunkChoice{}
-		chunk.Usage = usage
-		b, _ := json.Marshal(&chunk)
-		if es.send("", b) != nil {
+		buf = append(append(append(buf[:0], head...), `],"usage":`...), usage...)
+		if es.send("", append(buf, '}')) != nil {
 			return
 		}
 	}

@@ -63,10 +63,11 @@ type Reply struct {
 	// StallBeforeHeaders waits this long before writing anything; the wait ends
 	// early when the client goes away or the server closes.
 	StallBeforeHeaders time.Duration
-	// ChunkDelay is the pause between SSE events (default Options.ChunkDelay).
+	// ChunkDelay is the pause between SSE events (zero: Options.ChunkDelay).
 	ChunkDelay time.Duration
 	// ResetAfterEvents > 0 writes that many SSE events, then closes the TCP
-	// connection abruptly (RST) without finishing the response.
+	// connection abruptly (RST) without finishing the response. Streaming
+	// answers only; a stream with fewer events ends normally.
 	ResetAfterEvents int
 	// StreamErrorAfterEvents > 0 writes that many SSE events, then an in-band
 	// error event (status StreamErrorStatus, default 529) and ends the stream.

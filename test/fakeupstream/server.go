@@ -110,8 +110,8 @@ type Server struct {
 	responder func(*Received) Reply
 	received  []Received
 
-	// defaultTokens caches the tokenized default answer per model.
-	defaultTokens sync.Map // model -> []string
+	// defaults caches the default answer per model.
+	defaults sync.Map // model -> defaultAnswer
 
 	lifeMu   sync.Mutex
 	inflight int
@@ -220,7 +220,8 @@ func (s *Server) Enqueue(r Reply) {
 
 // SetResponder installs f to choose the reply of every completion request the
 // queue does not answer (nil removes it). f runs concurrently, without the
-// Server's lock held, so it may call the Server's methods.
+// Server's lock held, so it may call the Server's methods; it must not modify
+// the Received (its Header and Body are shared with the record).
 func (s *Server) SetResponder(f func(*Received) Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -303,6 +304,11 @@ func (s *Server) chooseReply(rec *Received) (r Reply, scripted bool) {
 	return Reply{}, false
 }
 
+type defaultAnswer struct {
+	text   string
+	tokens []string
+}
+
 // prepareReply turns the chosen reply into a prepared one; the default answer's
 // tokens are computed once per model.
 func (s *Server) prepareReply(rec *Received, inputTokens int) *prepared {
@@ -310,20 +316,19 @@ func (s *Server) prepareReply(rec *Received, inputTokens int) *prepared {
 	if scripted {
 		return prepare(r, rec.Model, inputTokens)
 	}
-	text := defaultText(rec.Model, s.opts.FillerWords)
-	var tokens []string
-	if v, ok := s.defaultTokens.Load(rec.Model); ok {
-		tokens = v.([]string)
+	var d defaultAnswer
+	if v, ok := s.defaults.Load(rec.Model); ok {
+		d = v.(defaultAnswer)
 	} else {
-		tokens = tokenize(text)
-		s.defaultTokens.Store(rec.Model, tokens)
+		d.text = defaultText(rec.Model, s.opts.FillerWords)
+		d.tokens = tokenize(d.text)
+		s.defaults.Store(rec.Model, d)
 	}
-	out := max(len(tokens), 1)
 	return &prepared{
-		Reply:      Reply{Text: text},
+		Reply:      Reply{Text: d.text},
 		model:      rec.Model,
-		textTokens: tokens,
-		usage:      Usage{InputTokens: inputTokens, OutputTokens: out},
+		textTokens: d.tokens,
+		usage:      Usage{InputTokens: inputTokens, OutputTokens: max(len(d.tokens), 1)},
 	}
 }
 

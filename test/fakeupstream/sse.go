@@ -30,6 +30,7 @@ type eventStream struct {
 	errorData []byte
 
 	written int
+	buf     []byte
 }
 
 // send writes one event; name "" omits the event: line (OpenAI's format).
@@ -51,7 +52,7 @@ func (s *eventStream) send(name string, data []byte) error {
 }
 
 func (s *eventStream) write(name string, data []byte) error {
-	buf := make([]byte, 0, len(name)+len(data)+16)
+	buf := s.buf[:0]
 	if name != "" {
 		buf = append(buf, "event: "...)
 		buf = append(buf, name...)
@@ -60,6 +61,7 @@ func (s *eventStream) write(name string, data []byte) error {
 	buf = append(buf, "data: "...)
 	buf = append(buf, data...)
 	buf = append(buf, '\n', '\n')
+	s.buf = buf
 	if _, err := s.w.Write(buf); err != nil {
 		return errStreamEnded
 	}
