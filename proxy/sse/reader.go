@@ -35,6 +35,7 @@ type Reader struct {
 	id      string
 	hasData bool
 	line    []byte
+	err     error // sticky error
 }
 
 // NewReader returns a reader with the given event size limit (0: default).
@@ -46,37 +47,49 @@ func NewReader(r io.Reader, maxEventSize int) *Reader {
 }
 
 // Next returns the next event, io.EOF at a clean end of stream, or
-// io.ErrUnexpectedEOF when the stream ends inside an event.
+// io.ErrUnexpectedEOF when the stream ends inside an event (buffered data or
+// an event name not yet dispatched by a blank line, or a last line without
+// its terminator). As the standard says, a block without data lines is not
+// dispatched (its id still updates ID). Any other error, ErrEventTooLarge
+// included, is final: later calls return it again.
 func (r *Reader) Next() (Event, error) {
+	if r.err != nil {
+		return Event{}, r.err
+	}
+	ev, err := r.next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.err = err
+	}
+	return ev, err
+}
+
+func (r *Reader) next() (Event, error) {
 	r.data = r.data[:0]
 	r.name = r.name[:0]
 	r.hasData = false
-	pending := false
 	for {
 		line, err := r.readLine()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				if len(line) == 0 {
-					if pending {
-						// The spec discards an event not terminated by a blank line.
+					if r.hasData || len(r.name) > 0 {
+						// The standard discards an event not ended by a blank line.
 						return Event{}, io.ErrUnexpectedEOF
 					}
 					return Event{}, io.EOF
 				}
-				// A final line without terminator: process it, then the event is incomplete.
-				r.field(line)
+				// A final line without its terminator: the stream was cut.
 				return Event{}, io.ErrUnexpectedEOF
 			}
 			return Event{}, err
 		}
 		if len(line) == 0 {
-			if !r.hasData && len(r.name) == 0 {
-				pending = false
-				continue // blank line with nothing buffered
+			if !r.hasData {
+				r.name = r.name[:0] // nothing to dispatch
+				continue
 			}
 			return Event{Name: string(r.name), Data: r.data, ID: r.id}, nil
 		}
-		pending = true
 		r.field(line)
 		if len(r.data) > r.max {
 			return Event{}, fmt.Errorf("%w (%d bytes)", ErrEventTooLarge, r.max)
