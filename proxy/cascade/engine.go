@@ -88,10 +88,6 @@ type Lookup func(name string) Provider
 // given (the verifier failed, or the draft did in draft-only mode).
 func (e *Engine) Run(ctx context.Context, set *rules.Set, rule *rules.Rule, providers Lookup, r Request) (*Result, error) {
 	res := &Result{Rule: rule.Name, Started: time.Now()}
-	gate, err := e.gate(set, rule)
-	if err != nil {
-		return res, &llm.Error{Kind: llm.ErrAPI, Message: fmt.Sprintf("rule %s has an invalid gate configuration", rule.Name), Err: err}
-	}
 	switch rule.EffectiveMode() {
 	case rules.ModeVerifierOnly:
 		res.Outcome = VerifierOnly
@@ -105,6 +101,10 @@ func (e *Engine) Run(ctx context.Context, set *rules.Set, rule *rules.Rule, prov
 		}
 		res.Response, res.Served = draft, rule.Draft.Model
 		return res, nil
+	}
+	gate, err := e.gate(set, rule)
+	if err != nil {
+		return res, &llm.Error{Kind: llm.ErrAPI, Message: fmt.Sprintf("rule %s has an invalid gate configuration", rule.Name), Err: err}
 	}
 	if gate.SkipDraft(r.Req) {
 		res.Outcome = SkippedDraft

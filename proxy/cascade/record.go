@@ -44,6 +44,7 @@ type RuleStats struct {
 	BaselineUSD float64             `json:"baselineUSD"`
 	SavingsUSD  float64             `json:"savingsUSD"`
 	Tokens      map[string]int64    `json:"tokens"` // by model
+	Served      map[string]int64    `json:"served"` // answers by the model that gave them
 	MeanScore   float64             `json:"meanGateScore"`
 	scoreSum    float64             // for MeanScore
 	scoreN      int64               // for MeanScore
@@ -170,11 +171,14 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, vu llm.Usag
 	}
 	s := r.stats[rule]
 	if s == nil {
-		s = &RuleStats{Rule: rule, Outcomes: map[Outcome]int64{}, Tokens: map[string]int64{}, Latency: map[Outcome]float64{}, latSum: map[Outcome]float64{}}
+		s = &RuleStats{Rule: rule, Outcomes: map[Outcome]int64{}, Tokens: map[string]int64{}, Served: map[string]int64{}, Latency: map[Outcome]float64{}, latSum: map[Outcome]float64{}}
 		r.stats[rule] = s
 	}
 	s.Requests++
 	s.Outcomes[res.Outcome]++
+	if res.Served != "" && res.Outcome != Failed {
+		s.Served[res.Served]++
+	}
 	if res.DraftErr != nil {
 		s.DraftErrors++
 	}
@@ -202,6 +206,13 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, vu llm.Usag
 	s.Latency[res.Outcome] = s.latSum[res.Outcome] / float64(s.Outcomes[res.Outcome])
 }
 
+// Reset forgets the aggregates (DELETE /api/stats).
+func (r *Recorder) Reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats = nil
+}
+
 // Stats returns a copy of the per-rule aggregates, sorted by rule.
 func (r *Recorder) Stats() []RuleStats {
 	r.mu.Lock()
@@ -211,6 +222,7 @@ func (r *Recorder) Stats() []RuleStats {
 		c := *s
 		c.Outcomes = copyMap(s.Outcomes)
 		c.Tokens = copyMap(s.Tokens)
+		c.Served = copyMap(s.Served)
 		c.Latency = copyMap(s.Latency)
 		out = append(out, c)
 	}

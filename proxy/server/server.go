@@ -89,6 +89,10 @@ func New(cfg Config) (*Server, error) {
 	s.engine.GET("/readyz", s.handleReady)
 	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.engine.GET("/debug/rules", s.handleDebugRules)
+	s.engine.POST("/api/query", s.handleNativeQuery)
+	s.engine.GET("/api/query/stream", s.handleNativeStream)
+	s.engine.GET("/api/stats", s.handleStats)
+	s.engine.DELETE("/api/stats", s.handleStatsReset)
 	s.engine.NoRoute(s.handleNoRoute)
 	s.engine.NoMethod(s.handleNoMethod)
 	return s, nil

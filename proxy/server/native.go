@@ -1,0 +1,277 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/sse"
+)
+
+// The native API of the original CascadeFlow FastAPI example
+// (examples/fastapi_integration.py): POST /api/query, GET /api/query/stream,
+// GET and DELETE /api/stats. It is served by the same engine as the vendor
+// APIs. A query runs the rule named by its optional "model" field (any of
+// the rule's model names), else the first rule of the rules file.
+
+// nativeQuery is the request body of POST /api/query.
+type nativeQuery struct {
+	Query       string   `json:"query"`
+	MaxTokens   *int     `json:"max_tokens"`
+	Temperature *float64 `json:"temperature"`
+	ForceDirect bool     `json:"force_direct"`
+	Model       string   `json:"model"`
+}
+
+// nativeAnswer is the response body of POST /api/query.
+type nativeAnswer struct {
+	Content       string  `json:"content"`
+	ModelUsed     string  `json:"model_used"`
+	Cost          float64 `json:"cost"`
+	LatencyMS     float64 `json:"latency_ms"`
+	Cascaded      bool    `json:"cascaded"`
+	DraftAccepted *bool   `json:"draft_accepted"`
+	Complexity    *string `json:"complexity"`
+}
+
+// nativeError answers like FastAPI: {"detail": "..."}.
+func nativeError(c *gin.Context, status int, msg string) {
+	c.JSON(status, gin.H{"detail": msg})
+}
+
+// validate applies the example's bounds and defaults.
+func (q *nativeQuery) validate() error {
+	if q.Query == "" || len(q.Query) > 2000 {
+		return errors.New("query: must be 1 to 2000 characters")
+	}
+	if q.MaxTokens == nil {
+		q.MaxTokens = ptr(100)
+	} else if *q.MaxTokens < 1 || *q.MaxTokens > 4000 {
+		return errors.New("max_tokens: must be between 1 and 4000")
+	}
+	if q.Temperature == nil {
+		q.Temperature = ptr(0.7)
+	} else if t := *q.Temperature; t < 0 || t > 2 || math.IsNaN(t) {
+		return errors.New("temperature: must be between 0 and 2")
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (s *Server) handleNativeQuery(c *gin.Context) {
+	body, err := s.readBody(c.Writer, c.Request)
+	if err != nil {
+		nativeError(c, llm.AsError(err).HTTPStatus(), llm.AsError(err).Message)
+		return
+	}
+	var q nativeQuery
+	if err := json.Unmarshal(body, &q); err != nil {
+		nativeError(c, http.StatusUnprocessableEntity, "body must be a JSON object with a string field query")
+		return
+	}
+	if err := q.validate(); err != nil {
+		nativeError(c, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	s.runNative(c, q, false)
+}
+
+func (s *Server) handleNativeStream(c *gin.Context) {
+	q := nativeQuery{Query: c.Query("query"), Model: c.Query("model"), ForceDirect: c.Query("force_direct") == "true"}
+	if v := c.Query("max_tokens"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			nativeError(c, http.StatusUnprocessableEntity, "max_tokens: must be an integer")
+			return
+		}
+		q.MaxTokens = &n
+	}
+	if v := c.Query("temperature"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			nativeError(c, http.StatusUnprocessableEntity, "temperature: must be a number")
+			return
+		}
+		q.Temperature = &f
+	}
+	if err := q.validate(); err != nil {
+		nativeError(c, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	s.runNative(c, q, true)
+}
+
+// nativeRule picks the rule a native query runs.
+func nativeRule(snap *snapshot.Snapshot, model string) *rules.Rule {
+	if model != "" {
+		return snap.Index.Match(model)
+	}
+	if len(snap.Rules.Rules) > 0 {
+		return &snap.Rules.Rules[0]
+	}
+	return nil
+}
+
+func (s *Server) runNative(c *gin.Context, q nativeQuery, stream bool) {
+	snap := s.cfg.Store.Load()
+	if snap == nil {
+		nativeError(c, http.StatusServiceUnavailable, "no rules loaded")
+		return
+	}
+	rule := nativeRule(snap, q.Model)
+	if rule == nil {
+		nativeError(c, http.StatusNotFound, "no rule serves this query: the rules file has no rules, or none names the given model")
+		return
+	}
+	route(c).Rule = rule.Name
+	run := rule
+	if q.ForceDirect {
+		direct := *rule
+		direct.Mode = rules.ModeVerifierOnly
+		run = &direct
+	}
+	requested := rule.Models[0]
+	req := &llm.Request{
+		Model: requested, MaxTokens: *q.MaxTokens, Temperature: q.Temperature, Stream: stream,
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockText, Text: q.Query}}}},
+	}
+	ctx := c.Request.Context()
+	res, err := s.cfg.Engine.Run(ctx, snap.Rules, run, providers(snap), cascade.Request{Req: req, Header: http.Header{}})
+	if err != nil {
+		e := llm.AsError(err)
+		if res != nil && e.Kind != llm.ErrCanceled {
+			res.Outcome = cascade.Failed
+			s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, llm.Usage{})
+		}
+		nativeError(c, e.HTTPStatus(), e.Message)
+		return
+	}
+	route(c).Outcome = string(res.Outcome)
+	if !stream {
+		resp := res.Response
+		acct := s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, verifierUsage(res, resp.Usage))
+		c.JSON(http.StatusOK, answer(res, resp.Text(), acct))
+		return
+	}
+	out := sse.NewWriter(c.Writer)
+	send := func(v any) error {
+		b, _ := json.Marshal(v)
+		_, err := out.Write(append(append([]byte("data: "), b...), '\n', '\n'))
+		return err
+	}
+	var text string
+	var usage llm.Usage
+	if res.Response != nil {
+		text, usage = res.Response.Text(), res.Response.Usage
+		if err := send(gin.H{"type": "chunk", "content": text, "data": gin.H{"model": res.Served}}); err != nil {
+			return
+		}
+	} else {
+		defer res.Stream.Close()
+		var err error
+		text, usage, err = relayNativeText(ctx, res.Stream, func(chunk string) error {
+			return send(gin.H{"type": "chunk", "content": chunk, "data": gin.H{"model": res.Served}})
+		})
+		if err != nil {
+			_ = send(gin.H{"type": "error", "content": llm.AsError(err).Message})
+			return
+		}
+	}
+	acct := s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, verifierUsage(res, usage))
+	a := answer(res, text, acct)
+	_ = send(gin.H{"type": "complete", "content": "", "data": gin.H{"result": gin.H{
+		"content": a.Content, "model_used": a.ModelUsed, "total_cost": a.Cost, "latency_ms": a.LatencyMS,
+		"cascaded": a.Cascaded, "draft_accepted": a.DraftAccepted, "complexity": a.Complexity}}})
+}
+
+// relayNativeText sends each text delta of a stream and returns the whole text and usage.
+func relayNativeText(ctx context.Context, st llm.Stream, chunk func(string) error) (string, llm.Usage, error) {
+	tap := &usageTap{Stream: st}
+	var all []byte
+	for {
+		ev, err := tap.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return string(all), tap.usage, nil
+		}
+		if err != nil {
+			return string(all), tap.usage, err
+		}
+		if ev.Type == llm.EventBlockDelta && ev.Delta != nil && ev.Delta.Type == llm.DeltaText && ev.Delta.Text != "" {
+			all = append(all, ev.Delta.Text...)
+			if err := chunk(ev.Delta.Text); err != nil {
+				return string(all), tap.usage, err
+			}
+		}
+	}
+}
+
+// verifierUsage is the usage to bill to the verifier: the answer's, unless the draft answered.
+func verifierUsage(res *cascade.Result, answered llm.Usage) llm.Usage {
+	if res.Outcome == cascade.Accepted || res.Outcome == cascade.DraftOnly {
+		return llm.Usage{}
+	}
+	return answered
+}
+
+func answer(res *cascade.Result, text string, acct cascade.Accounting) nativeAnswer {
+	a := nativeAnswer{Content: text, ModelUsed: res.Served, Cost: acct.CostUSD,
+		LatencyMS: float64(time.Since(res.Started).Microseconds()) / 1000}
+	switch res.Outcome {
+	case cascade.Accepted:
+		a.Cascaded, a.DraftAccepted = true, ptr(true)
+	case cascade.Escalated:
+		a.Cascaded, a.DraftAccepted = true, ptr(false)
+	}
+	if res.Decision != nil {
+		a.Complexity = ptr(res.Decision.Complexity.Level)
+	}
+	return a
+}
+
+var startTime = time.Now()
+
+// handleStats serves GET /api/stats: the example's totals plus per-rule
+// aggregates. They cover this process only; with several replicas, sum the
+// Prometheus metrics instead.
+func (s *Server) handleStats(c *gin.Context) {
+	per := s.cfg.Engine.Recorder.Stats()
+	var total, cascaded int64
+	var cost, latency float64
+	models := map[string]int64{}
+	for _, r := range per {
+		total += r.Requests
+		cascaded += r.Outcomes[cascade.Accepted] + r.Outcomes[cascade.Escalated]
+		cost += r.CostUSD
+		for o, l := range r.Latency {
+			latency += l * float64(r.Outcomes[o])
+		}
+		for m, n := range r.Served {
+			models[m] += n
+		}
+	}
+	avg := 0.0
+	if total > 0 {
+		avg = latency / float64(total) * 1000
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"total_queries": total, "total_cost": cost, "avg_latency_ms": avg, "cascade_used_count": cascaded,
+		"models_used": models, "uptime_seconds": time.Since(startTime).Seconds(), "rules": per,
+	})
+}
+
+func (s *Server) handleStatsReset(c *gin.Context) {
+	s.cfg.Engine.Recorder.Reset()
+	c.JSON(http.StatusOK, gin.H{"message": "Stats reset successfully"})
+}
