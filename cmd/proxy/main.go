@@ -25,6 +25,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
@@ -41,6 +42,9 @@ type options struct {
 	drainDelay      time.Duration
 	shutdownTimeout time.Duration
 	pollInterval    time.Duration
+	configMap       string
+	configMapKey    string
+	kubeconfig      string
 }
 
 func main() {
@@ -55,6 +59,9 @@ func main() {
 	flag.DurationVar(&o.drainDelay, "drain-delay", 0, "on shutdown, how long to keep serving while readiness fails (use ~5s behind a load balancer)")
 	flag.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 60*time.Second, "on shutdown, how long in-flight requests (streams included) may take to finish")
 	flag.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "how often the rules file is re-read in case a change event was missed")
+	flag.StringVar(&o.configMap, "rules-configmap", envOr("CASCADEFLOW_RULES_CONFIGMAP", ""), "namespace/name of a ConfigMap to watch through the Kubernetes API for sub-second rule reloads")
+	flag.StringVar(&o.configMapKey, "rules-configmap-key", "rules.yaml", "the ConfigMap key holding the rules")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap (default: in-cluster credentials)")
 	flag.Parse()
 
 	log := newLogger(o.logLevel, o.logFormat)
@@ -67,42 +74,43 @@ func main() {
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
-	if o.rulesFile == "" {
-		return errors.New("--rules is required")
-	}
-	data, err := os.ReadFile(o.rulesFile)
-	if err != nil {
-		return fmt.Errorf("read rules: %w", err)
-	}
-	set, err := rules.Decode(data)
-	if err != nil {
-		return err
+	if o.rulesFile == "" && o.configMap == "" {
+		return errors.New("one of --rules and --rules-configmap is required")
 	}
 	m := metrics.New()
 	builder := &snapshot.Builder{
 		Codecs:    map[rules.ProviderType]dialect.Codec{rules.Anthropic: anthropic.Codec{}, rules.OpenAI: openai.Codec{}},
 		Transport: provider.NewTransport(),
 	}
-	if demoWanted(o.demo, set) {
-		fake := fakeupstream.New(fakeupstream.Options{ChunkDelay: 20 * time.Millisecond, FillerWords: 40})
-		url := fake.Start()
-		defer fake.Close()
-		builder.LookupEnv = func(string) (string, bool) { return "demo-key", true }
-		builder.ReadFile = func(string) ([]byte, error) { return []byte("demo-key"), nil }
-		builder.BaseURLOverride = func(p rules.Provider) string {
-			if p.Type == rules.OpenAI {
-				return url + "/v1"
-			}
-			return url
-		}
-		log.Warn("DEMO MODE: no provider API key is available, so every provider is served by a built-in fake upstream; "+
-			"answers are canned. Set the keys named in the rules file (e.g. ANTHROPIC_API_KEY) to use real providers.", "fake_upstream", url)
-	}
 	store := &snapshot.Store{}
 	loader := &rulesource.Loader{Builder: builder, Store: store, Metrics: m, Log: log}
-	if _, err := loader.Apply(data, o.rulesFile); err != nil {
-		return err
+
+	var initial []byte
+	if o.rulesFile != "" {
+		data, err := os.ReadFile(o.rulesFile)
+		switch {
+		case err == nil:
+			initial = data
+		case o.configMap != "" && errors.Is(err, os.ErrNotExist):
+			// The API watch will deliver the rules.
+		default:
+			return fmt.Errorf("read rules: %w", err)
+		}
 	}
+	if initial != nil {
+		set, err := rules.Decode(initial)
+		if err != nil {
+			return err
+		}
+		if demoWanted(o.demo, set) {
+			stopDemo := startDemo(builder, log)
+			defer stopDemo()
+		}
+		if _, err := loader.Apply(initial, o.rulesFile); err != nil {
+			return err
+		}
+	}
+
 	srv, err := server.New(server.Config{
 		Store:        store,
 		Codecs:       map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}},
@@ -115,18 +123,66 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	go func() {
-		apply := func(b []byte) { _, _ = loader.Apply(b, o.rulesFile) }
-		if err := rulesource.WatchFile(ctx, o.rulesFile, o.pollInterval, apply, log); err != nil {
-			log.Error("rules file watch stopped; rules will not reload", "error", err.Error())
+	if o.rulesFile != "" {
+		go func() {
+			apply := func(b []byte) { _, _ = loader.Apply(b, o.rulesFile) }
+			if err := rulesource.WatchFile(ctx, o.rulesFile, o.pollInterval, apply, log); err != nil {
+				log.Warn("rules file watch stopped", "error", err.Error())
+			}
+		}()
+	}
+	if o.configMap != "" {
+		if err := watchConfigMap(ctx, o, loader, log); err != nil {
+			return err
 		}
-	}()
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("proxy listening", "addr", ln.Addr().String(), "rules", o.rulesFile, "rules_hash", store.Load().Hash)
+	hash := ""
+	if snap := store.Load(); snap != nil {
+		hash = snap.Hash
+	}
+	log.Info("proxy listening", "addr", ln.Addr().String(), "rules_file", o.rulesFile, "rules_configmap", o.configMap, "rules_hash", hash)
 	return srv.Run(ctx, ln, o.drainDelay, o.shutdownTimeout)
+}
+
+// watchConfigMap follows the rules ConfigMap through the API server.
+func watchConfigMap(ctx context.Context, o options, loader *rulesource.Loader, log *slog.Logger) error {
+	ns, name, err := configmap.ParseRef(o.configMap)
+	if err != nil {
+		return err
+	}
+	cfg, err := configmap.Config(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	w := &configmap.Watcher{Namespace: ns, Name: name, Key: o.configMapKey, Log: log,
+		Apply: func(b []byte) { _, _ = loader.Apply(b, "configmap "+o.configMap) }}
+	if err := w.Connect(cfg); err != nil {
+		return err
+	}
+	go func() { _ = w.Run(ctx) }()
+	return nil
+}
+
+// startDemo serves every provider from an in-process fake upstream.
+func startDemo(builder *snapshot.Builder, log *slog.Logger) func() {
+	fake := fakeupstream.New(fakeupstream.Options{ChunkDelay: 20 * time.Millisecond})
+	fake.SetResponder(demoAnswer)
+	url := fake.Start()
+	builder.LookupEnv = func(string) (string, bool) { return "demo-key", true }
+	builder.ReadFile = func(string) ([]byte, error) { return []byte("demo-key"), nil }
+	builder.BaseURLOverride = func(p rules.Provider) string {
+		if p.Type == rules.OpenAI {
+			return url + "/v1"
+		}
+		return url
+	}
+	log.Warn("DEMO MODE: no provider API key is available, so every provider is served by a built-in fake upstream; "+
+		"answers are canned. Set the keys named in the rules file (e.g. ANTHROPIC_API_KEY) to use real providers.", "fake_upstream", url)
+	return fake.Close
 }
 
 // demoWanted decides demo mode: on, off, or auto (no provider has a usable
