@@ -1,0 +1,92 @@
+package pricing
+
+// builtin holds list prices in USD per million tokens, as looked up on
+// 2026-11-26. CacheWrite is the default 5-minute cache-write rate (Anthropic
+// bills 1-hour writes at 2× input; the usage we see does not say which TTL
+// was used, so 1-hour writes are underestimated). Batch discounts, regional
+// (inference_geo) surcharges and fast modes are not modelled.
+//
+// Sources:
+//   - Anthropic: platform.claude.com/docs/en/about-claude/pricing and the
+//     per-model overview pages (models/opus-5-5, sonnet-5-5, haiku-5-5,
+//     opus-5, sonnet-5). Opus 5.5 ($4/$20, write $5, read $0.20) and Sonnet
+//     5.5 ($2/$10, write $2.50) are from the official overview pages.
+//     Sonnet 5.5's cache read is $0.10: the overview snapshot we found still
+//     showed $0.20, but three independent price trackers (claudit v1.9.2,
+//     PromptFuel v1.0.23, synaps pricing.rs) record Anthropic's cut to 0.05×
+//     input on 2026-10-07. Haiku 5.5 is priced by prompt length; the official
+//     page gives "from $0.10 / $0.50"; the write $0.125 and read $0.01 rates
+//     of the ≤100k-token band are from the same trackers. Requests whose
+//     prompt exceeds 100k tokens cost 5× that ($0.50 / $2.50) and are
+//     underestimated here (a flat Price cannot express the band).
+//   - OpenAI: openai.com/api/pricing as mirrored by several trackers in 2026
+//     (the official page now lists only the GPT-5 family): gpt-4o $2.50/$10
+//     (cached input $1.25), gpt-4o-mini $0.15/$0.60 ($0.075), gpt-4.1 $2/$8
+//     ($0.50), gpt-4.1-mini $0.40/$1.60 ($0.10), gpt-4.1-nano $0.10/$0.40
+//     ($0.025); gpt-4-turbo and the gpt-4-*-preview snapshots $10/$30 with no
+//     cache rate.
+//   - Mixtral-8x7B-Instruct: $0.60/$0.60, the hosted price used by RouteLLM
+//     (Ong et al. 2024) for the cascade-eval data.
+//
+// OpenAI has no cache writes; its cached prompt tokens are CacheRead.
+var builtin = map[string]Price{
+	// Anthropic, current generation.
+	"claude-fable-5-1":  {Input: 10, Output: 50, CacheWrite: 12.50, CacheRead: 0.25},
+	"claude-fable-5":    {Input: 10, Output: 50, CacheWrite: 12.50, CacheRead: 1},
+	"claude-opus-5-5":   {Input: 4, Output: 20, CacheWrite: 5, CacheRead: 0.20},
+	"claude-sonnet-5-5": {Input: 2, Output: 10, CacheWrite: 2.50, CacheRead: 0.10},
+	"claude-haiku-5-5":  {Input: 0.10, Output: 0.50, CacheWrite: 0.125, CacheRead: 0.01},
+	// Anthropic, older ids.
+	"claude-opus-5":     {Input: 5, Output: 25, CacheWrite: 6.25, CacheRead: 0.50},
+	"claude-opus-4-8":   {Input: 5, Output: 25, CacheWrite: 6.25, CacheRead: 0.50},
+	"claude-opus-4-7":   {Input: 5, Output: 25, CacheWrite: 6.25, CacheRead: 0.50},
+	"claude-opus-4-6":   {Input: 5, Output: 25, CacheWrite: 6.25, CacheRead: 0.50},
+	"claude-opus-4-5":   {Input: 5, Output: 25, CacheWrite: 6.25, CacheRead: 0.50},
+	"claude-opus-4-1":   {Input: 15, Output: 75, CacheWrite: 18.75, CacheRead: 1.50},
+	"claude-opus-4":     {Input: 15, Output: 75, CacheWrite: 18.75, CacheRead: 1.50},
+	"claude-3-opus":     {Input: 15, Output: 75, CacheWrite: 18.75, CacheRead: 1.50},
+	"claude-sonnet-5":   {Input: 2, Output: 10, CacheWrite: 2.50, CacheRead: 0.20},
+	"claude-sonnet-4-6": {Input: 3, Output: 15, CacheWrite: 3.75, CacheRead: 0.30},
+	"claude-sonnet-4-5": {Input: 3, Output: 15, CacheWrite: 3.75, CacheRead: 0.30},
+	"claude-sonnet-4":   {Input: 3, Output: 15, CacheWrite: 3.75, CacheRead: 0.30},
+	"claude-3-7-sonnet": {Input: 3, Output: 15, CacheWrite: 3.75, CacheRead: 0.30},
+	"claude-3-5-sonnet": {Input: 3, Output: 15, CacheWrite: 3.75, CacheRead: 0.30},
+	"claude-haiku-4-5":  {Input: 1, Output: 5, CacheWrite: 1.25, CacheRead: 0.10},
+	"claude-3-5-haiku":  {Input: 0.80, Output: 4, CacheWrite: 1, CacheRead: 0.08},
+	"claude-3-haiku":    {Input: 0.25, Output: 1.25, CacheWrite: 0.30, CacheRead: 0.03},
+
+	// OpenAI.
+	"gpt-4o":             {Input: 2.50, Output: 10, CacheRead: 1.25},
+	"gpt-4o-mini":        {Input: 0.15, Output: 0.60, CacheRead: 0.075},
+	"gpt-4.1":            {Input: 2, Output: 8, CacheRead: 0.50},
+	"gpt-4.1-mini":       {Input: 0.40, Output: 1.60, CacheRead: 0.10},
+	"gpt-4.1-nano":       {Input: 0.10, Output: 0.40, CacheRead: 0.025},
+	"gpt-4-turbo":        {Input: 10, Output: 30},
+	"gpt-4-1106-preview": {Input: 10, Output: 30},
+	"gpt-4-0125-preview": {Input: 10, Output: 30},
+
+	// Open-weight models as hosted.
+	"mistralai/mixtral-8x7b-instruct-v0.1": {Input: 0.60, Output: 0.60},
+}
+
+// aliases map other spellings to a builtin id. Dated snapshots
+// ("-20250929", "-2024-08-06") and "-latest" are handled by Lookup itself.
+var aliases = map[string]string{
+	"claude-opus-4-0":            "claude-opus-4",
+	"claude-sonnet-4-0":          "claude-sonnet-4",
+	"claude-3.5-sonnet":          "claude-3-5-sonnet",
+	"claude-3.7-sonnet":          "claude-3-7-sonnet",
+	"claude-3.5-haiku":           "claude-3-5-haiku",
+	"claude-opus-5.5":            "claude-opus-5-5",
+	"claude-sonnet-5.5":          "claude-sonnet-5-5",
+	"claude-haiku-5.5":           "claude-haiku-5-5",
+	"claude-sonnet-4.5":          "claude-sonnet-4-5",
+	"claude-haiku-4.5":           "claude-haiku-4-5",
+	"claude-opus-4.1":            "claude-opus-4-1",
+	"gpt-4-turbo-preview":        "gpt-4-turbo",
+	"chatgpt-4o-latest":          "gpt-4o",
+	"mixtral-8x7b-instruct":      "mistralai/mixtral-8x7b-instruct-v0.1",
+	"mixtral-8x7b-instruct-v0.1": "mistralai/mixtral-8x7b-instruct-v0.1",
+	"mixtral-8x7b":               "mistralai/mixtral-8x7b-instruct-v0.1",
+	"open-mixtral-8x7b":          "mistralai/mixtral-8x7b-instruct-v0.1",
+}

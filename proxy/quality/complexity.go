@@ -1,0 +1,182 @@
+package quality
+
+import (
+	"math"
+	"strings"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+)
+
+// Task cues. A small model's accuracy drops most on multi-step math, code and
+// formal reasoning, and least on open writing; these lists recognise those
+// kinds of task in general terms (English).
+var (
+	mathCues = newPhraseSet(
+		"calculate", "compute", "how many", "how much", "probability", "percent", "solve",
+		"equation", "integer", "average", "remainder", "divided", "multipl", "ratio", "area of",
+		"volume", "prove", "proof", "express ", "formula", "derivative", "integral", "factor",
+		"prime", "fraction", "sum of", "total", "per hour", "per day", "each", "twice", "half",
+		"how far", "how long", "how fast", "how old", "what time", "what percentage", "speed",
+		"distance", "rate of", "interest",
+	)
+	codeComplexityCues = newPhraseSet(
+		"function", "implement", "algorithm", "code", "program", "python", "javascript", "java",
+		"c++", "sql", "regex", "time complexity", "array", "linked list", "binary", "tree", "graph",
+		"recursion", "recursive", "data structure", "compile", "debug", "bug", "unit test",
+	)
+	reasoningCues = newPhraseSet(
+		"reason", "logic", "puzzle", "riddle", "deduce", "infer", "true or false", "true, false",
+		"uncertain", "step by step", "suppose", "assume", "contradict", "which of the following",
+		"determine", "clue", "if the", "is it possible",
+	)
+	openWritingCues = newPhraseSet(
+		"poem", "story", "blog", "essay", "email", "letter", "slogan", "headline", "joke",
+		"limerick", "rewrite", "rephrase", "summarize", "summarise", "translate", "persona",
+		"pretend", "imagine", "role-play", "roleplay", "act as", "describe", "brainstorm",
+	)
+)
+
+// estimateComplexity estimates in [0, 1] how hard req is for a small model.
+func estimateComplexity(req *llm.Request) float64 {
+	v := &draftView{req: req}
+	v.ask, v.turnCount = latestUserText(req)
+	v.askLower = strings.ToLower(v.ask)
+	v.askWords = wordCount(v.ask)
+	v.instr = instructionWindow(v.askLower)
+	return estimateComplexityView(v)
+}
+
+// estimateComplexityView combines features of the latest ask:
+//
+//	0.10 base
+//	+0.10 × length        (log of words; 8 words → 0, 400 → 1)
+//	+0.10 × question      (log of words of the ask's last paragraph; 10 → 0, 120 → 1)
+//	+0.45 × task          (max of math, code, reasoning and explanation cue strength)
+//	+0.10 × multi-part    (several questions or numbered constraints)
+//	+0.10 follow-up turn, +0.05 tools offered, +0.10 thinking budget ≥ 8k
+//	−0.15 open writing    (poems, stories, rewrites: small models do well)
+func estimateComplexityView(v *draftView) float64 {
+	a := v.instr
+	if a == "" && len(v.req.Tools) == 0 {
+		return 0.1
+	}
+	fLen := ramp(math.Log2(1+float64(v.askWords)), math.Log2(9), math.Log2(401))
+	// The question itself: the ask's last paragraph (after any pasted
+	// material or examples). Longer questions hold more steps.
+	fQuestion := ramp(math.Log2(1+float64(wordCount(lastParagraph(v.askLower)))), math.Log2(11), math.Log2(121))
+
+	task := taskStrength(a)
+	// A follow-up ("and if it were 5?") inherits the conversation's task.
+	if v.turnCount > 1 {
+		task = math.Max(task, 0.8*priorTask(v.req))
+	}
+
+	q := strings.Count(a, "?") + strings.Count(a, "？")
+	fMulti := clamp01(0.2*float64(max(0, q-1)) + 0.1*float64(countEnumerations(a)))
+
+	c := 0.1 + 0.1*fLen + 0.1*fQuestion + 0.45*task + 0.1*fMulti
+	if v.turnCount > 1 {
+		c += 0.1
+	}
+	if len(v.req.Tools) > 0 {
+		c += 0.05
+	}
+	// A large explicit thinking budget is the client saying "this is hard";
+	// adaptive thinking is a client default and says nothing.
+	if t := v.req.Thinking; t != nil && t.Type == "enabled" && t.BudgetTokens >= 8000 {
+		c += 0.1
+	}
+	if openWritingCues.contains(a) && task < 0.5 {
+		c -= 0.15
+	}
+	return clamp01(c)
+}
+
+// countNumbers counts runs of digits.
+func countNumbers(s string) int {
+	n := 0
+	in := false
+	for i := 0; i < len(s); i++ {
+		d := isDigit(s[i])
+		if d && !in {
+			n++
+		}
+		in = d
+	}
+	return n
+}
+
+// countEnumerations counts list items at line starts ("1.", "2)", "- ", "* ").
+func countEnumerations(s string) int {
+	n := 0
+	for line := range strings.SplitSeq(s, "\n") {
+		t := strings.TrimSpace(line)
+		if len(t) < 2 {
+			continue
+		}
+		switch {
+		case t[0] == '-' && t[1] == ' ', t[0] == '*' && t[1] == ' ':
+			n++
+		case isDigit(t[0]) && (t[1] == '.' || t[1] == ')'):
+			n++
+		}
+	}
+	return n
+}
+
+// taskStrength is the strongest of the math, code and reasoning cues in s.
+func taskStrength(s string) float64 {
+	fMath := clamp01(0.25*float64(mathCues.count(s)) + 0.04*float64(countNumbers(s)) + 0.1*float64(strings.Count(s, "=")))
+	fCode := clamp01(0.3 * float64(codeComplexityCues.count(s)))
+	if strings.Contains(s, "```") {
+		fCode = clamp01(fCode + 0.3)
+	}
+	fReason := clamp01(0.3 * float64(reasoningCues.count(s)))
+	// Explanations need knowledge and structure, but less than exact work.
+	fExplain := math.Min(0.5, 0.25*float64(explainCues.count(s)))
+	return math.Max(math.Max(fMath, fExplain), math.Max(fCode, fReason))
+}
+
+// priorTask is the task strength of the user turns before the latest one.
+func priorTask(req *llm.Request) float64 {
+	best := 0.0
+	seenLatest := false
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		m := &req.Messages[i]
+		if m.Role != llm.RoleUser {
+			continue
+		}
+		if !seenLatest {
+			seenLatest = true
+			continue
+		}
+		for _, b := range m.Content {
+			if b.Type == llm.BlockText {
+				best = math.Max(best, taskStrength(instructionWindow(strings.ToLower(b.Text))))
+			}
+		}
+	}
+	return best
+}
+
+// lastParagraph returns the text after the last blank line of s.
+func lastParagraph(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "\n\n"); i >= 0 {
+		return s[i+2:]
+	}
+	return s
+}
+
+func wordCount(s string) int {
+	n := 0
+	in := false
+	for i := 0; i < len(s); i++ {
+		sp := s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'
+		if !sp && !in {
+			n++
+		}
+		in = !sp
+	}
+	return n
+}

@@ -1,0 +1,51 @@
+// Package quality is the cascade's quality gate: it scores a draft answer
+// against the request that produced it and decides whether the draft may be
+// returned or the request must escalate to the verifier. It is pure (no I/O)
+// except for the optional Judge, which the caller supplies.
+//
+// # Signals
+//
+// Each signal is a small function returning a score in [0, 1] (1 = no sign of
+// a problem), whether it applies to this request/draft, and whether it is a
+// hard veto:
+//
+//	truncation  stop_reason max_tokens / context window / pause_turn (veto);
+//	            text that visibly ends mid-sentence, mid-number or inside an
+//	            unclosed code fence (score Options["dangling_score"])
+//	empty       no text and no tool call, or fewer than MinAnswerChars letters
+//	            or digits (veto)
+//	refusal     stop_reason refusal (veto); a refusal phrase at the start of a
+//	            short answer (veto); elsewhere a partial penalty
+//	hedging     uncertainty / apology / self-correction phrases and answers
+//	            that end by asking the user a question
+//	repetition  share of repeated word n-grams and repeated lines
+//	length      answer length against what the request asks for (explicit
+//	            "N words/sentences/paragraphs", long-form or code requests)
+//	tool_calls  called tools exist in the request, arguments are a JSON
+//	            object satisfying the tool's input_schema, tool_choice is
+//	            honoured (veto when violated)
+//	format      json_object / json_schema requests: the text is valid JSON
+//	            (and satisfies the schema) (veto when violated)
+//	arithmetic  statements such as "12 * 4 = 48" or "20% of 50 is 10" are
+//	            recomputed; score = share found correct
+//	complexity  1 - the request's complexity estimate (see Complexity)
+//	logprob     token probabilities when the draft carries logprobs
+//	judge       a grade from an optional Judge model
+//
+// # Combination
+//
+// A signal that does not apply is left out. A signal whose weight is 0 is not
+// computed at all. The combined score is the weighted product
+//
+//	score = Π_i s_i ^ w_i     over the applicable signals i,
+//
+// so a signal at 1 changes nothing, a weight scales how strongly a shortfall
+// counts (w = 2 squares it), and one signal at 0 sinks the draft. No signal
+// dilutes another, which a weighted mean would do: five clean signals would
+// hide one wrong calculation. When any applicable signal vetoes, the score is
+// further capped at Options["veto_cap"] (default 0).
+//
+// The draft is accepted iff score >= threshold, where threshold is
+// Gate.ComplexityThresholds[level] for the request's complexity level when
+// set, else the rule's threshold given to New.
+package quality
