@@ -280,7 +280,11 @@ func report(src string, rows []scored, csv *strings.Builder) {
 		grid[math.Round(t*100)/100] = true
 	}
 	belowRandom := 0
+	worst, worstAt := 0.0, 0.0
 	for _, p := range pts {
+		if gap := p.random - p.quality; gap > worst {
+			worst, worstAt = gap, p.threshold
+		}
 		fmt.Fprintf(csv, "%s,%.6f,%.4f,%.4f,%.4f,%.4f,%.4f\n", src, p.threshold, p.escalation, p.costShare, p.quality, p.quality/vq, p.random)
 		if p.quality+1e-9 < p.random {
 			belowRandom++
@@ -308,7 +312,7 @@ func report(src string, rows []scored, csv *strings.Builder) {
 	p := at(rules.DefaultThreshold)
 	fmt.Printf("default threshold %.2f: cost share %.3f, quality %.3f (%.1f%%), escalation %.2f, random at same escalation %.3f\n",
 		p.threshold, p.costShare, p.quality, 100*p.quality/vq, p.escalation, p.random)
-	fmt.Printf("thresholds below random: %d of %d\n", belowRandom, len(pts))
+	fmt.Printf("thresholds below random: %d of %d (largest shortfall %.3f at threshold %.3f)\n", belowRandom, len(pts), worst, worstAt)
 }
 
 // diagnose prints, per signal, how often it applied and its AUC for telling

@@ -17,7 +17,12 @@ var (
 		"volume", "prove", "proof", "express ", "formula", "derivative", "integral", "factor",
 		"prime", "fraction", "sum of", "total", "per hour", "per day", "each", "twice", "half",
 		"how far", "how long", "how fast", "how old", "what time", "what percentage", "speed",
-		"distance", "rate of", "interest",
+		"distance", "rate of", "interest", "find the value", "solve for", "inequality",
+	)
+	// Exact-answer tasks: extraction and structured output leave no room for
+	// approximate answers.
+	exactnessCues = newPhraseSet(
+		"extract", "identify the", "list all", "count the", "json", "csv", "yaml", "table", "sort the",
 	)
 	codeComplexityCues = newPhraseSet(
 		"function", "implement", "algorithm", "code", "program", "python", "javascript", "java",
@@ -132,9 +137,10 @@ func taskStrength(s string) float64 {
 		fCode = clamp01(fCode + 0.3)
 	}
 	fReason := clamp01(0.3 * float64(reasoningCues.count(s)))
-	// Explanations need knowledge and structure, but less than exact work.
+	// Explanations and exact extraction need care, but less than exact work.
 	fExplain := math.Min(0.5, 0.25*float64(explainCues.count(s)))
-	return math.Max(math.Max(fMath, fExplain), math.Max(fCode, fReason))
+	fExact := math.Min(0.5, 0.25*float64(exactnessCues.count(s)))
+	return math.Max(math.Max(fMath, math.Max(fExplain, fExact)), math.Max(fCode, fReason))
 }
 
 // priorTask is the task strength of the user turns before the latest one.

@@ -58,6 +58,8 @@ var defaultOptions = map[string]float64{
 	"veto_cap": 0,
 	// Truncation score of a text that ends mid-sentence without a max_tokens stop.
 	"dangling_score": 0.2,
+	// Truncation score of a final prose line that stops without punctuation.
+	"unfinished_score": 0.35,
 	// Hedging: score lost per hedge phrase found; floor of the hedging score.
 	"hedge_penalty": 0.12,
 	"hedge_floor":   0.3,
@@ -199,7 +201,7 @@ func checkOptions(o map[string]float64) error {
 	if n := o["repetition_ngram"]; n < 1 || n > 16 || n != math.Trunc(n) {
 		bad = append(bad, "repetition_ngram must be an integer in [1, 16]")
 	}
-	for _, k := range []string{"veto_cap", "dangling_score", "hedge_floor", "refusal_partial_score", "length_no_code_score", "complexity_penalty"} {
+	for _, k := range []string{"veto_cap", "dangling_score", "unfinished_score", "hedge_floor", "refusal_partial_score", "length_no_code_score", "complexity_penalty"} {
 		if v := o[k]; v < 0 || v > 1 {
 			bad = append(bad, k+" must be in [0, 1]")
 		}

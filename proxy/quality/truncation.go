@@ -27,6 +27,9 @@ func truncationSignal(v *draftView, c *config) result {
 	if why := danglingEnd(v.text); why != "" {
 		return result{score: c.o("dangling_score"), applies: true, detail: why}
 	}
+	if unfinishedLastLine(v.text) {
+		return result{score: c.o("unfinished_score"), applies: true, detail: "last sentence unfinished"}
+	}
 	return pass("complete")
 }
 
@@ -94,5 +97,34 @@ func partialDigitGroup(t string) bool {
 		d++
 		j--
 	}
-	return d >= 3 || (j >= 0 && t[j] == ',')
+	// "$36,00": a dollar amount is written with thousands commas.
+	return d >= 3 || (j >= 0 && (t[j] == ',' || t[j] == '$'))
+}
+
+// unfinishedLastLine reports a final line of prose (at least 6 words and 40
+// bytes, not a list item, heading, table row or code) that stops without
+// any closing punctuation: generation ended mid-sentence.
+func unfinishedLastLine(text string) bool {
+	t := strings.TrimRightFunc(text, unicode.IsSpace)
+	if strings.Count(t, "```")%2 == 1 || strings.HasSuffix(t, "```") {
+		return false
+	}
+	last := t[strings.LastIndexByte(t, '\n')+1:]
+	last = strings.TrimSpace(last)
+	if len(last) < 40 || wordCount(last) < 6 {
+		return false
+	}
+	switch c := last[0]; {
+	case c == '-' || c == '*' || c == '+' || c == '#' || c == '|' || c == '>':
+		return false
+	case c >= '0' && c <= '9':
+		if i := strings.IndexAny(last, ".)"); i > 0 && i < 4 {
+			return false // "1. item", "12) item"
+		}
+	}
+	if strings.HasPrefix(last, "•") || strings.Contains(last, "://") {
+		return false
+	}
+	r, _ := utf8.DecodeLastRuneInString(last)
+	return !strings.ContainsRune(".!?:;)]}\"'*`”’»。！？>|…", r)
 }

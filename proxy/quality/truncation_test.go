@@ -45,6 +45,25 @@ func TestDanglingEnd(t *testing.T) {
 	}
 }
 
+func TestUnfinishedLastLine(t *testing.T) {
+	for text, want := range map[string]bool{
+		"First step.\nThe remaining movies cost 400 - 160 = <<400-1":       true,
+		"So the total number of apples that she has left over is probably": true,
+		"The total is 12 apples.":                                                        false,
+		"Short last line without a stop":                                                 false, // under 40 bytes
+		"Steps:\n- Improved error handling for network requests in the client":           false, // a list item
+		"Steps:\n1. Improved error handling for network requests in the client":          false,
+		"Read more about it at https://example.com/docs/getting-started/overview-page":   false,
+		"| column one | column two | column three | column four |":                       false,
+		"```go\nfunc main() { fmt.Println(\"hello, world, this is a long line\") }\n```": false,
+		"她说这句话的时候还没有想好要怎么结束这个非常长的句子并且一直写下去直到停住了没有":                                       false, // no spaces: not 6 words
+	} {
+		if got := unfinishedLastLine(text); got != want {
+			t.Errorf("unfinishedLastLine(%q) = %v, want %v", text, got, want)
+		}
+	}
+}
+
 func TestTruncationDanglingScoreAndToolCalls(t *testing.T) {
 	c := withOptions(t, map[string]float64{"dangling_score": 0.25})
 	r := truncationSignal(view(ask("q"), answer("Here is the code:")), c)
