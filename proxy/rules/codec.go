@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -52,18 +53,33 @@ func Decode(data []byte) (*Set, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("rules: file is empty")
 	}
+	if n, err := countDocuments(data); err != nil {
+		return nil, fmt.Errorf("rules: parse: %w", err)
+	} else if n != 1 {
+		return nil, fmt.Errorf("rules: the file holds %d YAML documents; want exactly one", n)
+	}
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, fmt.Errorf("rules: parse: %w", err)
+	}
+	// First the shape, with a path for every problem; then the typed decode,
+	// which cannot fail on a document of the right shape.
+	var doc any
+	gen := json.NewDecoder(bytes.NewReader(js))
+	gen.UseNumber()
+	if err := gen.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("rules: parse: %w", err)
+	}
+	var shapeErrs []error
+	checkShape(doc, reflect.TypeFor[Set](), "", &shapeErrs)
+	if len(shapeErrs) > 0 {
+		return nil, fmt.Errorf("rules: %w", errors.Join(shapeErrs...))
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	var s Set
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("rules: %w", describeDecodeError(err))
-	}
-	if dec.More() {
-		return nil, errors.New("rules: unexpected data after the rules document")
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err

@@ -182,9 +182,12 @@ func (s *Set) ProviderByName(name string) *Provider {
 // Match returns the rule serving model, or nil. Names compare case-insensitively.
 // For lookups on a hot path, build an Index once per loaded set.
 func (s *Set) Match(model string) *Rule {
+	// Lowercase, not strings.EqualFold, to agree with Index and with the
+	// duplicate check in Validate ("ſ" folds to "s" but lowercases to itself).
+	model = strings.ToLower(model)
 	for i := range s.Rules {
 		for _, m := range s.Rules[i].Models {
-			if strings.EqualFold(m, model) {
+			if strings.ToLower(m) == model {
 				return &s.Rules[i]
 			}
 		}

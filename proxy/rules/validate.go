@@ -58,13 +58,19 @@ func (s *Set) Validate() error {
 				bad(f+".apiKey.env", "%q is not an environment variable name", k.Env)
 			}
 		}
-		for h := range p.Headers {
+		duration(bad, f+".timeout", p.Timeout)
+		// Sorted, so the same file always gives the same message.
+		for _, h := range sortedKeys(p.Headers) {
+			hf := f + ".headers[" + h + "]"
 			if !headerPattern.MatchString(h) {
-				bad(f+".headers", "%q is not a valid header name", h)
+				bad(hf, "%q is not a valid header name", h)
 			}
 			switch strings.ToLower(h) {
 			case "authorization", "x-api-key", "api-key", "proxy-authorization", "cookie":
-				bad(f+".headers", "%q carries credentials; use apiKey", h)
+				bad(hf, "%q carries credentials; use apiKey", h)
+			}
+			if strings.ContainsAny(p.Headers[h], "\r\n\x00") {
+				bad(hf, "value must not contain line breaks or NUL")
 			}
 		}
 	}
@@ -116,14 +122,16 @@ func (s *Set) Validate() error {
 		default:
 			bad(f+".responseModel", "must be requested or served; got %q", r.ResponseModel)
 		}
+		duration(bad, f+".draftTimeout", r.DraftTimeout)
+		duration(bad, f+".verifierTimeout", r.VerifierTimeout)
 		if g := r.Gate; g != nil {
-			for k, w := range g.Weights {
-				if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-					bad(f+".gate.weights."+k, "must be a non-negative number")
+			for _, k := range sortedKeys(g.Weights) {
+				if w := g.Weights[k]; w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+					bad(f+".gate.weights["+k+"]", "must be a non-negative number")
 				}
 			}
-			for k, t := range g.ComplexityThresholds {
-				unit(bad, f+".gate.complexityThresholds."+k, t)
+			for _, k := range sortedKeys(g.ComplexityThresholds) {
+				unit(bad, f+".gate.complexityThresholds["+k+"]", g.ComplexityThresholds[k])
 			}
 			if g.SkipDraftAbove != nil {
 				unit(bad, f+".gate.skipDraftAbove", *g.SkipDraftAbove)
@@ -133,13 +141,14 @@ func (s *Set) Validate() error {
 			}
 			if g.Judge != nil {
 				target(f+".gate.judge", g.Judge.Target)
-				if g.Judge.Weight != nil && (*g.Judge.Weight < 0 || math.IsNaN(*g.Judge.Weight)) {
-					bad(f+".gate.judge.weight", "must not be negative")
+				if w := g.Judge.Weight; w != nil && (*w < 0 || math.IsNaN(*w) || math.IsInf(*w, 0)) {
+					bad(f+".gate.judge.weight", "must be a non-negative number")
 				}
+				duration(bad, f+".gate.judge.timeout", g.Judge.Timeout)
 			}
-			for k, v := range g.Options {
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					bad(f+".gate.options."+k, "must be a finite number")
+			for _, k := range sortedKeys(g.Options) {
+				if v := g.Options[k]; math.IsNaN(v) || math.IsInf(v, 0) {
+					bad(f+".gate.options["+k+"]", "must be a finite number")
 				}
 			}
 		}
@@ -163,11 +172,23 @@ func unit(bad func(string, string, ...any), field string, v float64) {
 }
 
 func prices(bad func(string, string, ...any), field string, m map[string]Price) {
-	for model, p := range m {
-		for name, v := range map[string]float64{"input": p.Input, "output": p.Output, "cacheWrite": p.CacheWrite, "cacheRead": p.CacheRead} {
-			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-				bad(fmt.Sprintf("%s[%s].%s", field, model, name), "must be a non-negative number")
+	for _, model := range sortedKeys(m) {
+		p := m[model]
+		for _, c := range []struct {
+			name string
+			v    float64
+		}{{"input", p.Input}, {"output", p.Output}, {"cacheWrite", p.CacheWrite}, {"cacheRead", p.CacheRead}} {
+			if c.v < 0 || math.IsNaN(c.v) || math.IsInf(c.v, 0) {
+				bad(fmt.Sprintf("%s[%s].%s", field, model, c.name), "must be a non-negative number")
 			}
 		}
+	}
+}
+
+// duration rejects negative durations, which Decode cannot produce but a set
+// built in Go (the operator's renderer) can.
+func duration(bad func(string, string, ...any), field string, d Duration) {
+	if d.Duration < 0 {
+		bad(field, "must not be negative, got %s", d.Duration)
 	}
 }
