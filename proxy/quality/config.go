@@ -90,6 +90,20 @@ var defaultOptions = map[string]float64{
 	"judge_timeout_seconds": 10,
 }
 
+// Defaults returns copies of the default signal weights and options, keyed
+// by the names rules.Gate.Weights and rules.Gate.Options accept.
+func Defaults() (weights, options map[string]float64) {
+	weights = make(map[string]float64, len(defaultWeights))
+	for k, v := range defaultWeights {
+		weights[k] = v
+	}
+	options = make(map[string]float64, len(defaultOptions))
+	for k, v := range defaultOptions {
+		options[k] = v
+	}
+	return weights, options
+}
+
 // config is the resolved, validated configuration of a Gate.
 type config struct {
 	weights              map[string]float64

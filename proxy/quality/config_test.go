@@ -73,3 +73,22 @@ func TestNewAppliesSettings(t *testing.T) {
 		t.Fatalf("skip=%v min=%v judgeWeight=%v judgeTimeout=%v", c.skipDraftAbove, c.minAnswerChars, c.judgeWeight, c.judgeTimeout)
 	}
 }
+
+func TestDefaultsNameEverySignalAndAreCopies(t *testing.T) {
+	w, o := Defaults()
+	for _, name := range []string{SignalTruncation, SignalEmpty, SignalRefusal, SignalHedging, SignalRepetition,
+		SignalLength, SignalToolCalls, SignalFormat, SignalArithmetic, SignalComplexity, SignalLogprob, SignalJudge} {
+		if _, ok := w[name]; !ok {
+			t.Errorf("Defaults has no weight for %q", name)
+		}
+	}
+	if _, err := New(&rules.Gate{Weights: w, Options: o}, 0.7); err != nil {
+		t.Fatalf("the defaults themselves are rejected: %v", err)
+	}
+	w[SignalArithmetic] = 99
+	o["veto_cap"] = 0.5
+	w2, o2 := Defaults()
+	if w2[SignalArithmetic] != 3 || o2["veto_cap"] != 0 {
+		t.Fatal("Defaults returned the package's own maps")
+	}
+}

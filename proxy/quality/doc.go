@@ -10,14 +10,17 @@
 // hard veto:
 //
 //	truncation  stop_reason max_tokens / context window / pause_turn (veto);
-//	            text that visibly ends mid-sentence, mid-number or inside an
-//	            unclosed code fence (score Options["dangling_score"])
+//	            text that visibly ends on a separator, mid-number or inside
+//	            an unclosed code fence (Options["dangling_score"]); a last
+//	            prose line without closing punctuation (["unfinished_score"])
 //	empty       no text and no tool call, or fewer than MinAnswerChars letters
 //	            or digits (veto)
 //	refusal     stop_reason refusal (veto); a refusal phrase at the start of a
 //	            short answer (veto); elsewhere a partial penalty
-//	hedging     uncertainty / apology / self-correction phrases and answers
-//	            that end by asking the user a question
+//	hedging     uncertainty and self-correction phrases ("I'm not sure",
+//	            "cannot be determined" unless that was the question), weak
+//	            softeners per 1,000 characters, and short answers that end
+//	            by asking the user a question
 //	repetition  share of repeated word n-grams and repeated lines
 //	length      answer length against what the request asks for (explicit
 //	            "N words/sentences/paragraphs", long-form or code requests)
