@@ -181,7 +181,8 @@ func instructionWindow(s string) string {
 }
 
 // Evaluate scores draft as an answer to req and decides. j may be nil; it is
-// called only when the judge weight is positive and no veto has fired.
+// called only when the judge weight is positive, no veto has fired and the
+// other signals alone would accept the draft.
 func (g *Gate) Evaluate(ctx context.Context, req *llm.Request, draft *llm.Response, j Judge) Decision {
 	d := Decision{Signals: make([]Signal, 0, 12)}
 	if req == nil || draft == nil {
@@ -231,7 +232,9 @@ func (g *Gate) Evaluate(ctx context.Context, req *llm.Request, draft *llm.Respon
 		return result{score: 1 - c.o("complexity_penalty")*cx, applies: true, detail: d.Complexity.Level}
 	})
 	add(SignalLogprob, func() result { return logprobSignal(v, c) })
-	if j != nil && c.judgeWeight > 0 && !veto {
+	// The judge can only lower the score, so it is not paid for when a veto
+	// or the other signals have already decided against the draft.
+	if j != nil && c.judgeWeight > 0 && !veto && math.Exp(logScore) >= d.Threshold {
 		add(SignalJudge, func() result { return g.judge(ctx, req, draft, j, &d) })
 	}
 

@@ -138,6 +138,14 @@ func TestEvaluateJudge(t *testing.T) {
 		t.Fatal("judge score 2 accepted")
 	}
 
+	// No judge call when the other signals already reject the draft.
+	j = &fakeJudge{score: 1}
+	low, _ := New(only(map[string]float64{SignalArithmetic: 1}), 0.9)
+	low.cfg.judgeWeight = 1
+	if d = low.Evaluate(ctx, ask("q"), answer("So 2 + 2 = 5 and 3 + 3 = 6."), j); j.calls != 0 || d.Accept {
+		t.Fatalf("judge called %d times for a draft scoring %v under threshold 0.9", j.calls, d.Score)
+	}
+
 	// No judge call once a veto has decided.
 	j = &fakeJudge{score: 1}
 	g2, _ := New(&rules.Gate{Judge: &rules.Judge{}}, 0.5)

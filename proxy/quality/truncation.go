@@ -20,9 +20,13 @@ func truncationSignal(v *draftView, c *config) result {
 	case llm.StopPauseTurn:
 		return result{score: 0, applies: true, veto: true, detail: "pause_turn: answer incomplete"}
 	}
-	// Text before a tool call often ends with ":" ("Let me look at the file:").
+	// Text before a tool call often ends with ":" ("Let me look at the file:"),
+	// and a stop sequence ends the text wherever the client chose.
 	if v.toolUses > 0 {
 		return pass("tool call")
+	}
+	if v.draft.StopReason == llm.StopSequence {
+		return pass("stop sequence")
 	}
 	if why := danglingEnd(v.text); why != "" {
 		return result{score: c.o("dangling_score"), applies: true, detail: why}

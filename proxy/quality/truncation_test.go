@@ -76,4 +76,9 @@ func TestTruncationDanglingScoreAndToolCalls(t *testing.T) {
 	if r := truncationSignal(view(ask("q"), resp), c); r.score != 1 {
 		t.Fatalf("text before a tool call: got %+v, want score 1", r)
 	}
+	stopped := answer("Item one, item two,")
+	stopped.StopReason = llm.StopSequence
+	if r := truncationSignal(view(ask("q"), stopped), c); r.score != 1 {
+		t.Fatalf("text ended by a stop sequence: got %+v, want score 1", r)
+	}
 }
