@@ -19,9 +19,21 @@ import (
 // an editor's rename-into-place are both seen; events only trigger a re-read,
 // and the content hash decides whether anything changed. A poll every
 // pollEvery (0: 10s) backs up the watch in case an event is missed.
+//
+// The content present when WatchFile starts counts as applied already (the
+// caller loaded it), so only later changes call apply. log may be nil.
 func WatchFile(ctx context.Context, path string, pollEvery time.Duration, apply func([]byte), log *slog.Logger) error {
+	return watchFile(ctx, path, pollEvery, apply, log, nil)
+}
+
+// watchFile is WatchFile with a hook called once the watch is in place and
+// the current content is recorded (tests wait for it before changing files).
+func watchFile(ctx context.Context, path string, pollEvery time.Duration, apply func([]byte), log *slog.Logger, ready func()) error {
 	if pollEvery <= 0 {
 		pollEvery = 10 * time.Second
+	}
+	if log == nil {
+		log = slog.Default()
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -52,6 +64,9 @@ func WatchFile(ctx context.Context, path string, pollEvery time.Duration, apply 
 	}
 	poll := time.NewTicker(pollEvery)
 	defer poll.Stop()
+	if ready != nil {
+		ready()
+	}
 	var settle <-chan time.Time
 	for {
 		select {
