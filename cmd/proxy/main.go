@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
@@ -45,6 +46,7 @@ type options struct {
 	configMap       string
 	configMapKey    string
 	kubeconfig      string
+	clientKeysDir   string
 }
 
 func main() {
@@ -62,6 +64,7 @@ func main() {
 	flag.StringVar(&o.configMap, "rules-configmap", envOr("CASCADEFLOW_RULES_CONFIGMAP", ""), "namespace/name of a ConfigMap to watch through the Kubernetes API for sub-second rule reloads")
 	flag.StringVar(&o.configMapKey, "rules-configmap-key", "rules.yaml", "the ConfigMap key holding the rules")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap (default: in-cluster credentials)")
+	flag.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
 	flag.Parse()
 
 	log := newLogger(o.logLevel, o.logFormat)
@@ -111,7 +114,21 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 	}
 
+	var clientKeys *clientauth.Keys
+	if o.clientKeysDir != "" {
+		clientKeys = &clientauth.Keys{}
+		if err := clientKeys.LoadDir(o.clientKeysDir); err != nil {
+			return err
+		}
+		go func() {
+			if err := clientKeys.WatchDir(ctx, o.clientKeysDir, o.pollInterval, log); err != nil {
+				log.Warn("client keys watch stopped", "error", err.Error())
+			}
+		}()
+		log.Info("client authentication on", "keys", clientKeys.Len())
+	}
 	srv, err := server.New(server.Config{
+		ClientKeys:   clientKeys,
 		Store:        store,
 		Codecs:       map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}},
 		Metrics:      m,

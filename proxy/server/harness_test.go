@@ -16,6 +16,7 @@ import (
 	ooption "github.com/openai/openai-go/v3/option"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	anthropicdialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 	openaidialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
@@ -54,6 +55,7 @@ type harnessOptions struct {
 	maxBody      int64
 	cors         []string
 	shutdownWait time.Duration
+	clientKeys   *clientauth.Keys
 }
 
 // rulesTemplate is expanded with the fake's URL for {{URL}}.
@@ -85,7 +87,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 	}
 	eng := &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}}
 	srv, err := server.New(server.Config{
-		Store: loader.Store, Metrics: m, Log: log, Engine: eng, MaxBodyBytes: o.maxBody, CORSOrigins: o.cors,
+		Store: loader.Store, Metrics: m, Log: log, Engine: eng, MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys,
 		Codecs: map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropicdialect.Codec{}, llm.OpenAI: openaidialect.Codec{}},
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 )
 
 const (
@@ -146,9 +147,31 @@ func (s *Server) requestLogger(c *gin.Context) *slog.Logger {
 	return s.log.With("request_id", c.GetString(ctxRequestID))
 }
 
-func trimBearer(a string) string {
-	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		return a[7:]
+// authenticate admits only clients presenting a configured key (when keys
+// are configured), answering others with their own dialect's 401.
+func (s *Server) authenticate() gin.HandlerFunc {
+	keys := s.cfg.ClientKeys
+	if keys == nil {
+		return func(c *gin.Context) { c.Next() }
 	}
-	return ""
+	return func(c *gin.Context) {
+		if keys.Valid(provider.ClientCredential(c.Request.Header)) {
+			c.Next()
+			return
+		}
+		msg := "invalid or missing API key: send a key issued for this proxy in x-api-key or Authorization: Bearer"
+		p := c.Request.URL.Path
+		switch {
+		case strings.HasPrefix(p, "/api/"):
+			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"detail": msg})
+			return
+		case strings.HasPrefix(p, "/v1/messages"):
+			writeError(c.Writer, s.codec(llm.Anthropic), llm.Errorf(llm.ErrAuthentication, "%s", msg))
+		case strings.HasSuffix(p, "/chat/completions"):
+			writeError(c.Writer, s.codec(llm.OpenAI), llm.Errorf(llm.ErrAuthentication, "%s", msg))
+		default:
+			writeError(c.Writer, s.codec(clientDialect(c.Request.Header)), llm.Errorf(llm.ErrAuthentication, "%s", msg))
+		}
+		c.Abort()
+	}
 }

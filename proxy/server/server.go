@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
@@ -43,6 +44,8 @@ type Config struct {
 	Engine       *cascade.Engine // runs rules; required
 	MaxBodyBytes int64           // 0: DefaultMaxBodyBytes
 	CORSOrigins  []string        // allowed browser origins; empty: CORS off; "*" any
+	// ClientKeys, when set, are the only keys clients may call the API with.
+	ClientKeys *clientauth.Keys
 	// ModelsTimeout bounds the upstream model list fetch in GET /v1/models.
 	ModelsTimeout time.Duration
 }
@@ -79,20 +82,21 @@ func New(cfg Config) (*Server, error) {
 	s.engine.ContextWithFallback = true
 	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
 
-	s.engine.POST("/v1/messages", s.handleChat(llm.Anthropic, "messages"))
-	s.engine.POST("/v1/messages/count_tokens", s.handleCountTokens)
-	s.engine.POST("/v1/chat/completions", s.handleChat(llm.OpenAI, "chat_completions"))
-	s.engine.POST("/chat/completions", s.handleChat(llm.OpenAI, "chat_completions"))
-	s.engine.GET("/v1/models", s.handleModels)
-	s.engine.GET("/v1/models/:id", s.handleModel)
+	api := s.engine.Group("/", s.authenticate())
+	api.POST("/v1/messages", s.handleChat(llm.Anthropic, "messages"))
+	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
+	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI, "chat_completions"))
+	api.POST("/chat/completions", s.handleChat(llm.OpenAI, "chat_completions"))
+	api.GET("/v1/models", s.handleModels)
+	api.GET("/v1/models/:id", s.handleModel)
 	s.engine.GET("/healthz", s.handleHealth)
 	s.engine.GET("/readyz", s.handleReady)
 	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.engine.GET("/debug/rules", s.handleDebugRules)
-	s.engine.POST("/api/query", s.handleNativeQuery)
-	s.engine.GET("/api/query/stream", s.handleNativeStream)
-	s.engine.GET("/api/stats", s.handleStats)
-	s.engine.DELETE("/api/stats", s.handleStatsReset)
+	api.POST("/api/query", s.handleNativeQuery)
+	api.GET("/api/query/stream", s.handleNativeStream)
+	api.GET("/api/stats", s.handleStats)
+	api.DELETE("/api/stats", s.handleStatsReset)
 	s.engine.NoRoute(s.handleNoRoute)
 	s.engine.NoMethod(s.handleNoMethod)
 	return s, nil
