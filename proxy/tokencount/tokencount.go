@@ -6,7 +6,6 @@
 package tokencount
 
 import (
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -20,6 +19,11 @@ const (
 	perRequest = 8
 	// perImage is the most an image can cost on Claude (1568 px long edge ≈ 1,600 tokens).
 	perImage = 1600
+	// toolPrompt is the system prompt a provider adds when tools are present:
+	// Anthropic documents 313–346 tokens for current models and up to 530
+	// (Claude 3 Opus, tool_choice auto); chat templates of open models add
+	// a similar preamble. The largest documented figure is used.
+	toolPrompt = 530
 )
 
 // Estimate returns an upper estimate of the request's input tokens.
@@ -33,6 +37,9 @@ func Estimate(req *llm.Request) int {
 		for _, b := range m.Content {
 			n += block(b)
 		}
+	}
+	if len(req.Tools) > 0 {
+		n += toolPrompt
 	}
 	for _, t := range req.Tools {
 		n += perTool + Text(t.Name) + Text(t.Description) + Text(string(t.InputSchema))
@@ -48,8 +55,10 @@ func block(b llm.Block) int {
 	case llm.BlockImage:
 		n += perImage
 	case llm.BlockToolUse:
-		n += Text(b.Name) + Text(string(b.Input))
+		// The id is part of what the model reads ("toolu_01A09q90qw90lq917835lq9").
+		n += Text(b.ID) + Text(b.Name) + Text(string(b.Input))
 	case llm.BlockToolResult:
+		n += Text(b.ToolUseID)
 		for _, c := range b.Content {
 			n += block(c)
 		}
@@ -57,35 +66,99 @@ func block(b llm.Block) int {
 		n += Text(b.Thinking)
 	case llm.BlockRedactedThinking:
 		n += len(b.Data) / 4
+	default:
+		// A block this package does not know: count whatever it carries.
+		n += Text(b.Text) + Text(string(b.Raw))
 	}
 	return n
 }
 
-// Text estimates the tokens of s: a run of ASCII letters and digits costs
-// one token per 3 characters (BPE vocabularies average about 4 on English
-// prose and 3 on code), every other ASCII symbol one token, and each
-// non-ASCII character one token (CJK and emoji are often one or more).
+// Text estimates the tokens of s, erring high for the byte-level BPE
+// vocabularies in use (cl100k/o200k, Claude's, Llama's, Qwen's):
+//   - a run of ASCII letters costs one token per 3 letters (English prose
+//     averages about 4); a lower-to-upper case change starts a new run, as
+//     in camelCase identifiers;
+//   - every digit costs a token: some vocabularies (Qwen, Gemini) never
+//     merge digits, and the others group at most 3;
+//   - a single space is free before a letter or symbol (" is", " +" are one
+//     token) but costs one before a digit, a line break or the end
+//     (cl100k reads "2 + 2 = 4" as 7 tokens: "2"," +"," ","2"," ="," ","4");
+//     a run of n spaces costs ceil(n/4);
+//   - every other ASCII character (punctuation, tab, newline) costs one;
+//   - a non-ASCII character costs one if it is 2 bytes in UTF-8 (accented
+//     Latin, Greek, Cyrillic), two if it is a 3-byte CJK, kana or Hangul
+//     character (cl100k already spends two on some, e.g. 誕), one for other
+//     3-byte characters (curly quotes, dashes) and three for 4-byte ones
+//     (emoji); invalid bytes cost one each.
 func Text(s string) int {
 	n, run := 0, 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			i++
-			if c < 128 && (unicode.IsLetter(rune(c)) || unicode.IsDigit(rune(c))) {
-				run++
-				continue
-			}
-			n += (run + 2) / 3
-			run = 0
-			if c != ' ' {
-				n++
-			}
-			continue
-		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		n += (run+2)/3 + 1
+	flush := func() {
+		n += (run + 2) / 3
 		run = 0
 	}
-	return n + (run+2)/3
+	for i := 0; i < len(s); {
+		c := s[i]
+		if isLetter(c) {
+			if run > 0 && isUpper(c) && isLower(s[i-1]) {
+				flush()
+			}
+			run++
+			i++
+			continue
+		}
+		flush()
+		switch {
+		case c >= '0' && c <= '9':
+			n++
+			i++
+		case c == ' ':
+			j := i
+			for j < len(s) && s[j] == ' ' {
+				j++
+			}
+			if spaces := j - i; spaces > 1 {
+				n += (spaces + 3) / 4
+			} else if j == len(s) || !mergesLeadingSpace(s[j]) {
+				n++
+			}
+			i = j
+		case c < utf8.RuneSelf:
+			n++
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			i += size
+			switch {
+			case r == utf8.RuneError && size == 1:
+				n++
+			case size == 2:
+				n++
+			case size == 3 && r >= 0x2E80: // CJK radicals onward: CJK, kana, Hangul
+				n += 2
+			case size == 3:
+				n++
+			default:
+				n += 3
+			}
+		}
+	}
+	flush()
+	return n
+}
+
+func isLetter(c byte) bool { return isLower(c) || isUpper(c) }
+func isLower(c byte) bool  { return c >= 'a' && c <= 'z' }
+func isUpper(c byte) bool  { return c >= 'A' && c <= 'Z' }
+
+// mergesLeadingSpace reports whether a single space before c joins c's token
+// (letters, non-ASCII letters and ASCII punctuation do; digits and
+// whitespace do not).
+func mergesLeadingSpace(c byte) bool {
+	switch {
+	case c >= '0' && c <= '9':
+		return false
+	case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		return false
+	}
+	return true
 }
