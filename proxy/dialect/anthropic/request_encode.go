@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -49,10 +50,10 @@ func encodeRequest(r *llm.Request) ([]byte, *llm.Error) {
 		}
 		b = append(b, ']')
 	}
-	if r.Temperature != nil {
+	if r.Temperature != nil && finite(*r.Temperature) {
 		b = appendFloatField(b, "temperature", *r.Temperature)
 	}
-	if r.TopP != nil {
+	if r.TopP != nil && finite(*r.TopP) {
 		b = appendFloatField(b, "top_p", *r.TopP)
 	}
 	if r.TopK != nil {
@@ -75,6 +76,9 @@ func encodeRequest(r *llm.Request) ([]byte, *llm.Error) {
 	}
 	return append(b, '}'), nil
 }
+
+// finite reports whether v can be written as JSON (NaN and ±Inf cannot).
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func maxTokens(r *llm.Request) int {
 	if r.MaxTokens > 0 {
