@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
@@ -21,7 +22,7 @@ func (Codec) DecodeRequest(body []byte) (*llm.Request, error) {
 	}
 	var w chatRequest
 	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, jsonError(body, err, "")
+		return nil, requestJSONError(body, err)
 	}
 	if w.Model == "" {
 		return nil, invalid("model", "model is required")
@@ -127,17 +128,10 @@ func decodeStop(raw json.RawMessage) ([]string, error) {
 // decodeMessages maps the message list. System and developer messages go to
 // r.System; consecutive tool messages, and a user message right after them,
 // share one user message (tool results first), as Anthropic requires.
-func decodeMessages(r *llm.Request, raws []json.RawMessage) error {
+func decodeMessages(r *llm.Request, msgs []chatMessage) error {
 	toolTurn := false // the last canonical message holds tool results
-	for i, raw := range raws {
-		if jsonKind(raw) != '{' {
-			p := msgParam(i, "")
-			return invalid(p, "%s must be an object", p)
-		}
-		var m chatMessage
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return jsonError(raw, err, msgParam(i, ""))
-		}
+	for i := range msgs {
+		m := &msgs[i]
 		switch m.Role {
 		case "system", "developer":
 			blocks, err := decodeTextContent(m.Content, msgParam(i, ".content"))
@@ -159,7 +153,7 @@ func decodeMessages(r *llm.Request, raws []json.RawMessage) error {
 			}
 			toolTurn = false
 		case "assistant":
-			blocks, err := decodeAssistant(&m, i)
+			blocks, err := decodeAssistant(m, i)
 			if err != nil {
 				return err
 			}
@@ -328,15 +322,9 @@ func decodeAssistant(m *chatMessage, i int) ([]llm.Block, error) {
 		}
 	}
 	blocks = out
-	for j, raw := range m.ToolCalls {
+	for j := range m.ToolCalls {
+		tc := &m.ToolCalls[j]
 		p := msgParam(i, ".tool_calls["+strconv.Itoa(j)+"]")
-		if jsonKind(raw) != '{' {
-			return nil, invalid(p, "%s must be an object", p)
-		}
-		var tc toolCall
-		if err := json.Unmarshal(raw, &tc); err != nil {
-			return nil, jsonError(raw, err, p)
-		}
 		if tc.Type != "" && tc.Type != "function" {
 			return nil, invalid(p+".type", "%s.type: tool call type %q is not supported", p, tc.Type)
 		}
@@ -392,20 +380,14 @@ func argumentsInput(s string) json.RawMessage {
 	return q
 }
 
-func decodeTools(raws []json.RawMessage) ([]llm.Tool, error) {
-	if len(raws) == 0 {
+func decodeTools(defs []toolDefinition) ([]llm.Tool, error) {
+	if len(defs) == 0 {
 		return nil, nil
 	}
-	tools := make([]llm.Tool, 0, len(raws))
-	for j, raw := range raws {
+	tools := make([]llm.Tool, 0, len(defs))
+	for j := range defs {
+		t := &defs[j]
 		p := "tools[" + strconv.Itoa(j) + "]"
-		if jsonKind(raw) != '{' {
-			return nil, invalid(p, "%s must be an object", p)
-		}
-		var t toolDefinition
-		if err := json.Unmarshal(raw, &t); err != nil {
-			return nil, jsonError(raw, err, p)
-		}
 		if t.Type != "function" {
 			if t.Type == "" {
 				return nil, invalid(p+".type", "%s.type is required", p)
@@ -491,6 +473,57 @@ func decodeResponseFormat(raw json.RawMessage) (*llm.ResponseFormat, error) {
 	default:
 		return nil, invalid("response_format.type", "response_format.type %q is not supported", f.Type)
 	}
+}
+
+// requestJSONError explains a failed decode of the whole body. A type error
+// inside messages or tools is located by decoding those arrays element by
+// element (slow, but only on this error path) so the param has indexes.
+func requestJSONError(body []byte, err error) *llm.Error {
+	var typ *json.UnmarshalTypeError
+	if !errors.As(err, &typ) || !(strings.HasPrefix(typ.Field, "messages") || strings.HasPrefix(typ.Field, "tools")) {
+		return jsonError(body, err, "")
+	}
+	var shape requestShape
+	if err := json.Unmarshal(body, &shape); err != nil {
+		return jsonError(body, err, "")
+	}
+	for i, raw := range shape.Messages {
+		p := msgParam(i, "")
+		e := elementError(raw, p, &chatMessage{})
+		if e == nil {
+			continue
+		}
+		if strings.HasPrefix(e.Param, p+".tool_calls") {
+			// Which tool call? (An error about tool_calls itself stays.)
+			var ms messageShape
+			if json.Unmarshal(raw, &ms) == nil {
+				for j, tc := range ms.ToolCalls {
+					if te := elementError(tc, p+".tool_calls["+strconv.Itoa(j)+"]", &toolCall{}); te != nil {
+						return te
+					}
+				}
+			}
+		}
+		return e
+	}
+	for j, raw := range shape.Tools {
+		if e := elementError(raw, "tools["+strconv.Itoa(j)+"]", &toolDefinition{}); e != nil {
+			return e
+		}
+	}
+	return jsonError(body, err, "")
+}
+
+// elementError decodes one array element into v and describes the first
+// problem, naming param.
+func elementError(raw json.RawMessage, param string, v any) *llm.Error {
+	if k := jsonKind(raw); k != '{' && k != 'n' {
+		return invalid(param, "%s must be an object", param)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return jsonError(raw, err, param)
+	}
+	return nil
 }
 
 // invalid builds the invalid_request error naming param.
@@ -595,7 +628,24 @@ func isNull(raw json.RawMessage) bool {
 	return k == 0 || k == 'n'
 }
 
+// unmarshalString decodes a JSON string. Most strings have no escapes and
+// are valid UTF-8: those are sliced directly (raw was already validated by
+// the enclosing Unmarshal), the rest go through encoding/json.
 func unmarshalString(raw json.RawMessage, param string) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+		inner := raw[1 : n-1]
+		plain := true
+		for _, c := range inner {
+			if c == '\\' || c == '"' || c < 0x20 {
+				plain = false
+				break
+			}
+		}
+		if plain && utf8.Valid(inner) {
+			return string(inner), nil
+		}
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", jsonError(raw, err, param)

@@ -318,3 +318,14 @@ func assertRequest(t *testing.T, got, want *llm.Request) {
 	w, _ := json.MarshalIndent(want, "", " ")
 	t.Fatalf("request differs\ngot:  %s\nwant: %s", g, w)
 }
+
+func TestUnmarshalStringMatchesEncodingJSON(t *testing.T) {
+	for _, raw := range []string{`""`, `"plain"`, ` "spaced" `, `"esc\"aped\n"`, `"\u00e9\ud83d\ude42"`, "\"bad\xffutf8\"", `"é漢字"`, `"tab	in"`} {
+		got, gotErr := unmarshalString(json.RawMessage(raw), "p")
+		var want string
+		wantErr := json.Unmarshal([]byte(raw), &want)
+		if (gotErr != nil) != (wantErr != nil) || got != want {
+			t.Errorf("%q: got %q, %v; encoding/json %q, %v", raw, got, gotErr, want, wantErr)
+		}
+	}
+}

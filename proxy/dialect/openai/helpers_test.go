@@ -50,7 +50,7 @@ func parseSSE(t *testing.T, b []byte) []sseEvent {
 	return out
 }
 
-func readFile(t *testing.T, name string) []byte {
+func readFile(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

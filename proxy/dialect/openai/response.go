@@ -44,11 +44,7 @@ func (Codec) DecodeResponse(body []byte) (*llm.Response, error) {
 	if refused {
 		r.Content = append(r.Content, llm.Block{Type: llm.BlockText, Text: *c.Message.Refusal})
 	}
-	for j, raw := range c.Message.ToolCalls {
-		var tc toolCall
-		if err := json.Unmarshal(raw, &tc); err != nil {
-			return nil, badGateway("upstream tool call %d is unreadable: %v", j, err)
-		}
+	for j, tc := range c.Message.ToolCalls {
 		input, err := toolInput(tc.Function.Arguments, "tool_calls.function.arguments")
 		if err != nil {
 			return nil, badGateway("upstream tool call %d has unreadable arguments", j)

@@ -8,7 +8,7 @@ import "encoding/json"
 
 type chatRequest struct {
 	Model               string            `json:"model"`
-	Messages            []json.RawMessage `json:"messages"`
+	Messages            []chatMessage     `json:"messages"`
 	MaxTokens           *int              `json:"max_tokens"`
 	MaxCompletionTokens *int              `json:"max_completion_tokens"`
 	Temperature         *float64          `json:"temperature"`
@@ -18,7 +18,7 @@ type chatRequest struct {
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	Tools             []json.RawMessage `json:"tools"`
+	Tools             []toolDefinition  `json:"tools"`
 	ToolChoice        json.RawMessage   `json:"tool_choice"`
 	ParallelToolCalls *bool             `json:"parallel_tool_calls"`
 	ResponseFormat    json.RawMessage   `json:"response_format"`
@@ -31,11 +31,23 @@ type chatRequest struct {
 }
 
 type chatMessage struct {
-	Role       string            `json:"role"`
-	Content    json.RawMessage   `json:"content"`
-	Refusal    *string           `json:"refusal"`
-	ToolCalls  []json.RawMessage `json:"tool_calls"`
-	ToolCallID string            `json:"tool_call_id"`
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	Refusal    *string         `json:"refusal"`
+	ToolCalls  []toolCall      `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
+}
+
+// requestShape and messageShape decode arrays element by element; they are
+// used only to say which element has the wrong type (encoding/json's
+// UnmarshalTypeError names the field path without array indexes).
+type requestShape struct {
+	Messages []json.RawMessage `json:"messages"`
+	Tools    []json.RawMessage `json:"tools"`
+}
+
+type messageShape struct {
+	ToolCalls []json.RawMessage `json:"tool_calls"`
 }
 
 type contentPart struct {
@@ -95,8 +107,8 @@ type choice struct {
 	Index   int `json:"index"`
 	Message struct {
 		Content   json.RawMessage   `json:"content"`
-		Refusal   *string           `json:"refusal"`
-		ToolCalls []json.RawMessage `json:"tool_calls"`
+		Refusal   *string         `json:"refusal"`
+		ToolCalls []toolCall      `json:"tool_calls"`
 	} `json:"message"`
 	FinishReason *string   `json:"finish_reason"`
 	Logprobs     *logprobs `json:"logprobs"`
