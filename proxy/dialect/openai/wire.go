@@ -7,27 +7,27 @@ import "encoding/json"
 // hand, so that an error can name the exact field. Unknown fields are ignored.
 
 type chatRequest struct {
-	Model               string            `json:"model"`
-	Messages            []chatMessage     `json:"messages"`
-	MaxTokens           *int              `json:"max_tokens"`
-	MaxCompletionTokens *int              `json:"max_completion_tokens"`
-	Temperature         *float64          `json:"temperature"`
-	TopP                *float64          `json:"top_p"`
-	Stop                json.RawMessage   `json:"stop"`
-	Stream              bool              `json:"stream"`
+	Model               string          `json:"model"`
+	Messages            []chatMessage   `json:"messages"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	Stop                json.RawMessage `json:"stop"`
+	Stream              bool            `json:"stream"`
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	Tools             []toolDefinition  `json:"tools"`
-	ToolChoice        json.RawMessage   `json:"tool_choice"`
-	ParallelToolCalls *bool             `json:"parallel_tool_calls"`
-	ResponseFormat    json.RawMessage   `json:"response_format"`
-	Logprobs          bool              `json:"logprobs"`
-	TopLogprobs       *int              `json:"top_logprobs"`
-	User              string            `json:"user"`
-	SafetyIdentifier  string            `json:"safety_identifier"`
-	N                 *int              `json:"n"`
-	Functions         json.RawMessage   `json:"functions"`
+	Tools             []toolDefinition `json:"tools"`
+	ToolChoice        json.RawMessage  `json:"tool_choice"`
+	ParallelToolCalls *bool            `json:"parallel_tool_calls"`
+	ResponseFormat    json.RawMessage  `json:"response_format"`
+	Logprobs          bool             `json:"logprobs"`
+	TopLogprobs       *int             `json:"top_logprobs"`
+	User              string           `json:"user"`
+	SafetyIdentifier  string           `json:"safety_identifier"`
+	N                 *int             `json:"n"`
+	Functions         json.RawMessage  `json:"functions"`
 }
 
 type chatMessage struct {
@@ -106,7 +106,7 @@ type chatCompletion struct {
 type choice struct {
 	Index   int `json:"index"`
 	Message struct {
-		Content   json.RawMessage   `json:"content"`
+		Content   json.RawMessage `json:"content"`
 		Refusal   *string         `json:"refusal"`
 		ToolCalls []toolCall      `json:"tool_calls"`
 	} `json:"message"`
