@@ -56,3 +56,7 @@ verify-generated: manifests generate ## Fail when generated files differ from wh
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 	  echo "generated files are stale; run 'make manifests generate' and commit:"; \
 	  git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; fi
+
+.PHONY: eval
+eval: ## Replay the cascade-eval dev pairs through the proxy; print the table, write docs/eval/{results.md,sweep.csv,sweep.svg}. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval/pairs-dev.jsonl).
+	$(GO) run ./bench/eval -out docs/eval $(if $(EVAL_DATA),-data $(EVAL_DATA))

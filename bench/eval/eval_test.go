@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// syntheticRows are three made-up rows (two sources) with hand-counted
+// token estimates, so the replay can be run without the real data.
+var syntheticRows = []row{
+	{ID: "qa-1", Source: "qa",
+		Messages: []message{{Role: "user", Content: "What is the capital of France?"}},             // 30 bytes: 8 tokens
+		Draft:    answer{Model: draftModel, Text: "The capital of France is Paris.", Score: 1},     // 31: 8
+		Verifier: answer{Model: verifierModel, Text: "Paris is the capital of France.", Score: 1}}, // 31: 8
+	{ID: "qa-2", Source: "qa",
+		Messages: []message{{Role: "user", Content: "Write a haiku about autumn leaves."}},                                                       // 34: 9
+		Draft:    answer{Model: draftModel, Text: "I'm sorry, but I can't help with that.", Score: 0},                                            // 38: 10
+		Verifier: answer{Model: verifierModel, Text: "Crimson leaves let go,\ndrifting on the cooling wind,\nautumn says goodbye.", Score: 0.9}}, // 73: 19
+	{ID: "chat-1", Source: "chat",
+		Messages: []message{{Role: "user", Content: "hello"}, {Role: "assistant", Content: " Hi there."}, {Role: "user", Content: "What is the capital of France?"}}, // 2+3+8 = 13
+		Draft:    answer{Model: draftModel, Text: "The capital of France is Paris.", Score: 0.8},
+		Verifier: answer{Model: verifierModel, Text: "Paris is the capital of France.", Score: 0.9}},
+}
+
+func TestMeasureThroughTheProxy(t *testing.T) {
+	rep, err := measure(context.Background(), syntheticRows, 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 {
+		t.Fatalf("consistency problems: %q", rep.Problems)
+	}
+	if strings.Join(rep.Sources, ",") != "qa,chat" {
+		t.Errorf("sources %v", rep.Sources)
+	}
+	// Prices from the rule: draft $0.60/$0.60, verifier $10/$30 per million.
+	// qa: draft (8+8)·0.6 + (9+10)·0.6 = 21 µ$; verifier 8·10+8·30 + 9·10+19·30 = 980 µ$.
+	approx(t, "qa draft cost share", rep.Base["qa"].Draft.CostShare, 21.0/980.0)
+	// chat: draft (13+8)·0.6 = 12.6 µ$; verifier 13·10 + 8·30 = 370 µ$.
+	approx(t, "chat draft cost share", rep.Base["chat"].Draft.CostShare, 12.6/370.0)
+	approx(t, "qa verifier quality", rep.Base["qa"].Verifier.Quality, 0.95)
+	approx(t, "qa oracle quality", rep.Base["qa"].Oracle.Quality, 0.95)
+
+	// The default pass as the client saw it agrees with the sweep's point
+	// computed from the per-row scores and costs.
+	for _, s := range rep.Sources {
+		p, ok := rep.point(s, rep.DefaultMilli)
+		if !ok {
+			t.Fatalf("no sweep point at the default threshold for %s", s)
+		}
+		got := rep.Default[s]
+		approx(t, s+" observed vs predicted quality", got.Quality, p.Quality)
+		approx(t, s+" observed vs predicted escalation", got.Escalation, p.Escalation)
+		if d := got.CostShare - p.CostShare; d > 1e-4 || d < -1e-4 {
+			t.Errorf("%s: observed cost share %.6f, predicted %.6f", s, got.CostShare, p.CostShare)
+		}
+	}
+	nonStream, stream := 0, 0
+	for _, c := range rep.Checks {
+		if c.Stream {
+			stream++
+		} else {
+			nonStream++
+		}
+		if c.Mismatches != c.Boundary || c.ScoreChanged != 0 || c.TextChanged != 0 {
+			t.Errorf("check @%d (stream %v): %+v", c.ThresholdMilli, c.Stream, c)
+		}
+	}
+	if nonStream < 2 || stream != 1 {
+		t.Errorf("%d threshold re-runs and %d streaming passes; want ≥ 2 and 1", nonStream, stream)
+	}
+	if want := len(syntheticRows) * (3 + nonStream + stream); rep.Requests != want {
+		t.Errorf("%d requests, want %d", rep.Requests, want)
+	}
+}
+
+func TestOutputsAreWellFormed(t *testing.T) {
+	rep, err := measure(context.Background(), syntheticRows, 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.DataFile = "synthetic.jsonl"
+	dir := t.TempDir()
+	if err := rep.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	csvText, _ := os.ReadFile(filepath.Join(dir, "sweep.csv"))
+	lines := strings.Split(strings.TrimSpace(string(csvText)), "\n")
+	if lines[0] != "threshold,source,quality,quality_ratio_vs_verifier,cost_share,escalation_rate,random_quality_at_same_rate,random_router_quality_at_same_cost" {
+		t.Errorf("csv header %q", lines[0])
+	}
+	if len(lines) != 1+101*2 {
+		t.Errorf("csv has %d lines, want %d", len(lines), 1+101*2)
+	}
+	svg, _ := os.ReadFile(filepath.Join(dir, "sweep.svg"))
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	polylines := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("sweep.svg is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			polylines++
+			for _, a := range se.Attr {
+				if a.Name.Local == "points" && len(strings.Fields(a.Value)) != 101 {
+					t.Errorf("a curve has %d points, want 101", len(strings.Fields(a.Value)))
+				}
+			}
+		}
+	}
+	if polylines != 2 {
+		t.Errorf("%d curves, want one per source", polylines)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "results.md"))
+	for _, want := range []string{"### qa (2 rows)", "### chat (1 rows)", "make eval", "tuned on dev", "sweep.svg"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("results.md lacks %q", want)
+		}
+	}
+	for _, r := range syntheticRows {
+		b, _ := json.Marshal(r.Verifier.Text)
+		if bytes.Contains(md, []byte(r.Verifier.Text)) || bytes.Contains(csvText, b) {
+			t.Errorf("an answer text leaked into the outputs")
+		}
+	}
+}
+
+func TestSkipsWithoutData(t *testing.T) {
+	var out, errOut bytes.Buffer
+	dir := t.TempDir()
+	code := realMain([]string{"-data", filepath.Join(dir, "absent", "pairs-dev.jsonl"), "-out", filepath.Join(dir, "out")}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "skipped") {
+		t.Errorf("no skip message: %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("outputs were written although the data is absent")
+	}
+}
+
+func TestRunWritesOutputsFromADataFile(t *testing.T) {
+	dir := t.TempDir()
+	var data bytes.Buffer
+	for _, r := range syntheticRows {
+		b, _ := json.Marshal(r)
+		data.Write(append(b, '\n'))
+	}
+	path := filepath.Join(dir, "pairs.jsonl")
+	if err := os.WriteFile(path, data.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := realMain([]string{"-data", path, "-out", filepath.Join(dir, "out"), "-concurrency", "2"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, name := range []string{"results.md", "sweep.csv", "sweep.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, "out", name)); err != nil {
+			t.Errorf("%s not written: %v", name, err)
+		}
+	}
+	if !strings.Contains(out.String(), "== qa (2 rows) ==") {
+		t.Errorf("the table was not printed: %q", out.String())
+	}
+}
+
+func TestWhichAnswer(t *testing.T) {
+	r := &syntheticRows[0]
+	cases := []struct{ text, outcome, want string }{
+		{r.Draft.Text, outcomeAccepted, servedDraft},
+		{r.Verifier.Text, "escalated", servedVerifier},
+		{r.Draft.Text + r.Verifier.Text, "escalated", servedOther}, // mixed
+		{"", outcomeAccepted, servedOther},
+	}
+	for _, c := range cases {
+		if got := whichAnswer(r, c.text, c.outcome); got != c.want {
+			t.Errorf("whichAnswer(%q) = %s, want %s", c.text, got, c.want)
+		}
+	}
+	same := row{Draft: answer{Text: "42"}, Verifier: answer{Text: "42"}}
+	if whichAnswer(&same, "42", outcomeAccepted) != servedDraft || whichAnswer(&same, "42", "escalated") != servedVerifier {
+		t.Error("identical answers are not told apart by the outcome")
+	}
+}
+
+func TestGateFingerprintIgnoresTests(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("gate.go", "package quality\n")
+	write("gate_test.go", "package quality\n")
+	first := gateFingerprint(dir)
+	if len(first) != 12 {
+		t.Fatalf("fingerprint %q", first)
+	}
+	write("gate_test.go", "package quality // changed\n")
+	if gateFingerprint(dir) != first {
+		t.Error("a test file changed the fingerprint")
+	}
+	write("gate.go", "package quality // changed\n")
+	if gateFingerprint(dir) == first {
+		t.Error("a change to the gate did not change the fingerprint")
+	}
+	if gateFingerprint(filepath.Join(dir, "absent")) != "" {
+		t.Error("a missing directory has a fingerprint")
+	}
+}

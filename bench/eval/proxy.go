@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	anthropicdialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
+	openaidialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+)
+
+// requestedModel is the model the eval's client asks for; the rule maps it
+// to the cascade.
+const requestedModel = verifierModel
+
+// replayKeyEnv names the (fake) API key the proxy holds for the replay upstream.
+const (
+	replayKeyEnv = "CASCADE_EVAL_REPLAY_KEY"
+	replayKey    = "replay-key"
+)
+
+// evalPrices are the list prices of the issue, USD per million tokens; they
+// go into the rule's prices so the eval does not depend on the built-in table.
+var evalPrices = map[string]rules.Price{
+	draftModel:    {Input: 0.60, Output: 0.60},
+	verifierModel: {Input: 10, Output: 30},
+}
+
+// evalRules is the rules file of one pass: one rule for requestedModel with
+// draft and verifier on the replay upstream. A nil threshold leaves the
+// proxy's default (rules.DefaultThreshold).
+func evalRules(upstreamURL string, mode rules.Mode, threshold *float64) *rules.Set {
+	return &rules.Set{
+		Version: rules.Version,
+		Providers: []rules.Provider{{
+			Name: "replay", Type: rules.OpenAI, BaseURL: upstreamURL + "/v1",
+			APIKey: &rules.KeySource{Env: replayKeyEnv},
+		}},
+		Rules: []rules.Rule{{
+			Name:      "eval",
+			Models:    []string{requestedModel},
+			Mode:      mode,
+			Draft:     rules.Target{Provider: "replay", Model: draftModel},
+			Verifier:  rules.Target{Provider: "replay", Model: verifierModel},
+			Threshold: threshold,
+			Prices:    evalPrices,
+		}},
+	}
+}
+
+// proxyUnderTest is the real proxy, assembled as cmd/proxy assembles it,
+// serving on a loopback port.
+type proxyUnderTest struct {
+	URL    string
+	loader *rulesource.Loader
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startProxy starts the proxy with set loaded; log receives its logs.
+func startProxy(ctx context.Context, set *rules.Set, log *slog.Logger) (*proxyUnderTest, error) {
+	m := metrics.New()
+	builder := &snapshot.Builder{
+		Codecs:    map[rules.ProviderType]dialect.Codec{rules.Anthropic: anthropicdialect.Codec{}, rules.OpenAI: openaidialect.Codec{}},
+		Transport: provider.NewTransport(),
+		LookupEnv: func(k string) (string, bool) {
+			if k == replayKeyEnv {
+				return replayKey, true
+			}
+			return "", false
+		},
+	}
+	loader := &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log}
+	p := &proxyUnderTest{loader: loader, done: make(chan error, 1)}
+	if err := p.Load(set); err != nil {
+		return nil, err
+	}
+	srv, err := server.New(server.Config{
+		Store:   loader.Store,
+		Codecs:  map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropicdialect.Codec{}, llm.OpenAI: openaidialect.Codec{}},
+		Metrics: m,
+		Log:     log,
+		Engine:  &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build proxy: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("proxy listen: %w", err)
+	}
+	p.URL = "http://" + ln.Addr().String()
+	sctx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	go func() { p.done <- srv.Run(sctx, ln, 0, 10*time.Second) }()
+	return p, nil
+}
+
+// Load swaps in new rules, as a rules-file change does in cmd/proxy.
+func (p *proxyUnderTest) Load(set *rules.Set) error {
+	data, err := rules.EncodeYAML(set)
+	if err != nil {
+		return fmt.Errorf("encode eval rules: %w", err)
+	}
+	if _, err := p.loader.Apply(data, "eval"); err != nil {
+		return fmt.Errorf("load eval rules: %w", err)
+	}
+	return nil
+}
+
+// Close stops the proxy and waits for it.
+func (p *proxyUnderTest) Close() error {
+	p.cancel()
+	return <-p.done
+}
+
+// startUpstream serves h on a loopback port.
+func startUpstream(h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("replay upstream listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// quietLogger keeps the proxy's per-request logs out of the report.
+func quietLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
