@@ -164,18 +164,24 @@ func skipSpace(b []byte, i int) int {
 // skipString returns the index just past the string starting at b[i] == '"',
 // or -1 when the string is not terminated.
 func skipString(b []byte, i int) int {
+	// Two IndexByte scans (vectorised) instead of one IndexAny (a byte loop):
+	// find the next quote, then whether a backslash comes before it. q is
+	// kept until an escape skips past it, so escape-heavy strings stay linear.
 	i++
+	q := -1
 	for i < len(b) {
-		j := bytes.IndexAny(b[i:], "\"\\")
-		if j < 0 {
-			return -1
+		if q < i {
+			j := bytes.IndexByte(b[i:], '"')
+			if j < 0 {
+				return -1
+			}
+			q = i + j
 		}
-		i += j
-		if b[i] == '\\' {
-			i += 2
-			continue
+		e := bytes.IndexByte(b[i:q], '\\')
+		if e < 0 {
+			return q + 1
 		}
-		return i + 1
+		i += e + 2
 	}
 	return -1
 }
