@@ -5,7 +5,11 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -42,6 +46,8 @@ type CascadeRouteReconciler struct {
 	client.Client
 	// Render holds operator-wide rendering settings (the default proxy image).
 	Render render.Options
+
+	applied appliedSet
 }
 
 // +kubebuilder:rbac:groups=routing.cascadeflow.io,resources=cascaderoutes,verbs=get;list;watch
@@ -58,7 +64,11 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	var cr v1alpha1.CascadeRoute
 	if err := r.Get(ctx, req.NamespacedName, &cr); err != nil {
 		// Deleted: owner references let the garbage collector remove what we made.
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			r.applied.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
 	}
 	if !cr.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -97,7 +107,7 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	var deployment *unstructured.Unstructured
 	for _, obj := range objs {
-		applied, err := r.apply(ctx, obj)
+		applied, err := r.apply(ctx, req.NamespacedName, obj)
 		if err != nil {
 			msg := fmt.Sprintf("apply %s %s: %v", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
 			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonApplyFailed, msg)
@@ -175,8 +185,10 @@ func (r *CascadeRouteReconciler) missingSecrets(ctx context.Context, cr *v1alpha
 }
 
 // apply server-side applies one rendered object and returns the object as
-// stored. An apply that changes nothing writes nothing (no new resourceVersion).
-func (r *CascadeRouteReconciler) apply(ctx context.Context, obj render.Object) (*unstructured.Unstructured, error) {
+// stored. An apply that changes nothing writes nothing (no new
+// resourceVersion); when the cache shows the object exactly as this operator
+// last applied it, even the request is skipped.
+func (r *CascadeRouteReconciler) apply(ctx context.Context, route types.NamespacedName, obj render.Object) (*unstructured.Unstructured, error) {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, fmt.Errorf("convert %T: %w", obj, err)
@@ -184,10 +196,33 @@ func (r *CascadeRouteReconciler) apply(ctx context.Context, obj render.Object) (
 	// Status belongs to other controllers; the empty status of a typed object
 	// would otherwise be part of the applied configuration.
 	delete(m, "status")
+	body, err := json.Marshal(m) // map keys sorted: equal configurations hash equally
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", obj, err)
+	}
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	key := obj.GetObjectKind().GroupVersionKind().Kind + "/" + obj.GetName()
+
+	current := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
+	switch err := r.Get(ctx, client.ObjectKeyFromObject(obj), current); {
+	case err == nil:
+		if r.applied.unchanged(route, key, hash, current.GetResourceVersion()) {
+			cm, err := runtime.DefaultUnstructuredConverter.ToUnstructured(current)
+			if err != nil {
+				return nil, fmt.Errorf("convert cached %s: %w", key, err)
+			}
+			return &unstructured.Unstructured{Object: cm}, nil
+		}
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+
 	u := &unstructured.Unstructured{Object: m}
 	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return nil, err
 	}
+	r.applied.record(route, key, hash, u.GetResourceVersion())
 	return u, nil
 }
 

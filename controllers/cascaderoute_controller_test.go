@@ -412,6 +412,28 @@ func TestReconcileIsIdempotent(t *testing.T) {
 	if v1 := versions(); !reflect.DeepEqual(v0, v1) {
 		t.Errorf("a no-op reconcile wrote objects: before %v, after %v", v0, v1)
 	}
+
+	// Skipping no-op applies must not hide drift: a hand edit is reverted.
+	var d appsv1.Deployment
+	if err := k8s.Get(ctx, proxyKey(cr), &d); err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Template.Spec.Containers[0].Image = "someone/else:edited"
+	d.Spec.Template.Spec.Containers[0].Args = nil
+	if err := k8s.Update(ctx, &d, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, func() error {
+		var now appsv1.Deployment
+		if err := k8s.Get(ctx, proxyKey(cr), &now); err != nil {
+			return err
+		}
+		c := now.Spec.Template.Spec.Containers[0]
+		if c.Image != testImage || len(c.Args) != 3 {
+			return fmt.Errorf("drift not reverted: image %q args %q", c.Image, c.Args)
+		}
+		return nil
+	})
 }
 
 func TestMissingSecretDegradesThenRecovers(t *testing.T) {
