@@ -14,7 +14,7 @@ ENVTEST_ASSETS_DIR := $(BIN)/k8s
 KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS_DIR)/$(ENVTEST_K8S_VERSION)-$(shell $(GO) env GOOS)-$(shell $(GO) env GOARCH)
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
 
-.PHONY: all build run test lint fmt vet manifests generate envtest-assets verify-generated
+.PHONY: all build run test lint fmt vet manifests generate envtest-assets verify-generated bench-operator
 
 all: build
 
@@ -60,3 +60,7 @@ verify-generated: manifests generate ## Fail when generated files differ from wh
 .PHONY: eval
 eval: ## Replay the cascade-eval dev pairs through the proxy; print the table, write docs/eval/{results.md,sweep.csv,sweep.svg}. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval/pairs-dev.jsonl).
 	$(GO) run ./bench/eval -out docs/eval $(if $(EVAL_DATA),-data $(EVAL_DATA))
+
+bench-operator: envtest-assets ## Scale benchmark: 1,000 CascadeRoutes against a real API server (bench/operator/README.md).
+	$(GO) build -o $(BIN)/manager ./cmd/manager
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) run ./bench/operator -routes 1000 -manager $(BIN)/manager -out bench/results/operator.json
