@@ -143,11 +143,24 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.rulesFile != "" {
 		go func() {
 			apply := func(b []byte) { _, _ = loader.Apply(b, o.rulesFile) }
-			if err := rulesource.WatchFile(ctx, o.rulesFile, o.pollInterval, apply, log); err != nil {
+			if err := rulesource.WatchFile(ctx, o.rulesFile, initial, o.pollInterval, apply, log); err != nil {
 				log.Warn("rules file watch stopped", "error", err.Error())
 			}
 		}()
 	}
+	go func() {
+		// Keys read from files (a mounted Secret) rotate without a restart.
+		t := time.NewTicker(o.pollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				loader.Refresh()
+			}
+		}
+	}()
 	if o.configMap != "" {
 		if err := watchConfigMap(ctx, o, loader, log); err != nil {
 			return err

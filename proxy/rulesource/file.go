@@ -20,15 +20,17 @@ import (
 // and the content hash decides whether anything changed. A poll every
 // pollEvery (0: 10s) backs up the watch in case an event is missed.
 //
-// The content present when WatchFile starts counts as applied already (the
-// caller loaded it), so only later changes call apply. log may be nil.
-func WatchFile(ctx context.Context, path string, pollEvery time.Duration, apply func([]byte), log *slog.Logger) error {
-	return watchFile(ctx, path, pollEvery, apply, log, nil)
+// loaded is the content the caller already applied; if the file differs
+// from it once the watch is in place (it changed in between), apply runs at
+// once. With loaded nil, the content present at start counts as applied.
+// log may be nil.
+func WatchFile(ctx context.Context, path string, loaded []byte, pollEvery time.Duration, apply func([]byte), log *slog.Logger) error {
+	return watchFile(ctx, path, loaded, pollEvery, apply, log, nil)
 }
 
 // watchFile is WatchFile with a hook called once the watch is in place and
 // the current content is recorded (tests wait for it before changing files).
-func watchFile(ctx context.Context, path string, pollEvery time.Duration, apply func([]byte), log *slog.Logger, ready func()) error {
+func watchFile(ctx context.Context, path string, loaded []byte, pollEvery time.Duration, apply func([]byte), log *slog.Logger, ready func()) error {
 	if pollEvery <= 0 {
 		pollEvery = 10 * time.Second
 	}
@@ -58,8 +60,10 @@ func watchFile(ctx context.Context, path string, pollEvery time.Duration, apply 
 		last = sum
 		apply(data)
 	}
-	// Seed the hash with the current content, which the caller loaded already.
-	if data, err := os.ReadFile(path); err == nil {
+	if loaded != nil {
+		last = sha256.Sum256(loaded)
+		readAndApply() // catch a change made before the watch was in place
+	} else if data, err := os.ReadFile(path); err == nil {
 		last = sha256.Sum256(data)
 	}
 	poll := time.NewTicker(pollEvery)

@@ -21,7 +21,7 @@ func watch(t *testing.T, path string, pollEvery time.Duration) <-chan string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- watchFile(ctx, path, pollEvery, func(b []byte) { got <- string(b) }, nil, func() { close(ready) })
+		done <- watchFile(ctx, path, nil, pollEvery, func(b []byte) { got <- string(b) }, nil, func() { close(ready) })
 	}()
 	select {
 	case <-ready:
@@ -227,7 +227,7 @@ func TestWatchFileEndsWithContext(t *testing.T) {
 	write(t, path, "x")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- WatchFile(ctx, path, time.Hour, func([]byte) {}, nil) }()
+	go func() { done <- WatchFile(ctx, path, nil, time.Hour, func([]byte) {}, nil) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	select {
@@ -244,8 +244,29 @@ func TestWatchFileMissingDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "such", "rules.yaml")
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	err := WatchFile(ctx, path, time.Hour, func([]byte) { t.Error("apply called") }, nil)
+	err := WatchFile(ctx, path, nil, time.Hour, func([]byte) { t.Error("apply called") }, nil)
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("WatchFile = %v (ctx %v); want an immediate error", err, ctx.Err())
+	}
+}
+
+// A change made between the caller's load and the watch start is applied.
+func TestWatchFileCatchesChangeBeforeStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(path, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 1)
+	go func() { _ = WatchFile(ctx, path, []byte("old"), time.Hour, func(b []byte) { got <- string(b) }, nil) }()
+	select {
+	case s := <-got:
+		if s != "new" {
+			t.Fatalf("applied %q", s)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a change made before the watch started was never applied")
 	}
 }

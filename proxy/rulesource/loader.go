@@ -26,6 +26,7 @@ type Loader struct {
 
 	mu       sync.Mutex
 	lastData string // sha256 of the last document applied successfully
+	lastDoc  []byte // that document, for Refresh
 }
 
 // Result of one Apply.
@@ -53,13 +54,13 @@ func (l *Loader) Apply(data []byte, source string) (Result, error) {
 		var snap *snapshot.Snapshot
 		snap, err = l.Builder.Build(set)
 		if err == nil {
-			if cur := l.Store.Load(); cur != nil && cur.Hash == snap.Hash {
-				l.lastData = docHash
+			if cur := l.Store.Load(); cur != nil && cur.Hash == snap.Hash && cur.KeysDigest == snap.KeysDigest {
+				l.lastData, l.lastDoc = docHash, data
 				l.count(Unchanged)
 				return Unchanged, nil
 			}
 			prev := l.Store.Swap(snap)
-			l.lastData = docHash
+			l.lastData, l.lastDoc = docHash, data
 			l.count(Loaded)
 			if l.Metrics != nil {
 				l.Metrics.SetRulesHash(snap.Hash)
@@ -77,6 +78,31 @@ func (l *Loader) Apply(data []byte, source string) (Result, error) {
 	l.count(Invalid)
 	l.logger().Error("rules rejected; still serving the previous rules", "source", source, "error", err.Error())
 	return Invalid, fmt.Errorf("load rules from %s: %w", source, err)
+}
+
+// Refresh rebuilds the served rules from the last applied document and
+// swaps them in when a provider key read from a file or the environment has
+// changed (a rotated Secret); the rules themselves are unchanged. It reports
+// whether keys rotated.
+func (l *Loader) Refresh() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := l.Store.Load()
+	if cur == nil || l.lastDoc == nil {
+		return false
+	}
+	snap, err := l.Builder.Build(cur.Rules)
+	if err != nil {
+		l.logger().Warn("provider keys could not be re-read; keeping the current ones", "error", err.Error())
+		return false
+	}
+	if snap.KeysDigest == cur.KeysDigest {
+		return false
+	}
+	l.Store.Swap(snap)
+	l.count(Loaded)
+	l.logger().Info("provider keys rotated; new requests use the new keys", "hash", snap.Hash)
+	return true
 }
 
 func (l *Loader) count(r Result) {

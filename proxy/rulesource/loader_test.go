@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -340,5 +342,36 @@ func TestApplyConcurrentWithReaders(t *testing.T) {
 	total := f.reloads("ok") + f.reloads("unchanged") + f.reloads("invalid")
 	if total != 1+100 || f.reloads("invalid") != 20 {
 		t.Errorf("counted %v applies (%v invalid), want 101 (20 invalid)", total, f.reloads("invalid"))
+	}
+}
+
+// A rotated key file is picked up by Refresh although the rules are unchanged.
+func TestRefreshPicksUpRotatedKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("key-one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte("version: v1\nproviders:\n  - name: a\n    type: anthropic\n    baseURL: http://127.0.0.1:1\n    apiKey: {file: " + keyFile + "}\n")
+	l := &Loader{Builder: &snapshot.Builder{Codecs: map[rules.ProviderType]dialect.Codec{rules.Anthropic: stubCodec{llm.Anthropic}}}, Store: &snapshot.Store{}}
+	if _, err := l.Apply(doc, "test"); err != nil {
+		t.Fatal(err)
+	}
+	before := l.Store.Load()
+	if l.Refresh() {
+		t.Fatal("Refresh reported a rotation without one")
+	}
+	if err := os.WriteFile(keyFile, []byte("key-two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Refresh() {
+		t.Fatal("rotation not detected")
+	}
+	after := l.Store.Load()
+	if after == before || after.Hash != before.Hash || after.KeysDigest == before.KeysDigest {
+		t.Fatalf("snapshot not swapped for the new key: %v", after == before)
+	}
+	if strings.Contains(after.KeysDigest, "key-two") {
+		t.Fatal("digest holds the key")
 	}
 }

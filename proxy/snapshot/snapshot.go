@@ -5,8 +5,11 @@
 package snapshot
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -25,6 +28,9 @@ type Snapshot struct {
 	Hash      string
 	Providers map[string]*provider.Client
 	LoadedAt  time.Time
+	// KeysDigest fingerprints the resolved provider keys (never the keys
+	// themselves), so a rotated key can be told from an unchanged one.
+	KeysDigest string
 }
 
 // Provider returns the named provider client, or nil.
@@ -55,6 +61,7 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	}
 	snap := &Snapshot{Rules: set, Index: rules.NewIndex(set), Hash: set.Hash(), Providers: map[string]*provider.Client{}, LoadedAt: time.Now()}
 	var errs []error
+	keys := sha256.New()
 	for _, p := range set.Providers {
 		codec := b.Codecs[p.Type]
 		if codec == nil {
@@ -66,6 +73,7 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 			errs = append(errs, err)
 			continue
 		}
+		fmt.Fprintf(keys, "%s\x00%s\x00", p.Name, key)
 		if b.BaseURLOverride != nil {
 			p.BaseURL = b.BaseURLOverride(p)
 		}
@@ -79,6 +87,7 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("build snapshot: %w", err)
 	}
+	snap.KeysDigest = hex.EncodeToString(keys.Sum(nil))
 	return snap, nil
 }
 
@@ -96,7 +105,11 @@ func ResolveKey(p rules.Provider, lookup func(string) (string, bool), read func(
 	}
 	data, err := read(p.APIKey.File)
 	if err != nil {
-		return "", fmt.Errorf("provider %s: read key file %s: %w", p.Name, p.APIKey.File, errors.Unwrap(err))
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is already in the message
+		}
+		return "", fmt.Errorf("provider %s: read key file %s: %w", p.Name, p.APIKey.File, err)
 	}
 	v := strings.TrimSpace(string(data))
 	if v == "" {
