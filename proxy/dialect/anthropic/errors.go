@@ -176,8 +176,10 @@ func defaultMessage(k llm.ErrorKind) string {
 // types this package does not map. Any other body (HTML from a load
 // balancer, plain text, empty) never leaks into the message: it becomes
 // "upstream returned HTTP N with a non-JSON body" of kind bad_gateway (502),
-// except statuses with a more useful meaning: 429 → rate_limit, 503/529 →
-// overloaded (answered as 529), 408/504 → timeout (504).
+// except statuses with a more specific meaning: 429 → rate_limit, 529 →
+// overloaded, 408/504 → timeout (504). A non-JSON 503 stays bad_gateway:
+// it usually comes from a load balancer or proxy in front of the upstream,
+// not from the API saying it is overloaded.
 //
 // Retryable follows the official SDKs: the x-should-retry header wins when
 // present; otherwise 408, 409, 429 and 5xx retry, and so does any answer
@@ -262,7 +264,7 @@ func nonJSONError(status int, body []byte) *llm.Error {
 	switch status {
 	case http.StatusTooManyRequests:
 		e.Kind, e.Status = llm.ErrRateLimit, status
-	case http.StatusServiceUnavailable, 529:
+	case 529:
 		e.Kind = llm.ErrOverloaded
 	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
 		e.Kind = llm.ErrTimeout
