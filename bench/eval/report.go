@@ -156,7 +156,7 @@ func (r *report) markdown() string {
 	b.WriteString("Made by `make eval` (`go run ./bench/eval`), which replays " +
 		fmt.Sprintf("`../shared/data/cascade-eval/%s` (%d rows; not in this repository) ", r.DataFile, r.Rows) +
 		"through the real proxy and writes this file, [`sweep.csv`](sweep.csv) and [`sweep.svg`](sweep.svg). " +
-		"The figures are those of the quality gate (`proxy/quality`) at the commit that holds this file")
+		"The figures are those of the quality gate (`proxy/quality`) as it was when the command ran")
 	if r.GateHash != "" {
 		fmt.Fprintf(&b, " (gate source fingerprint `%s`: SHA-256 of `proxy/quality/*.go` without tests)", r.GateHash)
 	}
