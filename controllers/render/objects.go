@@ -152,10 +152,20 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 	if image == "" {
 		image = opts.ProxyImage
 	}
+	grace := int64(defaultGracePeriod)
+	if px.TerminationGracePeriodSeconds != nil {
+		grace = *px.TerminationGracePeriodSeconds
+	}
+	drain, shutdown := shutdownTimings(grace)
 	args := []string{
 		fmt.Sprintf("--listen=0.0.0.0:%d", ProxyPort),
 		"--rules=" + RulesDir + "/" + RulesKey,
 		"--rules-configmap=" + cr.Namespace + "/" + ConfigMapName(cr),
+		// Never answer from the built-in fake upstream in a cluster, even
+		// when no provider key resolves.
+		"--demo=off",
+		fmt.Sprintf("--drain-delay=%ds", drain),
+		fmt.Sprintf("--shutdown-timeout=%ds", shutdown),
 	}
 	mounts := []corev1.VolumeMount{
 		{Name: "rules", MountPath: RulesDir, ReadOnly: true},
@@ -193,10 +203,6 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 	}}
 	if px.Resources != nil {
 		resources = *px.Resources.DeepCopy()
-	}
-	grace := int64(defaultGracePeriod)
-	if px.TerminationGracePeriodSeconds != nil {
-		grace = *px.TerminationGracePeriodSeconds
 	}
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
@@ -265,6 +271,21 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 			},
 		},
 	}
+}
+
+// shutdownTimings splits a pod's termination grace period: keep serving for
+// drain seconds while readiness fails (so the Service stops routing new
+// requests here), then give in-flight streams up to shutdown seconds, leaving
+// a little margin before the kubelet's SIGKILL.
+func shutdownTimings(grace int64) (drain, shutdown int64) {
+	if grace > 10 {
+		drain = 5
+	}
+	shutdown = grace - drain - 2
+	if shutdown < 1 {
+		shutdown = 1
+	}
+	return drain, shutdown
 }
 
 // Service exposes the proxy pods on spec.proxy.service.port.

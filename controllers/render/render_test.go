@@ -212,7 +212,8 @@ func TestDeploymentHardening(t *testing.T) {
 		t.Errorf("probes/ports: %+v %+v %+v", c.ReadinessProbe, c.LivenessProbe, c.Ports)
 	}
 	wantArgs := []string{"--listen=0.0.0.0:8080", "--rules=/etc/cascadeflow/rules.yaml",
-		"--rules-configmap=default/openai-rules", "--client-keys-dir=/var/run/cascadeflow/client-keys"}
+		"--rules-configmap=default/openai-rules", "--demo=off", "--drain-delay=5s", "--shutdown-timeout=293s",
+		"--client-keys-dir=/var/run/cascadeflow/client-keys"}
 	if !reflect.DeepEqual(c.Args, wantArgs) {
 		t.Errorf("args = %q, want %q", c.Args, wantArgs)
 	}
@@ -303,6 +304,18 @@ func TestInvalidRulesAreRefused(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: error %q does not mention %q", path, err, w)
 			}
+		}
+	}
+}
+
+func TestShutdownTimingsFitTheGracePeriod(t *testing.T) {
+	for grace, want := range map[int64][2]int64{60: {5, 53}, 11: {5, 4}, 10: {0, 8}, 2: {0, 1}, 1: {0, 1}} {
+		drain, shutdown := shutdownTimings(grace)
+		if drain != want[0] || shutdown != want[1] {
+			t.Errorf("grace %ds: drain %ds shutdown %ds, want %v", grace, drain, shutdown, want)
+		}
+		if grace >= 3 && drain+shutdown >= grace {
+			t.Errorf("grace %ds: drain+shutdown %ds leaves no margin before SIGKILL", grace, drain+shutdown)
 		}
 	}
 }
