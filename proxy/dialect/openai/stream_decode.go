@@ -154,7 +154,8 @@ func (d *streamDecoder) tool(evs []llm.Event, t *toolCallDelta) ([]llm.Event, er
 	k := d.openTool
 	switch {
 	case t.Index != nil:
-		k = *t.Index
+		// Some providers send -1 for their only tool call; the SDKs read it as 0.
+		k = max(*t.Index, 0)
 	case k < 0 || (t.ID != "" && t.ID != d.openID):
 		k = d.lastTool + 1 // no index: a new id starts the next call
 	}

@@ -230,6 +230,18 @@ func TestStreamDecoderStateMachine(t *testing.T) {
 			blockStart(1, llm.Block{Type: llm.BlockToolUse, ID: "b", Name: "g"}), jsonDelta(1, `{}`), blockStop(1),
 		}, end(llm.StopToolUse, llm.Usage{})...))
 	})
+	t.Run("index -1 for a single tool call", func(t *testing.T) {
+		got, err := decodeChunks(t,
+			chunkWith(`{"index":0,"delta":{"tool_calls":[{"index":-1,"id":"a","function":{"name":"f","arguments":"{}"}}]}}`),
+			chunkWith(`{"index":0,"delta":{"tool_calls":[{"index":-1,"function":{"arguments":""}}]},"finish_reason":"tool_calls"}`),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEvents(t, got, append([]llm.Event{start,
+			blockStart(0, llm.Block{Type: llm.BlockToolUse, ID: "a", Name: "f"}), jsonDelta(0, `{}`), blockStop(0),
+		}, end(llm.StopToolUse, llm.Usage{})...))
+	})
 	t.Run("name arriving after arguments", func(t *testing.T) {
 		got, err := decodeChunks(t,
 			chunkWith(`{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\""}}]}}`),

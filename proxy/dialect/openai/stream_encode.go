@@ -29,11 +29,11 @@ type streamEncoder struct {
 	state        encoderState
 	// head is `data: {"id":...,"object":"chat.completion.chunk","created":...,"model":...`.
 	head []byte
-	// toolOf maps a canonical block index to its tool call index + 1 (0: not a tool).
-	toolOf    []int
-	nextTool  int
-	usage     llm.Usage
-	usageSent bool
+	// toolBlocks[k] is the canonical block index of tool call k. A list, not
+	// a table indexed by block: block indexes come from upstreams.
+	toolBlocks []int
+	usage      llm.Usage
+	usageSent  bool
 }
 
 func newStreamEncoder(req *llm.Request) *streamEncoder {
@@ -95,15 +95,11 @@ func (e *streamEncoder) block(dst []byte, ev llm.Event) ([]byte, error) {
 		if ev.Block.Type != llm.BlockToolUse {
 			return e.logprobsOnly(dst, ev.Logprobs), nil
 		}
-		if ev.Index < len(e.toolOf) && e.toolOf[ev.Index] != 0 {
+		if e.toolCall(ev.Index) >= 0 {
 			return dst, fmt.Errorf("openai stream encoder: block %d started twice", ev.Index)
 		}
-		for len(e.toolOf) <= ev.Index {
-			e.toolOf = append(e.toolOf, 0)
-		}
-		k := e.nextTool
-		e.nextTool++
-		e.toolOf[ev.Index] = k + 1
+		k := len(e.toolBlocks)
+		e.toolBlocks = append(e.toolBlocks, ev.Index)
 		dst = e.appendDeltaStart(dst)
 		dst = append(dst, `{"tool_calls":[{"index":`...)
 		dst = strconv.AppendInt(dst, int64(k), 10)
@@ -125,7 +121,8 @@ func (e *streamEncoder) block(dst []byte, ev llm.Event) ([]byte, error) {
 			}
 			return e.appendContentChunk(dst, ev.Delta.Text, ev.Logprobs), nil
 		case llm.DeltaInputJSON:
-			if ev.Index >= len(e.toolOf) || e.toolOf[ev.Index] == 0 {
+			k := e.toolCall(ev.Index)
+			if k < 0 {
 				return dst, fmt.Errorf("openai stream encoder: input_json_delta for block %d, which is not a started tool_use", ev.Index)
 			}
 			if ev.Delta.PartialJSON == "" {
@@ -133,7 +130,7 @@ func (e *streamEncoder) block(dst []byte, ev llm.Event) ([]byte, error) {
 			}
 			dst = e.appendDeltaStart(dst)
 			dst = append(dst, `{"tool_calls":[{"index":`...)
-			dst = strconv.AppendInt(dst, int64(e.toolOf[ev.Index]-1), 10)
+			dst = strconv.AppendInt(dst, int64(k), 10)
 			dst = append(dst, `,"function":{"arguments":`...)
 			dst = appendJSONString(dst, ev.Delta.PartialJSON)
 			dst = append(dst, `}}]}`...)
@@ -143,6 +140,17 @@ func (e *streamEncoder) block(dst []byte, ev llm.Event) ([]byte, error) {
 		}
 	}
 	return e.logprobsOnly(dst, ev.Logprobs), nil // content_block_stop
+}
+
+// toolCall returns the tool call index of a canonical block, or -1. The
+// search starts at the latest call: deltas almost always belong to it.
+func (e *streamEncoder) toolCall(block int) int {
+	for k := len(e.toolBlocks) - 1; k >= 0; k-- {
+		if e.toolBlocks[k] == block {
+			return k
+		}
+	}
+	return -1
 }
 
 // Finish appends the usage chunk if it is still owed, then `data: [DONE]`.

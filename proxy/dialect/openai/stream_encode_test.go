@@ -142,6 +142,7 @@ func TestStreamEncoderRejectsOutOfOrderEvents(t *testing.T) {
 		{"delta without delta", []llm.Event{start, {Type: llm.EventBlockDelta, Index: 0}}},
 		{"tool block started twice", []llm.Event{start, blockStart(0, llm.Block{Type: llm.BlockToolUse, ID: "a", Name: "f"}), blockStart(0, llm.Block{Type: llm.BlockToolUse, ID: "a", Name: "f"})}},
 		{"unknown event", []llm.Event{start, {Type: "mystery"}}},
+		{"negative block index", []llm.Event{start, blockStart(-1, llm.Block{Type: llm.BlockText})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,5 +218,21 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 		if g != w {
 			t.Errorf("%q: decodes to %q, encoding/json's to %q", s, g, w)
 		}
+	}
+}
+
+func TestStreamEncoderHugeBlockIndexes(t *testing.T) {
+	// Block indexes come from upstreams; a huge one must cost nothing.
+	evs := []llm.Event{
+		{Type: llm.EventMessageStart, Message: &llm.Response{ID: "chatcmpl-h", Model: "m", Created: 1}},
+		blockStart(1<<40, llm.Block{Type: llm.BlockToolUse, ID: "a", Name: "f"}),
+		jsonDelta(1<<40, `{}`),
+		blockStop(1 << 40),
+		{Type: llm.EventMessageDelta, StopReason: llm.StopToolUse, Usage: &llm.Usage{}},
+		{Type: llm.EventMessageStop},
+	}
+	got := parseSSE(t, encodeAll(t, nil, evs))
+	if len(got) != 5 || !strings.Contains(got[1].data, `"index":0,"id":"a"`) || !strings.Contains(got[2].data, `"index":0,"function":{"arguments":"{}"}`) {
+		t.Fatalf("got %+v", got)
 	}
 }
