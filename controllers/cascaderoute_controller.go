@@ -85,11 +85,6 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		})
 	}
 
-	missing, err := r.missingSecrets(ctx, &cr)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-
 	set, err := render.Rules(&cr)
 	if err != nil {
 		// Keep every object as it was: the proxy goes on serving the last good rules.
@@ -101,6 +96,10 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, r.writeStatus(ctx, &cr, before)
 	}
 
+	missing, err := r.missingSecrets(ctx, &cr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	objs, err := render.All(&cr, set, r.Render)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -109,13 +108,14 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	for _, obj := range objs {
 		applied, err := r.apply(ctx, req.NamespacedName, obj)
 		if err != nil {
-			msg := fmt.Sprintf("apply %s %s: %v", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+			err = fmt.Errorf("apply %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+			msg := err.Error()
 			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonApplyFailed, msg)
 			cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed, msg)
 			if serr := r.writeStatus(ctx, &cr, before); serr != nil {
 				logger.Error(serr, "write status after a failed apply")
 			}
-			return ctrl.Result{}, fmt.Errorf("%s", msg)
+			return ctrl.Result{}, err
 		}
 		if _, ok := obj.(*appsv1.Deployment); ok {
 			deployment = applied
