@@ -99,6 +99,7 @@ func (e *Engine) Run(ctx context.Context, set *rules.Set, rule *rules.Rule, prov
 			res.Outcome = Failed
 			return res, err
 		}
+		markDraftThinking(draft, rule.Draft.Model, rule.Verifier.Model)
 		res.Response, res.Served = draft, rule.Draft.Model
 		return res, nil
 	}
@@ -130,6 +131,7 @@ func (e *Engine) Run(ctx context.Context, set *rules.Set, rule *rules.Rule, prov
 	res.Decision = &d
 	res.JudgeUsage, res.JudgeModel = d.JudgeUsage, d.JudgeModel
 	if d.Accept {
+		markDraftThinking(draft, rule.Draft.Model, rule.Verifier.Model)
 		res.Outcome, res.Response, res.Served = Accepted, draft, rule.Draft.Model
 		return res, nil
 	}
@@ -153,7 +155,7 @@ func (e *Engine) draft(ctx context.Context, rule *rules.Rule, providers Lookup, 
 	start := time.Now()
 	defer func() { res.DraftTime = time.Since(start) }()
 	res.DraftModel = rule.Draft.Model
-	req, raw := target(r, p, rule.Draft.Model)
+	req, raw := target(r, p, rule.Draft.Model, rule.Verifier.Model)
 	var resp *llm.Response
 	var err error
 	if r.Req.Stream {
@@ -214,7 +216,7 @@ func (e *Engine) verify(ctx context.Context, rule *rules.Rule, providers Lookup,
 			_ = cancel // released with the stream's context; bounded by t anyway
 		}
 	}
-	req, raw := target(r, p, rule.Verifier.Model)
+	req, raw := target(r, p, rule.Verifier.Model, rule.Verifier.Model)
 	if r.Req.Stream {
 		s, err := p.Stream(ctx, req, raw, r.Header)
 		if err != nil {
@@ -234,13 +236,21 @@ func (e *Engine) verify(ctx context.Context, rule *rules.Rule, providers Lookup,
 // target prepares the request for one model on one provider: the client's
 // raw bytes with only the model rewritten when the provider speaks the
 // client's dialect, else the canonical request (Claude Code's per-request
-// billing block stripped for non-Anthropic upstreams).
-func target(r Request, p Provider, model string) (*llm.Request, []byte) {
+// billing block stripped for non-Anthropic upstreams). Either way the
+// history's thinking blocks are restored or removed for model (see
+// thinking.go); owner is the verifier, whose blocks are not marked.
+func target(r Request, p Provider, model, owner string) (*llm.Request, []byte) {
 	req := *r.Req
 	req.Model = model
+	decide := thinkingPolicy(model, owner)
 	if p.Dialect() == r.RawDialect && r.Raw != nil {
-		return &req, jsonfield.Replace(r.Raw, r.ModelSpan, jsonfield.QuoteString(model))
+		raw := jsonfield.Replace(r.Raw, r.ModelSpan, jsonfield.QuoteString(model))
+		if r.RawDialect == llm.Anthropic {
+			raw = historyFor(raw, decide)
+		}
+		return &req, raw
 	}
+	filterThinking(&req, decide)
 	if p.Dialect() != llm.Anthropic {
 		llm.StripBillingHeader(&req)
 	}

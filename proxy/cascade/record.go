@@ -12,26 +12,18 @@ import (
 )
 
 // Accounting is one request's money: what it cost, what the requested model
-// alone would have cost, and the difference. Unknown prices make the
-// figures unknown, never zero.
-type Accounting struct {
-	CostUSD       float64
-	CostKnown     bool
-	BaselineUSD   float64
-	BaselineKnown bool
-	SavingsUSD    float64 // baseline - cost; negative when an escalation paid for both models
-}
-
-// SavingsKnown reports whether both sides of the savings are known.
-func (a Accounting) SavingsKnown() bool { return a.CostKnown && a.BaselineKnown }
+// alone would have cost, and the difference (pricing.Accounting).
+type Accounting = pricing.Accounting
 
 // Recorder prices results and records them in metrics and per-rule stats.
 type Recorder struct {
 	Metrics *metrics.Metrics
 	Prices  *pricing.Table
 
-	mu    sync.Mutex
-	stats map[string]*RuleStats
+	mu        sync.Mutex
+	stats     map[string]*RuleStats
+	tables    map[*rules.Rule]*pricing.Table
+	tablesFor *rules.Set
 }
 
 // RuleStats aggregates one rule's requests in this process.
@@ -54,47 +46,40 @@ type RuleStats struct {
 
 // Finish prices a finished request (verifierUsage: the verifier call's
 // usage when it answered) and records it. requested is the model the client
-// asked for; it prices the baseline (falling back to the verifier's price).
+// asked for; it prices the baseline (falling back to the verifier's price
+// when the requested name has none, e.g. an alias).
 func (r *Recorder) Finish(set *rules.Set, rule *rules.Rule, requested string, res *Result, verifierUsage llm.Usage) Accounting {
 	prices := r.table(set, rule)
-	var a Accounting
-	a.CostKnown = true
-	add := func(model string, u llm.Usage) {
-		if model == "" || u == (llm.Usage{}) {
-			return
-		}
-		c, ok := prices.Cost(model, u)
-		if !ok {
-			a.CostKnown = false
-			r.count(func(m *metrics.Metrics) { m.UnknownPrice.WithLabelValues(model).Inc() })
-			return
-		}
-		a.CostUSD += c
-		r.count(func(m *metrics.Metrics) { m.CostUSD.WithLabelValues(rule.Name, model).Add(c) })
-	}
-	add(res.DraftModel, res.DraftUsage)
-	add(res.JudgeModel, res.JudgeUsage)
 	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly
-	if verified {
-		add(rule.Verifier.Model, verifierUsage)
+	call := func(model string, u llm.Usage) *pricing.Call {
+		if model == "" || u == (llm.Usage{}) {
+			return nil
+		}
+		return &pricing.Call{Model: model, Usage: u}
 	}
-
+	draft, judge := call(res.DraftModel, res.DraftUsage), call(res.JudgeModel, res.JudgeUsage)
+	var verifier *pricing.Call
+	if verified {
+		verifier = call(rule.Verifier.Model, verifierUsage)
+	}
 	baseModel := requested
 	if _, ok := prices.Lookup(baseModel); !ok {
 		baseModel = rule.Verifier.Model
 	}
-	baseUsage := verifierUsage
-	if !verified {
-		// The requested model would have read the same input; its output is
-		// estimated as long as the draft's.
-		baseUsage = res.DraftUsage
-	}
-	if c, ok := prices.Cost(baseModel, baseUsage); ok {
-		a.BaselineUSD, a.BaselineKnown = c, true
-	}
-	a.SavingsUSD = a.BaselineUSD - a.CostUSD
+	a := prices.Account(baseModel, draft, verifier, judge)
 
 	r.count(func(m *metrics.Metrics) {
+		for _, c := range []*pricing.Call{draft, judge, verifier} {
+			if c == nil {
+				continue
+			}
+			tokens(m, c.Model, c.Usage)
+			if usd, ok := prices.Cost(c.Model, c.Usage); ok {
+				m.CostUSD.WithLabelValues(rule.Name, c.Model).Add(usd)
+			} else {
+				m.UnknownPrice.WithLabelValues(c.Model).Inc()
+			}
+		}
 		m.RouteRequests.WithLabelValues(rule.Name, string(res.Outcome)).Inc()
 		if res.DraftErr != nil {
 			reason := "error"
@@ -110,16 +95,12 @@ func (r *Recorder) Finish(set *rules.Set, rule *rules.Rule, requested string, re
 		if res.DraftTime > 0 {
 			m.StageDuration.WithLabelValues("draft", string(res.Outcome)).Observe(res.DraftTime.Seconds())
 		}
+		total := time.Since(res.Started)
 		if verified {
-			m.StageDuration.WithLabelValues("verifier", string(res.Outcome)).Observe(time.Since(res.Started).Seconds() - res.DraftTime.Seconds() - res.GateTime.Seconds())
+			m.StageDuration.WithLabelValues("verifier", string(res.Outcome)).Observe((total - res.DraftTime - res.GateTime).Seconds())
 		}
-		m.StageDuration.WithLabelValues("total", string(res.Outcome)).Observe(time.Since(res.Started).Seconds())
-		tokens(m, res.DraftModel, res.DraftUsage)
-		tokens(m, res.JudgeModel, res.JudgeUsage)
-		if verified {
-			tokens(m, rule.Verifier.Model, verifierUsage)
-		}
-		if a.SavingsKnown() {
+		m.StageDuration.WithLabelValues("total", string(res.Outcome)).Observe(total.Seconds())
+		if a.Known {
 			m.BaselineUSD.WithLabelValues(rule.Name).Add(a.BaselineUSD)
 			if a.SavingsUSD >= 0 {
 				m.SavingsUSD.WithLabelValues(rule.Name).Add(a.SavingsUSD)
@@ -149,7 +130,17 @@ func (r *Recorder) count(f func(*metrics.Metrics)) {
 	}
 }
 
+// table returns the price table for a rule: the built-in prices, then the
+// rules file's, then the rule's own; built once per loaded rules set.
 func (r *Recorder) table(set *rules.Set, rule *rules.Rule) *pricing.Table {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tablesFor != set {
+		r.tables, r.tablesFor = map[*rules.Rule]*pricing.Table{}, set
+	}
+	if t, ok := r.tables[rule]; ok {
+		return t
+	}
 	t := r.Prices
 	if t == nil {
 		t = pricing.Default()
@@ -160,6 +151,7 @@ func (r *Recorder) table(set *rules.Set, rule *rules.Rule) *pricing.Table {
 	if len(rule.Prices) > 0 {
 		t = t.With(rule.Prices)
 	}
+	r.tables[rule] = t
 	return t
 }
 
@@ -182,8 +174,8 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, vu llm.Usag
 	if res.DraftErr != nil {
 		s.DraftErrors++
 	}
-	if a.SavingsKnown() {
-		s.CostUSD += a.CostUSD
+	if a.Known {
+		s.CostUSD += a.ActualUSD
 		s.BaselineUSD += a.BaselineUSD
 		s.SavingsUSD += a.SavingsUSD
 	}

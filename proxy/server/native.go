@@ -226,7 +226,7 @@ func verifierUsage(res *cascade.Result, answered llm.Usage) llm.Usage {
 }
 
 func answer(res *cascade.Result, text string, acct cascade.Accounting) nativeAnswer {
-	a := nativeAnswer{Content: text, ModelUsed: res.Served, Cost: acct.CostUSD,
+	a := nativeAnswer{Content: text, ModelUsed: res.Served, Cost: acct.ActualUSD,
 		LatencyMS: float64(time.Since(res.Started).Microseconds()) / 1000}
 	switch res.Outcome {
 	case cascade.Accepted:

@@ -109,11 +109,10 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, tap.usage)
 }
 
+// setCostHeaders reports the request's money when every price involved is known.
 func setCostHeaders(h http.Header, a cascade.Accounting) {
-	if a.CostKnown {
-		h.Set(HeaderCost, strconv.FormatFloat(a.CostUSD, 'f', 8, 64))
-	}
-	if a.SavingsKnown() {
+	if a.Known {
+		h.Set(HeaderCost, strconv.FormatFloat(a.ActualUSD, 'f', 8, 64))
 		h.Set(HeaderSavings, strconv.FormatFloat(a.SavingsUSD, 'f', 8, 64))
 	}
 }

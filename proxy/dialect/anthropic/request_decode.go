@@ -185,18 +185,6 @@ const (
 	inResponse                     // an upstream's answer: any type is accepted
 )
 
-// opaqueTypes are the block types Anthropic defines that the canonical model
-// has no type for. They are kept verbatim in Block.Raw.
-var opaqueTypes = map[string]bool{
-	"document": true, "search_result": true, "server_tool_use": true,
-	"web_search_tool_result": true, "web_fetch_tool_result": true, "advisor_tool_result": true,
-	"code_execution_tool_result": true, "bash_code_execution_tool_result": true,
-	"text_editor_code_execution_tool_result": true, "tool_search_tool_result": true,
-	"mcp_tool_use": true, "mcp_tool_result": true, "container_upload": true,
-	"compaction": true, "tool_addition": true, "tool_removal": true, "mcp_tool_listing": true,
-	"fallback": true, "tool_reference": true, "browser_state": true,
-}
-
 // decodeContent reads message content: a string (one text block) or an array
 // of blocks.
 func decodeContent(raw json.RawMessage, path string, place blockPlace) ([]llm.Block, *llm.Error) {
@@ -258,12 +246,11 @@ func decodeBlock(raw json.RawMessage, path string, place blockPlace) (llm.Block,
 			return llm.Block{}, jsonProblem(path, raw, typeErr)
 		}
 	default:
-		// Fields of types without a canonical form may have any shape: a type
-		// error in them is none of our business.
-		if place == inResponse || opaqueTypes[w.Type] {
-			return opaque(), nil
-		}
-		return llm.Block{}, invalid(path+".type", "unknown content block type %q", w.Type)
+		// Types without a canonical form (document, server_tool_use, mcp_*, and
+		// any type Anthropic adds later) are kept verbatim: an Anthropic
+		// upstream judges them, other dialects' encoders leave them out. Their
+		// fields may have any shape: a type error in them is none of our business.
+		return opaque(), nil
 	}
 
 	b := llm.Block{Type: llm.BlockType(w.Type)}

@@ -42,7 +42,6 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"content a number", msg(`5`), "messages.0.content", "expected a string or an array"},
 		{"block not an object", msg(`["hi"]`), "messages.0.content.0", "expected a content block object"},
 		{"block without type", msg(`[{"text":"hi"}]`), "messages.0.content.0.type", "field required"},
-		{"unknown block type", msg(`[{"type":"text","text":"a"},{"type":"hologram"}]`), "messages.0.content.1.type", `unknown content block type "hologram"`},
 		{"text not a string", msg(`[{"type":"text","text":5}]`), "messages.0.content.0.text", "expected a string, got number"},
 		{"text missing", msg(`[{"type":"text"}]`), "messages.0.content.0.text", "field required"},
 		{"image without source", msg(`[{"type":"image"}]`), "messages.0.content.0.source", "field required"},
@@ -244,5 +243,23 @@ func TestDecodeRequestFields(t *testing.T) {
 	}
 	if r.Format == nil || r.Format.Type != "json_schema" || string(r.Format.Schema) != `{"type":"object"}` {
 		t.Errorf("format %+v", r.Format)
+	}
+}
+
+// A block type this proxy does not know yet is kept verbatim, not refused:
+// clients such as Claude Code adopt new types before proxies learn them.
+func TestDecodeRequestKeepsUnknownBlockTypes(t *testing.T) {
+	body := `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"hologram","x":[1,2]}]}]}`
+	req, err := Codec{}.DecodeRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := req.Messages[0].Content[1]
+	if b.Type != "hologram" || string(b.Raw) != `{"type":"hologram","x":[1,2]}` {
+		t.Fatalf("block %+v raw %s", b, b.Raw)
+	}
+	out, err := Codec{}.EncodeRequest(req)
+	if err != nil || !strings.Contains(string(out), `{"type":"hologram","x":[1,2]}`) {
+		t.Fatalf("re-encoded %s (%v)", out, err)
 	}
 }

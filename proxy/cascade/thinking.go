@@ -1,0 +1,376 @@
+package cascade
+
+// Thinking blocks across models.
+//
+// A thinking (or redacted_thinking) block is signed for the model that wrote
+// it. Anthropic's API checks a block sent back in a later request: a model
+// reads its own blocks and those of a fixed set of other models, silently
+// drops the rest, and (with preserved thinking) rejects a request when what
+// precedes a block differs from what that model saw when it wrote it. Older
+// models and stricter gateways reject a foreign signature with a 400. A
+// cascade answers one conversation with two models, so the history a client
+// sends back mixes blocks signed for the draft and for the verifier.
+//
+// The strategy, deterministic so that every request to one model sees the
+// same history (which the prefix check needs):
+//
+//   - When the draft's answer is delivered (accepted, or draft-only mode) and
+//     the draft is of another model family than the verifier, each of its
+//     thinking blocks is marked: the signature (data, for redacted_thinking)
+//     becomes "cfdraft1.<base64url(draft model)>.<original>". Clients treat
+//     signatures as opaque and send them back unchanged.
+//   - Before each call, the history is rewritten for the target model: a
+//     marked block of the target's family gets its original signature back,
+//     byte for byte; a marked block of another family is removed. Unmarked
+//     blocks were written by the verifier (or by whatever served the
+//     conversation before the rule): they are kept for a call to the
+//     verifier's family and removed for a call to another family.
+//   - Removing a block is what the API itself does with a block the model
+//     cannot read; the rest of the message (text, tool_use) stays. A message
+//     left with no content is removed (the API merges the neighbouring turns).
+//
+// Only the signature and data values of thinking blocks are edited, and
+// only in assistant messages; every other byte of the client's body is kept.
+// A conversation that later leaves the proxy (the rule removed, the client
+// pointed at the vendor directly) carries marked signatures the vendor does
+// not know: ThinkingForModel restores or removes them for a pass-through.
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+)
+
+// draftMark starts a signature the cascade rewrote to record the draft model.
+const draftMark = "cfdraft1."
+
+// markSignature returns sig marked as written by model.
+func markSignature(model, sig string) string {
+	return draftMark + base64.RawURLEncoding.EncodeToString([]byte(model)) + "." + sig
+}
+
+// parseMark splits a marked signature into the model that wrote the block
+// and the original signature; ok is false for an unmarked signature.
+func parseMark(sig string) (model, orig string, ok bool) {
+	rest, found := strings.CutPrefix(sig, draftMark)
+	if !found {
+		return "", "", false
+	}
+	enc, orig, found := strings.Cut(rest, ".")
+	if !found {
+		return "", "", false
+	}
+	m, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(m) == 0 {
+		return "", "", false
+	}
+	return string(m), orig, true
+}
+
+// sameFamily reports whether two model ids share thinking signatures: equal
+// once lower-cased and stripped of a trailing -YYYYMMDD snapshot date
+// ("claude-sonnet-4-5" and "claude-sonnet-4-5-20250929" are one model).
+func sameFamily(a, b string) bool {
+	return modelFamily(a) == modelFamily(b)
+}
+
+func modelFamily(m string) string {
+	m = strings.ToLower(m)
+	i := strings.LastIndexByte(m, '-')
+	if i < 0 || len(m)-i-1 != 8 {
+		return m
+	}
+	for _, c := range m[i+1:] {
+		if c < '0' || c > '9' {
+			return m
+		}
+	}
+	return m[:i]
+}
+
+// markDraftThinking marks the thinking blocks of a draft answer about to be
+// delivered (see the package comment above). Raw is edited in place of
+// re-encoding, so the rest of each block keeps its bytes.
+func markDraftThinking(resp *llm.Response, draftModel, verifierModel string) {
+	if resp == nil || sameFamily(draftModel, verifierModel) {
+		return
+	}
+	for i := range resp.Content {
+		b := &resp.Content[i]
+		switch b.Type {
+		case llm.BlockThinking:
+			if _, _, marked := parseMark(b.Signature); marked || b.Signature == "" {
+				continue
+			}
+			b.Signature = markSignature(draftModel, b.Signature)
+			b.Raw = setStringMember(b.Raw, "signature", b.Signature)
+		case llm.BlockRedactedThinking:
+			if _, _, marked := parseMark(b.Data); marked || b.Data == "" {
+				continue
+			}
+			b.Data = markSignature(draftModel, b.Data)
+			b.Raw = setStringMember(b.Raw, "data", b.Data)
+		}
+	}
+}
+
+// setStringMember returns the JSON object raw with member key set to the
+// string v, or nil when raw is empty or the member is missing (the encoder
+// then writes the block from its fields).
+func setStringMember(raw json.RawMessage, key, v string) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	span, ok := memberSpan(raw, key)
+	if !ok {
+		return nil
+	}
+	return jsonfield.Replace(raw, span, jsonfield.QuoteString(v))
+}
+
+// memberSpan finds the last member named key in the object raw (the one a
+// JSON parser keeps).
+func memberSpan(raw []byte, key string) (jsonfield.Span, bool) {
+	var span jsonfield.Span
+	found := false
+	_ = jsonfield.Members(raw, func(k []byte, v jsonfield.Span) bool {
+		if string(k) == key {
+			span, found = v, true
+		}
+		return true
+	})
+	return span, found
+}
+
+// keepFunc decides a thinking block's fate for one target model: keep it
+// (with sig, the signature to send), or drop it.
+type keepFunc func(sig string) (send string, keep bool)
+
+// thinkingPolicy returns the decision for calls to target, where unmarked
+// blocks belong to owner (the verifier).
+func thinkingPolicy(target, owner string) keepFunc {
+	keepUnmarked := sameFamily(target, owner)
+	return func(sig string) (string, bool) {
+		if m, orig, ok := parseMark(sig); ok {
+			return orig, sameFamily(m, target)
+		}
+		return sig, keepUnmarked
+	}
+}
+
+// ThinkingForModel prepares an Anthropic Messages request body for model
+// outside a cascade (a pass-through): thinking blocks the cascade marked as
+// written by a draft model are restored for that model's family and removed
+// for any other; unmarked blocks are kept. A body without marked blocks is
+// returned unchanged.
+func ThinkingForModel(body []byte, model string) []byte {
+	if !bytes.Contains(body, []byte(draftMark)) {
+		return body
+	}
+	return historyFor(body, thinkingPolicy(model, model))
+}
+
+// historyFor rewrites the thinking blocks of the assistant messages in an
+// Anthropic request body with decide. It returns body itself when nothing
+// changes, and when the body cannot be read (the upstream will say why).
+func historyFor(body []byte, decide keepFunc) []byte {
+	// Thinking blocks in a request carry a signature; redacted ones are named.
+	if !bytes.Contains(body, []byte(`"signature"`)) && !bytes.Contains(body, []byte("redacted_thinking")) {
+		return body
+	}
+	msgSpan, ok := memberSpan(body, "messages")
+	if !ok {
+		return body
+	}
+	msgs, ok := arrayElements(body[msgSpan.Start:msgSpan.End])
+	if !ok {
+		return body
+	}
+	changed := false
+	out := make([][]byte, 0, len(msgs))
+	for _, m := range msgs {
+		nm, keep := messageFor(m, decide)
+		if !keep || !bytes.Equal(nm, m) {
+			changed = true
+		}
+		if keep {
+			out = append(out, nm)
+		}
+	}
+	if !changed {
+		return body
+	}
+	return jsonfield.Replace(body, msgSpan, joinArray(out))
+}
+
+// messageFor rewrites one message; keep is false when an assistant message
+// is left without content.
+func messageFor(msg []byte, decide keepFunc) (out []byte, keep bool) {
+	var head struct {
+		Role string `json:"role"`
+	}
+	if json.Unmarshal(msg, &head) != nil || head.Role != string(llm.RoleAssistant) {
+		return msg, true
+	}
+	cSpan, ok := memberSpan(msg, "content")
+	if !ok {
+		return msg, true
+	}
+	blocks, ok := arrayElements(msg[cSpan.Start:cSpan.End])
+	if !ok {
+		return msg, true // a string content has no thinking
+	}
+	changed := false
+	kept := make([][]byte, 0, len(blocks))
+	for _, b := range blocks {
+		nb, keepBlock := blockFor(b, decide)
+		if !keepBlock || !bytes.Equal(nb, b) {
+			changed = true
+		}
+		if keepBlock {
+			kept = append(kept, nb)
+		}
+	}
+	if !changed {
+		return msg, true
+	}
+	if len(kept) == 0 {
+		return nil, false
+	}
+	return jsonfield.Replace(msg, cSpan, joinArray(kept)), true
+}
+
+// blockFor applies decide to a thinking or redacted_thinking block; other
+// blocks are returned as they are.
+func blockFor(block []byte, decide keepFunc) ([]byte, bool) {
+	var head struct {
+		Type      string `json:"type"`
+		Signature string `json:"signature"`
+		Data      string `json:"data"`
+	}
+	if json.Unmarshal(block, &head) != nil {
+		return block, true
+	}
+	field, sig := "", ""
+	switch head.Type {
+	case string(llm.BlockThinking):
+		field, sig = "signature", head.Signature
+	case string(llm.BlockRedactedThinking):
+		field, sig = "data", head.Data
+	default:
+		return block, true
+	}
+	send, keep := decide(sig)
+	if !keep {
+		return nil, false
+	}
+	if send == sig {
+		return block, true
+	}
+	span, ok := memberSpan(block, field)
+	if !ok {
+		return block, true
+	}
+	return jsonfield.Replace(block, span, jsonfield.QuoteString(send)), true
+}
+
+// arrayElements returns the exact bytes of each element of the JSON array
+// raw; ok is false when raw is not an array.
+func arrayElements(raw []byte) ([][]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('[') {
+		return nil, false
+	}
+	var out [][]byte
+	for dec.More() {
+		var el json.RawMessage
+		if err := dec.Decode(&el); err != nil {
+			return nil, false
+		}
+		end := int(dec.InputOffset())
+		out = append(out, raw[end-len(el):end])
+	}
+	return out, true
+}
+
+func joinArray(els [][]byte) []byte {
+	n := 2
+	for _, e := range els {
+		n += len(e) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, e := range els {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, ']')
+}
+
+// filterThinking applies decide to a canonical request (a call in another
+// dialect than the client's body), editing Raw rather than re-encoding.
+func filterThinking(req *llm.Request, decide keepFunc) {
+	msgs := make([]llm.Message, 0, len(req.Messages))
+	changed := false
+	for _, m := range req.Messages {
+		if m.Role != llm.RoleAssistant {
+			msgs = append(msgs, m)
+			continue
+		}
+		var content []llm.Block
+		touched := false
+		for i, b := range m.Content {
+			field, sig := "", ""
+			switch b.Type {
+			case llm.BlockThinking:
+				field, sig = "signature", b.Signature
+			case llm.BlockRedactedThinking:
+				field, sig = "data", b.Data
+			default:
+				if touched {
+					content = append(content, b)
+				}
+				continue
+			}
+			send, keep := decide(sig)
+			if keep && send == sig {
+				if touched {
+					content = append(content, b)
+				}
+				continue
+			}
+			if !touched {
+				content = append(make([]llm.Block, 0, len(m.Content)), m.Content[:i]...)
+				touched = true
+			}
+			if !keep {
+				continue
+			}
+			if field == "signature" {
+				b.Signature = send
+			} else {
+				b.Data = send
+			}
+			b.Raw = setStringMember(b.Raw, field, send)
+			content = append(content, b)
+		}
+		if !touched {
+			msgs = append(msgs, m)
+			continue
+		}
+		changed = true
+		if len(content) > 0 {
+			msgs = append(msgs, llm.Message{Role: m.Role, Content: content})
+		}
+	}
+	if changed {
+		req.Messages = msgs
+	}
+}
