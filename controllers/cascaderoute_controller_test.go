@@ -570,3 +570,24 @@ func TestDeleteLeavesObjectsToTheGarbageCollector(t *testing.T) {
 		t.Errorf("reconcile of a deleted route: %v", err)
 	}
 }
+
+// An object the route cannot take over (another controller owns it) makes the
+// apply fail: the status says which object and why.
+func TestApplyFailureIsReported(t *testing.T) {
+	needAPIServer(t)
+	ns := namespace(t)
+	cr := claudeCodeRoute(ns, "conflict")
+	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone"}}
+	mustCreate(t, vendorSecret(ns), other)
+	mustCreate(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
+		Namespace: ns, Name: render.ConfigMapName(cr),
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: other.Name, UID: other.UID, Controller: ptr.To(true)}},
+	}})
+	mustCreate(t, cr)
+	got := waitCondition(t, client.ObjectKeyFromObject(cr), v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed)
+	c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+	if c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonApplyFailed ||
+		!strings.Contains(c.Message, "apply ConfigMap conflict-rules") || !strings.Contains(c.Message, "Controller") {
+		t.Errorf("Ready = %+v", c)
+	}
+}
