@@ -34,6 +34,10 @@
 //   - usage: prompt_tokens include cached and cache-write tokens
 //     (prompt_tokens_details.cached_tokens, .cache_write_tokens); the canonical
 //     InputTokens exclude them, as Anthropic reports it.
+//   - what the canonical model cannot carry is refused with a 400 naming the
+//     field rather than silently dropped: n > 1, the legacy functions
+//     parameter and function role, non-function tools, audio and file parts.
+//     Unknown fields are ignored.
 //   - a refusal (message.refusal, delta.refusal or finish_reason
 //     content_filter) decodes to text with stop reason refusal; the refusal
 //     stop reason encodes as finish_reason "content_filter" with the text kept
