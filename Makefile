@@ -34,7 +34,8 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-test: lint envtest-assets ## Unit and envtest suites with the race detector (a real etcd + kube-apiserver).
+# In CI (CI=true) the test run also fails when generated files are stale.
+test: lint envtest-assets $(if $(CI),verify-generated) ## Unit and envtest suites with the race detector (a real etcd + kube-apiserver).
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) test -race -count=1 ./...
 
 $(CONTROLLER_GEN):
