@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,6 +47,8 @@ type CascadeRouteReconciler struct {
 	client.Client
 	// Render holds operator-wide rendering settings (the default proxy image).
 	Render render.Options
+	// Recorder, when set, receives an Event for every condition transition.
+	Recorder events.EventRecorder
 
 	applied appliedSet
 }
@@ -57,6 +60,7 @@ type CascadeRouteReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one CascadeRoute's owned objects and status in line with its spec.
 func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -237,6 +241,7 @@ func (r *CascadeRouteReconciler) writeStatus(ctx context.Context, cr *v1alpha1.C
 	if err := r.Status().Patch(ctx, cr, client.MergeFrom(orig)); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("write status of %s/%s: %w", cr.Namespace, cr.Name, err)
 	}
+	r.recordTransitions(cr, before)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -463,6 +464,24 @@ func TestMissingSecretDegradesThenRecovers(t *testing.T) {
 	if r := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady); r.Reason != v1alpha1.ReasonReplicasUnavailable {
 		t.Errorf("Ready after the Secret appeared = %+v", r)
 	}
+
+	// kubectl describe shows the transitions as Events.
+	eventually(t, wait, func() error {
+		var list eventsv1.EventList
+		if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		seen := map[string]string{}
+		for _, e := range list.Items {
+			if e.Regarding.Name == cr.Name && e.Regarding.Kind == "CascadeRoute" {
+				seen[e.Reason] = e.Type
+			}
+		}
+		if seen[v1alpha1.ReasonSecretNotFound] != "Warning" || seen[v1alpha1.ReasonAsExpected] != "Normal" || seen["RulesWritten"] != "Normal" {
+			return fmt.Errorf("events by reason: %v", seen)
+		}
+		return nil
+	})
 
 	// Deleting the Secret again is noticed too.
 	if err := k8s.Delete(ctx, vendorSecret(ns)); err != nil {
