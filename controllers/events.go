@@ -31,6 +31,8 @@ func (r *CascadeRouteReconciler) recordTransitions(cr *v1alpha1.CascadeRoute, be
 			continue // the Accepted or Degraded warning names the problem once
 		case typ == v1alpha1.ConditionAccepted, typ == v1alpha1.ConditionDegraded && now.Status == metav1.ConditionTrue:
 			eventType = "Warning"
+		case was == nil:
+			continue // a first, healthy condition is not news
 		}
 		r.Recorder.Eventf(cr, nil, eventType, now.Reason, typ, "%s=%s: %s", typ, now.Status, truncate(now.Message))
 	}
