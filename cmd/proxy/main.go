@@ -140,7 +140,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if o.rulesFile != "" {
+	// With the API watch on, the mounted file serves only the first load: the
+	// kubelet refreshes it late, and a stale copy must not roll back newer
+	// rules that came through the API.
+	if o.rulesFile != "" && o.configMap == "" {
 		go func() {
 			apply := func(b []byte) { _, _ = loader.Apply(b, o.rulesFile) }
 			if err := rulesource.WatchFile(ctx, o.rulesFile, initial, o.pollInterval, apply, log); err != nil {

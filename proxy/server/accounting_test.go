@@ -33,7 +33,7 @@ func TestAccountingAfterKnownSequence(t *testing.T) {
 		cost    float64 // USD, from the prices above
 		savings float64
 	}
-	draftCost := (1000*1.0 + 200*5.0) / 1e6    // 0.002
+	draftCost := (1000*1.0 + 200*5.0) / 1e6      // 0.002
 	verifierCost := (1000*10.0 + 200*50.0) / 1e6 // 0.02
 	steps := []step{
 		{good, "accepted", draftCost, verifierCost - draftCost},
