@@ -12,9 +12,24 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 ENVTEST_K8S_VERSION ?= 1.37.2
 ENVTEST_ASSETS_DIR := $(BIN)/k8s
 KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS_DIR)/$(ENVTEST_K8S_VERSION)-$(shell $(GO) env GOOS)-$(shell $(GO) env GOARCH)
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
+# Helm, pinned and built with the Go toolchain into bin/. The chart's CRD and manager ClusterRole
+# rules are copies of config/ (helm-sync, run by `make manifests`); test/helm fails when they differ.
+HELM_VERSION ?= v3.22.0
+HELM := $(BIN)/helm-$(HELM_VERSION)
+# What helm's own release build stamps in: its version, and the Kubernetes version (that of the
+# client-go helm $(HELM_VERSION) is built with) assumed by `helm template` and `helm lint`.
+HELM_K8S_MINOR ?= 37
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR) \
+  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR)
+CHART := charts/cascadeflow-operator
+# Images for docker-build; the chart's image.repository / proxyImage.repository default to these names.
+IMG_TAG ?= 0.1.0
+MANAGER_IMG ?= cascadeflow/operator:$(IMG_TAG)
+PROXY_IMG ?= cascadeflow/proxy:$(IMG_TAG)
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml $(CHART)/files
 
-.PHONY: all build run test lint fmt vet manifests generate envtest-assets verify-generated bench-operator
+.PHONY: all build run test lint fmt vet manifests generate envtest-assets verify-generated bench-operator helm-sync helm-lint docker-build
 
 all: build
 
@@ -46,6 +61,7 @@ $(CONTROLLER_GEN):
 manifests: $(CONTROLLER_GEN) ## Regenerate the CRD (config/crd/bases) and the manager ClusterRole (config/rbac/role.yaml) from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=true paths="./api/...;./controllers/..." \
 	  output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@$(MAKE) --no-print-directory helm-sync
 
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions (api/v1alpha1/zz_generated.deepcopy.go).
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
@@ -65,3 +81,23 @@ eval: ## Replay the cascade-eval dev pairs through the proxy; print the table, w
 bench-operator: envtest-assets ## Scale benchmark: 1,000 CascadeRoutes against a real API server (bench/operator/README.md).
 	$(GO) build -o $(BIN)/manager ./cmd/manager
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) run ./bench/operator -routes 1000 -manager $(BIN)/manager -out bench/results/operator.json
+
+$(HELM):
+	mkdir -p $(BIN)/.helm
+	GOBIN=$(BIN)/.helm $(GO) install -trimpath -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/.helm/helm $@
+
+helm-sync: ## Copy the generated CRD and manager ClusterRole from config/ into the Helm chart.
+	rm -f $(CHART)/files/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART)/files/crds/
+	cp config/rbac/role.yaml $(CHART)/files/rbac/role.yaml
+
+helm-lint: $(HELM) ## helm lint --strict and helm template (defaults and every toggle on) of the chart.
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) -f $(CHART)/ci/all-on-values.yaml
+	$(HELM) template cascadeflow $(CHART) --namespace cascadeflow-system >/dev/null
+	$(HELM) template cascadeflow $(CHART) --namespace cascadeflow-system -f $(CHART)/ci/all-on-values.yaml >/dev/null
+
+docker-build: ## Build the operator and proxy images (needs docker; none runs on the dev machines or CI).
+	docker build -f Dockerfile.manager -t $(MANAGER_IMG) .
+	docker build -f Dockerfile.proxy -t $(PROXY_IMG) .

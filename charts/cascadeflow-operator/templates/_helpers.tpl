@@ -1,0 +1,61 @@
+{{/* Chart name, truncated to 63 characters (a DNS label). */}}
+{{- define "cascadeflow.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Prefix of every object name: the release name, plus the chart name unless the release already contains it. */}}
+{{- define "cascadeflow.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "cascadeflow.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "cascadeflow.labels" -}}
+helm.sh/chart: {{ include "cascadeflow.chart" . }}
+app.kubernetes.io/name: {{ include "cascadeflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: cascadeflow
+{{- end }}
+
+{{/* Labels on the manager's Deployment, pods and metrics Service. */}}
+{{- define "cascadeflow.managerLabels" -}}
+{{ include "cascadeflow.labels" . }}
+app.kubernetes.io/component: manager
+{{- end }}
+
+{{/* Labels that select the manager pods; they must never change (a Deployment's selector is immutable). */}}
+{{- define "cascadeflow.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cascadeflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: manager
+{{- end }}
+
+{{- define "cascadeflow.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cascadeflow.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "cascadeflow.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "cascadeflow.proxyImage" -}}
+{{- printf "%s:%s" .Values.proxyImage.repository (default .Chart.AppVersion .Values.proxyImage.tag) }}
+{{- end }}
