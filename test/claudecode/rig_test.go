@@ -1,0 +1,353 @@
+package claudecode
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+)
+
+// vendorKey is the key the proxy holds for the fake upstream.
+const vendorKey = "sk-cc-e2e-VENDOR-do-not-leak-7"
+
+// rulesYAML serves Claude Code's main model through a cascade (haiku drafts,
+// opus verifies), an older Sonnet id through a cascade that drafts on an
+// OpenAI-compatible model, and everything else (haiku, sonnet 5.5) through
+// the default route, untouched.
+//
+// threshold 0.6: the gate reads Claude Code's first user message, whose
+// <system-reminder> preamble (git attribution text) makes every request look
+// "hard" (complexity ~0.63, ~0.73 after a tool result), so a flawless draft
+// scores 0.63–0.68, under the default 0.7. See docs/claude-code.md.
+const rulesYAML = `version: v1
+providers:
+  - name: fake
+    type: anthropic
+    baseURL: {{FAKE}}
+    apiKey: {env: CC_E2E_VENDOR_KEY}
+  - name: fake-openai
+    type: openai
+    baseURL: {{FAKE}}/v1
+    apiKey: {env: CC_E2E_VENDOR_KEY}
+rules:
+  - name: opus
+    models: [claude-opus-5-5, opus]
+    draft: {provider: fake, model: claude-haiku-5-5}
+    verifier: {provider: fake, model: claude-opus-5-5}
+    threshold: 0.6
+  - name: sonnet-openai-draft
+    models: [claude-sonnet-4-5-20250929]
+    draft: {provider: fake-openai, model: gpt-5-mini}
+    verifier: {provider: fake, model: claude-sonnet-4-5-20250929}
+    threshold: 0.6
+defaultRoute:
+  provider: fake
+`
+
+// clientAuthRulesYAML forwards the client's own credential (here Claude
+// Code's ANTHROPIC_AUTH_TOKEN) to the upstream.
+const clientAuthRulesYAML = `version: v1
+providers:
+  - name: fake
+    type: anthropic
+    baseURL: {{FAKE}}
+    passthroughAuth: true
+defaultRoute:
+  provider: fake
+`
+
+// exchange is one request the CLI sent through the capturing proxy.
+type exchange struct {
+	Method, Path, RawQuery string
+	Header                 http.Header
+	Body                   []byte
+	Status                 int
+	RespHeader             http.Header
+	Took                   time.Duration
+}
+
+// capture is a reverse proxy that records each request and the status and
+// headers of its answer.
+type capture struct {
+	rp *httputil.ReverseProxy
+	mu sync.Mutex
+	ex []*exchange
+}
+
+type exchangeKey struct{}
+
+func newCapture(target string) *capture {
+	u, _ := url.Parse(target)
+	c := &capture{}
+	c.rp = &httputil.ReverseProxy{
+		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.Out.Host = pr.In.Host },
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if e, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange); ok {
+				c.mu.Lock()
+				e.Status, e.RespHeader = resp.StatusCode, resp.Header.Clone()
+				c.mu.Unlock()
+			}
+			return nil
+		},
+	}
+	return c
+}
+
+func (c *capture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	e := &exchange{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body}
+	c.mu.Lock()
+	c.ex = append(c.ex, e)
+	c.mu.Unlock()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	start := time.Now()
+	c.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, e)))
+	c.mu.Lock()
+	e.Took = time.Since(start)
+	c.mu.Unlock()
+}
+
+// take returns the recorded exchanges and forgets them.
+func (c *capture) take() []exchange {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]exchange, len(c.ex))
+	for i, e := range c.ex {
+		out[i] = *e
+	}
+	c.ex = nil
+	return out
+}
+
+// stack is fake upstream → real proxy process → capturing proxy, on loopback.
+type stack struct {
+	fake     *fakeupstream.Server
+	proxy    *process
+	proxyURL string
+	front    *capture
+	frontURL string
+}
+
+// newStack starts the three servers; rules is a template with {{FAKE}}.
+func newStack(t *testing.T, proxyBin, rules string, fakeOpts fakeupstream.Options, env ...string) *stack {
+	t.Helper()
+	fake := fakeupstream.New(fakeOpts)
+	fakeURL := fake.Start()
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(strings.ReplaceAll(rules, "{{FAKE}}", fakeURL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	p := startProcess(t, env, proxyBin, "--listen", addr, "--rules", rulesPath, "--demo", "off", "--log-level", "info")
+	proxyURL := "http://" + addr
+	waitReady(t, proxyURL+"/readyz", p)
+	front := newCapture(proxyURL)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	return &stack{fake: fake, proxy: p, proxyURL: proxyURL, front: front, frontURL: "http://" + ln.Addr().String()}
+}
+
+// process is a child process whose output is kept.
+type process struct {
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *process) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func startProcess(t *testing.T, env []string, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+	})
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitReady(t *testing.T, url string, p *process) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("proxy not ready at %s; its output:\n%s", url, p.Output())
+}
+
+// buildProxy returns PROXY_BIN, or builds cmd/proxy into a temporary dir.
+func buildProxy(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("PROXY_BIN"); b != "" {
+		return b
+	}
+	out := filepath.Join(t.TempDir(), "proxy")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/proxy")
+	cmd.Dir = filepath.Join("..", "..")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build proxy: %v\n%s", err, b)
+	}
+	return out
+}
+
+// cliTimeout bounds one CLI run (it retries failed calls for minutes).
+const cliTimeout = 90 * time.Second
+
+// cli runs Claude Code headless.
+type cli struct {
+	bin string
+}
+
+type runOpts struct {
+	baseURL string
+	prompt  string
+	model   string
+	tools   string // --allowedTools
+	// authToken, when set, is sent as ANTHROPIC_AUTH_TOKEN instead of an API key.
+	authToken string
+	dir       string   // working directory (default: a fresh temporary one)
+	env       []string // extra environment
+	// nonessential lets the CLI make its optional calls (model discovery).
+	nonessential bool
+}
+
+// result is the CLI's --output-format json answer.
+type result struct {
+	Type     string `json:"type"`
+	Subtype  string `json:"subtype"`
+	IsError  bool   `json:"is_error"`
+	Result   string `json:"result"`
+	NumTurns int    `json:"num_turns"`
+	Home     string `json:"-"`
+	Output   string `json:"-"`
+	Took     time.Duration
+}
+
+func (c cli) run(t *testing.T, o runOpts) (result, error) {
+	home := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = home
+	}
+	args := []string{"-p", o.prompt, "--output-format", "json"}
+	if o.model != "" {
+		args = append(args, "--model", o.model)
+	}
+	if o.tools != "" {
+		args = append(args, "--allowedTools", o.tools)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "ANTHROPIC_BASE_URL=" + o.baseURL,
+		"DISABLE_TELEMETRY=1", "DISABLE_ERROR_REPORTING=1", "DISABLE_AUTOUPDATER=1", "CLAUDE_CODE_MAX_RETRIES=1"}
+	if !o.nonessential {
+		env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
+	}
+	if o.authToken != "" {
+		env = append(env, "ANTHROPIC_AUTH_TOKEN="+o.authToken)
+	} else {
+		env = append(env, "ANTHROPIC_API_KEY=sk-client-anything")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = append(env, o.env...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := result{Home: home, Took: time.Since(start), Output: stdout.String() + stderr.String()}
+	if jerr := json.Unmarshal(lastJSONLine(stdout.Bytes()), &r); jerr != nil {
+		return r, fmt.Errorf("claude exited with %v and no JSON result: %s", err, trim(r.Output, 2000))
+	}
+	if err != nil {
+		return r, fmt.Errorf("claude exited with %v: %s", err, trim(r.Output, 2000))
+	}
+	return r, nil
+}
+
+func lastJSONLine(b []byte) []byte {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := bytes.TrimSpace(lines[i]); len(l) > 0 && l[0] == '{' {
+			return l
+		}
+	}
+	return nil
+}
+
+func trim(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (c cli) version(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(c.bin, "--version").Output()
+	if err != nil {
+		t.Fatalf("claude --version: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
