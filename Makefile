@@ -101,3 +101,7 @@ helm-lint: $(HELM) ## helm lint --strict and helm template (defaults and every t
 docker-build: ## Build the operator and proxy images (needs docker; none runs on the dev machines or CI).
 	docker build -f Dockerfile.manager -t $(MANAGER_IMG) .
 	docker build -f Dockerfile.proxy -t $(PROXY_IMG) .
+
+.PHONY: e2e-claude
+e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached in bin/claude-code), run every scenario through a real proxy and the fake upstream; one PASS/FAIL line each.
+	GO=$(GO) test/claudecode/run.sh
