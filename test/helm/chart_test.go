@@ -1,0 +1,5 @@
+package helm
+
+import "path/filepath"
+
+var chartDir = filepath.Join("..", "..", "charts", "cascadeflow-operator")
