@@ -313,15 +313,15 @@ func TestCheckQueryRejectsMistakes(t *testing.T) {
 		t.Fatalf("a correct query was rejected: %v", p)
 	}
 	for _, bad := range []string{
-		`sum(rate(cascadeflow_request_total[5m]))`,                                         // metric typo
-		`sum(rate(cascadeflow_requests_total{outcom="accepted"}[5m]))`,                     // label typo
-		`sum by (modle) (rate(cascadeflow_cost_usd_total[5m]))`,                            // grouping label typo
-		`rate(cascadeflow_requests_total)`,                                                 // no range
+		`sum(rate(cascadeflow_request_total[5m]))`,                                            // metric typo
+		`sum(rate(cascadeflow_requests_total{outcom="accepted"}[5m]))`,                        // label typo
+		`sum by (modle) (rate(cascadeflow_cost_usd_total[5m]))`,                               // grouping label typo
+		`rate(cascadeflow_requests_total)`,                                                    // no range
 		`histogram_quantile(0.9, sum by (le) (rate(cascadeflow_stage_duration_seconds[5m])))`, // histogram without _bucket
-		`sum(rate(cascadeflow_requests_total[5m])`,                                         // unbalanced
-		`median_over_time(cascadeflow_http_in_flight_requests[5m])`,                        // MetricsQL only
-		`sum(rate(cascadeflow_requests_total{rule=~"$team"}[5m]))`,                         // unknown variable
-		`cascadeflow_savings_usd`,                                                          // counter without _total
+		`sum(rate(cascadeflow_requests_total[5m])`,                                            // unbalanced
+		`median_over_time(cascadeflow_http_in_flight_requests[5m])`,                           // MetricsQL only
+		`sum(rate(cascadeflow_requests_total{rule=~"$team"}[5m]))`,                            // unknown variable
+		`cascadeflow_savings_usd`,                                                             // counter without _total
 	} {
 		if p := checkQuery(bad, fams); len(p) == 0 {
 			t.Errorf("checkQuery accepted %q", bad)
