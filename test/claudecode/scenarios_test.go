@@ -104,6 +104,35 @@ func TestClaudeCode(t *testing.T) {
 
 // --- traffic helpers ---
 
+// record writes a request the CLI sent to testdata/ when CLAUDE_CODE_RECORD
+// is set: NAME.body.json (the exact bytes) and NAME.headers.json (query and
+// the headers the replay tests send).
+func record(t *testing.T, name string, e exchange) {
+	t.Helper()
+	if os.Getenv("CLAUDE_CODE_RECORD") == "" {
+		return
+	}
+	h := recordedHeaders{Query: e.RawQuery, Header: map[string]string{}}
+	for _, k := range forwardedHeaders {
+		if v := e.Header.Get(k); v != "" {
+			h.Header[k] = v
+		}
+	}
+	hb, _ := json.MarshalIndent(h, "", "  ")
+	if err := os.WriteFile(filepath.Join("testdata", name+".body.json"), e.Body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("testdata", name+".headers.json"), append(hb, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recordedHeaders is the NAME.headers.json of a recorded request.
+type recordedHeaders struct {
+	Query  string            `json:"query"`
+	Header map[string]string `json:"header"`
+}
+
 // messages returns the POST /v1/messages exchanges.
 func messages(ex []exchange) []exchange {
 	var out []exchange
@@ -208,6 +237,7 @@ func plainPrompt(t *testing.T, e *env) string {
 	if len(msgs) != 1 || msgs[0].RawQuery != "beta=true" {
 		t.Fatalf("CLI sent %d messages requests (%v), want exactly 1 with ?beta=true", len(msgs), ex)
 	}
+	record(t, "plain", msgs[0])
 	h := msgs[0].RespHeader
 	if h.Get("X-Cascade-Outcome") != "accepted" || h.Get("X-Cascade-Model") != haiku {
 		t.Errorf("cascade headers: outcome %q model %q score %q", h.Get("X-Cascade-Outcome"), h.Get("X-Cascade-Model"), h.Get("X-Cascade-Score"))
@@ -240,6 +270,7 @@ func bashRoundTrip(t *testing.T, e *env) string {
 	if !bytes.Contains(msgs[1].Body, []byte("cascade-bash-ok")) || toolResults(msgs[1].Body) != 1 {
 		t.Fatal("the second request does not carry the Bash output as a tool_result")
 	}
+	record(t, "cascade-turn2", msgs[1])
 	if got := outcomes(ex); !equalStrings(got, []string{"accepted", "accepted"}) {
 		t.Errorf("outcomes %v", got)
 	}
@@ -371,6 +402,7 @@ func passthroughFidelity(t *testing.T, e *env) string {
 			t.Error("a pass-through answer carries cascade headers")
 		}
 	}
+	record(t, "passthrough-turn2", messages(ex)[n-1])
 	last := messages(ex)[n-1].Body
 	if !bytes.Contains(last, []byte(fakeupstream.Signature(sonnet, "Run it."))) || !bytes.Contains(last, []byte("x-anthropic-billing-header")) {
 		t.Error("the second request lacks the model's own thinking signature or the billing header (an Anthropic upstream strips it itself)")
