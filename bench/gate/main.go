@@ -129,7 +129,7 @@ func main() {
 		}
 		if *dump == src {
 			for _, r := range bySource[src] {
-				fmt.Printf("%s draft %.2f verifier %.2f gate %.3f:", r.ID, r.Draft.Score, r.Verifier.Score, r.score)
+				fmt.Printf("%s draft %.2f verifier %.2f gate %.6f:", r.ID, r.Draft.Score, r.Verifier.Score, r.score)
 				for _, s := range r.decision.Signals {
 					if s.Score < 1 {
 						fmt.Printf(" %s=%.2f(%s)", s.Name, s.Score, s.Detail)

@@ -50,6 +50,7 @@ func arithmeticSignal(v *draftView, c *config) result {
 	var buf [256]tok
 	toks := tokenizeMath(buf[:0], v.text)
 	ok, bad := checkStatements(toks, c.o("arithmetic_tolerance"))
+	v.calcOK = ok
 	if ok+bad == 0 {
 		return result{}
 	}

@@ -2,6 +2,7 @@ package quality
 
 import (
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -185,4 +186,38 @@ func wordCount(s string) int {
 		in = !sp
 	}
 	return n
+}
+
+// complexitySignal turns the request's complexity into a prior against the
+// draft: score = 1 - complexity_penalty × complexity × (1 - discount × e),
+// where e in [0, 1] is checked work (see workEvidence) and discount is
+// complexity_verified_discount. A hard word problem is risky for a small
+// model, but less so once its calculations recompute and its answer uses
+// every given quantity: the checks have then removed part of the risk the
+// prior stands for. The signals it reads (arithmetic, coverage, answer) are
+// evaluated before it.
+func complexitySignal(v *draftView, d *Decision, c *config) result {
+	e := workEvidence(v, d, c)
+	detail := d.Complexity.Level
+	if e > 0 {
+		detail += ", " + strconv.Itoa(v.calcOK) + " calculations checked"
+	}
+	risk := d.Complexity.Score * (1 - c.o("complexity_verified_discount")*e)
+	return result{score: 1 - c.o("complexity_penalty")*risk, applies: true, detail: detail}
+}
+
+// workEvidence is in [0, 1]: the draft answers a word problem, its
+// calculations all recompute (complexity_verified_calcs of them count as
+// full evidence), and the coverage and answer checks found nothing. With the
+// arithmetic weight at 0 nothing is checked and there is no evidence.
+func workEvidence(v *draftView, d *Decision, c *config) float64 {
+	if v.calcOK == 0 || !v.math().problem {
+		return 0
+	}
+	for _, name := range [...]string{SignalArithmetic, SignalCoverage, SignalAnswer} {
+		if s, ok := d.Signal(name); ok && s.Score < 1 {
+			return 0
+		}
+	}
+	return math.Min(1, float64(v.calcOK)/c.o("complexity_verified_calcs"))
 }

@@ -21,6 +21,8 @@ const (
 	SignalToolCalls  = "tool_calls"
 	SignalFormat     = "format"
 	SignalArithmetic = "arithmetic"
+	SignalCoverage   = "coverage"
+	SignalAnswer     = "answer"
 	SignalComplexity = "complexity"
 	SignalLogprob    = "logprob"
 	SignalJudge      = "judge"
@@ -47,6 +49,8 @@ var defaultWeights = map[string]float64{
 	SignalToolCalls:  1,
 	SignalFormat:     1,
 	SignalArithmetic: 3,
+	SignalCoverage:   1,
+	SignalAnswer:     1,
 	SignalComplexity: 1,
 	SignalLogprob:    1,
 	SignalJudge:      1,
@@ -78,11 +82,23 @@ var defaultOptions = map[string]float64{
 	"length_work_ratio":    0.8,
 	// Arithmetic: relative tolerance between two computed sides.
 	"arithmetic_tolerance": 1e-4,
-	// Complexity: level boundaries and how much of the estimate counts against
-	// the draft (signal score = 1 - complexity_penalty*complexity).
-	"complexity_moderate": 0.35,
-	"complexity_hard":     0.6,
-	"complexity_penalty":  0.5,
+	// Coverage: score factor per quantity of a word problem the worked
+	// answer never mentions.
+	"coverage_unused_score": 0.6,
+	// Answer: score of a final answer more precise than the problem's data,
+	// and of a final statement offering several numbers.
+	"answer_precision_score":  0.5,
+	"answer_candidates_score": 0.5,
+	"answer_repair_score":     0.6,
+	// Complexity: level boundaries, how much of the estimate counts against
+	// the draft (signal score = 1 - complexity_penalty*complexity), the share
+	// of it that checked work on a word problem removes, and how many correct
+	// calculations count as fully checked work.
+	"complexity_moderate":          0.35,
+	"complexity_hard":              0.6,
+	"complexity_penalty":           0.5,
+	"complexity_verified_discount": 0.5,
+	"complexity_verified_calcs":    3,
 	// Logprob: geometric-mean token probability mapped to 0 and to 1.
 	"logprob_low":  0.5,
 	"logprob_high": 0.9,
@@ -212,10 +228,13 @@ func checkOptions(o map[string]float64) error {
 	if o["complexity_moderate"] > o["complexity_hard"] {
 		bad = append(bad, "complexity_moderate must not exceed complexity_hard")
 	}
+	if o["complexity_verified_calcs"] < 1 {
+		bad = append(bad, "complexity_verified_calcs must be at least 1")
+	}
 	if n := o["repetition_ngram"]; n < 1 || n > 16 || n != math.Trunc(n) {
 		bad = append(bad, "repetition_ngram must be an integer in [1, 16]")
 	}
-	for _, k := range []string{"veto_cap", "dangling_score", "unfinished_score", "hedge_floor", "refusal_partial_score", "length_no_code_score", "complexity_penalty"} {
+	for _, k := range []string{"veto_cap", "dangling_score", "unfinished_score", "hedge_floor", "refusal_partial_score", "length_no_code_score", "complexity_penalty", "coverage_unused_score", "answer_precision_score", "answer_candidates_score", "answer_repair_score", "complexity_verified_discount"} {
 		if v := o[k]; v < 0 || v > 1 {
 			bad = append(bad, k+" must be in [0, 1]")
 		}

@@ -31,7 +31,22 @@
 //	            (and satisfies the schema) (veto when violated)
 //	arithmetic  statements such as "12 * 4 = 48" or "20% of 50 is 10" are
 //	            recomputed; score = share found correct
-//	complexity  1 - the request's complexity estimate (see Complexity)
+//	coverage    word problems (a question giving two or more quantities):
+//	            each quantity the question gives that the worked answer
+//	            never writes costs a factor ["coverage_unused_score"] (a
+//	            dropped quantity is the commonest trace of a misread problem)
+//	answer      word problems: the final statement (last line with a digit)
+//	            offers several numbers (["answer_candidates_score"]); the
+//	            answer has more decimals than any number of the question,
+//	            i.e. needed rounding, unless a probability is asked
+//	            (["answer_precision_score"]); the answer patches an
+//	            impossible result of its own ("however, since this is a
+//	            negative number") (["answer_repair_score"])
+//	complexity  1 - complexity_penalty × the request's complexity estimate
+//	            (see Complexity) × (1 - complexity_verified_discount × e):
+//	            e in [0, 1] is checked work, i.e. a word problem whose
+//	            calculations all recompute (complexity_verified_calcs of
+//	            them count fully) and which coverage and answer pass
 //	logprob     token probabilities when the draft carries logprobs
 //	judge       a grade from an optional Judge model
 //

@@ -139,6 +139,8 @@ type draftView struct {
 	instr     string
 	turnCount int          // user turns
 	lex       *lexiconHits // see lexicon()
+	mv        *mathView    // see math()
+	calcOK    int          // arithmetic statements found correct (set by arithmeticSignal)
 }
 
 func newDraftView(req *llm.Request, draft *llm.Response) *draftView {
@@ -228,9 +230,9 @@ func (g *Gate) Evaluate(ctx context.Context, req *llm.Request, draft *llm.Respon
 	add(SignalToolCalls, func() result { return toolCallSignal(v, g.schemas) })
 	add(SignalFormat, func() result { return formatSignal(v, g.schemas) })
 	add(SignalArithmetic, func() result { return arithmeticSignal(v, c) })
-	add(SignalComplexity, func() result {
-		return result{score: 1 - c.o("complexity_penalty")*cx, applies: true, detail: d.Complexity.Level}
-	})
+	add(SignalCoverage, func() result { return coverageSignal(v, c) })
+	add(SignalAnswer, func() result { return answerSignal(v, c) })
+	add(SignalComplexity, func() result { return complexitySignal(v, &d, c) })
 	add(SignalLogprob, func() result { return logprobSignal(v, c) })
 	// The judge can only lower the score, so it is not paid for when a veto
 	// or the other signals have already decided against the draft.
