@@ -113,6 +113,20 @@ func (r *Recorder) Finish(set *rules.Set, rule *rules.Rule, requested string, re
 	return a
 }
 
+// Passthrough records the tokens and cost of a request served without a
+// rule (rule label ""): nothing was cascaded, so there is no baseline.
+func (r *Recorder) Passthrough(set *rules.Set, model string, u llm.Usage) {
+	if r.Metrics == nil || model == "" {
+		return
+	}
+	tokens(r.Metrics, model, u)
+	if usd, ok := r.table(set, nil).Cost(model, u); ok {
+		r.Metrics.CostUSD.WithLabelValues("", model).Add(usd)
+	} else {
+		r.Metrics.UnknownPrice.WithLabelValues(model).Inc()
+	}
+}
+
 func tokens(m *metrics.Metrics, model string, u llm.Usage) {
 	if model == "" {
 		return
@@ -130,8 +144,9 @@ func (r *Recorder) count(f func(*metrics.Metrics)) {
 	}
 }
 
-// table returns the price table for a rule: the built-in prices, then the
-// rules file's, then the rule's own; built once per loaded rules set.
+// table returns the price table for a rule (nil: no rule): the built-in
+// prices, then the rules file's, then the rule's own; built once per loaded
+// rules set.
 func (r *Recorder) table(set *rules.Set, rule *rules.Rule) *pricing.Table {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -148,7 +163,7 @@ func (r *Recorder) table(set *rules.Set, rule *rules.Rule) *pricing.Table {
 	if len(set.Prices) > 0 {
 		t = t.With(set.Prices)
 	}
-	if len(rule.Prices) > 0 {
+	if rule != nil && len(rule.Prices) > 0 {
 		t = t.With(rule.Prices)
 	}
 	r.tables[rule] = t

@@ -79,7 +79,13 @@ func (s *Server) handleChat(d llm.Dialect, _ string) gin.HandlerFunc {
 			if rt2.Model != "" {
 				body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(rt2.Model))
 			}
-			s.relay(c, codec, p, provider.PathMessages, body)
+			model := rt.Model
+			if rt2.Model != "" {
+				model = rt2.Model
+			}
+			s.relay(c, codec, p, provider.PathMessages, body, func(u llm.Usage) {
+				s.cfg.Engine.Recorder.Passthrough(snap.Rules, model, u)
+			})
 			return
 		}
 		req, err := codec.DecodeRequest(body)
@@ -90,7 +96,7 @@ func (s *Server) handleChat(d llm.Dialect, _ string) gin.HandlerFunc {
 		if rt2.Model != "" {
 			req.Model = rt2.Model
 		}
-		s.translate(c, codec, p, req)
+		s.translate(c, codec, p, req, func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Rules, req.Model, u) })
 	}
 }
 
@@ -125,7 +131,7 @@ func paramOf(msg string) string {
 }
 
 // translate serves a client through a provider of the other dialect.
-func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Client, req *llm.Request) {
+func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Client, req *llm.Request, onUsage func(llm.Usage)) {
 	w, r := c.Writer, c.Request
 	if p.Dialect() != llm.Anthropic {
 		llm.StripBillingHeader(req)
@@ -137,6 +143,7 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 			writeError(w, codec, err)
 			return
 		}
+		onUsage(resp.Usage)
 		out, err := codec.EncodeResponse(resp)
 		if err != nil {
 			writeError(w, codec, &llm.Error{Kind: llm.ErrBadGateway, Message: "cannot translate the upstream response", Err: err})
@@ -154,8 +161,12 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 		return
 	}
 	defer stream.Close()
-	if err := WriteStream(r.Context(), w, codec, req, stream, nil); err != nil {
+	tap := &usageTap{Stream: stream}
+	if err := WriteStream(r.Context(), w, codec, req, tap, nil); err != nil {
 		s.upstreamFailed(p, err)
+	}
+	if tap.usage != (llm.Usage{}) {
+		onUsage(tap.usage)
 	}
 }
 

@@ -49,7 +49,7 @@ func (s *Server) handleCountTokens(c *gin.Context) {
 		if model != "" && model != rt.Model {
 			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(model))
 		}
-		s.relay(c, codec, p, provider.PathCountTokens, body)
+		s.relay(c, codec, p, provider.PathCountTokens, body, nil)
 		return
 	}
 	req, err := codec.DecodeRequest(withMaxTokens(body))

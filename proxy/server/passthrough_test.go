@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
@@ -305,5 +307,31 @@ defaultRoute: {provider: anth}
 	var ae *anthropic.Error
 	if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("want 401, got %v", err)
+	}
+}
+
+// Pass-through requests are measured too: tokens and cost of the model that
+// answered, read from the relayed bytes (streamed or not, either dialect).
+func TestPassthroughIsMetered(t *testing.T) {
+	h := newHarness(t, passthroughRules("anth", "")+"prices:\n  claude-sonnet-5-5: {input: 3, output: 15}\n", harnessOptions{})
+	usage := &fakeupstream.Usage{InputTokens: 100, OutputTokens: 20}
+	h.fake.SetReply("claude-sonnet-5-5", fakeupstream.Reply{Text: "Metered.", Usage: usage})
+	c := h.anthropic()
+	if _, err := c.Messages.New(context.Background(), userParams("claude-sonnet-5-5", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := streamAnthropic(t, c, userParams("claude-sonnet-5-5", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	oc := h.openai() // OpenAI client through the Anthropic upstream (translated path)
+	if _, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "claude-sonnet-5-5",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err != nil {
+		t.Fatal(err)
+	}
+	in := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("claude-sonnet-5-5", "input"))
+	out := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("claude-sonnet-5-5", "output"))
+	cost := testutil.ToFloat64(h.metrics.CostUSD.WithLabelValues("", "claude-sonnet-5-5"))
+	if in != 300 || out != 60 || math.Abs(cost-3*(100*3+20*15)/1e6) > 1e-12 {
+		t.Fatalf("tokens in %v out %v cost %v", in, out, cost)
 	}
 }

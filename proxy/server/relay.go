@@ -27,7 +27,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // answer back as it arrives: bytes in, bytes out, a flush after every read
 // of an event stream. Upstream errors are re-enveloped for the client (an
 // HTML error page becomes a clean 502).
-func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte) {
+//
+// onUsage, when set, receives the answer's token usage read on the way
+// through (see usageSniffer); it is not called when none was found.
+func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage)) {
 	w, r := c.Writer, c.Request
 	url := p.URL(kind, "")
 	if q := r.URL.RawQuery; q != "" {
@@ -63,8 +66,31 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	sniff := usageSniffer{dialect: p.Dialect()}
+	if onUsage != nil {
+		defer func() {
+			if sniff.seen {
+				onUsage(sniff.usage)
+			}
+		}()
+	}
 	if !stream {
-		if _, err := io.CopyBuffer(w, resp.Body, buf); err != nil && r.Context().Err() == nil {
+		if onUsage == nil || resp.ContentLength > maxSniffedBody {
+			if _, err := io.CopyBuffer(w, resp.Body, buf); err != nil && r.Context().Err() == nil {
+				s.upstreamFailed(p, &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream body interrupted", Err: err})
+			}
+			return
+		}
+		whole, err := io.ReadAll(io.LimitReader(resp.Body, maxSniffedBody))
+		if _, werr := w.Write(whole); werr != nil {
+			return
+		}
+		if err == nil && len(whole) == maxSniffedBody {
+			_, err = io.CopyBuffer(w, resp.Body, buf) // larger than announced: pass the rest through
+		} else if err == nil {
+			sniff.Body(whole)
+		}
+		if err != nil && r.Context().Err() == nil {
 			s.upstreamFailed(p, &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream body interrupted", Err: err})
 		}
 		return
@@ -82,6 +108,9 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 			}
 			if _, werr := w.Write(buf[:cut]); werr != nil {
 				return // client went away; the deferred close cancels the upstream call
+			}
+			if onUsage != nil {
+				sniff.Events(buf[:cut])
 			}
 			_ = rc.Flush()
 			held = copy(buf, buf[cut:held])
@@ -106,6 +135,9 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 		return
 	}
 }
+
+// maxSniffedBody bounds a non-streaming answer held to read its usage.
+const maxSniffedBody = 4 << 20
 
 // lastEventEnd returns the index just past the last blank line (the end of
 // an SSE event) in b, or 0.

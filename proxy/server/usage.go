@@ -1,0 +1,102 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+)
+
+// usageSniffer reads token usage out of a relayed answer without decoding
+// it: only a top-level "usage" member (non-streaming) or the few events that
+// carry one (streaming) are parsed, so pass-through stays bytes in, bytes out.
+type usageSniffer struct {
+	dialect llm.Dialect
+	usage   llm.Usage
+	seen    bool
+}
+
+var usageKey = []byte(`"usage"`)
+
+// wireUsage covers both dialects' usage objects.
+type wireUsage struct {
+	InputTokens              int `json:"input_tokens"`
+	OutputTokens             int `json:"output_tokens"`
+	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	PromptTokens             int `json:"prompt_tokens"`
+	CompletionTokens         int `json:"completion_tokens"`
+	PromptTokensDetails      struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+func (u *usageSniffer) canonical(w wireUsage) llm.Usage {
+	if u.dialect == llm.OpenAI {
+		cached := w.PromptTokensDetails.CachedTokens
+		return llm.Usage{InputTokens: w.PromptTokens - cached, OutputTokens: w.CompletionTokens, CacheReadInputTokens: cached}
+	}
+	return llm.Usage{InputTokens: w.InputTokens, OutputTokens: w.OutputTokens,
+		CacheCreationInputTokens: w.CacheCreationInputTokens, CacheReadInputTokens: w.CacheReadInputTokens}
+}
+
+// Body reads the usage of a complete JSON answer.
+func (u *usageSniffer) Body(b []byte) {
+	if !bytes.Contains(b, usageKey) {
+		return
+	}
+	_ = jsonfield.Members(b, func(key []byte, v jsonfield.Span) bool {
+		if string(key) != "usage" {
+			return true
+		}
+		var w wireUsage
+		if json.Unmarshal(b[v.Start:v.End], &w) == nil {
+			u.usage, u.seen = u.canonical(w), true
+		}
+		return false
+	})
+}
+
+// Events reads usage from complete SSE events: Anthropic's message_start
+// (message.usage) and message_delta (usage, cumulative), OpenAI's final
+// usage chunk.
+func (u *usageSniffer) Events(b []byte) {
+	for len(b) > 0 {
+		i := bytes.Index(b, usageKey)
+		if i < 0 {
+			return
+		}
+		// The data line holding this "usage".
+		start := bytes.LastIndexByte(b[:i], '\n') + 1
+		end := bytes.IndexByte(b[i:], '\n')
+		if end < 0 {
+			end = len(b)
+		} else {
+			end += i
+		}
+		u.event(bytes.TrimPrefix(b[start:end], []byte("data:")))
+		b = b[end:]
+	}
+}
+
+func (u *usageSniffer) event(data []byte) {
+	var ev struct {
+		Type    string     `json:"type"`
+		Usage   *wireUsage `json:"usage"`
+		Message *struct {
+			Usage *wireUsage `json:"usage"`
+		} `json:"message"`
+	}
+	if json.Unmarshal(bytes.TrimSpace(data), &ev) != nil {
+		return
+	}
+	switch {
+	case ev.Message != nil && ev.Message.Usage != nil: // message_start
+		u.usage, u.seen = u.canonical(*ev.Message.Usage), true
+	case ev.Usage != nil && u.dialect == llm.Anthropic: // message_delta: cumulative, input counts may be omitted
+		u.usage, u.seen = u.usage.WithFinal(u.canonical(*ev.Usage)), true
+	case ev.Usage != nil:
+		u.usage, u.seen = u.canonical(*ev.Usage), true
+	}
+}

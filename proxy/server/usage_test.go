@@ -1,0 +1,49 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+)
+
+// Bodies and events below are the vendors' documented examples (Anthropic
+// Messages API and streaming docs; OpenAI chat completion object and chunk).
+func TestUsageSnifferBodies(t *testing.T) {
+	a := &usageSniffer{dialect: llm.Anthropic}
+	a.Body([]byte(`{"id":"msg_013Zva2CMHLNnXjNJJKqJ2EF","type":"message","role":"assistant","model":"claude-opus-4-1",
+	  "content":[{"type":"text","text":"Hi! My name is Claude. \"usage\": none"}],"stop_reason":"end_turn","stop_sequence":null,
+	  "usage":{"input_tokens":2095,"output_tokens":503,"cache_creation_input_tokens":10,"cache_read_input_tokens":20}}`))
+	if want := (llm.Usage{InputTokens: 2095, OutputTokens: 503, CacheCreationInputTokens: 10, CacheReadInputTokens: 20}); !a.seen || a.usage != want {
+		t.Fatalf("anthropic %+v", a.usage)
+	}
+	o := &usageSniffer{dialect: llm.OpenAI}
+	o.Body([]byte(`{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,"model":"gpt-4.1-2025-04-14",
+	  "choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],
+	  "usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":4,"audio_tokens":0}}}`))
+	if want := (llm.Usage{InputTokens: 15, OutputTokens: 10, CacheReadInputTokens: 4}); !o.seen || o.usage != want {
+		t.Fatalf("openai %+v", o.usage)
+	}
+	n := &usageSniffer{dialect: llm.OpenAI}
+	n.Body([]byte(`{"error":{"message":"x"}}`))
+	if n.seen {
+		t.Fatal("usage seen in a body without one")
+	}
+}
+
+func TestUsageSnifferStreams(t *testing.T) {
+	a := &usageSniffer{dialect: llm.Anthropic}
+	a.Events([]byte("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-opus-4-1\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"))
+	a.Events([]byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n" +
+		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n" +
+		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"))
+	if want := (llm.Usage{InputTokens: 25, OutputTokens: 15}); a.usage != want {
+		t.Fatalf("anthropic stream %+v", a.usage)
+	}
+	o := &usageSniffer{dialect: llm.OpenAI}
+	o.Events([]byte("data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":1694268190,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}\n\n" +
+		"data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":1694268190,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tokens\":21}}\n\ndata: [DONE]\n\n"))
+	if want := (llm.Usage{InputTokens: 9, OutputTokens: 12}); !o.seen || o.usage != want {
+		t.Fatalf("openai stream %+v", o.usage)
+	}
+}
