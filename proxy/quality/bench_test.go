@@ -87,3 +87,22 @@ func BenchmarkEvaluate(b *testing.B) {
 	slices.Sort(durs)
 	b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds()), "p99-ns")
 }
+
+// BenchmarkEvaluateWordProblem measures a decision on a worked word problem,
+// where the coverage and answer signals and the checked-work discount run.
+func BenchmarkEvaluateWordProblem(b *testing.B) {
+	g, err := New(nil, 0.7)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := ask(strings.Repeat("Question: Tom has 3 apples and buys 4 more. How many does he have?\nAnswer: 3 + 4 = 7.\n#### 7\n\n", 8) +
+		"Question: " + wordProblem + "\nAnswer:")
+	draft := answer(strings.Repeat("20% of 25 is 0.2 x 25 = 5 unripe oranges, as the question says.\nWith 1 bad and 2 sour, 5 + 1 + 2 = 8 are not good.\n", 8) +
+		"So 25 - 8 = 17 oranges are good.\n#### 17")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g.Evaluate(ctx, req, draft, nil)
+	}
+}

@@ -85,11 +85,8 @@ var defaultOptions = map[string]float64{
 	// Coverage: score factor per quantity of a word problem the worked
 	// answer never mentions.
 	"coverage_unused_score": 0.6,
-	// Answer: score of a final answer more precise than the problem's data,
-	// and of a final statement offering several numbers.
-	"answer_precision_score":  0.5,
-	"answer_candidates_score": 0.5,
-	"answer_repair_score":     0.6,
+	// Answer: score factor per flaw of a word problem's final answer.
+	"answer_flaw_score": 0.5,
 	// Complexity: level boundaries, how much of the estimate counts against
 	// the draft (signal score = 1 - complexity_penalty*complexity), the share
 	// of it that checked work on a word problem removes, and how many correct
@@ -234,7 +231,7 @@ func checkOptions(o map[string]float64) error {
 	if n := o["repetition_ngram"]; n < 1 || n > 16 || n != math.Trunc(n) {
 		bad = append(bad, "repetition_ngram must be an integer in [1, 16]")
 	}
-	for _, k := range []string{"veto_cap", "dangling_score", "unfinished_score", "hedge_floor", "refusal_partial_score", "length_no_code_score", "complexity_penalty", "coverage_unused_score", "answer_precision_score", "answer_candidates_score", "answer_repair_score", "complexity_verified_discount"} {
+	for _, k := range []string{"veto_cap", "dangling_score", "unfinished_score", "hedge_floor", "refusal_partial_score", "length_no_code_score", "complexity_penalty", "coverage_unused_score", "answer_flaw_score", "complexity_verified_discount"} {
 		if v := o[k]; v < 0 || v > 1 {
 			bad = append(bad, k+" must be in [0, 1]")
 		}

@@ -39,6 +39,10 @@ func TestNewRejectsUnknownAndInvalidSettings(t *testing.T) {
 		"ngram not int":    {&rules.Gate{Options: map[string]float64{"repetition_ngram": 2.5}}, 0.7, "repetition_ngram"},
 		"cap out of range": {&rules.Gate{Options: map[string]float64{"veto_cap": 2}}, 0.7, "veto_cap must be in [0, 1]"},
 		"threshold":        {nil, 1.2, "threshold must be in [0, 1]"},
+		"flaw score":       {&rules.Gate{Options: map[string]float64{"answer_flaw_score": 1.5}}, 0.7, "answer_flaw_score must be in [0, 1]"},
+		"coverage score":   {&rules.Gate{Options: map[string]float64{"coverage_unused_score": -0.1}}, 0.7, "coverage_unused_score must be in [0, 1]"},
+		"discount":         {&rules.Gate{Options: map[string]float64{"complexity_verified_discount": 2}}, 0.7, "complexity_verified_discount must be in [0, 1]"},
+		"verified calcs":   {&rules.Gate{Options: map[string]float64{"complexity_verified_calcs": 0}}, 0.7, "complexity_verified_calcs must be at least 1"},
 		"min chars":        {&rules.Gate{MinAnswerChars: ptr(-1)}, 0.7, "minAnswerChars"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -77,7 +81,8 @@ func TestNewAppliesSettings(t *testing.T) {
 func TestDefaultsNameEverySignalAndAreCopies(t *testing.T) {
 	w, o := Defaults()
 	for _, name := range []string{SignalTruncation, SignalEmpty, SignalRefusal, SignalHedging, SignalRepetition,
-		SignalLength, SignalToolCalls, SignalFormat, SignalArithmetic, SignalComplexity, SignalLogprob, SignalJudge} {
+		SignalLength, SignalToolCalls, SignalFormat, SignalArithmetic, SignalCoverage, SignalAnswer, SignalComplexity,
+		SignalLogprob, SignalJudge} {
 		if _, ok := w[name]; !ok {
 			t.Errorf("Defaults has no weight for %q", name)
 		}

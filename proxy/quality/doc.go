@@ -35,13 +35,14 @@
 //	            each quantity the question gives that the worked answer
 //	            never writes costs a factor ["coverage_unused_score"] (a
 //	            dropped quantity is the commonest trace of a misread problem)
-//	answer      word problems: the final statement (last line with a digit)
-//	            offers several numbers (["answer_candidates_score"]); the
-//	            answer has more decimals than any number of the question,
-//	            i.e. needed rounding, unless a probability is asked
-//	            (["answer_precision_score"]); the answer patches an
-//	            impossible result of its own ("however, since this is a
-//	            negative number") (["answer_repair_score"])
+//	answer      word problems: each flaw of the final answer costs a factor
+//	            ["answer_flaw_score"]. Flaws: the final statement (last line
+//	            with a digit) offers several numbers; the answer has more
+//	            decimals than any number of the question, i.e. needed
+//	            rounding (unless a probability is asked); it is not a number
+//	            the work before it reached; the draft patches an impossible
+//	            result of its own ("however, since this is a negative
+//	            number")
 //	complexity  1 - complexity_penalty × the request's complexity estimate
 //	            (see Complexity) × (1 - complexity_verified_discount × e):
 //	            e in [0, 1] is checked work, i.e. a word problem whose

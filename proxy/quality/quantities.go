@@ -307,26 +307,30 @@ func answerSignal(v *draftView, c *config) result {
 	if !m.problem || len(m.draft) == 0 {
 		return result{}
 	}
-	s := 1.0
+	flaws := 0
 	var why []string
 	if repairCues.contains(v.lower) {
-		s *= c.o("answer_repair_score")
+		flaws++
 		why = append(why, "patches an impossible result")
 	}
 	if ans, final, line, ok := m.finalAnswer(v.text); ok {
 		if ans.val != math.Trunc(ans.val) && !ans.pct && int(ans.dec) > m.qDec && !fractionalCues.contains(lastParagraph(v.askLower)) {
-			s *= c.o("answer_precision_score")
+			flaws++
 			why = append(why, "answer more precise than the data")
 		}
 		if len(final) >= 2 && !strings.ContainsAny(line, "=+*/×÷") && distinctValues(final) >= 2 {
-			s *= c.o("answer_candidates_score")
+			flaws++
 			why = append(why, "several numbers in the final statement")
 		}
+		if !strings.ContainsAny(line, "=") && !m.derived(ans) {
+			flaws++
+			why = append(why, "answer not reached by the work")
+		}
 	}
-	if len(why) == 0 {
+	if flaws == 0 {
 		return pass("one answer, as precise as the data")
 	}
-	return result{score: s, applies: true, detail: strings.Join(why, ", ")}
+	return result{score: math.Pow(c.o("answer_flaw_score"), float64(flaws)), applies: true, detail: strings.Join(why, ", ")}
 }
 
 // finalAnswer reads the draft's final statement (its last line with a digit):
@@ -356,6 +360,23 @@ func (m *mathView) finalAnswer(text string) (ans quantity, final []quantity, lin
 		}
 	}
 	return ans, final, line, true
+}
+
+// derived reports whether the work before the final statement wrote the
+// answer's value (the answer then follows from it). With fewer than two
+// quantities before the final statement there is no work to follow from.
+func (m *mathView) derived(ans quantity) bool {
+	n := 0
+	for _, d := range m.draft {
+		if d.pos >= ans.pos {
+			break
+		}
+		n++
+		if d.matches(ans.val) || ans.matches(d.val) {
+			return true
+		}
+	}
+	return n < 2
 }
 
 // isGiven reports a value written in the question.

@@ -104,7 +104,10 @@ func TestAnswerSignal(t *testing.T) {
 		{"probability", "Two dice are rolled. What is the probability of a total of at least 3?", "35 / 36 = 0.9722\nThe probability is 0.9722.", 1, "one answer, as precise as the data"},
 		{"restated givens are not candidates", "Two dice are rolled. What is the probability of a total of at least 3?", "35 / 36 = 0.97\nThe probability of at least 3 is 0.9722, or 97.22%.", 1, "one answer, as precise as the data"},
 		{"candidates", "It takes 1.5 minutes to peel a potato and 5 seconds to cut it. How long do 60 potatoes take?", "60 * 1.5 = 90 minutes.\n#### 90 minutes or 95 minutes", 0.5, "several numbers in the final statement"},
-		{"repair", "A mechanic earns $60 per truck tire and $40 per car tire. He fixes 6 truck tires on Monday and 12 car tires on Tuesday. How much more did he earn on the better day?", "6 * 60 = 360 and 12 * 40 = 480. 360 - 480 = -120. However, since this is a negative number, Tuesday was better.\n#### 120", 0.6, "patches an impossible result"},
+		{"repair", "A mechanic earns $60 per truck tire and $40 per car tire. He fixes 6 truck tires on Monday and 12 car tires on Tuesday. How much more did he earn on the better day?", "6 * 60 = 360 and 12 * 40 = 480. 360 - 480 = -120. However, since this is a negative number, Tuesday was better.\n#### 120", 0.5, "patches an impossible result"},
+		{"not reached by the work", "A shirt costs $12 and a hat costs $8. How much do 2 shirts and a hat cost?", "2 * 12 = 24 for the shirts, and the hat is 8.\nSo the total is $34.", 0.5, "answer not reached by the work"},
+		{"reached by the work", "A shirt costs $12 and a hat costs $8. How much do 2 shirts and a hat cost?", "2 * 12 = 24 for the shirts, 24 + 8 = 32 in all.\nSo the total is $32.", 1, "one answer, as precise as the data"},
+		{"three flaws", q, "64 / 10 = 6.4 stretches. However, since this is not a whole number, round.\nIt takes on 12.8 liters.", 0.125, "patches an impossible result, answer more precise than the data, answer not reached by the work"},
 	} {
 		r := answerSignal(view(ask(tc.question), answer(tc.draft)), c)
 		if !r.applies || math.Abs(r.score-tc.score) > 1e-12 || r.detail != tc.detail {
