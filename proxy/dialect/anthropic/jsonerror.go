@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -28,7 +28,7 @@ func invalid(param, format string, args ...any) *llm.Error {
 func jsonProblem(prefix string, data []byte, err error) *llm.Error {
 	var syn *json.SyntaxError
 	if errors.As(err, &syn) {
-		line, col := lineCol(data, syn.Offset)
+		line, col := jsontext.LineCol(data, syn.Offset)
 		where := fmt.Sprintf("line %d, column %d", line, col)
 		if prefix != "" {
 			where = prefix + " (" + where + " of that value)"
@@ -46,7 +46,7 @@ func jsonProblem(prefix string, data []byte, err error) *llm.Error {
 		if got == "bool" {
 			got = "boolean"
 		}
-		e := invalid(path, "expected %s, got %s", jsonTypeName(typ.Type), got)
+		e := invalid(path, "expected %s, got %s", jsontext.TypeName(typ.Type), got)
 		e.Err = err
 		return e
 	}
@@ -59,50 +59,6 @@ func jsonProblem(prefix string, data []byte, err error) *llm.Error {
 }
 
 var errEmptyBody = errors.New("empty body")
-
-// jsonTypeName names a Go type the way a JSON schema would.
-func jsonTypeName(t reflect.Type) string {
-	if t == nil {
-		return "a different type"
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	default:
-		return "a different type"
-	}
-}
-
-// lineCol converts a byte offset into a 1-based line and column.
-func lineCol(data []byte, off int64) (line, col int) {
-	if off < 0 {
-		off = 0
-	}
-	if off > int64(len(data)) {
-		off = int64(len(data))
-	}
-	before := data[:off]
-	line = 1 + bytes.Count(before, []byte{'\n'})
-	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1)
-	if col < 1 {
-		col = 1
-	}
-	return line, col
-}
 
 func joinPath(prefix, rest string) string {
 	switch {

@@ -5,7 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
 )
 
 // The encoders write JSON by appending to a byte slice rather than through
@@ -13,58 +14,6 @@ import (
 // json.RawMessage it marshals, which would change the bytes of a signed
 // thinking block. Appending keeps Raw values byte-for-byte.
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Like encoding/json it replaces
-// invalid UTF-8 with U+FFFD and escapes U+2028/U+2029; unlike it, it leaves
-// <, > and & alone (they need no escaping in JSON).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // appendKey appends `"key":`, preceded by a comma unless it opens an object.
 func appendKey(b []byte, key string) []byte {
@@ -77,7 +26,7 @@ func appendKey(b []byte, key string) []byte {
 }
 
 func appendStringField(b []byte, key, v string) []byte {
-	return appendString(appendKey(b, key), v)
+	return jsontext.AppendString(appendKey(b, key), v)
 }
 
 func appendIntField(b []byte, key string, v int) []byte {
@@ -98,7 +47,7 @@ func appendNullableString(b []byte, key, v string) []byte {
 	if v == "" {
 		return append(b, "null"...)
 	}
-	return appendString(b, v)
+	return jsontext.AppendString(b, v)
 }
 
 // appendRawField appends a JSON value verbatim. It is the caller's job to

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
 )
 
 func TestAppendString(t *testing.T) {
 	cases := []string{"", "plain", `q"uote\back`, "ctl\x00\x01\x1f\t\n\r", "<html>&amp;", "é × 日本", "\u2028\u2029", "bad\xffutf8\xc3", strings.Repeat("a\"", 100)}
 	for _, s := range cases {
-		b := appendString(nil, s)
+		b := jsontext.AppendString(nil, s)
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("%q encoded as invalid JSON %s: %v", s, b, err)

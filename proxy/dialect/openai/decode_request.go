@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -560,7 +560,7 @@ func jsonError(data []byte, err error, prefix string) *llm.Error {
 		if param == "" {
 			return invalid("", "request body must be a JSON object, not %s", typ.Value)
 		}
-		return invalid(param, "%s must be %s, not %s", param, jsonTypeName(typ.Type), typ.Value)
+		return invalid(param, "%s must be %s, not %s", param, jsontext.TypeName(typ.Type), typ.Value)
 	default:
 		e := invalid(prefix, "invalid JSON: %v", err)
 		e.Err = err
@@ -583,31 +583,6 @@ func position(data []byte, offset int64) (line, col int) {
 		col = 1
 	}
 	return line, col
-}
-
-func jsonTypeName(t reflect.Type) string {
-	if t == nil {
-		return "a valid value"
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	}
-	return "a valid value"
 }
 
 // jsonKind returns the first byte of a JSON value ('{', '[', '"', 'n', 't',

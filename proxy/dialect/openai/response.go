@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -256,7 +257,7 @@ func appendLogprobs(dst []byte, lps []llm.TokenLogprob) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"token":`...)
-		dst = appendJSONString(dst, lp.Token)
+		dst = jsontext.AppendString(dst, lp.Token)
 		dst = append(dst, `,"logprob":`...)
 		dst = appendFloat(dst, lp.Logprob)
 		dst = append(dst, `,"bytes":[`...)
