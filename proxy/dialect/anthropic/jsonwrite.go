@@ -14,7 +14,6 @@ import (
 // json.RawMessage it marshals, which would change the bytes of a signed
 // thinking block. Appending keeps Raw values byte-for-byte.
 
-
 // appendKey appends `"key":`, preceded by a comma unless it opens an object.
 func appendKey(b []byte, key string) []byte {
 	if n := len(b); n > 0 && b[n-1] != '{' {
