@@ -40,28 +40,40 @@ func tooLarge(limit int64) *llm.Error {
 	return llm.Errorf(llm.ErrRequestTooLarge, "request body exceeds the %d byte limit", limit)
 }
 
+// errNoRules answers requests that arrive before the first rules load.
+var errNoRules = &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: "the proxy has no rules loaded yet"}
+
+// readRouted reads a model request: its body, what routing needs from it,
+// and the rules snapshot to serve it with. On failure it has answered the
+// client in codec's format and returns ok false.
+func (s *Server) readRouted(c *gin.Context, codec dialect.Codec) (body []byte, rt jsonfield.Routing, snap *snapshot.Snapshot, ok bool) {
+	body, err := s.readBody(c.Writer, c.Request)
+	if err == nil {
+		rt, err = routing(codec, body)
+	}
+	if err == nil {
+		route(c).Model = rt.Model
+		if snap = s.cfg.Store.Load(); snap == nil {
+			err = errNoRules
+		}
+	}
+	if err != nil {
+		writeError(c.Writer, codec, err)
+		return nil, rt, nil, false
+	}
+	return body, rt, snap, true
+}
+
 // handleChat serves POST /v1/messages (Anthropic) and /v1/chat/completions (OpenAI).
 func (s *Server) handleChat(d llm.Dialect, _ string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		codec := s.codec(d)
-		w, r := c.Writer, c.Request
-		body, err := s.readBody(w, r)
-		if err != nil {
-			writeError(w, codec, err)
-			return
-		}
-		rt, err := routing(codec, body)
-		if err != nil {
-			writeError(w, codec, err)
+		w := c.Writer
+		body, rt, snap, ok := s.readRouted(c, codec)
+		if !ok {
 			return
 		}
 		rec := route(c)
-		rec.Model = rt.Model
-		snap := s.cfg.Store.Load()
-		if snap == nil {
-			writeError(w, codec, &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: "the proxy has no rules loaded yet"})
-			return
-		}
 		if rule := snap.Index.Match(rt.Model); rule != nil {
 			rec.Rule = rule.Name
 			s.serveRule(c, codec, body, rt, rule, snap)

@@ -17,23 +17,11 @@ import (
 // not Anthropic.
 func (s *Server) handleCountTokens(c *gin.Context) {
 	codec := s.codec(llm.Anthropic)
-	w, r := c.Writer, c.Request
-	body, err := s.readBody(w, r)
-	if err != nil {
-		writeError(w, codec, err)
+	w := c.Writer
+	body, rt, snap, ok := s.readRouted(c, codec)
+	if !ok {
 		return
 	}
-	rt, err := routing(codec, body)
-	if err != nil {
-		writeError(w, codec, err)
-		return
-	}
-	snap := s.cfg.Store.Load()
-	if snap == nil {
-		writeError(w, codec, &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: "the proxy has no rules loaded yet"})
-		return
-	}
-	route(c).Model = rt.Model
 	var p *provider.Client
 	model := ""
 	if rule := snap.Index.Match(rt.Model); rule != nil {

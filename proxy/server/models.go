@@ -89,7 +89,7 @@ func (s *Server) handleModels(c *gin.Context) {
 	d := clientDialect(c.Request.Header)
 	snap := s.cfg.Store.Load()
 	if snap == nil {
-		writeError(c.Writer, s.codec(d), &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: "the proxy has no rules loaded yet"})
+		writeError(c.Writer, s.codec(d), errNoRules)
 		return
 	}
 	models := s.listModels(c.Request.Context(), snap, c.Request.Header)
@@ -137,7 +137,7 @@ func (s *Server) handleModel(c *gin.Context) {
 	id := c.Param("id")
 	snap := s.cfg.Store.Load()
 	if snap == nil {
-		writeError(c.Writer, s.codec(d), &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: "the proxy has no rules loaded yet"})
+		writeError(c.Writer, s.codec(d), errNoRules)
 		return
 	}
 	for _, m := range s.listModels(c.Request.Context(), snap, c.Request.Header) {
