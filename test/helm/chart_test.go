@@ -241,70 +241,7 @@ func TestChartRendersConfigCRDAndRBAC(t *testing.T) {
 func TestChartManagerDeployment(t *testing.T) {
 	r := template(t)
 	d := into[appsv1.Deployment](t, r.get(t, "Deployment", fullname))
-	if d.Namespace != namespace {
-		t.Errorf("namespace %q", d.Namespace)
-	}
-	if *d.Spec.Replicas != 2 {
-		t.Errorf("replicas %d, want 2 (one leader, one standby)", *d.Spec.Replicas)
-	}
-	pod := d.Spec.Template.Spec
-	if pod.ServiceAccountName != fullname {
-		t.Errorf("serviceAccountName %q", pod.ServiceAccountName)
-	}
-	for k, v := range d.Spec.Selector.MatchLabels {
-		if d.Spec.Template.Labels[k] != v {
-			t.Errorf("selector label %s=%s not on the pod template", k, v)
-		}
-	}
-	if len(pod.Containers) != 1 {
-		t.Fatalf("%d containers", len(pod.Containers))
-	}
-	c := pod.Containers[0]
-	if c.Image != "cascadeflow/operator:0.1.0" {
-		t.Errorf("image %q, want the chart's appVersion tag", c.Image)
-	}
-	for _, arg := range []string{
-		"--leader-elect", "--leader-election-namespace=" + namespace,
-		"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
-		"--proxy-image=cascadeflow/proxy:0.1.0",
-	} {
-		if !slices.Contains(c.Args, arg) {
-			t.Errorf("args %v lack %s", c.Args, arg)
-		}
-	}
-	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
-		c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
-		t.Errorf("probes: liveness %+v readiness %+v", c.LivenessProbe, c.ReadinessProbe)
-	}
-	ports := map[string]int32{}
-	for _, p := range c.Ports {
-		ports[p.Name] = p.ContainerPort
-	}
-	if ports["probes"] != 8081 || ports["metrics"] != 8080 {
-		t.Errorf("ports %v", ports)
-	}
-	if c.LivenessProbe.HTTPGet.Port.String() != "probes" {
-		t.Errorf("liveness probe port %s", c.LivenessProbe.HTTPGet.Port.String())
-	}
-	// The restricted Pod Security Standard, field by field.
-	psc, sc := pod.SecurityContext, c.SecurityContext
-	switch {
-	case psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot:
-		t.Error("pod does not set runAsNonRoot")
-	case psc.RunAsUser == nil || *psc.RunAsUser == 0:
-		t.Error("pod runs as root")
-	case psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
-		t.Error("no RuntimeDefault seccomp profile")
-	case sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
-		t.Error("root filesystem is writable")
-	case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
-		t.Error("privilege escalation allowed")
-	case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}):
-		t.Error("capabilities not dropped")
-	}
-	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
-		t.Errorf("resources %+v", c.Resources)
-	}
+	checkManagerDeployment(t, d)
 
 	svc := into[corev1.Service](t, r.get(t, "Service", fullname+"-metrics"))
 	for k, v := range svc.Spec.Selector {
@@ -460,4 +397,75 @@ func buildManager(t *testing.T) string {
 		t.Fatalf("build manager: %v\n%s", err, b)
 	}
 	return out
+}
+
+// checkManagerDeployment checks the manager Deployment the chart makes with
+// its default values (rendered, or read back from an API server).
+func checkManagerDeployment(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	if d.Namespace != namespace {
+		t.Errorf("namespace %q", d.Namespace)
+	}
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicas %d, want 2 (one leader, one standby)", *d.Spec.Replicas)
+	}
+	pod := d.Spec.Template.Spec
+	if pod.ServiceAccountName != fullname {
+		t.Errorf("serviceAccountName %q", pod.ServiceAccountName)
+	}
+	for k, v := range d.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("selector label %s=%s not on the pod template", k, v)
+		}
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if c.Image != "cascadeflow/operator:0.1.0" {
+		t.Errorf("image %q, want the chart's appVersion tag", c.Image)
+	}
+	for _, arg := range []string{
+		"--leader-elect", "--leader-election-namespace=" + namespace,
+		"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
+		"--proxy-image=cascadeflow/proxy:0.1.0",
+	} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("args %v lack %s", c.Args, arg)
+		}
+	}
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
+		c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("probes: liveness %+v readiness %+v", c.LivenessProbe, c.ReadinessProbe)
+	}
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if ports["probes"] != 8081 || ports["metrics"] != 8080 {
+		t.Errorf("ports %v", ports)
+	}
+	if c.LivenessProbe.HTTPGet.Port.String() != "probes" {
+		t.Errorf("liveness probe port %s", c.LivenessProbe.HTTPGet.Port.String())
+	}
+	// The restricted Pod Security Standard, field by field.
+	psc, sc := pod.SecurityContext, c.SecurityContext
+	switch {
+	case psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot:
+		t.Error("pod does not set runAsNonRoot")
+	case psc.RunAsUser == nil || *psc.RunAsUser == 0:
+		t.Error("pod runs as root")
+	case psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
+		t.Error("no RuntimeDefault seccomp profile")
+	case sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+		t.Error("root filesystem is writable")
+	case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+		t.Error("privilege escalation allowed")
+	case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}):
+		t.Error("capabilities not dropped")
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources %+v", c.Resources)
+	}
+
 }

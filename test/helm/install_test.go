@@ -1,0 +1,443 @@
+package helm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// A vendor key that must reach the proxy Deployment only as a secretKeyRef.
+const vendorKey = "sk-helm-e2e-VENDOR-KEY-must-not-leak"
+
+// apiServer starts envtest's etcd and kube-apiserver with no CRDs (the chart
+// brings its own) and writes an admin kubeconfig.
+func apiServer(t *testing.T) (*rest.Config, string) {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Skip("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds etcd and kube-apiserver")
+	}
+	env := &envtest.Environment{}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "helm-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, path
+}
+
+// helmEnv keeps helm's config, cache and data out of the user's home.
+func helmEnv(t *testing.T, kubeconfig string) []string {
+	dir := t.TempDir()
+	return append(os.Environ(), "KUBECONFIG="+kubeconfig,
+		"HELM_CONFIG_HOME="+filepath.Join(dir, "config"), "HELM_CACHE_HOME="+filepath.Join(dir, "cache"),
+		"HELM_DATA_HOME="+filepath.Join(dir, "data"))
+}
+
+func runHelm(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(helmBinary(t), args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestHelmInstallIntoAPIServer installs the chart into a real API server and
+// checks what it created; then runs the manager binary with the installed
+// Deployment's own args and only the installed ServiceAccount's permissions,
+// and checks it reconciles a CascadeRoute.
+func TestHelmInstallIntoAPIServer(t *testing.T) {
+	cfg, kubeconfig := apiServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	env := helmEnv(t, kubeconfig)
+
+	out := runHelm(t, env, "install", release, chartDir, "--namespace", namespace, "--create-namespace")
+	// NOTES.txt tells the user the next commands.
+	for _, next := range []string{"kubectl -n default create secret generic", "kubectl -n default apply -f -", "kubectl -n default port-forward service/claude-code-proxy"} {
+		if !strings.Contains(out, next) {
+			t.Errorf("helm install output lacks %q:\n%s", next, out)
+		}
+	}
+	if status := runHelm(t, env, "status", release, "--namespace", namespace); !strings.Contains(status, "STATUS: deployed") {
+		t.Errorf("helm status:\n%s", status)
+	}
+
+	// The CRD is served.
+	ext := dynamic.NewForConfigOrDie(cfg)
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	waitFor(t, "the CascadeRoute CRD to be established", 30*time.Second, func() bool {
+		u, err := ext.Resource(crdGVR).Get(ctx, "cascaderoutes.routing.cascadeflow.io", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		crd := into[apiextensionsv1.CustomResourceDefinition](t, u)
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return true
+			}
+		}
+		return false
+	})
+	crd, _ := ext.Resource(crdGVR).Get(ctx, "cascaderoutes.routing.cascadeflow.io", metav1.GetOptions{})
+	if want := configObject(t, "config/crd/bases/routing.cascadeflow.io_cascaderoutes.yaml"); !sameCRDSpec(crd.Object["spec"], want.Object["spec"]) {
+		t.Error("installed CRD spec differs from config/crd/bases")
+	}
+
+	d, err := cs.AppsV1().Deployments(namespace).Get(ctx, fullname, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkManagerDeployment(t, d)
+	if _, err := cs.CoreV1().ServiceAccounts(namespace).Get(ctx, fullname, metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	}
+	if _, err := cs.CoreV1().Services(namespace).Get(ctx, fullname+"-metrics", metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	}
+	if cm, err := cs.CoreV1().ConfigMaps(namespace).Get(ctx, fullname+"-dashboard", metav1.GetOptions{}); err != nil || cm.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard ConfigMap: %v %v", err, cm.GetLabels())
+	}
+	role, err := cs.RbacV1().ClusterRoles().Get(ctx, fullname+"-manager", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := into[rbacv1.ClusterRole](t, configObject(t, "config/rbac/role.yaml")); !reflect.DeepEqual(role.Rules, want.Rules) {
+		t.Errorf("installed manager ClusterRole rules differ from config/rbac/role.yaml")
+	}
+	for _, get := range []func() error{
+		func() error {
+			_, err := cs.RbacV1().ClusterRoleBindings().Get(ctx, fullname+"-manager", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := cs.RbacV1().Roles(namespace).Get(ctx, fullname+"-leader-election", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := cs.RbacV1().RoleBindings(namespace).Get(ctx, fullname+"-leader-election", metav1.GetOptions{})
+			return err
+		},
+	} {
+		if err := get(); err != nil {
+			t.Error(err)
+		}
+	}
+
+	t.Run("least privilege", func(t *testing.T) { checkServiceAccountPermissions(t, ctx, cs) })
+	t.Run("manager runs with the chart's args and RBAC", func(t *testing.T) {
+		runInstalledManager(t, ctx, cfg, kubeconfig, cs, d.Spec.Template.Spec.Containers[0].Args)
+	})
+
+	runHelm(t, env, "uninstall", release, "--namespace", namespace)
+	waitFor(t, "the manager Deployment to be deleted", 30*time.Second, func() bool {
+		_, err := cs.AppsV1().Deployments(namespace).Get(ctx, fullname, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	if _, err := ext.Resource(crdGVR).Get(ctx, "cascaderoutes.routing.cascadeflow.io", metav1.GetOptions{}); err != nil {
+		t.Errorf("the CRD (and with it every CascadeRoute) was deleted on uninstall: %v", err)
+	}
+}
+
+// sameCRDSpec compares CRD specs, ignoring fields the API server defaults
+// (conversion strategy).
+func sameCRDSpec(got, want any) bool {
+	g, _ := got.(map[string]any)
+	g = maps(g)
+	delete(g, "conversion")
+	w, _ := want.(map[string]any)
+	w = maps(w)
+	delete(w, "conversion")
+	return jsonEqual(g, w)
+}
+
+func maps(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// checkServiceAccountPermissions asks the API server what the chart's
+// ServiceAccount may do: what the operator needs, and not more.
+func checkServiceAccountPermissions(t *testing.T, ctx context.Context, cs *kubernetes.Clientset) {
+	sa := "system:serviceaccount:" + namespace + ":" + fullname
+	for _, c := range []struct {
+		verb, group, resource, sub, ns string
+		allowed                        bool
+	}{
+		{"list", "routing.cascadeflow.io", "cascaderoutes", "", "", true},
+		{"watch", "routing.cascadeflow.io", "cascaderoutes", "", "", true},
+		{"patch", "routing.cascadeflow.io", "cascaderoutes", "status", "team", true},
+		{"create", "apps", "deployments", "", "team", true},
+		{"create", "", "configmaps", "", "team", true},
+		{"create", "", "services", "", "team", true},
+		{"create", "rbac.authorization.k8s.io", "roles", "", "team", true},
+		{"get", "", "secrets", "", "team", true},
+		{"create", "coordination.k8s.io", "leases", "", namespace, true},
+		// Not needed, so not granted.
+		{"update", "routing.cascadeflow.io", "cascaderoutes", "", "team", false},
+		{"create", "", "secrets", "", "team", false},
+		{"delete", "", "secrets", "", "team", false},
+		{"create", "", "pods", "", "team", false},
+		{"create", "", "pods", "exec", "team", false},
+		{"create", "coordination.k8s.io", "leases", "", "team", false},
+		{"create", "rbac.authorization.k8s.io", "clusterroles", "", "", false},
+		{"delete", "apiextensions.k8s.io", "customresourcedefinitions", "", "", false},
+		{"create", "", "namespaces", "", "", false},
+	} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   sa,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: c.verb, Group: c.group, Resource: c.resource, Subresource: c.sub, Namespace: c.ns,
+			},
+		}}
+		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status.Allowed != c.allowed {
+			t.Errorf("%s %s/%s %s in %q: allowed=%v, want %v", c.verb, c.group, c.resource, c.sub, c.ns, res.Status.Allowed, c.allowed)
+		}
+	}
+}
+
+// runInstalledManager starts the manager binary with the installed
+// Deployment's args (bind addresses moved to loopback) as the chart's
+// ServiceAccount, through impersonation, and checks a CascadeRoute is
+// reconciled and leader election works in the release namespace.
+func runInstalledManager(t *testing.T, ctx context.Context, cfg *rest.Config, adminKubeconfig string, cs *kubernetes.Clientset, installedArgs []string) {
+	kc, err := clientcmd.LoadFromFile(adminKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ai := range kc.AuthInfos {
+		ai.Impersonate = "system:serviceaccount:" + namespace + ":" + fullname
+		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
+	}
+	saKubeconfig := filepath.Join(t.TempDir(), "sa-kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, saKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	probeAddr, metricsAddr := freePort(t), freePort(t)
+	var args []string
+	for _, a := range installedArgs {
+		switch {
+		case strings.HasPrefix(a, "--health-probe-bind-address="):
+			a = "--health-probe-bind-address=" + probeAddr
+		case strings.HasPrefix(a, "--metrics-bind-address="):
+			a = "--metrics-bind-address=" + metricsAddr
+		}
+		args = append(args, a)
+	}
+	args = append(args, "--kubeconfig="+saKubeconfig)
+	proxyImage := ""
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--proxy-image="); ok {
+			proxyImage = v
+		}
+	}
+	mgr := startProcess(t, buildManager(t), args...)
+	waitFor(t, "the manager to be ready", 60*time.Second, func() bool {
+		resp, err := http.Get("http://" + probeAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	team := "team"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: team}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Secrets(team).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "anthropic-api-key"},
+		StringData: map[string]string{"api-key": vendorKey},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	route := decodeDocuments(t, fmt.Sprintf(`apiVersion: routing.cascadeflow.io/v1alpha1
+kind: CascadeRoute
+metadata: {name: demo, namespace: %s}
+spec:
+  providers:
+  - name: anthropic
+    type: anthropic
+    baseURL: http://127.0.0.1:9
+    apiKeySecretRef: {name: anthropic-api-key, key: api-key}
+  rules:
+  - name: opus
+    models: [claude-opus-5-5]
+    draft: {provider: anthropic, model: claude-haiku-5-5}
+    verifier: {provider: anthropic, model: claude-opus-5-5}
+    threshold: 0.7
+`, team))[0]
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, route); err != nil {
+		t.Fatal(err)
+	}
+
+	waitFor(t, "the proxy Deployment", 30*time.Second, func() bool {
+		_, err := cs.AppsV1().Deployments(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
+		return err == nil
+	})
+	proxy, _ := cs.AppsV1().Deployments(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
+	if got := proxy.Spec.Template.Spec.Containers[0].Image; got != proxyImage || proxyImage == "" {
+		t.Errorf("proxy image %q, want the chart's proxyImage %q", got, proxyImage)
+	}
+	for _, get := range []func() error{
+		func() error {
+			_, err := cs.CoreV1().Services(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := cs.CoreV1().ConfigMaps(team).Get(ctx, "demo-rules", metav1.GetOptions{})
+			return err
+		},
+	} {
+		if err := get(); err != nil {
+			t.Error(err)
+		}
+	}
+	waitFor(t, "status Accepted=True on the CascadeRoute", 30*time.Second, func() bool {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(route), route); err != nil {
+			return false
+		}
+		conds, _, _ := unstructured.NestedSlice(route.Object, "status", "conditions")
+		for _, cond := range conds {
+			m := cond.(map[string]any)
+			if m["type"] == "Accepted" && m["status"] == "True" {
+				return true
+			}
+		}
+		return false
+	})
+	leases, err := cs.CoordinationV1().Leases(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := slices.ContainsFunc(leases.Items, func(l coordinationv1.Lease) bool {
+		return l.Name == "cascadeflow-operator.routing.cascadeflow.io" && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != ""
+	})
+	if !held {
+		t.Errorf("no held leader Lease in %s", namespace)
+	}
+	if strings.Contains(mgr.Output(), "forbidden") {
+		t.Errorf("the manager was refused something with the chart's RBAC:\n%s", mgr.Output())
+	}
+	if strings.Contains(mgr.Output(), vendorKey) {
+		t.Error("the manager logged the vendor key")
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// process is a binary run until the test ends, its output kept.
+type process struct {
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *process) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func startProcess(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = p, p
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("manager output:\n%s", p.Output())
+		}
+	})
+	return p
+}
