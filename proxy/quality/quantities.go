@@ -292,7 +292,7 @@ var repairCues = newPhraseSet(
 	"however, since", "however, this", "must be a whole number", "should be a whole number",
 	"can't have half", "cannot have half", "can't have a fraction", "cannot have a fraction",
 	"can't be negative", "cannot be negative", "is a negative number", "there must be a mistake",
-	"made a mistake", "doesn't make sense", "does not make sense", "is not possible",
+	"made a mistake",
 )
 
 // fractionalCues ask for a probability, which is a ratio by nature.
@@ -313,16 +313,16 @@ func answerSignal(v *draftView, c *config) result {
 		flaws++
 		why = append(why, "patches an impossible result")
 	}
-	if ans, final, line, ok := m.finalAnswer(v.text); ok {
+	if ans, final, line, at, ok := m.finalAnswer(v.text); ok {
 		if ans.val != math.Trunc(ans.val) && !ans.pct && int(ans.dec) > m.qDec && !fractionalCues.contains(lastParagraph(v.askLower)) {
 			flaws++
 			why = append(why, "answer more precise than the data")
 		}
-		if len(final) >= 2 && !strings.ContainsAny(line, "=+*/×÷") && distinctValues(final) >= 2 {
+		if len(final) >= 2 && !strings.ContainsAny(line, "=+*/×÷") && distinctValues(final) >= 2 && asksOneNumber(lastParagraph(v.askLower)) {
 			flaws++
 			why = append(why, "several numbers in the final statement")
 		}
-		if !strings.ContainsAny(line, "=") && !m.derived(ans) {
+		if !strings.ContainsAny(line, "=") && strings.Contains(v.text[:at], "=") && !m.derived(ans) {
 			flaws++
 			why = append(why, "answer not reached by the work")
 		}
@@ -333,14 +333,15 @@ func answerSignal(v *draftView, c *config) result {
 	return result{score: math.Pow(c.o("answer_flaw_score"), float64(flaws)), applies: true, detail: strings.Join(why, ", ")}
 }
 
-// finalAnswer reads the draft's final statement (its last line with a digit):
-// its quantities, less those that restate the question's ("the chance of at
-// least 3 is 0.31"), and the answer among them: the first after the line's
-// last "=", else the first. ok is false when no such quantity is left.
-func (m *mathView) finalAnswer(text string) (ans quantity, final []quantity, line string, ok bool) {
-	line, at := finalStatement(text)
+// finalAnswer reads the draft's final statement (its last line with a digit,
+// starting at byte at): its quantities, less those that restate the
+// question's ("the chance of at least 3 is 0.31"), and the answer among
+// them: the first after the line's last "=", else the first. ok is false
+// when no such quantity is left.
+func (m *mathView) finalAnswer(text string) (ans quantity, final []quantity, line string, at int, ok bool) {
+	line, at = finalStatement(text)
 	if at < 0 {
-		return quantity{}, nil, "", false
+		return quantity{}, nil, "", at, false
 	}
 	for _, d := range m.draft {
 		if d.pos >= at && d.pos < at+len(line) && !m.isGiven(d.val) {
@@ -348,7 +349,7 @@ func (m *mathView) finalAnswer(text string) (ans quantity, final []quantity, lin
 		}
 	}
 	if len(final) == 0 {
-		return quantity{}, nil, line, false
+		return quantity{}, nil, line, at, false
 	}
 	ans = final[0]
 	if eq := strings.LastIndexByte(line, '='); eq >= 0 {
@@ -359,7 +360,13 @@ func (m *mathView) finalAnswer(text string) (ans quantity, final []quantity, lin
 			}
 		}
 	}
-	return ans, final, line, true
+	return ans, final, line, at, true
+}
+
+// asksOneNumber reports a question asking for a single amount: one
+// "how many" or "how much" and one question mark.
+func asksOneNumber(q string) bool {
+	return strings.Count(q, "how many")+strings.Count(q, "how much") == 1 && strings.Count(q, "?") == 1
 }
 
 // derived reports whether the work before the final statement wrote the
