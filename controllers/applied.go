@@ -44,6 +44,13 @@ func (a *appliedSet) record(route types.NamespacedName, key, hash, resourceVersi
 	a.byRoute[route][key] = appliedRecord{hash: hash, resourceVersion: resourceVersion}
 }
 
+// drop forgets one object of route.
+func (a *appliedSet) drop(route types.NamespacedName, key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.byRoute[route], key)
+}
+
 // forget drops what is known about a deleted route.
 func (a *appliedSet) forget(route types.NamespacedName) {
 	a.mu.Lock()

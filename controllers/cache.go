@@ -2,7 +2,10 @@ package controllers
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
@@ -22,13 +25,16 @@ func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}:      owned,
-			&corev1.Service{}:        owned,
-			&corev1.ServiceAccount{}: owned,
-			&appsv1.Deployment{}:     owned,
-			&rbacv1.Role{}:           owned,
-			&rbacv1.RoleBinding{}:    owned,
-			&corev1.Secret{}:         {Transform: stripSecretMetadata},
+			&corev1.ConfigMap{}:                      owned,
+			&corev1.Service{}:                        owned,
+			&corev1.ServiceAccount{}:                 owned,
+			&appsv1.Deployment{}:                     owned,
+			&rbacv1.Role{}:                           owned,
+			&rbacv1.RoleBinding{}:                    owned,
+			&networkingv1.Ingress{}:                  owned,
+			&autoscalingv2.HorizontalPodAutoscaler{}: owned,
+			&policyv1.PodDisruptionBudget{}:          owned,
+			&corev1.Secret{}:                         {Transform: stripSecretMetadata},
 		},
 	}
 }

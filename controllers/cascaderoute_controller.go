@@ -13,7 +13,10 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,6 +42,10 @@ import (
 // FieldOwner is the server-side apply field manager of everything the operator writes.
 const FieldOwner = "cascadeflow-operator"
 
+// ReplicaHandoffFieldOwner holds spec.replicas of a Deployment while it passes
+// from the operator to a HorizontalPodAutoscaler (see handOverReplicas).
+const ReplicaHandoffFieldOwner = "cascadeflow-operator-replica-handoff"
+
 // secretIndex indexes CascadeRoutes by the names of the Secrets they reference.
 const secretIndex = "spec.secretNames"
 
@@ -60,6 +67,9 @@ type CascadeRouteReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one CascadeRoute's owned objects and status in line with its spec.
@@ -82,11 +92,20 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	st := &cr.Status
 	st.ObservedGeneration = cr.Generation
 	st.Endpoint = render.Endpoint(&cr)
-	st.Replicas = render.DesiredReplicas(&cr)
+	st.Replicas = render.MinReplicas(&cr)
 	cond := func(typ string, status metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
 			Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: cr.Generation,
 		})
+	}
+	failed := func(err error) (ctrl.Result, error) {
+		msg := err.Error()
+		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonApplyFailed, msg)
+		cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed, msg)
+		if serr := r.writeStatus(ctx, &cr, before); serr != nil {
+			logger.Error(serr, "write status after a failed apply")
+		}
+		return ctrl.Result{}, err
 	}
 
 	set, err := render.Rules(&cr)
@@ -108,21 +127,41 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	var deployment *unstructured.Unstructured
-	for _, obj := range objs {
-		applied, err := r.apply(ctx, req.NamespacedName, obj)
-		if err != nil {
-			err = fmt.Errorf("apply %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
-			msg := err.Error()
-			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonApplyFailed, msg)
-			cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed, msg)
-			if serr := r.writeStatus(ctx, &cr, before); serr != nil {
-				logger.Error(serr, "write status after a failed apply")
-			}
-			return ctrl.Result{}, err
+	// Delete first: a refused Ingress must be gone before pods without
+	// client authentication roll out behind it.
+	for _, obj := range render.Unwanted(&cr) {
+		if err := r.deleteOwned(ctx, &cr, obj); err != nil {
+			return failed(fmt.Errorf("delete %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err))
 		}
-		if _, ok := obj.(*appsv1.Deployment); ok {
-			deployment = applied
+	}
+	exposure := render.ExposureOf(&cr)
+	var dep appsv1.Deployment
+	ingressPending := false
+	for _, obj := range objs {
+		if ing, ok := obj.(*networkingv1.Ingress); ok && exposure.Authenticated {
+			wait, err := r.ingressMustWait(ctx, ing, &dep)
+			if err != nil {
+				return failed(fmt.Errorf("look up Ingress %s: %w", ing.Name, err))
+			}
+			if wait {
+				ingressPending = true
+				continue
+			}
+		}
+		applied, created, err := r.apply(ctx, req.NamespacedName, obj)
+		if err != nil {
+			return failed(fmt.Errorf("apply %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err))
+		}
+		switch obj.(type) {
+		case *appsv1.Deployment:
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(applied.Object, &dep); err != nil {
+				return ctrl.Result{}, fmt.Errorf("read applied Deployment: %w", err)
+			}
+		case *networkingv1.Ingress:
+			if created && exposure.Insecure() && r.Recorder != nil {
+				r.Recorder.Eventf(&cr, obj, "Warning", v1alpha1.ReasonInsecureExposure, "CreateIngress",
+					"Ingress %s created without client authentication (allowUnauthenticated is true): %s", obj.GetName(), exposure.Problem)
+			}
 		}
 	}
 	st.RulesHash = set.Hash()
@@ -130,19 +169,49 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	cond(v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid,
 		fmt.Sprintf("%d rules written to ConfigMap %s", len(set.Rules), render.ConfigMapName(&cr)))
 
-	var dep appsv1.Deployment
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(deployment.Object, &dep); err != nil {
-		return ctrl.Result{}, fmt.Errorf("read applied Deployment: %w", err)
+	// The autoscaler owns an autoscaled Deployment's count; the API server
+	// defaults an unset count to 1.
+	if dep.Spec.Replicas != nil {
+		st.Replicas = *dep.Spec.Replicas
 	}
 	st.ReadyReplicas = dep.Status.AvailableReplicas
 	available, why := deploymentAvailable(&dep, st.Replicas)
+	if ingressPending {
+		available = false
+		why += "; the Ingress is created once every proxy pod runs the current configuration"
+	}
 
-	switch {
-	case len(missing) > 0:
-		msg := fmt.Sprintf("Secret %s not found in namespace %s; proxy pods cannot start until it exists",
+	var missingMsg string
+	if len(missing) > 0 {
+		missingMsg = fmt.Sprintf("Secret %s not found in namespace %s; proxy pods cannot start until it exists",
 			strings.Join(missing, ", "), cr.Namespace)
-		cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonSecretNotFound, msg)
-		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, msg)
+	}
+	switch {
+	case exposure.Insecure():
+		var msg string
+		if exposure.Allowed {
+			msg = "Ingress created without client authentication because spec.proxy.ingress.allowUnauthenticated is true: " + exposure.Problem
+		} else {
+			msg = "Ingress refused: " + exposure.Problem + ". Set spec.proxy.clientKeysSecretRef (or passthroughAuth on every provider), " +
+				"or set spec.proxy.ingress.allowUnauthenticated: true to expose it anyway"
+		}
+		if missingMsg != "" {
+			msg += ". Also: " + missingMsg
+		}
+		cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonInsecureExposure, msg)
+		switch {
+		case !exposure.Allowed:
+			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInsecureExposure, "the Ingress was refused: see the Degraded condition")
+		case missingMsg != "":
+			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, missingMsg)
+		case !available:
+			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReplicasUnavailable, why)
+		default:
+			cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable, why)
+		}
+	case missingMsg != "":
+		cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonSecretNotFound, missingMsg)
+		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, missingMsg)
 	case !available:
 		cond(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected, "all dependencies present")
 		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReplicasUnavailable, why)
@@ -151,6 +220,46 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable, why)
 	}
 	return ctrl.Result{}, r.writeStatus(ctx, &cr, before)
+}
+
+// ingressMustWait holds back creating an Ingress in front of client
+// authentication while pods of an earlier configuration — which may not
+// authenticate clients — still serve. An existing Ingress is kept, and a new
+// Deployment (no pods yet) does not wait.
+func (r *CascadeRouteReconciler) ingressMustWait(ctx context.Context, ing *networkingv1.Ingress, dep *appsv1.Deployment) (bool, error) {
+	err := r.Get(ctx, client.ObjectKeyFromObject(ing), &networkingv1.Ingress{})
+	switch {
+	case err == nil:
+		return false, nil
+	case !apierrors.IsNotFound(err):
+		return false, err
+	}
+	s := dep.Status
+	rolledOut := s.Replicas == 0 || (s.ObservedGeneration >= dep.Generation && s.UpdatedReplicas == s.Replicas)
+	return !rolledOut, nil
+}
+
+// deleteOwned deletes an object this route no longer wants, if it exists and
+// this route controls it (an object of the same name made by someone else is
+// left alone).
+func (r *CascadeRouteReconciler) deleteOwned(ctx context.Context, cr *v1alpha1.CascadeRoute, obj render.Object) error {
+	current := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
+	switch err := r.Get(ctx, client.ObjectKeyFromObject(obj), current); {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	if ref := metav1.GetControllerOf(current); ref == nil || ref.UID != cr.UID {
+		return nil
+	}
+	uid := current.GetUID()
+	err := r.Delete(ctx, current, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("deleted", "kind", obj.GetObjectKind().GroupVersionKind().Kind, "name", obj.GetName())
+	return nil
 }
 
 // deploymentAvailable judges readiness the way `kubectl rollout status` does:
@@ -189,45 +298,84 @@ func (r *CascadeRouteReconciler) missingSecrets(ctx context.Context, cr *v1alpha
 }
 
 // apply server-side applies one rendered object and returns the object as
-// stored. An apply that changes nothing writes nothing (no new
-// resourceVersion); when the cache shows the object exactly as this operator
-// last applied it, even the request is skipped.
-func (r *CascadeRouteReconciler) apply(ctx context.Context, route types.NamespacedName, obj render.Object) (*unstructured.Unstructured, error) {
+// stored, and whether it was created. An apply that changes nothing writes
+// nothing (no new resourceVersion); when the cache shows the object exactly
+// as this operator last applied it, even the request is skipped.
+func (r *CascadeRouteReconciler) apply(ctx context.Context, route types.NamespacedName, obj render.Object) (*unstructured.Unstructured, bool, error) {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		return nil, fmt.Errorf("convert %T: %w", obj, err)
+		return nil, false, fmt.Errorf("convert %T: %w", obj, err)
 	}
 	// Status belongs to other controllers; the empty status of a typed object
 	// would otherwise be part of the applied configuration.
 	delete(m, "status")
 	body, err := json.Marshal(m) // map keys sorted: equal configurations hash equally
 	if err != nil {
-		return nil, fmt.Errorf("encode %T: %w", obj, err)
+		return nil, false, fmt.Errorf("encode %T: %w", obj, err)
 	}
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
 	key := obj.GetObjectKind().GroupVersionKind().Kind + "/" + obj.GetName()
 
 	current := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
+	exists := false
 	switch err := r.Get(ctx, client.ObjectKeyFromObject(obj), current); {
 	case err == nil:
+		exists = true
 		if r.applied.unchanged(route, key, hash, current.GetResourceVersion()) {
 			cm, err := runtime.DefaultUnstructuredConverter.ToUnstructured(current)
 			if err != nil {
-				return nil, fmt.Errorf("convert cached %s: %w", key, err)
+				return nil, false, fmt.Errorf("convert cached %s: %w", key, err)
 			}
-			return &unstructured.Unstructured{Object: cm}, nil
+			return &unstructured.Unstructured{Object: cm}, false, nil
 		}
 	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("read %s: %w", key, err)
+		return nil, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if d, ok := obj.(*appsv1.Deployment); ok {
+		handoff := "replicas-handoff/" + d.Name
+		switch {
+		case d.Spec.Replicas != nil:
+			r.applied.drop(route, handoff) // the operator owns the count again
+		case exists && !r.applied.unchanged(route, handoff, "done", string(current.GetUID())):
+			if err := r.handOverReplicas(ctx, current.(*appsv1.Deployment)); err != nil {
+				return nil, false, err
+			}
+			r.applied.record(route, handoff, "done", string(current.GetUID()))
+		}
 	}
 
 	u := &unstructured.Unstructured{Object: m}
 	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	r.applied.record(route, key, hash, u.GetResourceVersion())
-	return u, nil
+	return u, !exists, nil
+}
+
+// handOverReplicas prepares an existing Deployment for an autoscaler, the
+// way the Kubernetes documentation describes for server-side apply: a
+// separate field manager first co-owns spec.replicas at its current value,
+// so that when the operator's own apply stops setting it the count is kept
+// instead of being reset to the default of 1 (which would kill pods and
+// their streams until the autoscaler scales up again). A conflict means
+// another manager (the autoscaler) already changed the count and owns it:
+// nothing to hand over. Done once per Deployment while autoscaled.
+func (r *CascadeRouteReconciler) handOverReplicas(ctx context.Context, d *appsv1.Deployment) error {
+	if d.Spec.Replicas == nil {
+		return nil
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1",
+		"kind":       "Deployment",
+		"metadata":   map[string]any{"name": d.Name, "namespace": d.Namespace},
+		"spec":       map[string]any{"replicas": int64(*d.Spec.Replicas)},
+	}}
+	err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ReplicaHandoffFieldOwner))
+	if err != nil && !apierrors.IsConflict(err) {
+		return fmt.Errorf("hand Deployment %s replicas over to the autoscaler: %w", d.Name, err)
+	}
+	return nil
 }
 
 // writeStatus writes the status once, and only when it changed.
@@ -246,7 +394,8 @@ func (r *CascadeRouteReconciler) writeStatus(ctx context.Context, cr *v1alpha1.C
 }
 
 // SetupWithManager registers the controller: CascadeRoutes, the objects they
-// own, and the Secrets they reference (by metadata only).
+// own, and the Secrets they reference — API keys and client keys — by
+// metadata only.
 func (r *CascadeRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.CascadeRoute{}, secretIndex, func(o client.Object) []string {
 		return render.SecretNames(o.(*v1alpha1.CascadeRoute))
@@ -264,6 +413,9 @@ func (r *CascadeRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
+		Owns(&networkingv1.Ingress{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.routesUsingSecret), builder.OnlyMetadata).
 		Complete(r)
 }

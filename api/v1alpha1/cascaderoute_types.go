@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -345,11 +346,13 @@ type Route struct {
 	Model string `json:"model,omitempty"`
 }
 
-// ProxySpec describes the proxy Deployment and Service. Ingress and
-// autoscaling are reserved for a later API revision (spec.proxy.ingress,
-// spec.proxy.autoscaling).
+// ProxySpec describes the proxy Deployment and Service, and optionally its
+// Ingress and autoscaling.
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.resources) || !has(self.resources.requests) || 'cpu' in self.resources.requests",message="autoscaling scales on CPU utilisation, which needs a CPU request: set resources.requests.cpu (or leave resources unset for the default)",fieldPath=".resources"
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.resources) || has(self.resources.requests)",message="autoscaling scales on CPU utilisation, which needs a CPU request: set resources.requests.cpu (or leave resources unset for the default)",fieldPath=".resources"
 type ProxySpec struct {
-	// replicas is the number of proxy pods. Default 1.
+	// replicas is the number of proxy pods. Default 1. Ignored while
+	// autoscaling is set: the HorizontalPodAutoscaler owns the count then.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -366,7 +369,10 @@ type ProxySpec struct {
 	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
 
-	// resources of the proxy container. Default: requests of 100m CPU and 64Mi memory.
+	// resources of the proxy container. Default: requests of 100m CPU and
+	// 128Mi memory, a memory limit of 512Mi and no CPU limit (a CPU limit
+	// throttles streams in bursts; the request is what the scheduler and the
+	// autoscaler use). Set together, these replace the default entirely.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
@@ -383,10 +389,153 @@ type ProxySpec struct {
 	Service ServiceSpec `json:"service,omitempty"`
 
 	// clientKeysSecretRef names a Secret whose values are the keys clients
-	// must present (x-api-key or Authorization: Bearer). Unset: the proxy does
-	// not authenticate clients itself.
+	// must present (x-api-key or Authorization: Bearer); every value of the
+	// Secret, one key per line, is accepted, and edits reach running pods
+	// without a restart. Unset: the proxy does not authenticate clients
+	// itself. A route exposed through spec.proxy.ingress needs this, or
+	// passthroughAuth on every provider, or ingress.allowUnauthenticated.
 	// +optional
 	ClientKeysSecretRef *LocalSecretRef `json:"clientKeysSecretRef,omitempty"`
+
+	// ingress, when set, makes the operator create a networking.k8s.io/v1
+	// Ingress (named like the Service) to the proxy Service; removing it
+	// deletes the Ingress. The Ingress is refused (condition
+	// Degraded=True, reason InsecureExposure) when clients would reach
+	// vendor keys without authenticating: see allowUnauthenticated.
+	// +optional
+	Ingress *IngressSpec `json:"ingress,omitempty"`
+
+	// autoscaling, when set, makes the operator create an autoscaling/v2
+	// HorizontalPodAutoscaler for the proxy Deployment and leave the
+	// Deployment's replica count to it (spec.proxy.replicas is ignored).
+	// Removing it deletes the autoscaler and restores spec.proxy.replicas.
+	// +optional
+	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
+}
+
+// IngressSpec is the Ingress that exposes the proxy outside the cluster.
+//
+// The operator adds annotations that make ingress-nginx suitable for long
+// streamed answers (user annotations with the same key win):
+//
+//	nginx.ingress.kubernetes.io/proxy-buffering: "off"      (stream tokens as they come)
+//	nginx.ingress.kubernetes.io/proxy-read-timeout: "3600"  (long generations, seconds)
+//	nginx.ingress.kubernetes.io/proxy-send-timeout: "3600"
+//	nginx.ingress.kubernetes.io/proxy-body-size: "32m"      (large coding-agent contexts)
+//
+// Other controllers ignore them; what they need, set through annotations:
+//   - Traefik streams text/event-stream without buffering and has no
+//     response timeout by default; if the entry point sets
+//     transport.respondingTimeouts.writeTimeout (or readTimeout for large
+//     uploads), raise it above the longest answer.
+//   - HAProxy Kubernetes Ingress: haproxy.org/timeout-server: "3600s"
+//     (the default 50s cuts long generations).
+//   - AWS Load Balancer Controller (ALB): alb.ingress.kubernetes.io/load-balancer-attributes:
+//     idle_timeout.timeout_seconds=3600 (default 60 s; a thinking model may
+//     send nothing for longer than that).
+//   - GKE Ingress: a BackendConfig with timeoutSec: 3600 (default 30 s).
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.tls) || has(self.host)",message="tls needs a host: the certificate is served for spec.proxy.ingress.host",fieldPath=".tls"
+type IngressSpec struct {
+	// className is the IngressClass that serves this Ingress, e.g. nginx.
+	// Unset: the cluster's default IngressClass.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ClassName *string `json:"className,omitempty"`
+
+	// host is the DNS name clients use, e.g. llm.example.com; a wildcard
+	// (*.example.com) is allowed. Unset: every host the controller serves.
+	// Required with tls.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Host string `json:"host,omitempty"`
+
+	// path routed to the proxy. Default "/". The proxy serves its API at
+	// /v1/... and the Ingress forwards the path unchanged, so another path
+	// needs the controller's rewrite annotation.
+	// +optional
+	// +kubebuilder:default="/"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="path must start with /"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(//|/\\\\./|/\\\\.\\\\./|%2[fF]|/\\\\.\\\\.?$|\\\\s)')",message="path must not contain //, /./, /../, %2f or white space, nor end in /. or /.."
+	Path string `json:"path,omitempty"`
+
+	// pathType is how path matches: Prefix (default), Exact or
+	// ImplementationSpecific (the IngressClass decides, e.g. regular
+	// expressions with ingress-nginx's use-regex).
+	// +optional
+	// +kubebuilder:default=Prefix
+	// +kubebuilder:validation:Enum=Prefix;Exact;ImplementationSpecific
+	PathType networkingv1.PathType `json:"pathType,omitempty"`
+
+	// tls terminates HTTPS at the Ingress for host with the certificate in
+	// a Secret. Strongly recommended: clients send their keys in headers.
+	// +optional
+	TLS *IngressTLS `json:"tls,omitempty"`
+
+	// annotations of the Ingress, added to (and overriding) the operator's
+	// streaming defaults for ingress-nginx listed above, e.g.
+	// cert-manager.io/cluster-issuer. Snippet annotations (keys ending in
+	// -snippet) are refused: they inject raw controller configuration.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="annotation keys must be qualified names (an optional DNS prefix and '/', then at most 63 characters)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.endsWith('-snippet'))",message="snippet annotations inject raw controller configuration and are refused; use the controller's dedicated annotations"
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// allowUnauthenticated exposes the route even though the proxy would
+	// spend its vendor keys for any client that reaches the Ingress: no
+	// clientKeysSecretRef is set and some provider uses an apiKeySecretRef.
+	// Only for an Ingress that is otherwise protected (an authenticating
+	// controller, an allow-list, a private network). While true and
+	// unauthenticated, the route keeps the condition Degraded=True with
+	// reason InsecureExposure and a Warning event is recorded.
+	// +optional
+	AllowUnauthenticated bool `json:"allowUnauthenticated,omitempty"`
+}
+
+// IngressTLS selects the certificate of the Ingress.
+type IngressTLS struct {
+	// secretName is a kubernetes.io/tls Secret in the CascadeRoute's
+	// namespace holding the certificate for host (it may be written by
+	// cert-manager through an annotation).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	SecretName string `json:"secretName"`
+}
+
+// AutoscalingSpec sizes the proxy Deployment with a HorizontalPodAutoscaler
+// on CPU utilisation.
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="minReplicas must not exceed maxReplicas"
+type AutoscalingSpec struct {
+	// minReplicas is the fewest proxy pods. Default 1. With more than one a
+	// PodDisruptionBudget keeps all but one running during node drains.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+
+	// maxReplicas is the most proxy pods.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxReplicas int32 `json:"maxReplicas"`
+
+	// targetCPUUtilizationPercentage is the average CPU use, in percent of
+	// the CPU request, the autoscaler aims for. Default 70.
+	// +optional
+	// +kubebuilder:default=70
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=200
+	TargetCPUUtilizationPercentage *int32 `json:"targetCPUUtilizationPercentage,omitempty"`
 }
 
 // ServiceSpec is the proxy Service's shape.
@@ -437,6 +586,11 @@ const (
 	ReasonReplicasAvailable   = "ReplicasAvailable"
 	ReasonReplicasUnavailable = "ReplicasUnavailable"
 	ReasonApplyFailed         = "ApplyFailed"
+	// ReasonInsecureExposure: spec.proxy.ingress would let anyone who reaches
+	// it spend the route's vendor keys (no client keys, and a provider that
+	// does not pass the client's own credentials through). The Ingress is
+	// not created unless spec.proxy.ingress.allowUnauthenticated is true.
+	ReasonInsecureExposure = "InsecureExposure"
 )
 
 // CascadeRouteStatus is what the operator observed and did.

@@ -5,7 +5,10 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,14 +54,45 @@ type Object interface {
 	runtime.Object
 }
 
-// All renders every object a CascadeRoute owns, the rules ConfigMap first, in
-// the order they should be applied (the ConfigMap exists before pods mount it).
+// All renders every object a CascadeRoute owns, in the order they should be
+// applied: the rules ConfigMap first (it exists before pods mount it), the
+// Ingress last (the Service it points at exists before it is exposed). The
+// Ingress is left out when ExposureOf refuses it.
 func All(cr *v1alpha1.CascadeRoute, set *rules.Set, opts Options) ([]Object, error) {
 	cm, err := ConfigMap(cr, set)
 	if err != nil {
 		return nil, err
 	}
-	return []Object{cm, ServiceAccount(cr), Role(cr), RoleBinding(cr), Deployment(cr, opts), Service(cr)}, nil
+	objs := []Object{cm, ServiceAccount(cr), Role(cr), RoleBinding(cr), Deployment(cr, opts), Service(cr)}
+	if NeedsDisruptionBudget(cr) {
+		objs = append(objs, PodDisruptionBudget(cr))
+	}
+	if Autoscaled(cr) {
+		objs = append(objs, HorizontalPodAutoscaler(cr))
+	}
+	if ExposureOf(cr).Allowed {
+		objs = append(objs, Ingress(cr))
+	}
+	return objs, nil
+}
+
+// Unwanted lists the optional objects a CascadeRoute must not have in its
+// current spec (named as All would name them, without content), so that the
+// reconciler deletes them: an Ingress that was removed or is refused, an
+// autoscaler that was switched off, a disruption budget no longer needed.
+func Unwanted(cr *v1alpha1.CascadeRoute) []Object {
+	var out []Object
+	meta := func() metav1.ObjectMeta { return metav1.ObjectMeta{Name: ProxyName(cr), Namespace: cr.Namespace} }
+	if !ExposureOf(cr).Allowed {
+		out = append(out, &networkingv1.Ingress{TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"}, ObjectMeta: meta()})
+	}
+	if !Autoscaled(cr) {
+		out = append(out, &autoscalingv2.HorizontalPodAutoscaler{TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"}, ObjectMeta: meta()})
+	}
+	if !NeedsDisruptionBudget(cr) {
+		out = append(out, &policyv1.PodDisruptionBudget{TypeMeta: metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"}, ObjectMeta: meta()})
+	}
+	return out
 }
 
 // Options are the operator-wide settings the renderers need.
@@ -86,7 +120,8 @@ func Endpoint(cr *v1alpha1.CascadeRoute) string {
 	return fmt.Sprintf("http://%s.%s.svc:%d", ProxyName(cr), cr.Namespace, ServicePort(cr))
 }
 
-// DesiredReplicas is spec.proxy.replicas with its default applied.
+// DesiredReplicas is spec.proxy.replicas with its default applied. An
+// autoscaled route's count is the autoscaler's: see MinReplicas.
 func DesiredReplicas(cr *v1alpha1.CascadeRoute) int32 {
 	if r := cr.Spec.Proxy.Replicas; r != nil {
 		return *r
@@ -197,10 +232,15 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 			}})
 		}
 	}
-	resources := corev1.ResourceRequirements{Requests: corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("100m"),
-		corev1.ResourceMemory: resource.MustParse("64Mi"),
-	}}
+	// No CPU limit: CFS throttling would stall streams in bursts. The memory
+	// limit stops a runaway pod before it starves its node.
+	resources := corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("100m"),
+			corev1.ResourceMemory: resource.MustParse("128Mi"),
+		},
+		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
+	}
 	if px.Resources != nil {
 		resources = *px.Resources.DeepCopy()
 	}
@@ -215,11 +255,18 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 			FailureThreshold: 3,
 		}
 	}
+	// An autoscaled Deployment's replica count belongs to the autoscaler:
+	// leaving it out of the applied configuration keeps server-side apply
+	// from resetting what the autoscaler chose.
+	var replicas *int32
+	if !Autoscaled(cr) {
+		replicas = ptr.To(DesiredReplicas(cr))
+	}
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: objectMeta(cr, ProxyName(cr)),
 		Spec: appsv1.DeploymentSpec{
-			Replicas:             ptr.To(DesiredReplicas(cr)),
+			Replicas:             replicas,
 			RevisionHistoryLimit: ptr.To[int32](3),
 			Selector:             &metav1.LabelSelector{MatchLabels: SelectorLabels(cr)},
 			// Keep serving capacity during a rollout: start a new pod before stopping an old one.
@@ -267,6 +314,14 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 						VolumeMounts: mounts,
 					}},
 					Volumes: volumes,
+					// Prefer one node per pod, so a node failure takes few
+					// streams with it; still schedule when nodes are scarce.
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+						MaxSkew:           1,
+						TopologyKey:       corev1.LabelHostname,
+						WhenUnsatisfiable: corev1.ScheduleAnyway,
+						LabelSelector:     &metav1.LabelSelector{MatchLabels: SelectorLabels(cr)},
+					}},
 				},
 			},
 		},
