@@ -31,23 +31,30 @@
 //	            (and satisfies the schema) (veto when violated)
 //	arithmetic  statements such as "12 * 4 = 48" or "20% of 50 is 10" are
 //	            recomputed; score = share found correct
-//	coverage    word problems (a question giving two or more quantities):
-//	            each quantity the question gives that the worked answer
-//	            never writes costs a factor ["coverage_unused_score"] (a
-//	            dropped quantity is the commonest trace of a misread problem)
+//	coverage    word problems (the last paragraph of the latest user text
+//	            gives two or more quantities, in digits, fractions,
+//	            percentages or words, has a math or reasoning cue and asks
+//	            something): each quantity the question gives that the
+//	            worked answer never writes, in any usual form (20 % as 0.2,
+//	            1.2 or 0.8; 3/4 as 0.75, 3 or 4), costs a factor
+//	            ["coverage_unused_score"]: a dropped quantity is the
+//	            commonest trace of a misread problem
 //	answer      word problems: each flaw of the final answer costs a factor
 //	            ["answer_flaw_score"]. Flaws: the final statement (last line
-//	            with a digit) offers several numbers; the answer has more
-//	            decimals than any number of the question, i.e. needed
-//	            rounding (unless a probability is asked); it is not a number
-//	            the work before it reached; the draft patches an impossible
-//	            result of its own ("however, since this is a negative
-//	            number")
+//	            with a digit) offers several numbers where one amount is
+//	            asked ("how many", "how much"); the answer has more decimals
+//	            than any number of the question, i.e. needed rounding or an
+//	            uneven split (not counted when a probability is asked); after
+//	            shown calculations, the answer is a number the work never
+//	            reached; the draft patches an impossible result of its own
+//	            ("however, since this is a negative number")
 //	complexity  1 - complexity_penalty × the request's complexity estimate
-//	            (see Complexity) × (1 - complexity_verified_discount × e):
-//	            e in [0, 1] is checked work, i.e. a word problem whose
+//	            (see Complexity) × (1 - complexity_verified_discount × e),
+//	            e in [0, 1] being checked work: a word problem whose
 //	            calculations all recompute (complexity_verified_calcs of
-//	            them count fully) and which coverage and answer pass
+//	            them count fully) and which coverage and answer pass. The
+//	            estimate is a prior that a small model fails; checks that
+//	            hold remove part of the risk it stands for
 //	logprob     token probabilities when the draft carries logprobs
 //	judge       a grade from an optional Judge model
 //
