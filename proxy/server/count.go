@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
@@ -36,7 +37,11 @@ func (s *Server) handleCountTokens(c *gin.Context) {
 	if p.Dialect() == llm.Anthropic {
 		if model != "" && model != rt.Model {
 			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(model))
+		} else {
+			model = rt.Model
 		}
+		// Thinking blocks a cascade marked go out as the vendor issued them, or not at all.
+		body = cascade.ThinkingForModel(body, model)
 		s.relay(c, codec, p, provider.PathCountTokens, body, nil)
 		return
 	}

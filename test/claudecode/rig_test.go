@@ -21,8 +21,12 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
 
-// vendorKey is the key the proxy holds for the fake upstream.
-const vendorKey = "sk-cc-e2e-VENDOR-do-not-leak-7"
+// vendorKey is the key the proxy holds for the fake upstream; clientKey is
+// the key the main proxy issues to its users (--client-keys-dir).
+const (
+	vendorKey = "sk-cc-e2e-VENDOR-do-not-leak-7"
+	clientKey = "sk-cc-e2e-client-issued-key-3"
+)
 
 // rulesYAML serves Claude Code's main model through a cascade (haiku drafts,
 // opus verifies), an older Sonnet id through a cascade that drafts on an
@@ -144,7 +148,8 @@ type stack struct {
 }
 
 // newStack starts the three servers; rules is a template with {{FAKE}}.
-func newStack(t *testing.T, proxyBin, rules string, fakeOpts fakeupstream.Options, env ...string) *stack {
+// clientKeys, when set, are the only keys the proxy accepts from clients.
+func newStack(t *testing.T, proxyBin, rules string, fakeOpts fakeupstream.Options, clientKeys []string, env ...string) *stack {
 	t.Helper()
 	fake := fakeupstream.New(fakeOpts)
 	fakeURL := fake.Start()
@@ -155,7 +160,18 @@ func newStack(t *testing.T, proxyBin, rules string, fakeOpts fakeupstream.Option
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	p := startProcess(t, env, proxyBin, "--listen", addr, "--rules", rulesPath, "--demo", "off", "--log-level", "info")
+	args := []string{"--listen", addr, "--rules", rulesPath, "--demo", "off", "--log-level", "info"}
+	if len(clientKeys) > 0 {
+		keysDir := filepath.Join(dir, "client-keys")
+		if err := os.Mkdir(keysDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(keysDir, "keys"), []byte(strings.Join(clientKeys, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--client-keys-dir", keysDir)
+	}
+	p := startProcess(t, env, proxyBin, args...)
 	proxyURL := "http://" + addr
 	waitReady(t, proxyURL+"/readyz", p)
 	front := newCapture(proxyURL)
@@ -305,7 +321,7 @@ func (c cli) run(t *testing.T, o runOpts) (result, error) {
 	if o.authToken != "" {
 		env = append(env, "ANTHROPIC_AUTH_TOKEN="+o.authToken)
 	} else {
-		env = append(env, "ANTHROPIC_API_KEY=sk-client-anything")
+		env = append(env, "ANTHROPIC_API_KEY="+clientKey)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()

@@ -65,8 +65,8 @@ func TestClaudeCode(t *testing.T) {
 	proxyBin := buildProxy(t)
 	e := &env{cli: c, bearerToken: "sk-ant-oat-client-token-for-e2e"}
 	e.main = newStack(t, proxyBin, rulesYAML, fakeupstream.Options{RequireKey: vendorKey, ValidateSignatures: true},
-		"CC_E2E_VENDOR_KEY="+vendorKey)
-	e.bearer = newStack(t, proxyBin, clientAuthRulesYAML, fakeupstream.Options{RequireKey: e.bearerToken, ValidateSignatures: true})
+		[]string{clientKey}, "CC_E2E_VENDOR_KEY="+vendorKey)
+	e.bearer = newStack(t, proxyBin, clientAuthRulesYAML, fakeupstream.Options{RequireKey: e.bearerToken, ValidateSignatures: true}, nil)
 	only := os.Getenv("SCENARIO")
 	total := time.Now()
 	for _, sc := range scenarios {
@@ -94,8 +94,19 @@ func TestClaudeCode(t *testing.T) {
 			note = sc.run(t, e)
 		})
 	}
+	if resp, err := http.Get(e.main.proxyURL + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "cascadeflow_requests_total") || strings.HasPrefix(l, "cascadeflow_cost_usd_total") ||
+				strings.HasPrefix(l, "cascadeflow_savings_usd_total") || strings.HasPrefix(l, "cascadeflow_extra_cost_usd_total") ||
+				strings.HasPrefix(l, "cascadeflow_baseline_cost_usd_total") {
+				t.Logf("metric %s", l)
+			}
+		}
+	}
 	for name, s := range map[string]*stack{"main": e.main, "bearer": e.bearer} {
-		if strings.Contains(s.proxy.Output(), vendorKey) || strings.Contains(s.proxy.Output(), e.bearerToken) {
+		if out := s.proxy.Output(); strings.Contains(out, vendorKey) || strings.Contains(out, e.bearerToken) || strings.Contains(out, clientKey) {
 			t.Errorf("a key appeared in the %s proxy's log", name)
 		}
 	}
@@ -326,27 +337,50 @@ func readRoundTrip(t *testing.T, e *env) string {
 	return "tool=Read outcomes=accepted,accepted scores=" + scores(ex)
 }
 
+// authTokenBearer: ANTHROPIC_AUTH_TOKEN makes the CLI send
+// "Authorization: Bearer". Against the main proxy the token is a key the
+// proxy issued (--client-keys-dir) and the proxy's own vendor key goes
+// upstream; against a passthroughAuth provider the token itself does.
 func authTokenBearer(t *testing.T, e *env) string {
-	const answer = "Authenticated with your own token."
-	e.bearer.fake.SetResponder(func(r *fakeupstream.Received) fakeupstream.Reply {
-		return thinking("Greet.", answer)
-	})
-	r, err := e.cli.run(t, runOpts{baseURL: e.bearer.frontURL, prompt: "[cc:bearer] say hi", authToken: e.bearerToken})
-	wantResult(t, r, err, answer)
-	ex := e.bearer.front.take()
-	allOK(t, ex)
-	msgs := messages(ex)
-	if len(msgs) != 1 {
-		t.Fatalf("%d messages requests", len(msgs))
+	const answer = "Authenticated with a Bearer token."
+	reply := func(r *fakeupstream.Received) fakeupstream.Reply { return thinking("Greet.", answer) }
+	e.main.fake.SetResponder(reply)
+	e.bearer.fake.SetResponder(reply)
+	for _, c := range []struct {
+		s        *stack
+		token    string
+		upstream string
+	}{{e.main, clientKey, vendorKey}, {e.bearer, e.bearerToken, e.bearerToken}} {
+		r, err := e.cli.run(t, runOpts{baseURL: c.s.frontURL, prompt: "[cc:bearer] say hi", authToken: c.token, model: sonnet})
+		wantResult(t, r, err, answer)
+		ex := c.s.front.take()
+		allOK(t, ex)
+		msgs := messages(ex)
+		if len(msgs) != 1 {
+			t.Fatalf("%d messages requests", len(msgs))
+		}
+		if got := msgs[0].Header.Get("Authorization"); got != "Bearer "+c.token || msgs[0].Header.Get("X-Api-Key") != "" {
+			t.Fatalf("the CLI did not authenticate with a Bearer token only (Authorization %q, x-api-key %q)", got, msgs[0].Header.Get("X-Api-Key"))
+		}
+		up := upstreamCalls(c.s.fake, fakeupstream.EndpointMessages, "")
+		if len(up) != 1 || up[0].Header.Get("X-Api-Key") != c.upstream || up[0].Header.Get("Authorization") != "" {
+			t.Fatalf("the upstream was not called with the expected credential")
+		}
 	}
-	if got := msgs[0].Header.Get("Authorization"); got != "Bearer "+e.bearerToken || msgs[0].Header.Get("X-Api-Key") != "" {
-		t.Fatalf("the CLI did not authenticate with a Bearer token only (Authorization %q, x-api-key %q)", got, msgs[0].Header.Get("X-Api-Key"))
+	// A key the proxy did not issue is refused with Anthropic's 401 envelope.
+	req, _ := http.NewRequest(http.MethodPost, e.main.frontURL+"/v1/messages?beta=true", strings.NewReader(`{"model":"claude-opus-5-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer sk-not-issued")
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	up := upstreamCalls(e.bearer.fake, fakeupstream.EndpointMessages, "")
-	if len(up) != 1 || up[0].Header.Get("X-Api-Key") != e.bearerToken {
-		t.Fatalf("the client's token did not reach the upstream as its credential")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), `"authentication_error"`) {
+		t.Errorf("an unknown key: %d %s", resp.StatusCode, b)
 	}
-	return "Authorization: Bearer forwarded as the upstream key (passthroughAuth)"
+	return "issued key as Bearer (vendor key upstream); own token forwarded (passthroughAuth); unknown key 401"
 }
 
 // forwardedHeaders must reach the upstream exactly as the CLI sent them.
