@@ -68,10 +68,12 @@ func scanQuantities(dst []quantity, s string, splitFractions bool) []quantity {
 			if !q.pct && q.dec == 0 && i+1 < len(s) && s[i] == '/' && isDigit(s[i+1]) {
 				d, after := scanNumber(s, i+1)
 				if d.kind == tNum && d.dec == 0 && !d.pct && d.val != 0 {
+					pos := q.pos
 					if splitFractions {
 						dst = append(dst, q, quantity{val: d.val, pos: i + 1})
+						pos = i + 1 // keep positions in order
 					}
-					q = quantity{val: q.val / d.val, pos: q.pos, frac: true, num: q.val, den: d.val}
+					q = quantity{val: q.val / d.val, pos: pos, frac: true, num: q.val, den: d.val}
 					i = after
 				}
 			}

@@ -155,3 +155,32 @@ func TestCheckedWorkLowersTheComplexityPenalty(t *testing.T) {
 		t.Fatalf("arithmetic off: complexity signal %v, want the full prior", cx0.Score)
 	}
 }
+
+// FuzzScanQuantities checks that any text scans without panicking, with
+// positions inside the text and in order, and that answer checks hold up.
+func FuzzScanQuantities(f *testing.F) {
+	for _, s := range []string{wordProblem, "60/4 = 15", "twenty-five dozen", ".5", "4th", "1,000.50%", "3/0", "two-", "a1 2b 3_"} {
+		f.Add(s)
+	}
+	c, err := resolve(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, split := range []bool{false, true} {
+			last := -1
+			for _, q := range scanQuantities(nil, s, split) {
+				if q.pos < 0 || q.pos >= len(s) || q.pos < last || math.IsNaN(q.val) {
+					t.Fatalf("%q: quantity %+v out of place (previous at %d)", s, q, last)
+				}
+				last = q.pos
+			}
+		}
+		req := ask(wordProblem)
+		for _, r := range []result{coverageSignal(view(req, answer(s)), c), answerSignal(view(req, answer(s)), c)} {
+			if r.applies && !(r.score >= 0 && r.score <= 1) {
+				t.Fatalf("%q: score %v outside [0, 1]", s, r.score)
+			}
+		}
+	})
+}
