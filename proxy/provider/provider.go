@@ -190,25 +190,30 @@ func (c *Client) setHeaders(h, client http.Header) {
 	for k, v := range c.headers {
 		h.Set(k, v)
 	}
-	key := c.key
+	key, bearer := c.key, c.dialect != llm.Anthropic
 	if c.passthrough {
+		// Forward the client's own credential in the style it came in when
+		// the upstream speaks the client's dialect (an Anthropic OAuth token
+		// must stay a Bearer token); OpenAI-compatible servers take Bearer.
 		key = ClientCredential(client)
+		bearer = bearer || (client.Get("X-Api-Key") == "" && key != "")
 	}
 	switch c.dialect {
 	case llm.Anthropic:
-		if key != "" {
-			h.Set("X-Api-Key", key)
-		}
 		if h.Get("Anthropic-Version") == "" {
 			h.Set("Anthropic-Version", "2023-06-01")
 		}
 	default:
-		if key != "" {
-			h.Set("Authorization", "Bearer "+key)
-		}
 		// Anthropic-only headers mean nothing to an OpenAI-compatible server.
 		h.Del("Anthropic-Version")
 		h.Del("Anthropic-Beta")
+	}
+	switch {
+	case key == "":
+	case bearer:
+		h.Set("Authorization", "Bearer "+key)
+	default:
+		h.Set("X-Api-Key", key)
 	}
 	h.Set("Content-Type", "application/json")
 }

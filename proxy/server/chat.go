@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -94,6 +95,10 @@ func (s *Server) handleChat(d llm.Dialect, _ string) gin.HandlerFunc {
 			model := rt.Model
 			if rt2.Model != "" {
 				model = rt2.Model
+			}
+			if d == llm.Anthropic {
+				// A session that once went through a cascade may carry draft-signed thinking blocks.
+				body = cascade.ThinkingForModel(body, model)
 			}
 			s.relay(c, codec, p, provider.PathMessages, body, func(u llm.Usage) {
 				s.cfg.Engine.Recorder.Passthrough(snap.Rules, model, u)

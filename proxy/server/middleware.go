@@ -55,7 +55,10 @@ func (s *Server) requestID() gin.HandlerFunc {
 		for i := 0; i < 4; i++ {
 			b[8+i] = byte(u2 >> (8 * i))
 		}
-		id := "req_" + hex.EncodeToString(b[:])
+		var out [len("req_") + 2*len(b)]byte // the id in one allocation
+		copy(out[:], "req_")
+		hex.Encode(out[len("req_"):], b[:])
+		id := string(out[:])
 		c.Set(ctxRequestID, id)
 		c.Writer.Header().Set("X-Request-Id", id)
 		c.Next()

@@ -299,9 +299,18 @@ defaultRoute: {provider: anth}
 			t.Fatalf("auth style: %v", err)
 		}
 	}
-	reqs := h.fake.Requests()
-	if reqs[0].Header.Get("X-Api-Key") != "client-own-key" || reqs[1].Header.Get("X-Api-Key") != "client-own-key" {
-		t.Fatalf("upstream did not get the client's key in its own style: %v / %v", reqs[0].Header, reqs[1].Header)
+	// Each style reaches the upstream as it was sent (an OAuth token stays a Bearer token).
+	body := `{"model":"claude-haiku-5-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`
+	for header, value := range map[string]string{"x-api-key": "client-own-key", "Authorization": "Bearer client-own-key"} {
+		h.fake.Reset()
+		if status, _, out := h.post("/v1/messages", body, map[string]string{header: value, "anthropic-version": "2023-06-01"}); status != 200 {
+			t.Fatalf("%s: %d %s", header, status, out)
+		}
+		got := h.fake.Requests()[0].Header
+		other := map[string]string{"x-api-key": "Authorization", "Authorization": "X-Api-Key"}[header]
+		if got.Get(header) != value || got.Get(other) != "" {
+			t.Fatalf("sent %s, upstream got %v", header, got)
+		}
 	}
 	_, err := h.anthropic(aoption.WithAPIKey("wrong")).Messages.New(context.Background(), userParams("claude-haiku-5-5", "hi"))
 	var ae *anthropic.Error

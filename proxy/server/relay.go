@@ -81,7 +81,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 			}
 			return
 		}
-		whole, err := io.ReadAll(io.LimitReader(resp.Body, maxSniffedBody))
+		whole, err := readAnnounced(resp.Body, resp.ContentLength, maxSniffedBody)
 		if _, werr := w.Write(whole); werr != nil {
 			return
 		}
@@ -139,9 +139,25 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 // maxSniffedBody bounds a non-streaming answer held to read its usage.
 const maxSniffedBody = 4 << 20
 
+// readAnnounced is io.ReadAll(io.LimitReader(r, limit)) with the buffer
+// sized from the announced length (-1: unknown), so a typical answer is
+// read into one allocation instead of a growing series.
+func readAnnounced(r io.Reader, announced, limit int64) ([]byte, error) {
+	if announced < 0 || announced >= limit {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	b := bytes.NewBuffer(make([]byte, 0, announced+bytes.MinRead))
+	_, err := b.ReadFrom(io.LimitReader(r, limit))
+	return b.Bytes(), err
+}
+
 // lastEventEnd returns the index just past the last blank line (the end of
 // an SSE event) in b, or 0.
 func lastEventEnd(b []byte) int {
+	// Most reads end exactly at an event's end: answer without searching.
+	if bytes.HasSuffix(b, []byte("\n\n")) || bytes.HasSuffix(b, []byte("\n\r\n")) {
+		return len(b)
+	}
 	i := bytes.LastIndex(b, []byte("\n\n"))
 	if j := bytes.LastIndex(b, []byte("\n\r\n")); j >= 0 && j+3 > i+2 {
 		return j + 3
