@@ -144,7 +144,7 @@ func taskStrength(s string) float64 {
 	return math.Max(math.Max(fMath, math.Max(fExplain, fExact)), math.Max(fCode, fReason))
 }
 
-// priorTask is the task strength of the user turns before the latest one.
+// priorTask is the task strength of the user asks before the latest one.
 func priorTask(req *llm.Request) float64 {
 	best := 0.0
 	seenLatest := false
@@ -153,15 +153,15 @@ func priorTask(req *llm.Request) float64 {
 		if m.Role != llm.RoleUser {
 			continue
 		}
+		text := userText(m)
+		if text == "" {
+			continue
+		}
 		if !seenLatest {
 			seenLatest = true
 			continue
 		}
-		for _, b := range m.Content {
-			if b.Type == llm.BlockText {
-				best = math.Max(best, taskStrength(instructionWindow(strings.ToLower(b.Text))))
-			}
-		}
+		best = math.Max(best, taskStrength(instructionWindow(strings.ToLower(text))))
 	}
 	return best
 }

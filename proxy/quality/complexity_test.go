@@ -56,9 +56,11 @@ func TestComplexityUsesLatestUserTextNotToolResults(t *testing.T) {
 		{Role: llm.RoleAssistant, Content: []llm.Block{toolUse("Read", `{"file_path":"a"}`)}},
 		{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockToolResult, ToolUseID: "toolu_1", Content: []llm.Block{{Type: llm.BlockText, Text: strings.Repeat("prove the theorem by induction ", 50)}}}}},
 	}}
+	// A turn carrying only tool results is the agent's loop, not a new ask:
+	// the conversation still holds one ask, so it is no follow-up.
 	text, turns := latestUserText(req)
-	if text != "Write a haiku about autumn." || turns != 2 {
-		t.Fatalf("latestUserText = %q, %d; want the haiku ask and 2 turns", text, turns)
+	if text != "Write a haiku about autumn." || turns != 1 {
+		t.Fatalf("latestUserText = %q, %d; want the haiku ask and 1 turn", text, turns)
 	}
 }
 

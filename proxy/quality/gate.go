@@ -290,34 +290,69 @@ func ramp(x, lo, hi float64) float64 {
 	return clamp01((x - lo) / (hi - lo))
 }
 
-// latestUserText returns the text of the most recent user message that has
-// text (tool results alone are not an ask) and the number of user turns.
+// withoutReminders removes <system-reminder>…</system-reminder> sections:
+// agents such as Claude Code put their own context (tool lists, file state,
+// instructions) into user turns that way, and it says nothing about what
+// the user asked.
+func withoutReminders(s string) string {
+	const open, closing = "<system-reminder>", "</system-reminder>"
+	if !strings.Contains(s, open) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, open)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		j := strings.Index(s[i:], closing)
+		if j < 0 {
+			return b.String() // unterminated: drop the rest
+		}
+		s = s[i+j+len(closing):]
+	}
+}
+
+// latestUserText returns the text of the latest user turn that has any,
+// and how many user turns with text the conversation holds. Turns that only
+// carry tool results (an agent's loop) and agent reminders are not asks.
 func latestUserText(req *llm.Request) (string, int) {
 	turns := 0
 	ask := ""
-	found := false
 	for i := len(req.Messages) - 1; i >= 0; i-- {
 		m := &req.Messages[i]
 		if m.Role != llm.RoleUser {
 			continue
 		}
-		turns++
-		if found {
+		text := userText(m)
+		if text == "" {
 			continue
 		}
-		var b strings.Builder
-		for _, bl := range m.Content {
-			if bl.Type == llm.BlockText {
-				if b.Len() > 0 {
-					b.WriteByte('\n')
-				}
-				b.WriteString(bl.Text)
-			}
+		if turns == 0 {
+			ask = text
 		}
-		if b.Len() > 0 {
-			ask = b.String()
-			found = true
-		}
+		turns++
 	}
 	return ask, turns
+}
+
+// userText joins a user message's text blocks, reminders removed.
+func userText(m *llm.Message) string {
+	var b strings.Builder
+	for _, bl := range m.Content {
+		if bl.Type != llm.BlockText {
+			continue
+		}
+		text := withoutReminders(bl.Text)
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(text)
+	}
+	return b.String()
 }

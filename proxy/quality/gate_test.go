@@ -176,3 +176,22 @@ func TestEvaluateRealisticDrafts(t *testing.T) {
 		}
 	}
 }
+
+// Agent-injected <system-reminder> sections are not part of what the user
+// asked: a short question wrapped in a long reminder stays a short question.
+func TestRemindersDoNotCountAsTheRequest(t *testing.T) {
+	g, err := New(nil, 0.7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reminder := "<system-reminder>\n" + strings.Repeat("As you answer the user's questions, you can use the following context: prove, derive, analyze step by step, compare trade-offs. ", 40) + "\n</system-reminder>"
+	plain := &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockText, Text: "What is the capital of France?"}}}}}
+	wrapped := &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{
+		{Type: llm.BlockText, Text: reminder}, {Type: llm.BlockText, Text: "What is the capital of France?"}}}}}
+	if a, b := g.Complexity(plain), g.Complexity(wrapped); a != b {
+		t.Fatalf("complexity %+v with reminders, %+v without", b, a)
+	}
+	if got := withoutReminders("a<system-reminder>x</system-reminder>b<system-reminder>y"); got != "ab" {
+		t.Fatalf("withoutReminders = %q", got)
+	}
+}
