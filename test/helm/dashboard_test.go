@@ -1,4 +1,5 @@
-// Package helm tests the Helm chart in charts/cascadeflow-operator: that it
+// Package helm tests the Helm chart in charts/cascadeflow-operator and the
+// images it runs: that the chart
 // agrees with config/ (CRD, manager RBAC), renders what the operator needs,
 // installs into a real API server, and that its Grafana dashboard queries only
 // metrics the proxy really exports.
