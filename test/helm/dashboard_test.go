@@ -1,8 +1,8 @@
 // Package helm tests the Helm chart in charts/cascadeflow-operator and the
-// images it runs: that the chart
-// agrees with config/ (CRD, manager RBAC), renders what the operator needs,
-// installs into a real API server, and that its Grafana dashboard queries only
-// metrics the proxy really exports.
+// images it runs: that the chart agrees with config/ (CRD, manager RBAC),
+// renders what the operator needs, installs into a real API server, that its
+// Grafana dashboard queries only metrics the proxy really exports, and that
+// the Dockerfiles build what the chart and the operator run.
 package helm
 
 import (
