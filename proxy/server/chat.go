@@ -66,55 +66,57 @@ func (s *Server) readRouted(c *gin.Context, codec dialect.Codec) (body []byte, r
 }
 
 // handleChat serves POST /v1/messages (Anthropic) and /v1/chat/completions (OpenAI).
-func (s *Server) handleChat(d llm.Dialect, _ string) gin.HandlerFunc {
+func (s *Server) handleChat(d llm.Dialect) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		codec := s.codec(d)
-		w := c.Writer
 		body, rt, snap, ok := s.readRouted(c, codec)
 		if !ok {
 			return
 		}
-		rec := route(c)
 		if rule := snap.Index.Match(rt.Model); rule != nil {
-			rec.Rule = rule.Name
+			route(c).Rule = rule.Name
 			s.serveRule(c, codec, body, rt, rule, snap)
 			return
 		}
-		rt2 := snap.Rules.DefaultRoute
-		if rt2 == nil {
-			writeError(w, codec, modelNotFound(rt.Model))
-			return
-		}
-		p := snap.Provider(rt2.Provider)
-		rec.Outcome = "passthrough"
-		s.m.RouteRequests.WithLabelValues("", "passthrough").Inc()
-		if p.Dialect() == d {
-			if rt2.Model != "" {
-				body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(rt2.Model))
-			}
-			model := rt.Model
-			if rt2.Model != "" {
-				model = rt2.Model
-			}
-			if d == llm.Anthropic {
-				// A session that once went through a cascade may carry draft-signed thinking blocks.
-				body = cascade.ThinkingForModel(body, model)
-			}
-			s.relay(c, codec, p, provider.PathMessages, body, func(u llm.Usage) {
-				s.cfg.Engine.Recorder.Passthrough(snap.Rules, model, u)
-			})
-			return
-		}
-		req, err := codec.DecodeRequest(body)
-		if err != nil {
-			writeError(w, codec, err)
-			return
-		}
-		if rt2.Model != "" {
-			req.Model = rt2.Model
-		}
-		s.translate(c, codec, p, req, func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Rules, req.Model, u) })
+		s.passThrough(c, codec, body, rt, snap)
 	}
+}
+
+// passThrough serves a model no rule names through the default route: bytes
+// in, bytes out when the provider speaks the client's dialect, translated
+// through the canonical model otherwise. Either way the usage is metered.
+func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, rt jsonfield.Routing, snap *snapshot.Snapshot) {
+	dr := snap.Rules.DefaultRoute
+	if dr == nil {
+		writeError(c.Writer, codec, modelNotFound(rt.Model))
+		return
+	}
+	route(c).Outcome = "passthrough"
+	s.m.RouteRequests.WithLabelValues("", "passthrough").Inc()
+	model := rt.Model
+	if dr.Model != "" {
+		model = dr.Model
+	}
+	meter := func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Rules, model, u) }
+	p := snap.Provider(dr.Provider)
+	if p.Dialect() == codec.Dialect() {
+		if dr.Model != "" {
+			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(dr.Model))
+		}
+		if p.Dialect() == llm.Anthropic {
+			// A session that once went through a cascade may carry draft-signed thinking blocks.
+			body = cascade.ThinkingForModel(body, model)
+		}
+		s.relay(c, codec, p, provider.PathMessages, body, meter)
+		return
+	}
+	req, err := codec.DecodeRequest(body)
+	if err != nil {
+		writeError(c.Writer, codec, err)
+		return
+	}
+	req.Model = model
+	s.translate(c, codec, p, req, meter)
 }
 
 func modelNotFound(model string) *llm.Error {

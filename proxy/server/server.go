@@ -83,10 +83,10 @@ func New(cfg Config) (*Server, error) {
 	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
 
 	api := s.engine.Group("/", s.authenticate())
-	api.POST("/v1/messages", s.handleChat(llm.Anthropic, "messages"))
+	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
 	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
-	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI, "chat_completions"))
-	api.POST("/chat/completions", s.handleChat(llm.OpenAI, "chat_completions"))
+	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI))
+	api.POST("/chat/completions", s.handleChat(llm.OpenAI))
 	api.GET("/v1/models", s.handleModels)
 	api.GET("/v1/models/:id", s.handleModel)
 	s.engine.GET("/healthz", s.handleHealth)
