@@ -56,6 +56,9 @@ type CascadeRouteReconciler struct {
 	Render render.Options
 	// Recorder, when set, receives an Event for every condition transition.
 	Recorder events.EventRecorder
+	// APIReader reads straight from the API server what the cache leaves out
+	// (managed fields). Default: Client.
+	APIReader client.Reader
 
 	applied appliedSet
 }
@@ -181,43 +184,8 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		why += "; the Ingress is created once every proxy pod runs the current configuration"
 	}
 
-	var missingMsg string
-	if len(missing) > 0 {
-		missingMsg = fmt.Sprintf("Secret %s not found in namespace %s; proxy pods cannot start until it exists",
-			strings.Join(missing, ", "), cr.Namespace)
-	}
-	switch {
-	case exposure.Insecure():
-		var msg string
-		if exposure.Allowed {
-			msg = "Ingress created without client authentication because spec.proxy.ingress.allowUnauthenticated is true: " + exposure.Problem
-		} else {
-			msg = "Ingress refused: " + exposure.Problem + ". Set spec.proxy.clientKeysSecretRef (or passthroughAuth on every provider), " +
-				"or set spec.proxy.ingress.allowUnauthenticated: true to expose it anyway"
-		}
-		if missingMsg != "" {
-			msg += ". Also: " + missingMsg
-		}
-		cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonInsecureExposure, msg)
-		switch {
-		case !exposure.Allowed:
-			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInsecureExposure, "the Ingress was refused: see the Degraded condition")
-		case missingMsg != "":
-			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, missingMsg)
-		case !available:
-			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReplicasUnavailable, why)
-		default:
-			cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable, why)
-		}
-	case missingMsg != "":
-		cond(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonSecretNotFound, missingMsg)
-		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, missingMsg)
-	case !available:
-		cond(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected, "all dependencies present")
-		cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReplicasUnavailable, why)
-	default:
-		cond(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected, "all dependencies present")
-		cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable, why)
+	for _, c := range servingConditions(exposure, missing, cr.Namespace, available, why) {
+		cond(c.Type, c.Status, c.Reason, c.Message)
 	}
 	return ctrl.Result{}, r.writeStatus(ctx, &cr, before)
 }
@@ -260,6 +228,51 @@ func (r *CascadeRouteReconciler) deleteOwned(ctx context.Context, cr *v1alpha1.C
 	}
 	log.FromContext(ctx).Info("deleted", "kind", obj.GetObjectKind().GroupVersionKind().Kind, "name", obj.GetName())
 	return nil
+}
+
+// servingConditions decides Degraded and Ready once the objects are applied.
+// An unauthenticated exposure is the worst news, then a missing Secret, then
+// pods that are not available yet.
+func servingConditions(exposure render.Exposure, missing []string, namespace string, available bool, why string) []metav1.Condition {
+	c := func(typ string, status metav1.ConditionStatus, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg}
+	}
+	var missingMsg string
+	if len(missing) > 0 {
+		missingMsg = fmt.Sprintf("Secret %s not found in namespace %s; proxy pods cannot start until it exists",
+			strings.Join(missing, ", "), namespace)
+	}
+	var ready metav1.Condition
+	switch {
+	case exposure.Insecure() && !exposure.Allowed:
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInsecureExposure, "the Ingress was refused: see the Degraded condition")
+	case missingMsg != "":
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, missingMsg)
+	case !available:
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReplicasUnavailable, why)
+	default:
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable, why)
+	}
+	var degraded metav1.Condition
+	switch {
+	case exposure.Insecure():
+		var msg string
+		if exposure.Allowed {
+			msg = "Ingress created without client authentication because spec.proxy.ingress.allowUnauthenticated is true: " + exposure.Problem
+		} else {
+			msg = "Ingress refused: " + exposure.Problem + ". Set spec.proxy.clientKeysSecretRef (or passthroughAuth on every provider), " +
+				"or set spec.proxy.ingress.allowUnauthenticated: true to expose it anyway"
+		}
+		if missingMsg != "" {
+			msg += ". Also: " + missingMsg
+		}
+		degraded = c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonInsecureExposure, msg)
+	case missingMsg != "":
+		degraded = c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonSecretNotFound, missingMsg)
+	default:
+		degraded = c(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected, "all dependencies present")
+	}
+	return []metav1.Condition{degraded, ready}
 }
 
 // deploymentAvailable judges readiness the way `kubectl rollout status` does:
@@ -354,16 +367,17 @@ func (r *CascadeRouteReconciler) apply(ctx context.Context, route types.Namespac
 }
 
 // handOverReplicas prepares an existing Deployment for an autoscaler, the
-// way the Kubernetes documentation describes for server-side apply: a
-// separate field manager first co-owns spec.replicas at its current value,
-// so that when the operator's own apply stops setting it the count is kept
-// instead of being reset to the default of 1 (which would kill pods and
-// their streams until the autoscaler scales up again). A conflict means
-// another manager (the autoscaler) already changed the count and owns it:
-// nothing to hand over. Done once per Deployment while autoscaled.
+// way the Kubernetes documentation describes for server-side apply: while
+// the operator owns spec.replicas, a separate field manager first co-owns it
+// at its current value, so that when the operator's own apply stops setting
+// it the count is kept instead of being reset to the default of 1 (which
+// would kill pods and their streams until the autoscaler scales up again).
+// A conflict means another manager (the autoscaler) has meanwhile changed
+// the count and owns it: nothing to hand over.
 func (r *CascadeRouteReconciler) handOverReplicas(ctx context.Context, d *appsv1.Deployment) error {
-	if d.Spec.Replicas == nil {
-		return nil
+	owns, err := r.ownsReplicas(ctx, d)
+	if err != nil || !owns || d.Spec.Replicas == nil {
+		return err
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1",
@@ -371,11 +385,41 @@ func (r *CascadeRouteReconciler) handOverReplicas(ctx context.Context, d *appsv1
 		"metadata":   map[string]any{"name": d.Name, "namespace": d.Namespace},
 		"spec":       map[string]any{"replicas": int64(*d.Spec.Replicas)},
 	}}
-	err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ReplicaHandoffFieldOwner))
+	err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ReplicaHandoffFieldOwner))
 	if err != nil && !apierrors.IsConflict(err) {
 		return fmt.Errorf("hand Deployment %s replicas over to the autoscaler: %w", d.Name, err)
 	}
 	return nil
+}
+
+// ownsReplicas reports whether the operator's field manager owns spec.replicas
+// of a Deployment. The cache drops managed fields, so this reads the
+// Deployment's metadata from the API server.
+func (r *CascadeRouteReconciler) ownsReplicas(ctx context.Context, d *appsv1.Deployment) (bool, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(d), m); err != nil {
+		return false, fmt.Errorf("read managed fields of Deployment %s: %w", d.Name, err)
+	}
+	for _, mf := range m.ManagedFields {
+		if mf.Manager != FieldOwner || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields struct {
+			Spec map[string]json.RawMessage `json:"f:spec"`
+		}
+		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+			return false, fmt.Errorf("decode managed fields of Deployment %s: %w", d.Name, err)
+		}
+		if _, ok := fields.Spec["f:replicas"]; ok {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // writeStatus writes the status once, and only when it changed.

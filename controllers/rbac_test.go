@@ -8,12 +8,17 @@ import (
 	"strings"
 	"testing"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -45,8 +50,8 @@ func TestGeneratedClusterRoleIsEnough(t *testing.T) {
 	}
 	role.Name = ns + "-manager"
 	mustCreate(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "operator"}})
-	cr := claudeCodeRoute(ns, "rbac")
-	cr.Spec.Proxy.ClientKeysSecretRef = &v1alpha1.LocalSecretRef{Name: "client-keys"}
+	cr := exposedRoute(ns, "rbac")
+	cr.Spec.Proxy.Replicas = ptr.To[int32](2)
 	mustCreate(t, vendorSecret(ns), cr)
 
 	asOperator, err := client.New(impersonate(t, ns, "operator"), client.Options{Scheme: scheme})
@@ -69,10 +74,60 @@ func TestGeneratedClusterRoleIsEnough(t *testing.T) {
 		_, err := r.Reconcile(ctx, req)
 		return err
 	})
+	named := metav1.ObjectMeta{Namespace: ns, Name: render.ProxyName(cr)}
+	for _, o := range []client.Object{&networkingv1.Ingress{ObjectMeta: named}, &policyv1.PodDisruptionBudget{ObjectMeta: named}} {
+		if err := exists(o); err != nil {
+			t.Errorf("%T not created by the operator: %v", o, err)
+		}
+	}
+	// Hand the replica count to an autoscaler (reads managed fields, applies
+	// as a second field manager), then delete every optional object.
+	updateRoute(t, req.NamespacedName, func(cr *v1alpha1.CascadeRoute) {
+		cr.Spec.Proxy.Autoscaling = &v1alpha1.AutoscalingSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 4}
+	})
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		t.Fatalf("reconcile to an autoscaler as the operator: %v", err)
+	}
+	if err := exists(&autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: named}); err != nil {
+		t.Errorf("HorizontalPodAutoscaler not created by the operator: %v", err)
+	}
+	updateRoute(t, req.NamespacedName, func(cr *v1alpha1.CascadeRoute) {
+		cr.Spec.Proxy.Autoscaling = nil
+		cr.Spec.Proxy.Ingress = nil
+		cr.Spec.Proxy.Replicas = ptr.To[int32](1)
+	})
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		t.Fatalf("reconcile deleting optional objects as the operator: %v", err)
+	}
+	for _, o := range []client.Object{&networkingv1.Ingress{ObjectMeta: named}, &policyv1.PodDisruptionBudget{ObjectMeta: named},
+		&autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: named}} {
+		if err := gone(o); err != nil {
+			t.Error(err)
+		}
+	}
+	// The manager in this test process reconciles the route too and may have
+	// written or deleted first, so ask the authorizer directly as well.
+	for _, res := range []struct{ group, resource string }{
+		{"networking.k8s.io", "ingresses"}, {"autoscaling", "horizontalpodautoscalers"}, {"policy", "poddisruptionbudgets"},
+	} {
+		for _, verb := range []string{"get", "list", "watch", "create", "update", "patch", "delete"} {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               "system:serviceaccount:" + ns + ":operator",
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "elsewhere", Verb: verb, Group: res.group, Resource: res.resource},
+			}}
+			if err := k8s.Create(ctx, sar); err != nil {
+				t.Fatal(err)
+			}
+			if !sar.Status.Allowed {
+				t.Errorf("the operator may not %s %s.%s: %s", verb, res.resource, res.group, sar.Status.Reason)
+			}
+		}
+	}
 	// What the manager's informers do: list and watch every kind it caches.
 	for _, list := range []client.ObjectList{
 		&v1alpha1.CascadeRouteList{}, &corev1.ConfigMapList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{},
-		&rbacv1.RoleList{}, &rbacv1.RoleBindingList{}, &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "SecretList"}},
+		&rbacv1.RoleList{}, &rbacv1.RoleBindingList{}, &networkingv1.IngressList{}, &autoscalingv2.HorizontalPodAutoscalerList{},
+		&policyv1.PodDisruptionBudgetList{}, &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "SecretList"}},
 	} {
 		if err := asOperator.List(ctx, list); err != nil {
 			t.Errorf("list %T as the operator: %v", list, err)

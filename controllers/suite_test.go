@@ -93,7 +93,7 @@ func runWithAPIServer(m *testing.M) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := &CascadeRouteReconciler{Client: mgr.GetClient(), Render: render.Options{ProxyImage: testImage},
+	r := &CascadeRouteReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Render: render.Options{ProxyImage: testImage},
 		Recorder: mgr.GetEventRecorder("cascadeflow-operator")}
 	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		fmt.Fprintf(os.Stderr, "setup: %v\n", err)

@@ -147,6 +147,62 @@ func TestAPIServerRejectsInvalidSpecs(t *testing.T) {
 		spec: validSpec + "proxy: {service: {type: ExternalName}}\n",
 		want: []string{"spec.proxy.service.type", `Unsupported value: "ExternalName"`},
 	}, {
+		name: "ingress TLS without a host",
+		spec: validSpec + "proxy: {ingress: {tls: {secretName: cert}}}\n",
+		want: []string{"spec.proxy.ingress.tls", "tls needs a host"},
+	}, {
+		name: "ingress host that is not a DNS name",
+		spec: validSpec + "proxy: {ingress: {host: LLM.Example.com}}\n",
+		want: []string{"spec.proxy.ingress.host", "should match"},
+	}, {
+		name: "ingress path without a leading slash",
+		spec: validSpec + "proxy: {ingress: {path: v1}}\n",
+		want: []string{"spec.proxy.ingress.path", "path must start with /"},
+	}, {
+		name: "ingress path with a parent segment",
+		spec: validSpec + "proxy: {ingress: {path: /a/../b}}\n",
+		want: []string{"spec.proxy.ingress.path", "path must not contain //, /./, /../"},
+	}, {
+		name: "unknown ingress pathType",
+		spec: validSpec + "proxy: {ingress: {pathType: Regex}}\n",
+		want: []string{"spec.proxy.ingress.pathType", `Unsupported value: "Regex"`},
+	}, {
+		name: "snippet annotation",
+		spec: validSpec + "proxy: {ingress: {annotations: {nginx.ingress.kubernetes.io/server-snippet: 'location / {}'}}}\n",
+		want: []string{"spec.proxy.ingress.annotations", "snippet annotations inject raw controller configuration and are refused"},
+	}, {
+		name: "annotation key that is not a qualified name",
+		spec: validSpec + "proxy: {ingress: {annotations: {'not a key': x}}}\n",
+		want: []string{"spec.proxy.ingress.annotations", "annotation keys must be qualified names"},
+	}, {
+		name: "TLS Secret without a name",
+		spec: validSpec + "proxy: {ingress: {host: a.example.com, tls: {}}}\n",
+		want: []string{"spec.proxy.ingress.tls.secretName", "Required value"},
+	}, {
+		name: "autoscaling minimum above maximum",
+		spec: validSpec + "proxy: {autoscaling: {minReplicas: 5, maxReplicas: 3}}\n",
+		want: []string{"spec.proxy.autoscaling", "minReplicas must not exceed maxReplicas"},
+	}, {
+		name: "autoscaling without a maximum",
+		spec: validSpec + "proxy: {autoscaling: {minReplicas: 2}}\n",
+		want: []string{"spec.proxy.autoscaling.maxReplicas", "Required value"},
+	}, {
+		name: "autoscaling to zero",
+		spec: validSpec + "proxy: {autoscaling: {minReplicas: 0, maxReplicas: 3}}\n",
+		want: []string{"spec.proxy.autoscaling.minReplicas", "should be greater than or equal to 1"},
+	}, {
+		name: "autoscaling without a CPU request",
+		spec: validSpec + "proxy: {autoscaling: {maxReplicas: 3}, resources: {requests: {memory: 128Mi}}}\n",
+		want: []string{"spec.proxy.resources", "autoscaling scales on CPU utilisation, which needs a CPU request"},
+	}, {
+		name: "autoscaling with limits only",
+		spec: validSpec + "proxy: {autoscaling: {maxReplicas: 3}, resources: {limits: {memory: 1Gi}}}\n",
+		want: []string{"spec.proxy.resources", "needs a CPU request"},
+	}, {
+		name: "target CPU of 0 percent",
+		spec: validSpec + "proxy: {autoscaling: {maxReplicas: 3, targetCPUUtilizationPercentage: 0}}\n",
+		want: []string{"spec.proxy.autoscaling.targetCPUUtilizationPercentage", "should be greater than or equal to 1"},
+	}, {
 		name: "unknown field",
 		spec: validSpec + "proxy: {replicaz: 2}\n",
 		want: []string{`unknown field "spec.proxy.replicaz"`},
@@ -184,6 +240,11 @@ func TestAPIServerAcceptsEdgeValues(t *testing.T) {
 		"threshold-0":         strings.Replace(validSpec, "model: claude-opus-5-5}}", "model: claude-opus-5-5}, threshold: 0}", 1),
 		"no-rules":            "providers: [{name: a, type: openai, baseURL: 'http://vllm:8000/v1', passthroughAuth: true}]\ndefaultRoute: {provider: a}\n",
 		"name-57-chars":       validSpec,
+		"ingress-defaults":    validSpec + "proxy: {ingress: {}}\n",
+		"ingress-full": validSpec + "proxy: {clientKeysSecretRef: {name: ck}, ingress: {className: nginx, host: '*.llm.example.com', " +
+			"path: /llm/v1, pathType: ImplementationSpecific, tls: {secretName: wildcard-tls}, allowUnauthenticated: false, " +
+			"annotations: {cert-manager.io/cluster-issuer: letsencrypt, nginx.ingress.kubernetes.io/proxy-body-size: 64m, example: x}}}\n",
+		"autoscaling-cpu-request": validSpec + "proxy: {autoscaling: {minReplicas: 2, maxReplicas: 2}, resources: {requests: {cpu: 200m}}}\n",
 	} {
 		n := name
 		if name == "name-57-chars" {

@@ -156,9 +156,10 @@ func run(ctx context.Context, c *config, restConfig *rest.Config, logger logr.Lo
 		return fmt.Errorf("create manager: %w", err)
 	}
 	r := &controllers.CascadeRouteReconciler{
-		Client:   mgr.GetClient(),
-		Render:   render.Options{ProxyImage: c.proxyImage},
-		Recorder: mgr.GetEventRecorder("cascadeflow-operator"),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Render:    render.Options{ProxyImage: c.proxyImage},
+		Recorder:  mgr.GetEventRecorder("cascadeflow-operator"),
 	}
 	if err := r.SetupWithManager(ctx, mgr, controller.Options{
 		MaxConcurrentReconciles: c.workers,
