@@ -78,6 +78,10 @@ verify-generated: manifests generate ## Fail when generated files differ from wh
 eval: ## Replay the cascade-eval dev pairs through the proxy; print the table, write docs/eval/{results.md,sweep.csv,sweep.svg}. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval/pairs-dev.jsonl).
 	$(GO) run ./bench/eval -out docs/eval $(if $(EVAL_DATA),-data $(EVAL_DATA))
 
+.PHONY: bench
+bench: ## Data-plane benchmark (~4 min): direct vs bare httputil.ReverseProxy vs the proxy in pass-through; writes bench/results/.
+	GO=$(GO) bench/passthrough/run.sh
+
 bench-operator: envtest-assets ## Scale benchmark: 1,000 CascadeRoutes against a real API server (bench/operator/README.md).
 	$(GO) build -o $(BIN)/manager ./cmd/manager
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) run ./bench/operator -routes 1000 -manager $(BIN)/manager -out bench/results/operator.json
