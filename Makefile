@@ -50,8 +50,8 @@ vet:
 	$(GO) vet ./...
 
 # In CI (CI=true) the test run also fails when generated files are stale.
-test: lint envtest-assets $(if $(CI),verify-generated) ## Unit and envtest suites with the race detector (a real etcd + kube-apiserver).
-	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) test -race -count=1 ./...
+test: lint helm-lint envtest-assets $(if $(CI),verify-generated) ## Unit and envtest suites with the race detector (a real etcd + kube-apiserver); helm lint and template.
+	HELM="$(HELM)" KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) test -race -count=1 ./...
 
 $(CONTROLLER_GEN):
 	mkdir -p $(BIN)/.controller-gen
