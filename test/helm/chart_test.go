@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -388,15 +390,40 @@ func TestChartArgsAcceptedByManager(t *testing.T) {
 	}
 }
 
+// buildManager builds cmd/manager once per test binary.
 func buildManager(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "manager")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/manager")
-	cmd.Dir = repoRoot
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build manager: %v\n%s", err, b)
+	managerOnce.Do(func() {
+		managerBin = filepath.Join(binDir, "manager")
+		cmd := exec.Command("go", "build", "-o", managerBin, "./cmd/manager")
+		cmd.Dir = repoRoot
+		if b, err := cmd.CombinedOutput(); err != nil {
+			managerErr = fmt.Errorf("build manager: %v\n%s", err, b)
+		}
+	})
+	if managerErr != nil {
+		t.Fatal(managerErr)
 	}
-	return out
+	return managerBin
+}
+
+var (
+	binDir      string
+	managerOnce sync.Once
+	managerBin  string
+	managerErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cascadeflow-helm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // checkManagerDeployment checks the manager Deployment the chart makes with
