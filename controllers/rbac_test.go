@@ -203,11 +203,13 @@ func TestSamplesAreAccepted(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t)
 	paths, err := filepath.Glob(filepath.Join("..", "config", "samples", "routing_v1alpha1_cascaderoute_*.yaml"))
-	if err != nil || len(paths) < 2 {
+	if err != nil || len(paths) < 3 {
 		t.Fatalf("samples: %v %v", paths, err)
 	}
 	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "anthropic-api-key"},
 		StringData: map[string]string{"api-key": "sk-ant-sample"}})
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "claude-code-client-keys"},
+		StringData: map[string]string{"alice": "sample-client-key"}})
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -226,6 +228,9 @@ func TestSamplesAreAccepted(t *testing.T) {
 			t.Errorf("%s: ruleCount %d, want %d", p, got.Status.RuleCount, len(cr.Spec.Rules))
 		}
 		waitCondition(t, client.ObjectKeyFromObject(&cr), v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
+		if cr.Spec.Proxy.Ingress != nil {
+			eventually(t, wait, func() error { _, err := getIngress(&cr); return err })
+		}
 		fmt.Fprintf(os.Stderr, "sample %s: accepted, rules hash %s\n", filepath.Base(p), got.Status.RulesHash[:12])
 	}
 }

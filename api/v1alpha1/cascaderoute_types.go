@@ -398,10 +398,14 @@ type ProxySpec struct {
 	ClientKeysSecretRef *LocalSecretRef `json:"clientKeysSecretRef,omitempty"`
 
 	// ingress, when set, makes the operator create a networking.k8s.io/v1
-	// Ingress (named like the Service) to the proxy Service; removing it
-	// deletes the Ingress. The Ingress is refused (condition
-	// Degraded=True, reason InsecureExposure) when clients would reach
-	// vendor keys without authenticating: see allowUnauthenticated.
+	// Ingress (named like the Service) to the proxy Service, with
+	// streaming-friendly annotations (see ingress.annotations); removing it
+	// deletes the Ingress. The Ingress is refused (condition Degraded=True,
+	// reason InsecureExposure) when clients would reach vendor keys without
+	// authenticating: see allowUnauthenticated. When client keys are added
+	// to a running route, the Ingress is created once every pod checks them.
+	// Note that the proxy's /metrics and /debug/rules (no credentials, but
+	// model names and spend) are reachable through a "/" path too.
 	// +optional
 	Ingress *IngressSpec `json:"ingress,omitempty"`
 
@@ -414,27 +418,7 @@ type ProxySpec struct {
 }
 
 // IngressSpec is the Ingress that exposes the proxy outside the cluster.
-//
-// The operator adds annotations that make ingress-nginx suitable for long
-// streamed answers (user annotations with the same key win):
-//
-//	nginx.ingress.kubernetes.io/proxy-buffering: "off"      (stream tokens as they come)
-//	nginx.ingress.kubernetes.io/proxy-read-timeout: "3600"  (long generations, seconds)
-//	nginx.ingress.kubernetes.io/proxy-send-timeout: "3600"
-//	nginx.ingress.kubernetes.io/proxy-body-size: "32m"      (large coding-agent contexts)
-//
-// Other controllers ignore them; what they need, set through annotations:
-//   - Traefik streams text/event-stream without buffering and has no
-//     response timeout by default; if the entry point sets
-//     transport.respondingTimeouts.writeTimeout (or readTimeout for large
-//     uploads), raise it above the longest answer.
-//   - HAProxy Kubernetes Ingress: haproxy.org/timeout-server: "3600s"
-//     (the default 50s cuts long generations).
-//   - AWS Load Balancer Controller (ALB): alb.ingress.kubernetes.io/load-balancer-attributes:
-//     idle_timeout.timeout_seconds=3600 (default 60 s; a thinking model may
-//     send nothing for longer than that).
-//   - GKE Ingress: a BackendConfig with timeoutSec: 3600 (default 30 s).
-//
+// Its annotations field documents the streaming defaults per controller.
 // +kubebuilder:validation:XValidation:rule="!has(self.tls) || has(self.host)",message="tls needs a host: the certificate is served for spec.proxy.ingress.host",fieldPath=".tls"
 type IngressSpec struct {
 	// className is the IngressClass that serves this Ingress, e.g. nginx.
@@ -478,10 +462,23 @@ type IngressSpec struct {
 	// +optional
 	TLS *IngressTLS `json:"tls,omitempty"`
 
-	// annotations of the Ingress, added to (and overriding) the operator's
-	// streaming defaults for ingress-nginx listed above, e.g.
-	// cert-manager.io/cluster-issuer. Snippet annotations (keys ending in
-	// -snippet) are refused: they inject raw controller configuration.
+	// annotations of the Ingress, e.g. cert-manager.io/cluster-issuer. The
+	// operator adds defaults that let ingress-nginx pass long streamed answers
+	// through; an annotation given here with the same key wins:
+	// nginx.ingress.kubernetes.io/proxy-buffering "off" (tokens reach the
+	// client as they are generated), proxy-read-timeout and proxy-send-timeout
+	// "3600" (seconds; a long or thinking generation may be silent for
+	// minutes, the default is 60), proxy-body-size "32m" (coding agents send
+	// whole files; the default is 1m). Other controllers ignore those keys and
+	// need their own: Traefik streams event streams unbuffered and has no
+	// response timeout by default (raise the entry point's
+	// transport.respondingTimeouts if you set them); HAProxy Kubernetes
+	// Ingress: haproxy.org/timeout-server "3600s" (default 50s); AWS Load
+	// Balancer Controller: alb.ingress.kubernetes.io/load-balancer-attributes
+	// "idle_timeout.timeout_seconds=3600" (default 60); GKE Ingress: a
+	// BackendConfig with timeoutSec 3600 (default 30). Snippet annotations
+	// (keys ending in -snippet) are refused: they inject raw controller
+	// configuration.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="annotation keys must be qualified names (an optional DNS prefix and '/', then at most 63 characters)"
