@@ -96,10 +96,16 @@ func TestHelmInstallIntoAPIServer(t *testing.T) {
 
 	out := runHelm(t, env, "install", release, chartDir, "--namespace", namespace, "--create-namespace")
 	// NOTES.txt tells the user the next commands.
-	for _, next := range []string{"kubectl -n default create secret generic", "kubectl -n default apply -f -", "kubectl -n default port-forward service/claude-code-proxy"} {
+	for _, next := range []string{"kubectl -n default create secret generic anthropic-api-key", "kubectl -n default apply -f - <<'YAML'\n", "kubectl -n default port-forward service/claude-code-proxy"} {
 		if !strings.Contains(out, next) {
 			t.Errorf("helm install output lacks %q:\n%s", next, out)
 		}
+	}
+	// The CascadeRoute NOTES.txt prints must be one the API server accepts.
+	_, notesRoute, _ := strings.Cut(out, "<<'YAML'\n")
+	notesRoute, _, found := strings.Cut(notesRoute, "\nYAML\n")
+	if !found {
+		t.Fatalf("no heredoc CascadeRoute in the install notes:\n%s", out)
 	}
 	if status := runHelm(t, env, "status", release, "--namespace", namespace); !strings.Contains(status, "STATUS: deployed") {
 		t.Errorf("helm status:\n%s", status)
@@ -164,6 +170,19 @@ func TestHelmInstallIntoAPIServer(t *testing.T) {
 		if err := get(); err != nil {
 			t.Error(err)
 		}
+	}
+
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := decodeDocuments(t, notesRoute)
+	if len(printed) != 1 || printed[0].GetKind() != "CascadeRoute" {
+		t.Fatalf("install notes print %d objects, want one CascadeRoute", len(printed))
+	}
+	printed[0].SetNamespace("default")
+	if err := c.Create(ctx, printed[0], client.DryRunAll); err != nil {
+		t.Errorf("the CascadeRoute in the install notes is refused: %v", err)
 	}
 
 	t.Run("least privilege", func(t *testing.T) { checkServiceAccountPermissions(t, ctx, cs) })
@@ -326,27 +345,16 @@ spec:
 		t.Fatal(err)
 	}
 
-	waitFor(t, "the proxy Deployment", 30*time.Second, func() bool {
-		_, err := cs.AppsV1().Deployments(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
-		return err == nil
+	// The operator applies the route's objects one after another: wait for all.
+	waitFor(t, "the proxy Deployment, Service and rules ConfigMap", 30*time.Second, func() bool {
+		_, errD := cs.AppsV1().Deployments(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
+		_, errS := cs.CoreV1().Services(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
+		_, errC := cs.CoreV1().ConfigMaps(team).Get(ctx, "demo-rules", metav1.GetOptions{})
+		return errD == nil && errS == nil && errC == nil
 	})
 	proxy, _ := cs.AppsV1().Deployments(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
 	if got := proxy.Spec.Template.Spec.Containers[0].Image; got != proxyImage || proxyImage == "" {
 		t.Errorf("proxy image %q, want the chart's proxyImage %q", got, proxyImage)
-	}
-	for _, get := range []func() error{
-		func() error {
-			_, err := cs.CoreV1().Services(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.CoreV1().ConfigMaps(team).Get(ctx, "demo-rules", metav1.GetOptions{})
-			return err
-		},
-	} {
-		if err := get(); err != nil {
-			t.Error(err)
-		}
 	}
 	waitFor(t, "status Accepted=True on the CascadeRoute", 30*time.Second, func() bool {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(route), route); err != nil {
