@@ -1,6 +1,10 @@
 package main
 
 import (
+	"math"
+	"slices"
+	"strconv"
+
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 )
 
@@ -16,6 +20,9 @@ const qualityTarget = 0.95 // share of always-verifier quality
 
 var costTargets = map[string]float64{"mt_bench": 0.45, "gsm8k": 0.60}
 
+// noScore marks a row without a gate score (the draft call failed).
+const noScore = -1.0
+
 // rowResult joins, for one row, its labels and what the proxy reported in
 // the passes that fix the sweep: the gate score (cascade pass) and the cost
 // of the draft alone and of the verifier alone (draft-only and verifier-only
@@ -24,14 +31,18 @@ type rowResult struct {
 	Source        string
 	DraftScore    float64
 	VerifierScore float64
-	GateMilli     int // gate score in thousandths; -1: none (the draft call failed)
-	DraftUSD      float64
-	VerifierUSD   float64
+	// Gate is the gate score at full precision (read from /api/stats);
+	// noScore when the draft call failed.
+	Gate float64
+	// GateMilli is the x-cascade-score header in thousandths; -1: none.
+	GateMilli   int
+	DraftUSD    float64
+	VerifierUSD float64
 }
 
-// accepts reports whether the gate accepts the row's draft at threshold t
-// (thousandths): accept iff score >= threshold, as the gate decides.
-func (r rowResult) accepts(t int) bool { return r.GateMilli >= 0 && r.GateMilli >= t }
+// accepts reports whether the gate accepts the row's draft at threshold t:
+// accept iff score >= threshold, as the gate decides.
+func (r rowResult) accepts(t float64) bool { return r.Gate >= 0 && r.Gate >= t }
 
 // strategy is one way of answering a source's rows, summarised.
 type strategy struct {
@@ -56,8 +67,10 @@ type baselines struct {
 // sweepPoint is the cascade at one threshold on one source, beside random
 // routing.
 type sweepPoint struct {
-	ThresholdMilli int
-	Source         string
+	Threshold float64
+	Source    string
+	OnGrid    bool // the threshold is on the 0.01 grid
+	AtScore   bool // the threshold equals a gate score observed on this source
 	strategy
 	// RandomSameRate is the expected quality of random escalation at the same
 	// escalation rate (which, with the draft always paid as in the cascade,
@@ -111,10 +124,10 @@ func summarize(source string, rs []rowResult) baselines {
 	return b
 }
 
-// at evaluates the cascade on a source's rows at threshold t (thousandths):
-// the draft is paid on every row, the verifier on rows whose draft fails.
-func at(b baselines, rs []rowResult, t int) sweepPoint {
-	p := sweepPoint{ThresholdMilli: t, Source: b.Source}
+// at evaluates the cascade on a source's rows at threshold t: the draft is
+// paid on every row, the verifier on rows whose draft fails.
+func at(b baselines, rs []rowResult, t float64) sweepPoint {
+	p := sweepPoint{Threshold: t, Source: b.Source}
 	if len(rs) == 0 {
 		return p
 	}
@@ -158,67 +171,163 @@ func randomAtCost(b baselines, c float64) float64 {
 	return randomAtRate(b, e)
 }
 
-// sweep evaluates every threshold of the grid (thousandths) on every source.
-func sweep(order []string, groups map[string][]rowResult, base map[string]baselines, grid []int) []sweepPoint {
+// distinctScores returns the gate scores observed on rs, ascending, once each.
+func distinctScores(rs []rowResult) []float64 {
+	var s []float64
+	for _, r := range rs {
+		if r.Gate >= 0 {
+			s = append(s, r.Gate)
+		}
+	}
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// sweep evaluates each source at every threshold of the grid and at every
+// gate score observed on it. The cascade's figures change only where the
+// threshold crosses an observed score, so the observed scores give every
+// operating point the gate can have on this data; the grid gives the
+// regular columns of the CSV and the plot's dots. Points are ordered by
+// source, then threshold.
+func sweep(order []string, groups map[string][]rowResult, base map[string]baselines, grid []float64) []sweepPoint {
 	var out []sweepPoint
-	for _, t := range grid {
-		for _, s := range order {
-			out = append(out, at(base[s], groups[s], t))
+	for _, s := range order {
+		scores := distinctScores(groups[s])
+		ths := slices.Concat(grid, scores)
+		slices.Sort(ths)
+		ths = slices.Compact(ths)
+		for _, t := range ths {
+			p := at(base[s], groups[s], t)
+			_, p.OnGrid = slices.BinarySearch(grid, t)
+			_, p.AtScore = slices.BinarySearch(scores, t)
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// thresholdGrid is 0.00, 0.01, ..., 1.00 in thousandths.
-func thresholdGrid() []int {
-	g := make([]int, 0, 101)
+// thresholdGrid is 0.00, 0.01, ..., 1.00.
+func thresholdGrid() []float64 {
+	g := make([]float64, 0, 101)
 	for i := 0; i <= 100; i++ {
-		g = append(g, i*10)
+		g = append(g, float64(i)/100) // correctly rounded: equals the literal 0.07 etc.
 	}
 	return g
 }
 
-// tunedThreshold is the eval's operating point, tuned on the dev data: the
-// lowest threshold of the grid at which every source keeps at least
-// qualityTarget of always-verifier quality. A lower threshold accepts more
-// drafts, so it is also the cheapest such threshold. ok is false when no
-// threshold of the grid meets the target on every source.
-func tunedThreshold(points []sweepPoint, sources []string) (t int, ok bool) {
-	meets := map[int]int{}
-	var ts []int
+// cheapestMeeting returns, among a source's points that keep selects, the one
+// with the lowest cost share that keeps qualityTarget of verifier quality.
+// Cost falls as the threshold falls, so this is also the lowest such
+// threshold; on a tie of cost the higher quality wins.
+func cheapestMeeting(points []sweepPoint, source string, keep func(sweepPoint) bool) (sweepPoint, bool) {
+	var best sweepPoint
+	found := false
 	for _, p := range points {
-		if _, seen := meets[p.ThresholdMilli]; !seen {
-			ts = append(ts, p.ThresholdMilli)
-			meets[p.ThresholdMilli] = 0
+		if p.Source != source || !keep(p) || p.QualityRatio < qualityTarget {
+			continue
 		}
-		if p.QualityRatio >= qualityTarget {
-			meets[p.ThresholdMilli]++
-		}
-	}
-	best, found := 0, false
-	for _, th := range ts {
-		if meets[th] == len(sources) && (!found || th < best) {
-			best, found = th, true
+		if !found || p.CostShare < best.CostShare || (p.CostShare == best.CostShare && p.Quality > best.Quality) {
+			best, found = p, true
 		}
 	}
 	return best, found
 }
 
-// cheapestMeeting returns a source's sweep point with the lowest cost share
-// that keeps qualityTarget of verifier quality (what a per-source threshold
-// could reach on this data; informational).
-func cheapestMeeting(points []sweepPoint, source string) (sweepPoint, bool) {
-	var best sweepPoint
-	found := false
-	for _, p := range points {
-		if p.Source != source || p.QualityRatio < qualityTarget {
-			continue
-		}
-		if !found || p.CostShare < best.CostShare {
-			best, found = p, true
+func atScore(p sweepPoint) bool { return p.AtScore }
+func onGrid(p sweepPoint) bool  { return p.OnGrid }
+
+// operatingPoint is a source's own operating point, tuned on the dev data:
+// the cheapest threshold keeping qualityTarget of its always-verifier
+// quality, as a rule for that traffic alone would set it.
+type operatingPoint struct {
+	// Score is the observed gate score the cheapest point sits at.
+	Score float64
+	// Threshold is the rule's threshold: the shortest decimal in
+	// (next lower observed score, Score], so it takes the same decisions on
+	// these rows as Score itself and can be written in a rules file.
+	Threshold float64
+	// Predicted is the sweep's figure at Threshold; the report shows the
+	// proxy's re-run at Threshold.
+	Predicted sweepPoint
+}
+
+// tune finds source's operating point; ok is false when no observed score
+// keeps the quality target.
+func tune(points []sweepPoint, rs []rowResult, b baselines, source string) (operatingPoint, bool) {
+	p, ok := cheapestMeeting(points, source, atScore)
+	if !ok {
+		return operatingPoint{}, false
+	}
+	lower := 0.0
+	for _, s := range distinctScores(rs) {
+		if s < p.Threshold {
+			lower = s
 		}
 	}
-	return best, found
+	t := shortestDecimalIn(lower, p.Threshold)
+	return operatingPoint{Score: p.Threshold, Threshold: t, Predicted: at(b, rs, t)}, true
+}
+
+// shortestDecimalIn returns the decimal with the fewest digits (the largest
+// of them) in (lo, hi]; hi when none is shorter than hi itself.
+func shortestDecimalIn(lo, hi float64) float64 {
+	if !(lo < hi) {
+		return hi
+	}
+	for d := 0; d <= 17; d++ {
+		c := decimal(hi, d)
+		if c > hi { // rounded up: the d-digit decimal just below
+			c = decimal(c-math.Pow10(-d), d)
+		}
+		if c > lo && c <= hi {
+			return c
+		}
+	}
+	return hi
+}
+
+// decimal rounds f to d decimals, as a rules file would spell it.
+func decimal(f float64, d int) float64 {
+	c, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', d, 64), 64)
+	return c
+}
+
+// resolution compares a source's cheapest point on the 0.01 grid with its
+// cheapest point at an observed score, and what reading the score at the
+// header's 3 decimals would have done there.
+type resolution struct {
+	Grid   sweepPoint // cheapest grid point keeping the target
+	GridOK bool
+	// Between counts drafts scored in [operating threshold, grid threshold):
+	// accepted at the operating point, escalated at the grid's.
+	Between int
+	// DistinctExact and DistinctHeader count the distinct gate scores at
+	// full precision and at the header's 3 decimals.
+	DistinctExact, DistinctHeader int
+	// HeaderWrong counts rows a sweep built from the 3-decimal header would
+	// predict wrongly at the grid point (header rounds up to the threshold,
+	// exact score below it).
+	HeaderWrong int
+}
+
+func resolve(points []sweepPoint, rs []rowResult, source string, op operatingPoint, opOK bool) resolution {
+	var res resolution
+	res.Grid, res.GridOK = cheapestMeeting(points, source, onGrid)
+	res.DistinctExact = len(distinctScores(rs))
+	header := map[int]bool{}
+	for _, r := range rs {
+		if r.GateMilli >= 0 {
+			header[r.GateMilli] = true
+		}
+		if res.GridOK && (r.GateMilli >= milli(res.Grid.Threshold)) != r.accepts(res.Grid.Threshold) {
+			res.HeaderWrong++
+		}
+		if opOK && res.GridOK && r.Gate >= op.Threshold && r.Gate < res.Grid.Threshold {
+			res.Between++
+		}
+	}
+	res.DistinctHeader = len(header)
+	return res
 }
 
 // versusRandom compares a source's sweep with random routing.
@@ -232,12 +341,13 @@ type versusRandom struct {
 	WorstSameRate, WorstSameCost float64
 }
 
-// compareRandom compares a source's sweep points with random routing.
+// compareRandom compares a source's sweep points at observed scores (every
+// distinct decision the gate can take on the data) with random routing.
 func compareRandom(points []sweepPoint, source string) versusRandom {
 	const eps = 1e-12
 	var v versusRandom
 	for _, p := range points {
-		if p.Source != source {
+		if p.Source != source || !p.AtScore {
 			continue
 		}
 		v.Thresholds++

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,12 +24,15 @@ const (
 
 // observation is what the client saw for one row in one pass.
 type observation struct {
-	Outcome    string  // x-cascade-outcome
-	ScoreMilli int     // x-cascade-score in thousandths; -1 when absent
-	CostUSD    float64 // x-cascade-cost-usd
-	HasCost    bool
-	Served     string // servedDraft, servedVerifier or servedOther
-	Err        error
+	Outcome    string // x-cascade-outcome
+	ScoreMilli int    // x-cascade-score in thousandths; -1 when absent
+	// Score is the gate score at full precision (passes with ExactScores
+	// only; noScore otherwise or when the request had none).
+	Score   float64
+	CostUSD float64 // x-cascade-cost-usd
+	HasCost bool
+	Served  string // servedDraft, servedVerifier or servedOther
+	Err     error
 }
 
 // passOptions describe one pass of the data through the proxy.
@@ -35,12 +40,19 @@ type passOptions struct {
 	ProxyURL    string
 	Stream      bool
 	Concurrency int
+	// ExactScores reads each row's full-precision gate score from the
+	// proxy's GET /api/stats (meanGateScore after a DELETE, one request at a
+	// time): x-cascade-score has only 3 decimals. The pass runs serially.
+	ExactScores bool
 }
 
 // runPass sends every row's messages to the proxy with the official OpenAI
 // SDK and records what came back, in row order.
 func runPass(ctx context.Context, rows []row, o passOptions) []observation {
 	n := max(o.Concurrency, 1)
+	if o.ExactScores {
+		n = 1 // the stats aggregate over every request in flight
+	}
 	// Enough idle connections for every worker (Go keeps 2 per host by default).
 	transport := &http.Transport{MaxIdleConns: n, MaxIdleConnsPerHost: n}
 	defer transport.CloseIdleConnections()
@@ -54,8 +66,24 @@ func runPass(ctx context.Context, rows []row, o passOptions) []observation {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
 			for i := range work {
+				if !o.ExactScores {
+					obs[i] = sendRow(ctx, &client, &rows[i], o.Stream)
+					continue
+				}
+				if err := resetStats(ctx, hc, o.ProxyURL); err != nil {
+					obs[i] = observation{Err: fmt.Errorf("row %s: %w", rows[i].ID, err)}
+					continue
+				}
 				obs[i] = sendRow(ctx, &client, &rows[i], o.Stream)
+				if obs[i].Err == nil && obs[i].ScoreMilli >= 0 {
+					score, err := statsScore(ctx, hc, o.ProxyURL)
+					if err != nil {
+						obs[i].Err = fmt.Errorf("row %s: %w", rows[i].ID, err)
+					}
+					obs[i].Score = score
+				}
 			}
 		}()
 	}
@@ -123,7 +151,7 @@ func sendRow(ctx context.Context, c *openai.Client, r *row, stream bool) observa
 		return observation{Err: fmt.Errorf("row %s: no HTTP response captured", r.ID)}
 	}
 	o.Outcome = raw.Header.Get("X-Cascade-Outcome")
-	o.ScoreMilli = -1
+	o.ScoreMilli, o.Score = -1, noScore
 	if s := raw.Header.Get("X-Cascade-Score"); s != "" {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -166,4 +194,60 @@ func whichAnswer(r *row, text, outcome string) string {
 		return servedVerifier
 	}
 	return servedOther
+}
+
+// resetStats forgets the proxy's aggregates (DELETE /api/stats).
+func resetStats(ctx context.Context, hc *http.Client, proxyURL string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, proxyURL+"/api/stats", nil)
+	if err != nil {
+		return fmt.Errorf("reset stats: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("reset stats: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reset stats: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// statsScore reads the gate score of the one request made since the last
+// reset: the eval rule's meanGateScore, which JSON carries at full float64
+// precision.
+func statsScore(ctx context.Context, hc *http.Client, proxyURL string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, proxyURL+"/api/stats", nil)
+	if err != nil {
+		return noScore, fmt.Errorf("read stats: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return noScore, fmt.Errorf("read stats: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return noScore, fmt.Errorf("read stats: HTTP %d", resp.StatusCode)
+	}
+	var body struct {
+		Rules []struct {
+			Rule      string  `json:"rule"`
+			Requests  int64   `json:"requests"`
+			MeanScore float64 `json:"meanGateScore"`
+		} `json:"rules"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return noScore, fmt.Errorf("read stats: %w", err)
+	}
+	for _, r := range body.Rules {
+		if r.Rule != evalRuleName {
+			continue
+		}
+		if r.Requests != 1 {
+			return noScore, fmt.Errorf("read stats: rule %q has %d requests since the reset, want 1", r.Rule, r.Requests)
+		}
+		return r.MeanScore, nil
+	}
+	return noScore, fmt.Errorf("read stats: no stats for rule %q", evalRuleName)
 }

@@ -7,8 +7,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,8 +54,13 @@ func TestMeasureThroughTheProxy(t *testing.T) {
 
 	// The default pass as the client saw it agrees with the sweep's point
 	// computed from the per-row scores and costs.
+	// Every row's full-precision score was read from /api/stats and rounds
+	// to its header.
+	if rep.Exact.Rows != len(syntheticRows) || rep.Exact.Scored != len(syntheticRows) || rep.Exact.HeaderDisagree != 0 {
+		t.Errorf("exact scores: %+v", rep.Exact)
+	}
 	for _, s := range rep.Sources {
-		p, ok := rep.point(s, rep.DefaultMilli)
+		p, ok := rep.point(s, rep.DefaultThreshold)
 		if !ok {
 			t.Fatalf("no sweep point at the default threshold for %s", s)
 		}
@@ -70,9 +78,24 @@ func TestMeasureThroughTheProxy(t *testing.T) {
 		} else {
 			nonStream++
 		}
-		if c.Mismatches != c.Boundary || c.ScoreChanged != 0 || c.TextChanged != 0 {
-			t.Errorf("check @%d (stream %v): %+v", c.ThresholdMilli, c.Stream, c)
+		if c.Mismatches != 0 || c.ScoreChanged != 0 || c.TextChanged != 0 {
+			t.Errorf("check @%v (stream %v): %+v", c.Threshold, c.Stream, c)
 		}
+	}
+	// Each source's operating point was re-run through the proxy (unless it
+	// is the default threshold, whose pass is the default one).
+	for s, op := range rep.Operating {
+		if op.Threshold == rep.DefaultThreshold {
+			continue
+		}
+		c, ok := rep.check(op.Threshold)
+		if !ok || !slices.Contains(c.For, s) {
+			t.Errorf("%s: no re-run at its operating threshold %v", s, op.Threshold)
+			continue
+		}
+		got := c.Observed[s]
+		approx(t, s+" operating quality, observed vs predicted", got.Quality, op.Predicted.Quality)
+		approx(t, s+" operating escalation, observed vs predicted", got.Escalation, op.Predicted.Escalation)
 	}
 	if nonStream < 2 || stream != 1 {
 		t.Errorf("%d threshold re-runs and %d streaming passes; want ≥ 2 and 1", nonStream, stream)
@@ -94,11 +117,37 @@ func TestOutputsAreWellFormed(t *testing.T) {
 	}
 	csvText, _ := os.ReadFile(filepath.Join(dir, "sweep.csv"))
 	lines := strings.Split(strings.TrimSpace(string(csvText)), "\n")
-	if lines[0] != "threshold,source,quality,quality_ratio_vs_verifier,cost_share,escalation_rate,random_quality_at_same_rate,random_router_quality_at_same_cost" {
+	if lines[0] != "threshold,source,kind,quality,quality_ratio_vs_verifier,cost_share,escalation_rate,random_quality_at_same_rate,random_router_quality_at_same_cost" {
 		t.Errorf("csv header %q", lines[0])
 	}
-	if len(lines) != 1+101*2 {
-		t.Errorf("csv has %d lines, want %d", len(lines), 1+101*2)
+	if len(lines) != 1+len(rep.Points) {
+		t.Errorf("csv has %d lines, want %d", len(lines), 1+len(rep.Points))
+	}
+	// Per source: the 101 grid thresholds and every observed score.
+	perSource := map[string]int{}
+	grid := map[string]int{}
+	scores := map[string]map[string]bool{}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		perSource[f[1]]++
+		if strings.Contains(f[2], "grid") {
+			grid[f[1]]++
+		}
+		if strings.Contains(f[2], "score") {
+			if scores[f[1]] == nil {
+				scores[f[1]] = map[string]bool{}
+			}
+			scores[f[1]][f[0]] = true
+		}
+	}
+	for _, s := range rep.Sources {
+		if grid[s] != 101 {
+			t.Errorf("%s: %d grid rows, want 101", s, grid[s])
+		}
+		// Every row was scored, so each of its distinct scores is a threshold.
+		if n := len(scores[s]); n == 0 || n != rep.Resolution[s].DistinctExact {
+			t.Errorf("%s: %d score rows, want the %d distinct scores", s, n, rep.Resolution[s].DistinctExact)
+		}
 	}
 	svg, _ := os.ReadFile(filepath.Join(dir, "sweep.svg"))
 	dec := xml.NewDecoder(bytes.NewReader(svg))
@@ -114,8 +163,8 @@ func TestOutputsAreWellFormed(t *testing.T) {
 		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
 			polylines++
 			for _, a := range se.Attr {
-				if a.Name.Local == "points" && len(strings.Fields(a.Value)) != 101 {
-					t.Errorf("a curve has %d points, want 101", len(strings.Fields(a.Value)))
+				if a.Name.Local == "points" && len(strings.Fields(a.Value)) != perSource[rep.Sources[polylines-1]] {
+					t.Errorf("curve %d has %d points, want %d", polylines, len(strings.Fields(a.Value)), perSource[rep.Sources[polylines-1]])
 				}
 			}
 		}
@@ -219,5 +268,32 @@ func TestGateFingerprintIgnoresTests(t *testing.T) {
 	}
 	if gateFingerprint(filepath.Join(dir, "absent")) != "" {
 		t.Error("a missing directory has a fingerprint")
+	}
+}
+
+func TestStatsScoreReadsOneRequestAtFullPrecision(t *testing.T) {
+	var body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/stats" || r.Method != http.MethodGet {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+
+	body = `{"total_queries":1,"rules":[{"rule":"other","requests":1,"meanGateScore":0.5},{"rule":"eval","requests":1,"meanGateScore":0.8136630127}]}`
+	got, err := statsScore(ctx, srv.Client(), srv.URL)
+	if err != nil || got != 0.8136630127 {
+		t.Errorf("score %v, %v; want 0.8136630127", got, err)
+	}
+	body = `{"rules":[{"rule":"eval","requests":2,"meanGateScore":0.7}]}`
+	if _, err := statsScore(ctx, srv.Client(), srv.URL); err == nil {
+		t.Error("a mean over two requests was taken as one score")
+	}
+	body = `{"rules":[]}`
+	if _, err := statsScore(ctx, srv.Client(), srv.URL); err == nil {
+		t.Error("no error when the rule has no stats")
 	}
 }

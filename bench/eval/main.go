@@ -9,12 +9,16 @@
 //	go run ./bench/eval -data PATH -out DIR     # CASCADE_EVAL_DATA also sets the data path
 //
 // It prints per source the quality, cost share and escalation rate of the
-// cascade beside always-draft, always-verifier, the oracle and random
+// cascade at the proxy's default threshold and at the source's own operating
+// point (its cheapest threshold keeping 95 % of always-verifier quality,
+// found at every distinct full-precision gate score and re-run through the
+// proxy) beside always-draft, always-verifier, the oracle and random
 // routing, and writes DIR/results.md, DIR/sweep.csv and DIR/sweep.svg.
 // Without the data it says so and exits 0. It exits 1 when the proxy's
 // behaviour contradicts itself (an outcome that changes with the threshold
 // other than as "accept iff score >= threshold", a mixed or altered answer,
-// a cost header that disagrees with the prices), never because a quality
+// a cost header that disagrees with the prices, a score header that is not
+// the full score from /api/stats rounded), never because a quality
 // target is missed.
 package main
 

@@ -11,18 +11,19 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
-// checkPass is a re-run of the cascade at another threshold, compared with
-// the outcomes the default pass predicts for it.
+// checkPass is a re-run of the cascade at another threshold (or with
+// streaming), compared with the outcomes the default pass predicts for it.
 type checkPass struct {
-	ThresholdMilli int
-	Stream         bool
-	Rows           int
-	// Mismatches: rows whose outcome differs from "accept iff score >= threshold"
-	// applied to the default pass's score. Boundary ones have a score equal to
-	// the threshold at the header's 3-decimal precision (so the header cannot
-	// tell which side the exact score is on); they are reported, not failed.
-	Mismatches, Boundary int
-	// ScoreChanged: rows whose gate score differs from the default pass's.
+	Threshold float64
+	Stream    bool
+	// For names the sources whose operating point this threshold is.
+	For  []string
+	Rows int
+	// Mismatches: rows whose outcome differs from "accept iff score >=
+	// threshold" applied to the default pass's full-precision score
+	// (streaming: from the non-streaming outcome).
+	Mismatches int
+	// ScoreChanged: rows whose x-cascade-score differs from the default pass's.
 	ScoreChanged int
 	// TextChanged: rows (streaming pass) whose returned answer differs from
 	// the non-streaming pass's.
@@ -30,21 +31,32 @@ type checkPass struct {
 	Observed    map[string]strategy // by source, as the client saw it
 }
 
+// exactCheck is how the full-precision scores of the default pass were read.
+type exactCheck struct {
+	Rows, Scored int
+	// HeaderDisagree counts rows whose x-cascade-score is not the full
+	// score rounded to 3 decimals.
+	HeaderDisagree int
+}
+
 // report is everything the eval prints and writes.
 type report struct {
-	DataFile     string
-	GateHash     string // fingerprint of the gate's source, when found
-	Rows         int
-	Elapsed      time.Duration
-	Requests     int
-	DefaultMilli int
-	TunedMilli   int
-	TunedOK      bool
-	Sources      []string
-	Base         map[string]baselines
-	Points       []sweepPoint
+	DataFile         string
+	GateHash         string // fingerprint of the gate's source, when found
+	Rows             int
+	Elapsed          time.Duration
+	Requests         int
+	DefaultThreshold float64
+	Sources          []string
+	Base             map[string]baselines
+	Points           []sweepPoint
+	// Operating is each source's own operating point, tuned on dev (absent
+	// when no threshold keeps the quality target).
+	Operating  map[string]operatingPoint
+	Resolution map[string]resolution
 	// Default is the cascade pass at the proxy's default threshold as observed.
 	Default map[string]strategy
+	Exact   exactCheck
 	Checks  []checkPass
 	// Problems are consistency failures (the command exits 1 when any).
 	Problems []string
@@ -67,18 +79,20 @@ func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Write
 	}
 	defer px.Close()
 
-	rep := &report{Rows: len(rows), DefaultMilli: milli(rules.DefaultThreshold), Base: map[string]baselines{}}
+	rep := &report{Rows: len(rows), DefaultThreshold: rules.DefaultThreshold, Base: map[string]baselines{},
+		Operating: map[string]operatingPoint{}, Resolution: map[string]resolution{}}
 	problem := func(format string, a ...any) {
 		if len(rep.Problems) < 50 {
 			rep.Problems = append(rep.Problems, fmt.Sprintf(format, a...))
 		}
 	}
-	pass := func(name string, mode rules.Mode, threshold *float64, stream bool) ([]observation, map[string]int, error) {
+	pass := func(name string, mode rules.Mode, threshold *float64, o passOptions) ([]observation, map[string]int, error) {
 		if err := px.Load(evalRules(upURL, mode, threshold)); err != nil {
 			return nil, nil, err
 		}
 		up.counts() // reset
-		obs := runPass(ctx, rows, passOptions{ProxyURL: px.URL, Stream: stream, Concurrency: concurrency})
+		o.ProxyURL, o.Concurrency = px.URL, concurrency
+		obs := runPass(ctx, rows, o)
 		rep.Requests += len(rows)
 		calls, misses := up.counts()
 		if misses > 0 {
@@ -95,17 +109,18 @@ func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Write
 		return obs, calls, nil
 	}
 
-	// 1. The cascade at the proxy's default threshold, and the two baselines
-	// whose per-row costs price every point of the sweep.
-	cas, calls, err := pass("cascade", rules.ModeCascade, nil, false)
+	// 1. The cascade at the proxy's default threshold, with each row's
+	// full-precision gate score, and the two baselines whose per-row costs
+	// price every point of the sweep.
+	cas, calls, err := pass("cascade", rules.ModeCascade, nil, passOptions{ExactScores: true})
 	if err != nil {
 		return nil, err
 	}
-	dOnly, _, err := pass("draft-only", rules.ModeDraftOnly, nil, false)
+	dOnly, _, err := pass("draft-only", rules.ModeDraftOnly, nil, passOptions{})
 	if err != nil {
 		return nil, err
 	}
-	vOnly, _, err := pass("verifier-only", rules.ModeVerifierOnly, nil, false)
+	vOnly, _, err := pass("verifier-only", rules.ModeVerifierOnly, nil, passOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -122,9 +137,17 @@ func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Write
 		if v := vOnly[i]; v.Outcome != outcomeVerifierOnly || v.Served != servedVerifier || !v.HasCost || !near(v.CostUSD, wantV) {
 			problem("verifier-only: row %s: outcome %q, answer %s, cost %v (want %q, verifier, %.8f)", r.ID, v.Outcome, v.Served, v.CostUSD, outcomeVerifierOnly, wantV)
 		}
-		results[i] = rowResult{Source: r.Source, DraftScore: r.Draft.Score, VerifierScore: r.Verifier.Score,
-			GateMilli: cas[i].ScoreMilli, DraftUSD: dOnly[i].CostUSD, VerifierUSD: vOnly[i].CostUSD}
 		o := cas[i]
+		results[i] = rowResult{Source: r.Source, DraftScore: r.Draft.Score, VerifierScore: r.Verifier.Score,
+			Gate: o.Score, GateMilli: o.ScoreMilli, DraftUSD: dOnly[i].CostUSD, VerifierUSD: vOnly[i].CostUSD}
+		rep.Exact.Rows++
+		if o.ScoreMilli >= 0 {
+			rep.Exact.Scored++
+			if milli(decimal(o.Score, 3)) != o.ScoreMilli {
+				rep.Exact.HeaderDisagree++
+				problem("cascade: row %s: x-cascade-score %.3f but the full score is %v", r.ID, float64(o.ScoreMilli)/1000, o.Score)
+			}
+		}
 		acc := o.Outcome == outcomeAccepted
 		if !acc {
 			escalated++
@@ -136,8 +159,8 @@ func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Write
 		if o.Served != wantServed || !o.HasCost || !near(o.CostUSD, wantCost) {
 			problem("cascade: row %s: outcome %q returned the %s answer at cost %v (want the %s answer at %.8f)", r.ID, o.Outcome, o.Served, o.CostUSD, wantServed, wantCost)
 		}
-		if results[i].accepts(rep.DefaultMilli) != acc && results[i].GateMilli != rep.DefaultMilli {
-			problem("cascade: row %s: outcome %q but score %.3f vs threshold %.3f", r.ID, o.Outcome, float64(o.ScoreMilli)/1000, rules.DefaultThreshold)
+		if results[i].accepts(rep.DefaultThreshold) != acc {
+			problem("cascade: row %s: outcome %q but score %v vs threshold %v", r.ID, o.Outcome, o.Score, rep.DefaultThreshold)
 		}
 	}
 	if calls[draftModel] != len(rows) || calls[verifierModel] != escalated {
@@ -155,46 +178,52 @@ func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Write
 		rep.Base[s] = summarize(s, groups[s])
 	}
 	grid := thresholdGrid()
-	if !slices.Contains(grid, rep.DefaultMilli) {
-		grid = append(grid, rep.DefaultMilli)
+	if !slices.Contains(grid, rep.DefaultThreshold) {
+		grid = append(grid, rep.DefaultThreshold)
 		slices.Sort(grid)
 	}
 	rep.Points = sweep(order, groups, rep.Base, grid)
-	rep.TunedMilli, rep.TunedOK = tunedThreshold(rep.Points, order)
 	rep.Default = map[string]strategy{}
 	for _, s := range order {
 		rep.Default[s] = observed(rows, cas, idxBySource[s], rep.Base[s].Verifier.Quality, sumUSD(groups[s]))
+		op, ok := tune(rep.Points, groups[s], rep.Base[s], s)
+		if ok {
+			rep.Operating[s] = op
+		}
+		rep.Resolution[s] = resolve(rep.Points, groups[s], s, op, ok)
 	}
 
-	// 3. Re-run the proxy at other thresholds and check the prediction.
-	checks := []int{500, 900}
-	if rep.TunedOK {
-		checks = append(checks, rep.TunedMilli)
+	// 3. Re-run the proxy at other thresholds, each source's operating
+	// threshold among them, and check the prediction row by row.
+	checks := []float64{0.5, 0.9}
+	forSources := map[float64][]string{}
+	for _, s := range order {
+		if op, ok := rep.Operating[s]; ok {
+			checks = append(checks, op.Threshold)
+			forSources[op.Threshold] = append(forSources[op.Threshold], s)
+		}
 	}
 	slices.Sort(checks)
 	checks = slices.Compact(checks)
 	for _, t := range checks {
-		if t == rep.DefaultMilli {
+		if t == rep.DefaultThreshold {
 			continue
 		}
-		th := float64(t) / 1000
-		obs, _, err := pass(fmt.Sprintf("cascade @%.2f", th), rules.ModeCascade, &th, false)
+		th := t
+		name := "cascade @" + formatThreshold(t)
+		obs, _, err := pass(name, rules.ModeCascade, &th, passOptions{})
 		if err != nil {
 			return nil, err
 		}
-		c := checkPass{ThresholdMilli: t, Rows: len(rows), Observed: map[string]strategy{}}
+		c := checkPass{Threshold: t, For: forSources[t], Rows: len(rows), Observed: map[string]strategy{}}
 		for i, o := range obs {
 			if o.ScoreMilli != cas[i].ScoreMilli {
 				c.ScoreChanged++
-				problem("cascade @%.2f: row %s: gate score %d‰, %d‰ at the default threshold", th, rows[i].ID, o.ScoreMilli, cas[i].ScoreMilli)
+				problem("%s: row %s: gate score %d‰, %d‰ at the default threshold", name, rows[i].ID, o.ScoreMilli, cas[i].ScoreMilli)
 			}
 			if (o.Outcome == outcomeAccepted) != results[i].accepts(t) {
 				c.Mismatches++
-				if results[i].GateMilli == t {
-					c.Boundary++
-				} else {
-					problem("cascade @%.2f: row %s: outcome %q, predicted otherwise from score %d‰", th, rows[i].ID, o.Outcome, results[i].GateMilli)
-				}
+				problem("%s: row %s: outcome %q, predicted otherwise from score %v", name, rows[i].ID, o.Outcome, results[i].Gate)
 			}
 		}
 		for _, s := range order {
@@ -205,11 +234,11 @@ func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Write
 
 	// 4. A streaming pass at the default threshold: the same decisions and
 	// the same answers, delivered as SSE.
-	str, _, err := pass("streaming cascade", rules.ModeCascade, nil, true)
+	str, _, err := pass("streaming cascade", rules.ModeCascade, nil, passOptions{Stream: true})
 	if err != nil {
 		return nil, err
 	}
-	sc := checkPass{ThresholdMilli: rep.DefaultMilli, Stream: true, Rows: len(rows)}
+	sc := checkPass{Threshold: rep.DefaultThreshold, Stream: true, Rows: len(rows)}
 	for i, o := range str {
 		if o.ScoreMilli != cas[i].ScoreMilli {
 			sc.ScoreChanged++

@@ -29,7 +29,7 @@ func (r *report) svg() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", w, h)
-	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">Cascade on the dev pairs: quality against cost share (threshold sweep 0.00–1.00)</text>`+"\n", plotLeft)
+	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">Cascade on the dev pairs: quality against cost share over the threshold sweep</text>`+"\n", plotLeft)
 	for i, s := range r.Sources {
 		x0 := plotLeft + i*(plotPanelW+plotGap)
 		r.panel(&b, s, float64(x0), plotTop)
@@ -106,7 +106,7 @@ func (r *report) panel(b *strings.Builder, source string, x0, y0 float64) {
 	}
 	fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="#1f77b4" stroke-width="2"/>`+"\n", strings.Join(poly, " "))
 	for _, p := range pts {
-		if p.ThresholdMilli%100 == 0 {
+		if p.OnGrid && decimal(p.Threshold, 1) == p.Threshold {
 			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="2" fill="#1f77b4"/>`+"\n", a.px(p.CostShare), a.py(p.Quality))
 		}
 	}
@@ -121,24 +121,26 @@ func (r *report) panel(b *strings.Builder, source string, x0, y0 float64) {
 	fmt.Fprintf(b, `<path d="M %.1f %.1f l 6 10 l -12 0 z" fill="#9467bd"><title>oracle: %.3f at %.3f</title></path>`+"\n", a.px(o.CostShare), a.py(o.Quality)-6, o.Quality, o.CostShare)
 	// The default's label goes below its marker, the tuned one's above, so
 	// they stay readable when both thresholds land on the same point.
-	mark := func(t int, shape string, dy float64) {
+	mark := func(t float64, label string, shape string, dy float64) {
 		if p, ok := r.point(source, t); ok {
 			x, y := a.px(p.CostShare), a.py(p.Quality)
 			fmt.Fprintf(b, shape+"\n", x, y)
-			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="11" fill="#1f77b4">%.2f</text>`+"\n", x+7, y+dy, float64(t)/1000)
+			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="11" fill="#1f77b4" stroke="white" stroke-width="3" paint-order="stroke">%s</text>`+"\n", x+7, y+dy, html.EscapeString(label))
 		}
 	}
-	mark(r.DefaultMilli, `<circle cx="%.1f" cy="%.1f" r="5.5" fill="white" stroke="#1f77b4" stroke-width="2"/>`, 14)
-	if r.TunedOK && r.TunedMilli != r.DefaultMilli {
-		mark(r.TunedMilli, `<path d="M %.1f %.1f m 0 -7 l 7 7 l -7 7 l -7 -7 z" fill="#1f77b4"/>`, -7)
+	mark(r.DefaultThreshold, formatThreshold(r.DefaultThreshold), `<circle cx="%.1f" cy="%.1f" r="5.5" fill="white" stroke="#1f77b4" stroke-width="2"/>`, 14)
+	if op, ok := r.Operating[source]; ok {
+		// The sweep has a point at the operating score, which takes the same
+		// decisions as the rule's threshold.
+		mark(op.Score, formatThreshold(op.Threshold), `<path d="M %.1f %.1f m 0 -7 l 7 7 l -7 7 l -7 -7 z" fill="#1f77b4"/>`, -7)
 	}
 }
 
 func (r *report) legend(b *strings.Builder, x, y int) {
 	items := []struct{ sym, label string }{
-		{`<line x1="0" y1="0" x2="24" y2="0" stroke="#1f77b4" stroke-width="2"/>`, "cascade through the proxy, thresholds 0.00–1.00 (dots every 0.10)"},
-		{`<circle cx="12" cy="0" r="5.5" fill="white" stroke="#1f77b4" stroke-width="2"/>`, fmt.Sprintf("proxy default threshold %.2f", float64(r.DefaultMilli)/1000)},
-		{`<path d="M 12 -7 l 7 7 l -7 7 l -7 -7 z" fill="#1f77b4"/>`, "threshold tuned on dev (lowest meeting 95 % on every source)"},
+		{`<line x1="0" y1="0" x2="24" y2="0" stroke="#1f77b4" stroke-width="2"/>`, "cascade via the proxy, every observed score (dots every 0.10)"},
+		{`<circle cx="12" cy="0" r="5.5" fill="white" stroke="#1f77b4" stroke-width="2"/>`, "proxy default threshold " + formatThreshold(r.DefaultThreshold)},
+		{`<path d="M 12 -7 l 7 7 l -7 7 l -7 -7 z" fill="#1f77b4"/>`, "threshold tuned on dev for this source (cheapest ≥ 95 %)"},
 		{`<line x1="0" y1="0" x2="24" y2="0" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="6 4"/>`, "random escalation at the same rate (draft always paid)"},
 		{`<line x1="0" y1="0" x2="24" y2="0" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="1 3"/>`, "random router (one model per row)"},
 		{`<rect x="7.5" y="-4.5" width="9" height="9" fill="#ff7f0e"/>`, "always-draft (Mixtral-8x7B)"},

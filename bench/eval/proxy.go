@@ -27,6 +27,9 @@ import (
 // to the cascade.
 const requestedModel = verifierModel
 
+// evalRuleName names the one rule of the eval's rules file.
+const evalRuleName = "eval"
+
 // replayKeyEnv names the (fake) API key the proxy holds for the replay upstream.
 const (
 	replayKeyEnv = "CASCADE_EVAL_REPLAY_KEY"
@@ -51,7 +54,7 @@ func evalRules(upstreamURL string, mode rules.Mode, threshold *float64) *rules.S
 			APIKey: &rules.KeySource{Env: replayKeyEnv},
 		}},
 		Rules: []rules.Rule{{
-			Name:      "eval",
+			Name:      evalRuleName,
 			Models:    []string{requestedModel},
 			Mode:      mode,
 			Draft:     rules.Target{Provider: "replay", Model: draftModel},

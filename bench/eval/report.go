@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -18,10 +19,19 @@ func sourceTitle(s string) string {
 	return s
 }
 
+// formatThreshold spells a threshold with 2 decimals when that is exact,
+// else with as many as it needs.
+func formatThreshold(t float64) string {
+	if decimal(t, 2) == t {
+		return strconv.FormatFloat(t, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(t, 'f', -1, 64)
+}
+
 // point returns the sweep point of source at threshold t.
-func (r *report) point(source string, t int) (sweepPoint, bool) {
+func (r *report) point(source string, t float64) (sweepPoint, bool) {
 	for _, p := range r.Points {
-		if p.Source == source && p.ThresholdMilli == t {
+		if p.Source == source && p.Threshold == t {
 			return p, true
 		}
 	}
@@ -29,13 +39,31 @@ func (r *report) point(source string, t int) (sweepPoint, bool) {
 }
 
 // check returns the re-run at threshold t (non-streaming), if one was made.
-func (r *report) check(t int) (checkPass, bool) {
+func (r *report) check(t float64) (checkPass, bool) {
 	for _, c := range r.Checks {
-		if c.ThresholdMilli == t && !c.Stream {
+		if c.Threshold == t && !c.Stream {
 			return c, true
 		}
 	}
 	return checkPass{}, false
+}
+
+// operating returns the cascade at source's own operating threshold as the
+// client saw it (the re-run at that threshold); ok is false when the source
+// has no operating point.
+func (r *report) operating(source string) (s strategy, op operatingPoint, ok bool) {
+	op, ok = r.Operating[source]
+	if !ok {
+		return strategy{}, op, false
+	}
+	if op.Threshold == r.DefaultThreshold {
+		return r.Default[source], op, true
+	}
+	c, found := r.check(op.Threshold)
+	if !found {
+		return op.Predicted.strategy, op, true
+	}
+	return c.Observed[source], op, true
 }
 
 // tableRow is one line of a source's table.
@@ -45,15 +73,15 @@ type tableRow struct {
 }
 
 // rowsFor lists a source's strategies: baselines, the cascade at the default
-// and at the tuned threshold (as observed through the proxy), and random
-// routing at their escalation rates.
+// and at the source's own tuned threshold (as observed through the proxy),
+// and random routing at their escalation rates.
 func (r *report) rowsFor(source string) []tableRow {
 	b := r.Base[source]
+	// Random escalation with the draft always paid costs draft + e·verifier.
 	rnd := func(e float64) strategy {
 		q := randomAtRate(b, e)
 		return strategy{Quality: q, QualityRatio: ratio(q, b.Verifier.Quality), CostShare: b.DraftCostShare + e, Escalation: e}
 	}
-	// Random escalation with the draft always paid costs draft + e·verifier.
 	out := []tableRow{
 		{"always-draft", b.Draft},
 		{"always-verifier", b.Verifier},
@@ -61,29 +89,14 @@ func (r *report) rowsFor(source string) []tableRow {
 	}
 	def := r.Default[source]
 	out = append(out,
-		tableRow{fmt.Sprintf("cascade @%.2f (proxy default)", float64(r.DefaultMilli)/1000), def},
+		tableRow{fmt.Sprintf("cascade @%s (proxy default)", formatThreshold(r.DefaultThreshold)), def},
 		tableRow{"  random at the same rate", rnd(def.Escalation)})
-	if r.TunedOK && r.TunedMilli != r.DefaultMilli {
-		tuned := r.Default[source]
-		if c, ok := r.check(r.TunedMilli); ok {
-			tuned = c.Observed[source]
-		}
+	if s, op, ok := r.operating(source); ok {
 		out = append(out,
-			tableRow{fmt.Sprintf("cascade @%.2f (tuned on dev)", float64(r.TunedMilli)/1000), tuned},
-			tableRow{"  random at the same rate", rnd(tuned.Escalation)})
+			tableRow{fmt.Sprintf("cascade @%s (tuned on dev for %s)", formatThreshold(op.Threshold), sourceTitle(source)), s},
+			tableRow{"  random at the same rate", rnd(s.Escalation)})
 	}
 	return out
-}
-
-// operating returns the strategy the targets are judged at: the tuned
-// threshold when one exists, else the default.
-func (r *report) operating(source string) (strategy, int) {
-	if r.TunedOK && r.TunedMilli != r.DefaultMilli {
-		if c, ok := r.check(r.TunedMilli); ok {
-			return c.Observed[source], r.TunedMilli
-		}
-	}
-	return r.Default[source], r.DefaultMilli
 }
 
 func meets(s strategy, source string) bool {
@@ -96,6 +109,14 @@ func shortfall(n int, worst float64) string {
 		return "0"
 	}
 	return fmt.Sprintf("%d (worst by %.4f)", n, worst)
+}
+
+// drafts is "1 draft" or "n drafts".
+func drafts(n int) string {
+	if n == 1 {
+		return "1 draft"
+	}
+	return fmt.Sprintf("%d drafts", n)
 }
 
 func yesNo(b bool) string {
@@ -112,33 +133,34 @@ func (r *report) text() string {
 	for _, s := range r.Sources {
 		base := r.Base[s]
 		fmt.Fprintf(&b, "\n== %s (%d rows) ==\n", sourceTitle(s), base.Rows)
-		fmt.Fprintf(&b, "%-40s %8s %12s %11s %11s\n", "strategy", "quality", "vs verifier", "cost share", "escalation")
+		fmt.Fprintf(&b, "%-44s %8s %12s %11s %11s\n", "strategy", "quality", "vs verifier", "cost share", "escalation")
 		for _, tr := range r.rowsFor(s) {
-			fmt.Fprintf(&b, "%-40s %8.3f %11.1f%% %11.3f %10.1f%%\n", tr.name, tr.s.Quality, 100*tr.s.QualityRatio, tr.s.CostShare, 100*tr.s.Escalation)
+			fmt.Fprintf(&b, "%-44s %8.3f %11.1f%% %11.3f %10.1f%%\n", tr.name, tr.s.Quality, 100*tr.s.QualityRatio, tr.s.CostShare, 100*tr.s.Escalation)
 		}
-		op, t := r.operating(s)
-		fmt.Fprintf(&b, "target ≥%.0f%% of verifier quality at cost share ≤%.2f: %s at @%.2f (%.1f%%, %.3f)\n",
-			100*qualityTarget, costTargets[s], map[bool]string{true: "MET", false: "NOT MET"}[meets(op, s)], float64(t)/1000, 100*op.QualityRatio, op.CostShare)
-		if p, ok := cheapestMeeting(r.Points, s); ok {
-			fmt.Fprintf(&b, "cheapest threshold keeping ≥%.0f%% on %s alone: @%.2f (cost share %.3f)\n", 100*qualityTarget, sourceTitle(s), float64(p.ThresholdMilli)/1000, p.CostShare)
+		if op, o, ok := r.operating(s); ok {
+			fmt.Fprintf(&b, "target ≥%.0f%% of verifier quality at cost share ≤%.2f: %s at @%s (%.1f%%, cost share %.3f, escalation %.1f%%)\n",
+				100*qualityTarget, costTargets[s], map[bool]string{true: "MET", false: "NOT MET"}[meets(op, s)], formatThreshold(o.Threshold),
+				100*op.QualityRatio, op.CostShare, 100*op.Escalation)
 		} else {
-			fmt.Fprintf(&b, "no threshold keeps ≥%.0f%% on %s\n", 100*qualityTarget, sourceTitle(s))
+			fmt.Fprintf(&b, "target ≥%.0f%% of verifier quality at cost share ≤%.2f: NOT MET (no threshold keeps ≥%.0f%%)\n", 100*qualityTarget, costTargets[s], 100*qualityTarget)
+		}
+		if res := r.Resolution[s]; res.GridOK {
+			fmt.Fprintf(&b, "cheapest on the 0.01 grid: @%s (cost share %.3f, escalation %.1f%%); %s scored between it and the operating threshold\n",
+				formatThreshold(res.Grid.Threshold), res.Grid.CostShare, 100*res.Grid.Escalation, drafts(res.Between))
 		}
 		v := compareRandom(r.Points, s)
-		fmt.Fprintf(&b, "sweep vs random: below random at the same rate at %d of %d thresholds (worst by %.4f); below a random router at the same cost at %d (worst by %.4f)\n",
-			v.BelowSameRate, v.Thresholds, v.WorstSameRate, v.BelowSameCost, v.WorstSameCost)
+		fmt.Fprintf(&b, "sweep vs random (%d thresholds, one per distinct score): below random at the same rate at %d (worst by %.4f); below a random router at the same cost at %d (worst by %.4f)\n",
+			v.Thresholds, v.BelowSameRate, v.WorstSameRate, v.BelowSameCost, v.WorstSameCost)
 	}
-	if !r.TunedOK {
-		fmt.Fprintf(&b, "\nno threshold keeps ≥%.0f%% of verifier quality on every source; targets are judged at the default\n", 100*qualityTarget)
-	}
-	b.WriteString("\nchecks (re-runs of the proxy vs the sweep's prediction from the default pass):\n")
+	fmt.Fprintf(&b, "\nfull-precision gate scores from /api/stats: %d of %d rows scored, %d disagree with x-cascade-score\n", r.Exact.Scored, r.Exact.Rows, r.Exact.HeaderDisagree)
+	b.WriteString("checks (re-runs of the proxy vs the sweep's prediction from the default pass):\n")
 	for _, c := range r.Checks {
 		kind := "threshold re-run"
 		if c.Stream {
 			kind = "streaming pass  "
 		}
-		fmt.Fprintf(&b, "  %s @%.2f: %d rows, %d outcome mismatches (%d at the header's rounding boundary), %d score changes, %d answer changes\n",
-			kind, float64(c.ThresholdMilli)/1000, c.Rows, c.Mismatches, c.Boundary, c.ScoreChanged, c.TextChanged)
+		fmt.Fprintf(&b, "  %s @%s%s: %d rows, %d outcome mismatches, %d score changes, %d answer changes\n",
+			kind, formatThreshold(c.Threshold), r.forLabel(c), c.Rows, c.Mismatches, c.ScoreChanged, c.TextChanged)
 	}
 	if len(r.Problems) > 0 {
 		b.WriteString("\nCONSISTENCY PROBLEMS:\n")
@@ -149,9 +171,25 @@ func (r *report) text() string {
 	return b.String()
 }
 
+// forLabel names what a check's threshold is, beyond a spot check.
+func (r *report) forLabel(c checkPass) string {
+	var names []string
+	for _, s := range c.For {
+		names = append(names, sourceTitle(s))
+	}
+	if c.Stream || c.Threshold == r.DefaultThreshold {
+		names = append([]string{"proxy default"}, names...)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(names, ", ") + ")"
+}
+
 // markdown is docs/eval/results.md.
 func (r *report) markdown() string {
 	var b strings.Builder
+	def := formatThreshold(r.DefaultThreshold)
 	b.WriteString("# Cascade evaluation on the dev pairs\n\n")
 	b.WriteString("Made by `make eval` (`go run ./bench/eval`), which replays " +
 		fmt.Sprintf("`../shared/data/cascade-eval/%s` (%d rows; not in this repository) ", r.DataFile, r.Rows) +
@@ -171,7 +209,9 @@ func (r *report) markdown() string {
 		"output tokens = ceil(UTF-8 bytes of the answer / 4). Prices come from the rule's `prices:`: Mixtral-8x7B $0.60/$0.60, " +
 		"GPT-4-turbo $10/$30 per million input/output tokens.\n")
 	b.WriteString("- The client is the official `openai-go/v3` SDK, one request per row. Outcome, gate score and cost are read from the " +
-		"`x-cascade-outcome`, `x-cascade-score` and `x-cascade-cost-usd` response headers; which answer came back is read from the body.\n")
+		"`x-cascade-outcome`, `x-cascade-score` and `x-cascade-cost-usd` response headers; which answer came back is read from the body. " +
+		"`x-cascade-score` has 3 decimals, so the default pass also reads each row's gate score at full precision from the proxy's " +
+		"`GET /api/stats` (`meanGateScore` of the rule after a `DELETE /api/stats`, one request at a time) and checks that it rounds to the header.\n")
 	b.WriteString("- Quality of an answer = the row's `draft.score` when the draft came back, else `verifier.score` (MT-Bench: GPT-4 judge grade mapped to 0..1; " +
 		"GSM8K: exact match). Cost share = cost / cost of always asking the verifier. Escalation rate = share of rows answered by the verifier.\n")
 	b.WriteString("- Always-draft and always-verifier are measured through the proxy too (rule modes `draft-only` and `verifier-only`); their per-row " +
@@ -180,10 +220,13 @@ func (r *report) markdown() string {
 		"with the draft always paid (a coin-flip gate) it costs what the cascade costs at that rate. The plot also shows the stricter " +
 		"random router, which pays only one model per row.\n")
 	fmt.Fprintf(&b, "- Sweep: the draft is accepted iff its gate score ≥ the threshold, and the score does not depend on the threshold, so one pass at the "+
-		"proxy's default threshold (`rules.DefaultThreshold` = %.2f) with the per-row scores gives the whole curve (thresholds 0.00–1.00 by 0.01). "+
-		"This is checked by re-running the proxy at other thresholds (below).\n", float64(r.DefaultMilli)/1000)
-	b.WriteString("- Operating threshold, **tuned on dev**: the lowest threshold of the sweep at which every source keeps ≥ 95 % of always-verifier quality " +
-		"(the lowest such threshold is also the cheapest). The proxy's default threshold is reported beside it.\n\n")
+		"proxy's default threshold (`rules.DefaultThreshold` = %s) with the per-row scores gives the whole curve. The cascade's figures change only "+
+		"where the threshold crosses a score, so the sweep is evaluated at every distinct score observed on a source (every operating point the gate "+
+		"can have on these rows) and, for the CSV and the plot, on the grid 0.00–1.00 by 0.01. This is checked by re-running the proxy at other thresholds (below).\n", def)
+	b.WriteString("- Operating point, **tuned on dev per source** (in production each traffic type gets its own rule and threshold): a source's cheapest " +
+		"threshold keeping ≥ 95 % of its always-verifier quality. It sits at an observed score; the rule's threshold is the shortest decimal between " +
+		"that score and the next lower one (the same decisions on these rows). Its figures are those of a re-run of the proxy with a rule at that " +
+		"threshold. The proxy's default threshold is reported beside it.\n\n")
 
 	b.WriteString("## Results\n\n")
 	for _, s := range r.Sources {
@@ -200,38 +243,81 @@ func (r *report) markdown() string {
 	}
 
 	b.WriteString("## Targets (dev data)\n\n")
-	b.WriteString("| source | target | reached at | quality vs verifier | cost share | met | cheapest threshold keeping ≥ 95 % on this source alone | below random (same rate / same cost) |\n")
-	b.WriteString("|---|---|---|---:|---:|---|---|---|\n")
+	b.WriteString("Each source at its own operating point (re-run through the proxy at that threshold). Random: thresholds of the sweep " +
+		"(one per distinct score) at which the cascade's quality is below random escalation at the same rate / below a random router at the same cost.\n\n")
+	b.WriteString("| source | target | threshold (tuned on this source) | quality vs verifier | cost share | escalation | met | below random (same rate / same cost) |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---|---|\n")
 	for _, s := range r.Sources {
-		op, t := r.operating(s)
-		alone := "none"
-		if p, ok := cheapestMeeting(r.Points, s); ok {
-			alone = fmt.Sprintf("%.2f (cost share %.3f)", float64(p.ThresholdMilli)/1000, p.CostShare)
-		}
 		v := compareRandom(r.Points, s)
-		fmt.Fprintf(&b, "| %s | ≥ 95 %% at ≤ %.2f | %.2f | %.1f %% | %.3f | %s | %s | %s / %s of %d thresholds |\n",
-			sourceTitle(s), costTargets[s], float64(t)/1000, 100*op.QualityRatio, op.CostShare, yesNo(meets(op, s)), alone,
-			shortfall(v.BelowSameRate, v.WorstSameRate), shortfall(v.BelowSameCost, v.WorstSameCost), v.Thresholds)
+		rnd := fmt.Sprintf("%s / %s of %d thresholds", shortfall(v.BelowSameRate, v.WorstSameRate), shortfall(v.BelowSameCost, v.WorstSameCost), v.Thresholds)
+		st, op, ok := r.operating(s)
+		if !ok {
+			fmt.Fprintf(&b, "| %s | ≥ 95 %% at ≤ %.2f | none keeps ≥ 95 %% | | | | no | %s |\n", sourceTitle(s), costTargets[s], rnd)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | ≥ 95 %% at ≤ %.2f | %s | %.1f %% | %.3f | %.1f %% | %s | %s |\n",
+			sourceTitle(s), costTargets[s], formatThreshold(op.Threshold), 100*st.QualityRatio, st.CostShare, 100*st.Escalation, yesNo(meets(st, s)), rnd)
 	}
-	if !r.TunedOK {
-		b.WriteString("\nNo threshold keeps ≥ 95 % of verifier quality on every source at once; the targets are judged at the default threshold.\n")
+
+	b.WriteString("\n## Sweep resolution: observed scores against the 0.01 grid\n\n")
+	b.WriteString("| source | cheapest ≥ 95 % on the 0.01 grid | cheapest ≥ 95 % at an observed score | drafts scored in between | distinct gate scores (full precision / header's 3 decimals) | header-rounded predictions wrong at the grid point |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|\n")
+	for _, s := range r.Sources {
+		res := r.Resolution[s]
+		grid, exact := "none", "none"
+		if res.GridOK {
+			grid = fmt.Sprintf("%s: cost share %.3f, escalation %.1f %%", formatThreshold(res.Grid.Threshold), res.Grid.CostShare, 100*res.Grid.Escalation)
+		}
+		if op, ok := r.Operating[s]; ok {
+			exact = fmt.Sprintf("%s (score %.6f): cost share %.3f, escalation %.1f %%", formatThreshold(op.Threshold), op.Score, op.Predicted.CostShare, 100*op.Predicted.Escalation)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d / %d | %d |\n", sourceTitle(s), grid, exact, res.Between, res.DistinctExact, res.DistinctHeader, res.HeaderWrong)
 	}
+	b.WriteString("\nCost share is a step function of the threshold: it moves only where the threshold crosses a draft's score, and each " +
+		"escalation adds that row's verifier cost. Drafts' scores cluster, so a few thousandths of threshold can move many rows: every draft " +
+		"scored between the two thresholds above is accepted at the lower one and escalated at the grid's. Both figures are right for their own " +
+		"threshold and are priced the same way; the cheapest operating point is the one at an observed score, which a 0.01 grid can miss. " +
+		"`go run ./bench/gate` scores the same drafts with `proxy/quality` offline and also tries every distinct score, so with the same gate it finds the " +
+		"same cheapest point and the same cost share (same token rule, same prices, draft paid on every row, verifier on escalated rows; it prints the " +
+		"threshold as the score at 3 decimals); a figure read " +
+		"at a 0.01 grid line near it is simply a different threshold, not a different cost model. The last column counts rows whose 3-decimal header " +
+		"rounds up to the grid threshold while the full score is below it: a sweep built from the header alone would predict them accepted, but the " +
+		"proxy escalates them; the full-precision scores remove that error.\n")
+	for _, s := range r.Sources {
+		res := r.Resolution[s]
+		op, ok := r.Operating[s]
+		if !ok || !res.GridOK || res.Between == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s: the cheapest threshold keeping ≥ 95 %% is %s (the score %.6f, which `bench/gate` prints as %.3f): cost share %.3f at "+
+			"escalation %.1f %%. That is the right figure for the operating point. The grid's %s, cost share %.3f at escalation %.1f %%, is also right "+
+			"for its own threshold, but it escalates the %s scored in between, so it is not the cheapest point.\n",
+			sourceTitle(s), formatThreshold(op.Threshold), op.Score, op.Score, op.Predicted.CostShare, 100*op.Predicted.Escalation,
+			formatThreshold(res.Grid.Threshold), res.Grid.CostShare, 100*res.Grid.Escalation, drafts(res.Between))
+	}
+
 	b.WriteString("\n## Threshold sweep\n\n![quality against cost share](sweep.svg)\n\n")
-	b.WriteString("[`sweep.csv`](sweep.csv): threshold, source, quality, quality_ratio_vs_verifier, cost_share, escalation_rate, " +
-		"random_quality_at_same_rate, random_router_quality_at_same_cost.\n\n")
+	b.WriteString("[`sweep.csv`](sweep.csv): threshold (full precision), source, kind (`grid`, `score` = a gate score observed on the source, or both), quality, " +
+		"quality_ratio_vs_verifier, cost_share, escalation_rate, random_quality_at_same_rate, random_router_quality_at_same_cost.\n\n")
 
 	b.WriteString("## Checks\n\n")
-	b.WriteString("| pass | threshold | rows | outcome mismatches vs prediction | of which at the header's rounding boundary | gate score changed | answer changed |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "Full-precision gate scores: %d of %d rows scored (the rest had no draft score), %d whose `x-cascade-score` is not the full score rounded to 3 decimals.\n\n",
+		r.Exact.Scored, r.Exact.Rows, r.Exact.HeaderDisagree)
+	b.WriteString("| pass | threshold | operating point of | rows | outcome mismatches vs prediction | gate score changed | answer changed |\n|---|---:|---|---:|---:|---:|---:|\n")
 	for _, c := range r.Checks {
 		kind := "non-streaming re-run"
 		if c.Stream {
 			kind = "streaming (vs non-streaming)"
 		}
-		fmt.Fprintf(&b, "| %s | %.2f | %d | %d | %d | %d | %d |\n", kind, float64(c.ThresholdMilli)/1000, c.Rows, c.Mismatches, c.Boundary, c.ScoreChanged, c.TextChanged)
+		of := strings.TrimSuffix(strings.TrimPrefix(r.forLabel(c), " ("), ")")
+		if of == "" {
+			of = "(spot check)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d |\n", kind, formatThreshold(c.Threshold), of, c.Rows, c.Mismatches, c.ScoreChanged, c.TextChanged)
 	}
-	b.WriteString("\nEvery pass also checks that the answer returned is exactly one recorded answer (never altered or mixed), that it matches " +
-		"the outcome header, that `x-cascade-cost-usd` equals the rule's prices applied to the estimated usage, and that the replay upstream saw " +
-		"one draft call per row and one verifier call per escalation.")
+	b.WriteString("\nA re-run's prediction is \"accept iff full-precision score ≥ threshold\" from the default pass. Every pass also checks that the answer " +
+		"returned is exactly one recorded answer (never altered or mixed), that it matches the outcome header, that `x-cascade-cost-usd` equals the " +
+		"rule's prices applied to the estimated usage, and that the replay upstream saw one draft call per row and one verifier call per escalation.")
 	if len(r.Problems) == 0 {
 		b.WriteString(" No check failed.\n\n")
 	} else {
@@ -245,17 +331,25 @@ func (r *report) markdown() string {
 	b.WriteString("- Token counts are estimates (the data has no usage); the same rule for every strategy keeps the comparison fair, not the absolute dollars exact.\n")
 	b.WriteString("- MT-Bench turn 2: the prompt carries the draft's own turn-1 answer; the recorded verifier answer was generated after the verifier's own turn 1. " +
 		"The replay sends the same prompt to both and prices the verifier on it.\n")
-	b.WriteString("- The gate score header has 3 decimals; a re-run can only disagree with the prediction when the score equals the threshold at that precision (counted above).\n")
-	b.WriteString("- The tuned threshold is chosen on these rows; figures on unseen answers will differ.\n")
+	b.WriteString("- The operating thresholds are chosen on these rows, each just below the lowest score it still accepts (the cheapest point always " +
+		"sits at an observed score); figures on unseen answers will differ. Where scores cluster (the drafts-in-between column above), " +
+		"a small change of the gate or of the threshold moves many decisions at once.\n")
 	return b.String()
 }
 
 // csv is docs/eval/sweep.csv.
 func (r *report) csv() string {
 	var b strings.Builder
-	b.WriteString("threshold,source,quality,quality_ratio_vs_verifier,cost_share,escalation_rate,random_quality_at_same_rate,random_router_quality_at_same_cost\n")
+	b.WriteString("threshold,source,kind,quality,quality_ratio_vs_verifier,cost_share,escalation_rate,random_quality_at_same_rate,random_router_quality_at_same_cost\n")
 	for _, p := range r.Points {
-		fmt.Fprintf(&b, "%.2f,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f\n", float64(p.ThresholdMilli)/1000, p.Source,
+		var kinds []string
+		if p.OnGrid {
+			kinds = append(kinds, "grid")
+		}
+		if p.AtScore {
+			kinds = append(kinds, "score")
+		}
+		fmt.Fprintf(&b, "%s,%s,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f\n", strconv.FormatFloat(p.Threshold, 'f', -1, 64), p.Source, strings.Join(kinds, "+"),
 			p.Quality, p.QualityRatio, p.CostShare, p.Escalation, p.RandomSameRate, p.RandomSameCost)
 	}
 	return b.String()
