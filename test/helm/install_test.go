@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -384,6 +385,46 @@ spec:
 	}
 	if strings.Contains(mgr.Output(), vendorKey) {
 		t.Error("the manager logged the vendor key")
+	}
+	checkNoKeyInAPIObjects(t, ctx, cfg, vendorKey)
+}
+
+// checkNoKeyInAPIObjects lists every listable resource of the API server,
+// Secrets excepted, and fails when key appears in any object.
+func checkNoKeyInAPIObjects(t *testing.T, ctx context.Context, cfg *rest.Config, key string) {
+	t.Helper()
+	dc := discovery.NewDiscoveryClientForConfigOrDie(cfg)
+	lists, err := dc.ServerPreferredResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	listed := 0
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") || (gv.Group == "" && r.Name == "secrets") {
+				continue
+			}
+			objs, err := dyn.Resource(gv.WithResource(r.Name)).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				continue // e.g. aggregated APIs envtest does not serve
+			}
+			listed++
+			b, err := objs.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte(key)) {
+				t.Errorf("the vendor key appears in %s %s", gv, r.Name)
+			}
+		}
+	}
+	if listed < 20 {
+		t.Errorf("listed only %d resource types", listed)
 	}
 }
 
