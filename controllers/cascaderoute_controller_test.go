@@ -171,7 +171,7 @@ func TestCreateRendersOwnedObjectsAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := d.Spec.Template.Spec.Containers[0]
-	wantArgs := []string{"--listen=0.0.0.0:8080", "--rules=/etc/cascadeflow/rules.yaml", "--rules-configmap=" + ns + "/claude-code-rules",
+	wantArgs := []string{"--listen=0.0.0.0:8080", "--admin-listen=0.0.0.0:9090", "--rules=/etc/cascadeflow/rules.yaml", "--rules-configmap=" + ns + "/claude-code-rules",
 		"--demo=off", "--drain-delay=5s", "--shutdown-timeout=53s"}
 	if c.Image != testImage || !reflect.DeepEqual(c.Args, wantArgs) {
 		t.Errorf("image %q args %q", c.Image, c.Args)
@@ -431,7 +431,7 @@ func TestReconcileIsIdempotent(t *testing.T) {
 			return err
 		}
 		c := now.Spec.Template.Spec.Containers[0]
-		if c.Image != testImage || len(c.Args) != 6 {
+		if c.Image != testImage || len(c.Args) != 7 {
 			return fmt.Errorf("drift not reverted: image %q args %q", c.Image, c.Args)
 		}
 		return nil

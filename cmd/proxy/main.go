@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,6 +48,7 @@ type options struct {
 	configMapKey    string
 	kubeconfig      string
 	clientKeysDir   string
+	adminListen     string
 }
 
 func main() {
@@ -65,6 +67,7 @@ func main() {
 	flag.StringVar(&o.configMapKey, "rules-configmap-key", "rules.yaml", "the ConfigMap key holding the rules")
 	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap (default: in-cluster credentials)")
 	flag.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
+	flag.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules and the probes on this separate address (keeps them off an exposed API port); empty serves them on --listen")
 	flag.Parse()
 
 	log := newLogger(o.logLevel, o.logFormat)
@@ -128,14 +131,15 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		log.Info("client authentication on", "keys", clientKeys.Len())
 	}
 	srv, err := server.New(server.Config{
-		ClientKeys:   clientKeys,
-		Store:        store,
-		Codecs:       map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}},
-		Metrics:      m,
-		Log:          log,
-		Engine:       &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
-		MaxBodyBytes: o.maxBody,
-		CORSOrigins:  splitList(o.cors),
+		ClientKeys:    clientKeys,
+		AdminSeparate: o.adminListen != "",
+		Store:         store,
+		Codecs:        map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}},
+		Metrics:       m,
+		Log:           log,
+		Engine:        &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
+		MaxBodyBytes:  o.maxBody,
+		CORSOrigins:   splitList(o.cors),
 	})
 	if err != nil {
 		return err
@@ -172,6 +176,16 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if o.adminListen != "" {
+		aln, err := net.Listen("tcp", o.adminListen)
+		if err != nil {
+			return fmt.Errorf("admin listen: %w", err)
+		}
+		admin := &http.Server{Handler: srv.Admin(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = admin.Serve(aln) }()
+		defer admin.Close() // after the API listener has drained
+		log.Info("admin endpoints listening", "addr", aln.Addr().String())
 	}
 	hash := ""
 	if snap := store.Load(); snap != nil {

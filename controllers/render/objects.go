@@ -32,8 +32,11 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	ManagedByValue = "cascadeflow-operator"
 
-	// ProxyPort is the port the proxy container listens on (HTTP API, /healthz, /readyz, /metrics).
+	// ProxyPort is the port the proxy container serves the API (and probes) on.
 	ProxyPort = 8080
+	// AdminPort serves /metrics and /debug/rules (and probes), apart from the
+	// API so that an Ingress to the Service never exposes them; scrape pods on it.
+	AdminPort = 9090
 	// RulesDir is where the rules ConfigMap is mounted, as a whole directory:
 	// a subPath mount would never see updates.
 	RulesDir = "/etc/cascadeflow"
@@ -194,6 +197,7 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 	drain, shutdown := shutdownTimings(grace)
 	args := []string{
 		fmt.Sprintf("--listen=0.0.0.0:%d", ProxyPort),
+		fmt.Sprintf("--admin-listen=0.0.0.0:%d", AdminPort),
 		"--rules=" + RulesDir + "/" + RulesKey,
 		"--rules-configmap=" + cr.Namespace + "/" + ConfigMapName(cr),
 		// Never answer from the built-in fake upstream in a cluster, even
@@ -299,9 +303,10 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 						ImagePullPolicy: px.ImagePullPolicy,
 						Args:            args,
 						Env:             env,
-						Ports: []corev1.ContainerPort{{
-							Name: "http", ContainerPort: ProxyPort, Protocol: corev1.ProtocolTCP,
-						}},
+						Ports: []corev1.ContainerPort{
+							{Name: "http", ContainerPort: ProxyPort, Protocol: corev1.ProtocolTCP},
+							{Name: "admin", ContainerPort: AdminPort, Protocol: corev1.ProtocolTCP},
+						},
 						ReadinessProbe: probe("/readyz", 5),
 						LivenessProbe:  probe("/healthz", 10),
 						Resources:      resources,

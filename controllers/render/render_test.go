@@ -211,7 +211,7 @@ func TestDeploymentHardening(t *testing.T) {
 		c.ReadinessProbe.HTTPGet.Port.StrVal != "http" || c.Ports[0].ContainerPort != 8080 {
 		t.Errorf("probes/ports: %+v %+v %+v", c.ReadinessProbe, c.LivenessProbe, c.Ports)
 	}
-	wantArgs := []string{"--listen=0.0.0.0:8080", "--rules=/etc/cascadeflow/rules.yaml",
+	wantArgs := []string{"--listen=0.0.0.0:8080", "--admin-listen=0.0.0.0:9090", "--rules=/etc/cascadeflow/rules.yaml",
 		"--rules-configmap=default/openai-rules", "--demo=off", "--drain-delay=5s", "--shutdown-timeout=293s",
 		"--client-keys-dir=/var/run/cascadeflow/client-keys"}
 	if !reflect.DeepEqual(c.Args, wantArgs) {

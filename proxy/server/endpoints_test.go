@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +186,30 @@ func (h *harness) getNoFail(path string) (int, string) {
 	var v json.RawMessage
 	_ = json.NewDecoder(resp.Body).Decode(&v)
 	return resp.StatusCode, string(v)
+}
+
+// With a separate admin listener, the API port does not serve metrics or the
+// loaded rules (an Ingress exposes it); the admin handler does.
+func TestAdminEndpointsApart(t *testing.T) {
+	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{adminApart: true})
+	for _, p := range []string{"/metrics", "/debug/rules"} {
+		if code, _ := h.get(p, nil); code != http.StatusNotFound {
+			t.Fatalf("%s on the API port: %d", p, code)
+		}
+	}
+	if code, _ := h.get("/readyz", nil); code != 200 {
+		t.Fatalf("readyz on the API port: %d", code)
+	}
+	admin := httptest.NewServer(h.srv.Admin())
+	defer admin.Close()
+	for _, p := range []string{"/metrics", "/debug/rules", "/healthz", "/readyz"} {
+		resp, err := http.Get(admin.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("admin %s: %d", p, resp.StatusCode)
+		}
+	}
 }

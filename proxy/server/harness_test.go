@@ -56,6 +56,7 @@ type harnessOptions struct {
 	cors         []string
 	shutdownWait time.Duration
 	clientKeys   *clientauth.Keys
+	adminApart   bool
 }
 
 // rulesTemplate is expanded with the fake's URL for {{URL}}.
@@ -87,7 +88,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 	}
 	eng := &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}}
 	srv, err := server.New(server.Config{
-		Store: loader.Store, Metrics: m, Log: log, Engine: eng, MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys,
+		Store: loader.Store, Metrics: m, Log: log, Engine: eng, MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
 		Codecs: map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropicdialect.Codec{}, llm.OpenAI: openaidialect.Codec{}},
 	})
 	if err != nil {

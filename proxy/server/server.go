@@ -44,6 +44,9 @@ type Config struct {
 	Engine       *cascade.Engine // runs rules; required
 	MaxBodyBytes int64           // 0: DefaultMaxBodyBytes
 	CORSOrigins  []string        // allowed browser origins; empty: CORS off; "*" any
+	// AdminSeparate moves /metrics and /debug/rules off the API listener to
+	// Admin(), so exposing the API (an Ingress) does not expose them.
+	AdminSeparate bool
 	// ClientKeys, when set, are the only keys clients may call the API with.
 	ClientKeys *clientauth.Keys
 	// ModelsTimeout bounds the upstream model list fetch in GET /v1/models.
@@ -91,8 +94,10 @@ func New(cfg Config) (*Server, error) {
 	api.GET("/v1/models/:id", s.handleModel)
 	s.engine.GET("/healthz", s.handleHealth)
 	s.engine.GET("/readyz", s.handleReady)
-	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
-	s.engine.GET("/debug/rules", s.handleDebugRules)
+	if !cfg.AdminSeparate {
+		s.engine.GET("/metrics", s.handleMetrics())
+		s.engine.GET("/debug/rules", s.handleDebugRules)
+	}
 	api.POST("/api/query", s.handleNativeQuery)
 	api.GET("/api/query/stream", s.handleNativeStream)
 	api.GET("/api/stats", s.handleStats)
@@ -100,6 +105,22 @@ func New(cfg Config) (*Server, error) {
 	s.engine.NoRoute(s.handleNoRoute)
 	s.engine.NoMethod(s.handleNoMethod)
 	return s, nil
+}
+
+func (s *Server) handleMetrics() gin.HandlerFunc {
+	return gin.WrapH(promhttp.HandlerFor(s.cfg.Metrics.Registry, promhttp.HandlerOpts{}))
+}
+
+// Admin is the handler for the admin listener: probes, /metrics and
+// /debug/rules. Use it with AdminSeparate.
+func (s *Server) Admin() http.Handler {
+	e := gin.New()
+	e.Use(gin.Recovery())
+	e.GET("/healthz", s.handleHealth)
+	e.GET("/readyz", s.handleReady)
+	e.GET("/metrics", s.handleMetrics())
+	e.GET("/debug/rules", s.handleDebugRules)
+	return e
 }
 
 // ServeHTTP implements http.Handler.
