@@ -79,7 +79,7 @@ eval: ## Replay the cascade-eval dev pairs through the proxy; print the table, w
 	$(GO) run ./bench/eval -out docs/eval $(if $(EVAL_DATA),-data $(EVAL_DATA))
 
 .PHONY: bench
-bench: ## Data-plane benchmark (~4 min): direct vs bare httputil.ReverseProxy vs the proxy in pass-through; writes bench/results/.
+bench: ## Data-plane benchmark (~4.5 min): direct vs bare httputil.ReverseProxy vs the proxy in pass-through; writes bench/results/.
 	GO=$(GO) bench/passthrough/run.sh
 
 bench-operator: envtest-assets ## Scale benchmark: 1,000 CascadeRoutes against a real API server (bench/operator/README.md).

@@ -51,9 +51,9 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin", "directory holding fakeupstream, bareproxy, proxy and load")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of every scenario (the report shows medians)")
-	flag.DurationVar(&o.warmup, "warmup", time.Second, "load before each measured window")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured window of each measurement")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds of every scenario (the report shows medians)")
+	flag.DurationVar(&o.warmup, "warmup", 750*time.Millisecond, "load before each measured window")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured window of each measurement")
 	flag.IntVar(&o.conns, "conns", 50, "closed loop: concurrent connections")
 	flag.Float64Var(&o.rate, "rate", 1000, "open loop: non-streaming requests per second")
 	flag.Float64Var(&o.streamRate, "stream-rate", 200, "open loop: streams per second (1,000 paced streams/s need more than this machine's 2 cores)")

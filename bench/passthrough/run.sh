@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Data-plane benchmark: direct to the fake upstream vs a bare
 # httputil.ReverseProxy vs cascadeflow in pass-through, on loopback, in one
-# run (about 4 minutes). Prints a table and writes bench/results/.
+# run (about 4.5 minutes). Prints a table and writes bench/results/.
 #
 #   bench/passthrough/run.sh                    # the full run
-#   ROUNDS=1 DURATION=3s bench/passthrough/run.sh   # a quick look
+#   ROUNDS=1 DURATION=2s bench/passthrough/run.sh   # a quick look
 #   GO_BENCH=0 bench/passthrough/run.sh         # skip the in-process go test -bench
 #
 # Extra arguments go to the orchestrator (go run ./bench/passthrough -h).
@@ -25,7 +25,7 @@ $GO build -o "$BIN/load" ./bench/load
 $GO build -o "$BIN/bench-passthrough" ./bench/passthrough
 
 "$BIN/bench-passthrough" -bin "$BIN" -out "$out" \
-  -rounds "${ROUNDS:-3}" -warmup "${WARMUP:-1s}" -duration "${DURATION:-5s}" \
+  -rounds "${ROUNDS:-5}" -warmup "${WARMUP:-750ms}" -duration "${DURATION:-3s}" \
   -clk-tck "$(getconf CLK_TCK)" "$@"
 
 if [[ "${GO_BENCH:-1}" != 0 ]]; then
