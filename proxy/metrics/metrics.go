@@ -60,7 +60,7 @@ func New() *Metrics {
 		}, []string{"rule", "reason"}),
 		GateScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cascadeflow_gate_score", Help: "Quality gate score of drafts.",
-			Buckets: prometheus.LinearBuckets(0.1, 0.1, 10),
+			Buckets: []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}, // literal: LinearBuckets gives le="0.30000000000000004"
 		}, []string{"rule"}),
 		StageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cascadeflow_stage_duration_seconds", Help: "Duration of each cascade stage (draft, gate, verifier, judge, upstream) by request outcome.",
