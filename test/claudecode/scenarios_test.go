@@ -340,17 +340,18 @@ func readRoundTrip(t *testing.T, e *env) string {
 // authTokenBearer: ANTHROPIC_AUTH_TOKEN makes the CLI send
 // "Authorization: Bearer". Against the main proxy the token is a key the
 // proxy issued (--client-keys-dir) and the proxy's own vendor key goes
-// upstream; against a passthroughAuth provider the token itself does.
+// upstream (as x-api-key); against a passthroughAuth provider the token
+// itself does, still as a Bearer token (an OAuth token must stay one).
 func authTokenBearer(t *testing.T, e *env) string {
 	const answer = "Authenticated with a Bearer token."
 	reply := func(r *fakeupstream.Received) fakeupstream.Reply { return thinking("Greet.", answer) }
 	e.main.fake.SetResponder(reply)
 	e.bearer.fake.SetResponder(reply)
 	for _, c := range []struct {
-		s        *stack
-		token    string
-		upstream string
-	}{{e.main, clientKey, vendorKey}, {e.bearer, e.bearerToken, e.bearerToken}} {
+		s                  *stack
+		token              string
+		upstreamHeader, up string
+	}{{e.main, clientKey, "X-Api-Key", vendorKey}, {e.bearer, e.bearerToken, "Authorization", "Bearer " + e.bearerToken}} {
 		r, err := e.cli.run(t, runOpts{baseURL: c.s.frontURL, prompt: "[cc:bearer] say hi", authToken: c.token, model: sonnet})
 		wantResult(t, r, err, answer)
 		ex := c.s.front.take()
@@ -363,8 +364,9 @@ func authTokenBearer(t *testing.T, e *env) string {
 			t.Fatalf("the CLI did not authenticate with a Bearer token only (Authorization %q, x-api-key %q)", got, msgs[0].Header.Get("X-Api-Key"))
 		}
 		up := upstreamCalls(c.s.fake, fakeupstream.EndpointMessages, "")
-		if len(up) != 1 || up[0].Header.Get("X-Api-Key") != c.upstream || up[0].Header.Get("Authorization") != "" {
-			t.Fatalf("the upstream was not called with the expected credential")
+		other := map[string]string{"X-Api-Key": "Authorization", "Authorization": "X-Api-Key"}[c.upstreamHeader]
+		if len(up) != 1 || up[0].Header.Get(c.upstreamHeader) != c.up || up[0].Header.Get(other) != "" {
+			t.Fatalf("the upstream was not called with the expected credential in %s", c.upstreamHeader)
 		}
 	}
 	// A key the proxy did not issue is refused with Anthropic's 401 envelope.
