@@ -32,11 +32,9 @@ const (
 // opus verifies), an older Sonnet id through a cascade that drafts on an
 // OpenAI-compatible model, and everything else (haiku, sonnet 5.5) through
 // the default route, untouched.
-//
-// threshold 0.6: the gate reads Claude Code's first user message, whose
-// <system-reminder> preamble (git attribution text) makes every request look
-// "hard" (complexity ~0.63, ~0.73 after a tool result), so a flawless draft
-// scores 0.63–0.68, under the default 0.7. See docs/claude-code.md.
+// Both cascades use the default threshold (0.7): a flawless draft scores
+// about 0.92 (the gate leaves Claude Code's <system-reminder> sections and
+// tool-result turns out of the ask).
 const rulesYAML = `version: v1
 providers:
   - name: fake
@@ -52,12 +50,10 @@ rules:
     models: [claude-opus-5-5, opus]
     draft: {provider: fake, model: claude-haiku-5-5}
     verifier: {provider: fake, model: claude-opus-5-5}
-    threshold: 0.6
   - name: sonnet-openai-draft
     models: [claude-sonnet-4-5-20250929]
     draft: {provider: fake-openai, model: gpt-5-mini}
     verifier: {provider: fake, model: claude-sonnet-4-5-20250929}
-    threshold: 0.6
 defaultRoute:
   provider: fake
 `
