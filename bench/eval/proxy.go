@@ -9,18 +9,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
-	anthropicdialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
-	openaidialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
 
 // requestedModel is the model the eval's client asks for; the rule maps it
@@ -76,31 +67,18 @@ type proxyUnderTest struct {
 
 // startProxy starts the proxy with set loaded; log receives its logs.
 func startProxy(ctx context.Context, set *rules.Set, log *slog.Logger) (*proxyUnderTest, error) {
-	m := metrics.New()
-	builder := &snapshot.Builder{
-		Codecs:    map[rules.ProviderType]dialect.Codec{rules.Anthropic: anthropicdialect.Codec{}, rules.OpenAI: openaidialect.Codec{}},
-		Transport: provider.NewTransport(),
-		LookupEnv: func(k string) (string, bool) {
-			if k == replayKeyEnv {
-				return replayKey, true
-			}
-			return "", false
-		},
-	}
-	loader := &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log}
-	p := &proxyUnderTest{loader: loader, done: make(chan error, 1)}
-	if err := p.Load(set); err != nil {
-		return nil, err
-	}
-	srv, err := server.New(server.Config{
-		Store:   loader.Store,
-		Codecs:  map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropicdialect.Codec{}, llm.OpenAI: openaidialect.Codec{}},
-		Metrics: m,
-		Log:     log,
-		Engine:  &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
-	})
+	proxy, err := app.New(app.Options{Log: log, LookupEnv: func(k string) (string, bool) {
+		if k == replayKeyEnv {
+			return replayKey, true
+		}
+		return "", false
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("build proxy: %w", err)
+	}
+	p := &proxyUnderTest{loader: proxy.Loader, done: make(chan error, 1)}
+	if err := p.Load(set); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -109,7 +87,7 @@ func startProxy(ctx context.Context, set *rules.Set, log *slog.Logger) (*proxyUn
 	p.URL = "http://" + ln.Addr().String()
 	sctx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
-	go func() { p.done <- srv.Run(sctx, ln, 0, 10*time.Second) }()
+	go func() { p.done <- proxy.Server.Run(sctx, ln, 0, 10*time.Second) }()
 	return p, nil
 }
 

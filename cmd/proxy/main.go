@@ -16,15 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
@@ -83,14 +76,6 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.rulesFile == "" && o.configMap == "" {
 		return errors.New("one of --rules and --rules-configmap is required")
 	}
-	m := metrics.New()
-	builder := &snapshot.Builder{
-		Codecs:    map[rules.ProviderType]dialect.Codec{rules.Anthropic: anthropic.Codec{}, rules.OpenAI: openai.Codec{}},
-		Transport: provider.NewTransport(),
-	}
-	store := &snapshot.Store{}
-	loader := &rulesource.Loader{Builder: builder, Store: store, Metrics: m, Log: log}
-
 	var initial []byte
 	if o.rulesFile != "" {
 		data, err := os.ReadFile(o.rulesFile)
@@ -103,46 +88,40 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			return fmt.Errorf("read rules: %w", err)
 		}
 	}
+	opts := app.Options{Log: log, Server: server.Config{
+		MaxBodyBytes: o.maxBody, CORSOrigins: splitList(o.cors), AdminSeparate: o.adminListen != ""}}
 	if initial != nil {
 		set, err := rules.Decode(initial)
 		if err != nil {
 			return err
 		}
 		if demoWanted(o.demo, set) {
-			stopDemo := startDemo(builder, log)
+			stopDemo := startDemo(&opts, log)
 			defer stopDemo()
 		}
-		if _, err := loader.Apply(initial, o.rulesFile); err != nil {
-			return err
-		}
 	}
-
-	var clientKeys *clientauth.Keys
 	if o.clientKeysDir != "" {
-		clientKeys = &clientauth.Keys{}
-		if err := clientKeys.LoadDir(o.clientKeysDir); err != nil {
+		keys := &clientauth.Keys{}
+		if err := keys.LoadDir(o.clientKeysDir); err != nil {
 			return err
 		}
 		go func() {
-			if err := clientKeys.WatchDir(ctx, o.clientKeysDir, o.pollInterval, log); err != nil {
+			if err := keys.WatchDir(ctx, o.clientKeysDir, o.pollInterval, log); err != nil {
 				log.Warn("client keys watch stopped", "error", err.Error())
 			}
 		}()
-		log.Info("client authentication on", "keys", clientKeys.Len())
+		log.Info("client authentication on", "keys", keys.Len())
+		opts.Server.ClientKeys = keys
 	}
-	srv, err := server.New(server.Config{
-		ClientKeys:    clientKeys,
-		AdminSeparate: o.adminListen != "",
-		Store:         store,
-		Codecs:        map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}},
-		Metrics:       m,
-		Log:           log,
-		Engine:        &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
-		MaxBodyBytes:  o.maxBody,
-		CORSOrigins:   splitList(o.cors),
-	})
+	proxy, err := app.New(opts)
 	if err != nil {
 		return err
+	}
+	loader := proxy.Loader
+	if initial != nil {
+		if err := proxy.Load(initial, o.rulesFile); err != nil {
+			return err
+		}
 	}
 	// With the API watch on, the mounted file serves only the first load: the
 	// kubelet refreshes it late, and a stale copy must not roll back newer
@@ -182,17 +161,17 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("admin listen: %w", err)
 		}
-		admin := &http.Server{Handler: srv.Admin(), ReadHeaderTimeout: 10 * time.Second}
+		admin := &http.Server{Handler: proxy.Server.Admin(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = admin.Serve(aln) }()
 		defer admin.Close() // after the API listener has drained
 		log.Info("admin endpoints listening", "addr", aln.Addr().String())
 	}
 	hash := ""
-	if snap := store.Load(); snap != nil {
+	if snap := loader.Store.Load(); snap != nil {
 		hash = snap.Hash
 	}
 	log.Info("proxy listening", "addr", ln.Addr().String(), "rules_file", o.rulesFile, "rules_configmap", o.configMap, "rules_hash", hash)
-	return srv.Run(ctx, ln, o.drainDelay, o.shutdownTimeout)
+	return proxy.Server.Run(ctx, ln, o.drainDelay, o.shutdownTimeout)
 }
 
 // watchConfigMap follows the rules ConfigMap through the API server.
@@ -215,13 +194,13 @@ func watchConfigMap(ctx context.Context, o options, loader *rulesource.Loader, l
 }
 
 // startDemo serves every provider from an in-process fake upstream.
-func startDemo(builder *snapshot.Builder, log *slog.Logger) func() {
+func startDemo(opts *app.Options, log *slog.Logger) func() {
 	fake := fakeupstream.New(fakeupstream.Options{ChunkDelay: 20 * time.Millisecond})
 	fake.SetResponder(demoAnswer)
 	url := fake.Start()
-	builder.LookupEnv = func(string) (string, bool) { return "demo-key", true }
-	builder.ReadFile = func(string) ([]byte, error) { return []byte("demo-key"), nil }
-	builder.BaseURLOverride = func(p rules.Provider) string {
+	opts.LookupEnv = func(string) (string, bool) { return "demo-key", true }
+	opts.ReadFile = func(string) ([]byte, error) { return []byte("demo-key"), nil }
+	opts.BaseURLOverride = func(p rules.Provider) string {
 		if p.Type == rules.OpenAI {
 			return url + "/v1"
 		}

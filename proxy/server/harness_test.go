@@ -15,19 +15,12 @@ import (
 	"github.com/openai/openai-go/v3"
 	ooption "github.com/openai/openai-go/v3/option"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
-	anthropicdialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
-	openaidialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
 
@@ -71,41 +64,34 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 
 	logs := &lockedWriter{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := metrics.New()
-	builder := &snapshot.Builder{
-		Codecs:    map[rules.ProviderType]dialect.Codec{rules.Anthropic: anthropicdialect.Codec{}, rules.OpenAI: openaidialect.Codec{}},
-		Transport: provider.NewTransport(),
+	proxy, err := app.New(app.Options{
+		Log: log,
 		LookupEnv: func(k string) (string, bool) {
 			if k == "VENDOR_KEY" {
 				return vendorKey, true
 			}
 			return "", false
 		},
-	}
-	loader := &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log}
-	if _, err := loader.Apply([]byte(strings.ReplaceAll(rulesYAML, "{{URL}}", fakeURL)), "test"); err != nil {
-		t.Fatalf("rules: %v", err)
-	}
-	eng := &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}}
-	srv, err := server.New(server.Config{
-		Store: loader.Store, Metrics: m, Log: log, Engine: eng, MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
-		Codecs: map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropicdialect.Codec{}, llm.OpenAI: openaidialect.Codec{}},
+		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart},
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := proxy.Load([]byte(strings.ReplaceAll(rulesYAML, "{{URL}}", fakeURL)), "test"); err != nil {
+		t.Fatalf("rules: %v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, fake: fake, fakeURL: fakeURL, url: "http://" + ln.Addr().String(), loader: loader, metrics: m,
-		engine: eng, logs: logs, srv: srv, cancel: cancel, done: make(chan error, 1)}
+	h := &harness{t: t, fake: fake, fakeURL: fakeURL, url: "http://" + ln.Addr().String(), loader: proxy.Loader, metrics: proxy.Metrics,
+		engine: proxy.Engine, logs: logs, srv: proxy.Server, cancel: cancel, done: make(chan error, 1)}
 	wait := o.shutdownWait
 	if wait == 0 {
 		wait = 10 * time.Second
 	}
-	go func() { h.done <- srv.Run(ctx, ln, 0, wait) }()
+	go func() { h.done <- proxy.Server.Run(ctx, ln, 0, wait) }()
 	t.Cleanup(func() {
 		cancel()
 		<-h.done

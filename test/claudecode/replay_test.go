@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,19 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	anthropicdialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
-	openaidialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/tokencount"
 	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
@@ -52,34 +41,25 @@ func newInProc(t *testing.T) *inProc {
 	fake := fakeupstream.New(fakeupstream.Options{RequireKey: vendorKey, ValidateSignatures: true})
 	fakeURL := fake.Start()
 	t.Cleanup(fake.Close)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := metrics.New()
-	builder := &snapshot.Builder{
-		Codecs:    map[rules.ProviderType]dialect.Codec{rules.Anthropic: anthropicdialect.Codec{}, rules.OpenAI: openaidialect.Codec{}},
-		Transport: provider.NewTransport(),
+	proxy, err := app.New(app.Options{
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		LookupEnv: func(k string) (string, bool) { return vendorKey, k == "CC_E2E_VENDOR_KEY" },
-	}
-	loader := &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log}
-	if _, err := loader.Apply([]byte(strings.ReplaceAll(replayRules, "{{FAKE}}", fakeURL)), "test"); err != nil {
-		t.Fatalf("rules: %v", err)
-	}
-	srv, err := server.New(server.Config{
-		Store: loader.Store, Metrics: m, Log: log,
-		Engine: &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
-		Codecs: map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropicdialect.Codec{}, llm.OpenAI: openaidialect.Codec{}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err := proxy.Load([]byte(strings.ReplaceAll(replayRules, "{{FAKE}}", fakeURL)), "test"); err != nil {
+		t.Fatalf("rules: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	url, wait, err := proxy.Serve(ctx, "127.0.0.1:0", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln, 0, 5*time.Second) }()
+	go func() { done <- wait() }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &inProc{url: "http://" + ln.Addr().String(), fake: fake}
+	return &inProc{url: url, fake: fake}
 }
 
 // recorded is a request the real CLI sent (see record in scenarios_test.go).
