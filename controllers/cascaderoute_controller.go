@@ -46,6 +46,10 @@ const FieldOwner = "cascadeflow-operator"
 // from the operator to a HorizontalPodAutoscaler (see handOverReplicas).
 const ReplicaHandoffFieldOwner = "cascadeflow-operator-replica-handoff"
 
+// ReasonKeySecretsChanged is the reason of the Event that announces a rolling
+// restart of the proxy pods for changed vendor-key Secrets.
+const ReasonKeySecretsChanged = "KeySecretsChanged"
+
 // secretIndex indexes CascadeRoutes by the names of the Secrets they reference.
 const secretIndex = "spec.secretNames"
 
@@ -122,11 +126,16 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, r.writeStatus(ctx, &cr, before)
 	}
 
-	missing, err := r.missingSecrets(ctx, &cr)
+	found, missing, err := r.secretVersions(ctx, &cr)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	objs, err := render.All(&cr, set, r.Render)
+	runningKeys, err := r.runningKeySecretsVersion(ctx, &cr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	keys := keySecretsVersion(&cr, found, runningKeys)
+	objs, err := render.All(&cr, set, r.Render, keys)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -159,6 +168,11 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		case *appsv1.Deployment:
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(applied.Object, &dep); err != nil {
 				return ctrl.Result{}, fmt.Errorf("read applied Deployment: %w", err)
+			}
+			if runningKeys != "" && keys != "" && keys != runningKeys && r.Recorder != nil {
+				r.Recorder.Eventf(&cr, obj, "Normal", ReasonKeySecretsChanged, "RollOut",
+					"vendor-key Secret %s changed: rolling the proxy pods so that they load the new keys",
+					strings.Join(render.KeySecretNames(&cr), ", "))
 			}
 		case *networkingv1.Ingress:
 			if created && exposure.Insecure() && r.Recorder != nil {
@@ -292,9 +306,11 @@ func deploymentAvailable(d *appsv1.Deployment, desired int32) (bool, string) {
 	return true, fmt.Sprintf("%d of %d replicas available", s.AvailableReplicas, desired)
 }
 
-// missingSecrets returns the referenced Secrets that do not exist. It reads
-// metadata only: the operator never needs a key's value.
-func (r *CascadeRouteReconciler) missingSecrets(ctx context.Context, cr *v1alpha1.CascadeRoute) ([]string, error) {
+// secretVersions looks up every Secret the route references and returns the
+// version of each that exists, by name, and the names of those that do not.
+// It reads metadata only: the operator never needs a key's value.
+func (r *CascadeRouteReconciler) secretVersions(ctx context.Context, cr *v1alpha1.CascadeRoute) (map[string]render.SecretVersion, []string, error) {
+	found := map[string]render.SecretVersion{}
 	var missing []string
 	for _, name := range render.SecretNames(cr) {
 		s := &metav1.PartialObjectMetadata{}
@@ -304,10 +320,43 @@ func (r *CascadeRouteReconciler) missingSecrets(ctx context.Context, cr *v1alpha
 		case apierrors.IsNotFound(err):
 			missing = append(missing, name)
 		case err != nil:
-			return nil, fmt.Errorf("look up Secret %s/%s: %w", cr.Namespace, name, err)
+			return nil, nil, fmt.Errorf("look up Secret %s/%s: %w", cr.Namespace, name, err)
+		default:
+			found[name] = render.SecretVersion{Name: name, UID: s.UID, ResourceVersion: s.ResourceVersion}
 		}
 	}
-	return missing, nil
+	return found, missing, nil
+}
+
+// runningKeySecretsVersion is the key-Secrets version on the pod template of
+// the route's Deployment as it stands ("" when there is none yet).
+func (r *CascadeRouteReconciler) runningKeySecretsVersion(ctx context.Context, cr *v1alpha1.CascadeRoute) (string, error) {
+	var d appsv1.Deployment
+	switch err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: render.ProxyName(cr)}, &d); {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read Deployment %s: %w", render.ProxyName(cr), err)
+	}
+	return render.KeySecretsVersionOf(&d), nil
+}
+
+// keySecretsVersion is the key-Secrets version the pod template should carry.
+// While a vendor-key Secret is missing it stays what it is: new pods could
+// not start without the Secret (CreateContainerConfigError), and the running
+// ones hold the key they read at start, so a rollout would gain nothing. The
+// Degraded condition reports the missing Secret meanwhile.
+func keySecretsVersion(cr *v1alpha1.CascadeRoute, found map[string]render.SecretVersion, running string) string {
+	names := render.KeySecretNames(cr)
+	versions := make([]render.SecretVersion, 0, len(names))
+	for _, name := range names {
+		v, ok := found[name]
+		if !ok {
+			return running
+		}
+		versions = append(versions, v)
+	}
+	return render.KeySecretsVersion(versions)
 }
 
 // apply server-side applies one rendered object and returns the object as
@@ -465,6 +514,9 @@ func (r *CascadeRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 }
 
 // routesUsingSecret maps a Secret event to the CascadeRoutes that reference it.
+// The watch sees metadata only, but every write to a Secret — a new key in its
+// data too — bumps its resourceVersion and arrives here as an update, which is
+// what lets a reconcile notice a rotated vendor key (see keySecretsVersion).
 func (r *CascadeRouteReconciler) routesUsingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	var routes v1alpha1.CascadeRouteList
 	if err := r.List(ctx, &routes, client.InNamespace(secret.GetNamespace()),

@@ -285,7 +285,9 @@ func TestRuleEditChangesOnlyTheConfigMap(t *testing.T) {
 	cr := claudeCodeRoute(ns, "edit")
 	mustCreate(t, vendorSecret(ns), cr)
 	key := client.ObjectKeyFromObject(cr)
-	before := waitCondition(t, key, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid)
+	// Degraded=False: the operator has seen the Secret, so the pod template
+	// carries its version (a first reconcile may run before the cache has it).
+	before := waitCondition(t, key, v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
 
 	var d0 appsv1.Deployment
 	var s0 corev1.Service
@@ -297,6 +299,10 @@ func TestRuleEditChangesOnlyTheConfigMap(t *testing.T) {
 	}
 	if err := k8s.Get(ctx, proxyKey(cr), &s0); err != nil {
 		t.Fatal(err)
+	}
+	// The template carries the key Secret's version; a rule edit must leave it be.
+	if d0.Spec.Template.Annotations[render.KeySecretsVersionAnnotation] == "" {
+		t.Fatalf("pod template without a key-Secrets version: %v", d0.Spec.Template.Annotations)
 	}
 
 	edited := before.DeepCopy()

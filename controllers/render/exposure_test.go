@@ -97,7 +97,7 @@ func TestRefusedIngressIsNotRenderedAndIsUnwanted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs, err := All(cr, set, testOpts)
+		objs, err := All(cr, set, testOpts, "")
 		if err != nil {
 			t.Fatal(err)
 		}

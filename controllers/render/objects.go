@@ -60,13 +60,17 @@ type Object interface {
 // All renders every object a CascadeRoute owns, in the order they should be
 // applied: the rules ConfigMap first (it exists before pods mount it), the
 // Ingress last (the Service it points at exists before it is exposed). The
-// Ingress is left out when ExposureOf refuses it.
-func All(cr *v1alpha1.CascadeRoute, set *rules.Set, opts Options) ([]Object, error) {
+// Ingress is left out when ExposureOf refuses it. keysVersion is the
+// KeySecretsVersion of the route's vendor-key Secrets as they are now: it
+// goes on the pod template, so that new keys start new pods.
+func All(cr *v1alpha1.CascadeRoute, set *rules.Set, opts Options, keysVersion string) ([]Object, error) {
 	cm, err := ConfigMap(cr, set)
 	if err != nil {
 		return nil, err
 	}
-	objs := []Object{cm, ServiceAccount(cr), Role(cr), RoleBinding(cr), Deployment(cr, opts), Service(cr)}
+	dep := Deployment(cr, opts)
+	SetKeySecretsVersion(dep, keysVersion)
+	objs := []Object{cm, ServiceAccount(cr), Role(cr), RoleBinding(cr), dep, Service(cr)}
 	if NeedsDisruptionBudget(cr) {
 		objs = append(objs, PodDisruptionBudget(cr))
 	}
@@ -182,8 +186,9 @@ func ConfigMap(cr *v1alpha1.CascadeRoute, set *rules.Set) (*corev1.ConfigMap, er
 }
 
 // Deployment runs the proxy. Its pod template depends on the providers'
-// Secret references and spec.proxy only, never on the rules: a rule edit
-// changes the ConfigMap alone, which the proxy reloads without a restart.
+// Secret references and spec.proxy only (All adds the vendor-key Secrets'
+// version), never on the rules: a rule edit changes the ConfigMap alone,
+// which the proxy reloads without a restart.
 func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 	px := &cr.Spec.Proxy
 	image := px.Image
@@ -412,24 +417,13 @@ func RoleBinding(cr *v1alpha1.CascadeRoute) *rbacv1.RoleBinding {
 	}
 }
 
-// SecretNames lists, sorted and without repeats, the Secrets a CascadeRoute references.
+// SecretNames lists, sorted and without repeats, the Secrets a CascadeRoute
+// references: its vendor-key Secrets and its client-keys Secret.
 func SecretNames(cr *v1alpha1.CascadeRoute) []string {
-	seen := map[string]bool{}
-	var names []string
-	add := func(n string) {
-		if !seen[n] {
-			seen[n] = true
-			names = append(names, n)
-		}
+	names := KeySecretNames(cr)
+	if ck := cr.Spec.Proxy.ClientKeysSecretRef; ck != nil && !slices.Contains(names, ck.Name) {
+		names = append(names, ck.Name)
+		slices.Sort(names)
 	}
-	for _, p := range cr.Spec.Providers {
-		if p.APIKeySecretRef != nil {
-			add(p.APIKeySecretRef.Name)
-		}
-	}
-	if ck := cr.Spec.Proxy.ClientKeysSecretRef; ck != nil {
-		add(ck.Name)
-	}
-	slices.Sort(names)
 	return names
 }

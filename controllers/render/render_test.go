@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
@@ -21,6 +24,16 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current output (review the diff!)")
 
 var testOpts = Options{ProxyImage: "cascadeflow/proxy:test"}
+
+// storedVersions stands for a route's vendor-key Secrets as the API server
+// would report them, each at resourceVersion rv.
+func storedVersions(cr *v1alpha1.CascadeRoute, rv string) []SecretVersion {
+	var out []SecretVersion
+	for _, n := range KeySecretNames(cr) {
+		out = append(out, SecretVersion{Name: n, UID: types.UID("uid-of-" + n), ResourceVersion: rv})
+	}
+	return out
+}
 
 func readRoute(t *testing.T, path string) *v1alpha1.CascadeRoute {
 	t.Helper()
@@ -43,7 +56,7 @@ func renderDocument(t *testing.T, cr *v1alpha1.CascadeRoute) []byte {
 	if err != nil {
 		return []byte("error: |\n  " + strings.ReplaceAll(err.Error(), "\n", "\n  ") + "\n")
 	}
-	objs, err := All(cr, set, testOpts)
+	objs, err := All(cr, set, testOpts, KeySecretsVersion(storedVersions(cr, "1")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +193,101 @@ func TestPodTemplateIgnoresRules(t *testing.T) {
 	if reflect.DeepEqual(ta, Deployment(c, testOpts).Spec.Template) {
 		t.Error("pod template ignores the API key Secret reference")
 	}
+
+	// Through All, with the key Secrets at one version: still no change.
+	keys := KeySecretsVersion(storedVersions(a, "7"))
+	da, db := deploymentOf(t, a, keys), deploymentOf(t, b, keys)
+	if !reflect.DeepEqual(da.Spec.Template, db.Spec.Template) {
+		t.Errorf("pod template changed on a rule-only edit:\n%v\n%v", da.Spec.Template, db.Spec.Template)
+	}
+	if got := da.Spec.Template.Annotations[KeySecretsVersionAnnotation]; got != keys || len(got) != 64 {
+		t.Errorf("key-Secrets annotation %q, want %q", got, keys)
+	}
+	// A new version of a key Secret is a new pod template: that is the restart.
+	rotated := deploymentOf(t, a, KeySecretsVersion(storedVersions(a, "8")))
+	if reflect.DeepEqual(da.Spec.Template, rotated.Spec.Template) {
+		t.Error("pod template ignores a new version of the key Secret")
+	}
+}
+
+func deploymentOf(t *testing.T, cr *v1alpha1.CascadeRoute, keysVersion string) *appsv1.Deployment {
+	t.Helper()
+	set, err := Rules(cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := All(cr, set, testOpts, keysVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			return d
+		}
+	}
+	t.Fatal("All rendered no Deployment")
+	return nil
+}
+
+func TestKeySecretsVersion(t *testing.T) {
+	a := SecretVersion{Name: "anthropic", UID: "u1", ResourceVersion: "10"}
+	b := SecretVersion{Name: "openai", UID: "u2", ResourceVersion: "20"}
+	// sha256 of "anthropic/u1/10\nopenai/u2/20\n", computed with sha256sum.
+	const want = "4026ee1132bc3c7015f00bfd1b6146732da5a2f0d06dea6f472a3c4f2f3bf40a"
+	if got := KeySecretsVersion([]SecretVersion{b, a}); got != want {
+		t.Errorf("digest %s, want %s", got, want)
+	}
+	if KeySecretsVersion([]SecretVersion{a, b}) != KeySecretsVersion([]SecretVersion{b, a}) {
+		t.Error("digest depends on the order of the Secrets")
+	}
+	if KeySecretsVersion(nil) != "" {
+		t.Error("no key Secrets must give no annotation")
+	}
+	seen := map[string]string{KeySecretsVersion([]SecretVersion{a, b}): "original"}
+	for name, changed := range map[string]SecretVersion{
+		"new resourceVersion (data written)": {Name: "anthropic", UID: "u1", ResourceVersion: "11"},
+		"new UID (deleted and re-created)":   {Name: "anthropic", UID: "u3", ResourceVersion: "10"},
+		"another Secret":                     {Name: "anthropic-2", UID: "u1", ResourceVersion: "10"},
+	} {
+		d := KeySecretsVersion([]SecretVersion{changed, b})
+		if prev, dup := seen[d]; dup {
+			t.Errorf("%s gives the same digest as %s", name, prev)
+		}
+		seen[d] = name
+	}
+}
+
+// The client-keys Secret is hot-reloaded from its mount: it must not be part
+// of what restarts pods, unless a provider reads its vendor key from it too.
+func TestKeySecretNamesLeaveOutClientKeys(t *testing.T) {
+	cr := readRoute(t, "testdata/exposed.in.yaml")
+	if cr.Spec.Proxy.ClientKeysSecretRef == nil {
+		t.Fatal("test is broken: exposed.in.yaml has no client-keys Secret")
+	}
+	ck := cr.Spec.Proxy.ClientKeysSecretRef.Name
+	if names := KeySecretNames(cr); slices.Contains(names, ck) || len(names) == 0 {
+		t.Errorf("KeySecretNames = %v (client keys %q)", names, ck)
+	}
+	if names := SecretNames(cr); !slices.Contains(names, ck) {
+		t.Errorf("SecretNames = %v lacks the client-keys Secret %q (it must still be watched)", names, ck)
+	}
+	shared := cr.DeepCopy()
+	shared.Spec.Providers[0].APIKeySecretRef.Name = ck
+	if names := KeySecretNames(shared); !slices.Contains(names, ck) {
+		t.Errorf("KeySecretNames = %v lacks %q, which a provider reads its key from", names, ck)
+	}
+}
+
+func TestSetKeySecretsVersion(t *testing.T) {
+	d := Deployment(readRoute(t, "testdata/claude-code.in.yaml"), testOpts)
+	SetKeySecretsVersion(d, "abc")
+	if KeySecretsVersionOf(d) != "abc" {
+		t.Errorf("annotations %v", d.Spec.Template.Annotations)
+	}
+	SetKeySecretsVersion(d, "")
+	if d.Spec.Template.Annotations != nil {
+		t.Errorf("annotations %v after clearing, want none", d.Spec.Template.Annotations)
+	}
 }
 
 func TestDeploymentHardening(t *testing.T) {
@@ -229,7 +337,12 @@ func TestDeploymentHardening(t *testing.T) {
 		t.Errorf("env = %+v", c.Env)
 	}
 	if len(d.Spec.Template.Annotations) != 0 {
-		t.Errorf("pod template annotations %v: a hash here would restart pods on every rule edit", d.Spec.Template.Annotations)
+		t.Errorf("pod template annotations %v: a rules hash here would restart pods on every rule edit", d.Spec.Template.Annotations)
+	}
+	// All adds the key-Secrets version, and nothing else.
+	keys := KeySecretsVersion(storedVersions(cr, "1"))
+	if got := deploymentOf(t, cr, keys).Spec.Template.Annotations; !reflect.DeepEqual(got, map[string]string{KeySecretsVersionAnnotation: keys}) {
+		t.Errorf("pod template annotations %v, want only the key-Secrets version", got)
 	}
 }
 
@@ -258,7 +371,7 @@ func TestOwnedObjectsShareOwnerAndLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := All(cr, set, testOpts)
+	objs, err := All(cr, set, testOpts, "")
 	if err != nil {
 		t.Fatal(err)
 	}
