@@ -6,7 +6,9 @@
 package cascade
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -245,8 +247,11 @@ func target(r Request, p Provider, model, owner string) (*llm.Request, []byte) {
 	decide := thinkingPolicy(model, owner)
 	if p.Dialect() == r.RawDialect && r.Raw != nil {
 		raw := jsonfield.Replace(r.Raw, r.ModelSpan, jsonfield.QuoteString(model))
-		if r.RawDialect == llm.Anthropic {
+		switch {
+		case r.RawDialect == llm.Anthropic:
 			raw = historyFor(raw, decide)
+		case req.Stream:
+			raw = withStreamUsage(raw)
 		}
 		return &req, raw
 	}
@@ -279,4 +284,39 @@ func (e *Engine) logger(r Request) *slog.Logger {
 		return e.Log
 	}
 	return slog.Default()
+}
+
+// withStreamUsage asks an OpenAI-compatible upstream for the final usage
+// chunk of a stream (stream_options.include_usage), which the accounting
+// needs. The client sees that chunk only if it asked for it: the cascade
+// re-encodes streams for the client from its own request.
+func withStreamUsage(raw []byte) []byte {
+	var span jsonfield.Span
+	found := false
+	_ = jsonfield.Members(raw, func(key []byte, v jsonfield.Span) bool {
+		if string(key) == "stream_options" {
+			span, found = v, true
+		}
+		return true
+	})
+	if !found {
+		i := bytes.IndexByte(raw, '{')
+		if i < 0 {
+			return raw
+		}
+		out := make([]byte, 0, len(raw)+40)
+		out = append(out, raw[:i+1]...)
+		out = append(out, `"stream_options":{"include_usage":true},`...)
+		return append(out, raw[i+1:]...)
+	}
+	var opts map[string]json.RawMessage
+	if json.Unmarshal(raw[span.Start:span.End], &opts) != nil || opts == nil {
+		opts = map[string]json.RawMessage{} // null or not an object: replace it
+	}
+	opts["include_usage"] = json.RawMessage("true")
+	value, err := json.Marshal(opts)
+	if err != nil {
+		return raw
+	}
+	return jsonfield.Replace(raw, span, value)
 }

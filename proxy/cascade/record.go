@@ -67,6 +67,11 @@ func (r *Recorder) Finish(set *rules.Set, rule *rules.Rule, requested string, re
 		baseModel = rule.Verifier.Model
 	}
 	a := prices.Account(baseModel, draft, verifier, judge)
+	// A call that answered without reporting usage has an unknown cost, not a zero one.
+	draftAnswered := res.DraftModel != "" && res.DraftErr == nil && res.DraftTime > 0
+	if (draftAnswered && draft == nil) || (verified && verifier == nil) {
+		a.Known = false
+	}
 
 	r.count(func(m *metrics.Metrics) {
 		for _, c := range []*pricing.Call{draft, judge, verifier} {

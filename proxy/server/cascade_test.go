@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,38 @@ func TestHotReloadSwapsDraft(t *testing.T) {
 	}
 	if strings.Contains(body, vendorKey) {
 		t.Fatal("debug endpoint leaks the key")
+	}
+}
+
+// An OpenAI streaming client that did not ask for usage still gets its
+// cascade priced (the proxy asks the upstream for usage), and does not get a
+// usage chunk it did not ask for.
+func TestOpenAIStreamDraftIsPricedWithoutClientUsage(t *testing.T) {
+	h := newHarness(t, cascadeRules(`  - name: all-openai
+    models: [gpt-4.1-nano]
+    draft: {provider: oai, model: gpt-4.1-mini}
+    verifier: {provider: oai, model: gpt-4.1}
+    threshold: 0.5
+`), harnessOptions{})
+	h.fake.SetReply("gpt-4.1-mini", fakeupstream.Reply{Text: goodAnswer})
+	status, hdr, body := h.post("/v1/chat/completions",
+		`{"model":"gpt-4.1-nano","stream":true,"messages":[{"role":"user","content":"What is the capital of France? Two sentences."}]}`, nil)
+	if status != 200 || hdr.Get("X-Cascade-Outcome") != "accepted" {
+		t.Fatalf("%d %v", status, hdr)
+	}
+	if cost, err := strconv.ParseFloat(hdr.Get("X-Cascade-Cost-Usd"), 64); err != nil || cost <= 0 {
+		t.Fatalf("draft not priced: %q", hdr.Get("X-Cascade-Cost-Usd"))
+	}
+	if strings.Contains(body, `"usage":{`) {
+		t.Fatalf("client got a usage chunk it did not ask for:\n%s", body)
+	}
+	var sent struct {
+		StreamOptions struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+	}
+	_ = json.Unmarshal(h.fake.Requests()[0].Body, &sent)
+	if !sent.StreamOptions.IncludeUsage {
+		t.Fatalf("upstream not asked for usage: %s", h.fake.Requests()[0].Body)
 	}
 }
