@@ -37,8 +37,9 @@ build: ## Build the proxy and manager binaries into bin/.
 	$(GO) build -o $(BIN)/proxy ./cmd/proxy
 	$(GO) build -o $(BIN)/manager ./cmd/manager
 
-run: build ## Run the proxy on 127.0.0.1:8080 (demo mode against a built-in fake upstream when no vendor key is set).
-	$(BIN)/proxy --listen $(PROXY_ADDR) --rules $(RULES)
+run: ## Run the proxy on 127.0.0.1:8080 (demo mode against a built-in fake upstream when no vendor key is set).
+	$(GO) build -o $(BIN)/proxy ./cmd/proxy
+	$(BIN)/proxy --listen $(PROXY_ADDR) --rules $(RULES) --log-format text
 
 lint: fmt vet ## gofmt + go vet.
 
