@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+	"github.com/cascadeflow/cascadeflow-operator/test/testrig"
 )
 
 // vendorKey is the key the proxy holds for the fake upstream; clientKey is
@@ -137,7 +138,7 @@ func (c *capture) take() []exchange {
 // stack is fake upstream → real proxy process → capturing proxy, on loopback.
 type stack struct {
 	fake     *fakeupstream.Server
-	proxy    *process
+	proxy    *testrig.Process
 	proxyURL string
 	front    *capture
 	frontURL string
@@ -155,7 +156,7 @@ func newStack(t *testing.T, proxyBin, rules string, fakeOpts fakeupstream.Option
 	if err := os.WriteFile(rulesPath, []byte(strings.ReplaceAll(rules, "{{FAKE}}", fakeURL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testrig.FreeAddr(t)
 	args := []string{"--listen", addr, "--rules", rulesPath, "--demo", "off", "--log-level", "info"}
 	if len(clientKeys) > 0 {
 		keysDir := filepath.Join(dir, "client-keys")
@@ -167,7 +168,7 @@ func newStack(t *testing.T, proxyBin, rules string, fakeOpts fakeupstream.Option
 		}
 		args = append(args, "--client-keys-dir", keysDir)
 	}
-	p := startProcess(t, env, proxyBin, args...)
+	p := testrig.Start(t, env, proxyBin, args...)
 	proxyURL := "http://" + addr
 	waitReady(t, proxyURL+"/readyz", p)
 	front := newCapture(proxyURL)
@@ -181,59 +182,7 @@ func newStack(t *testing.T, proxyBin, rules string, fakeOpts fakeupstream.Option
 	return &stack{fake: fake, proxy: p, proxyURL: proxyURL, front: front, frontURL: "http://" + ln.Addr().String()}
 }
 
-// process is a child process whose output is kept.
-type process struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *process) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func startProcess(t *testing.T, env []string, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-done
-		}
-	})
-	return p
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitReady(t *testing.T, url string, p *process) {
+func waitReady(t *testing.T, url string, p *testrig.Process) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -254,13 +203,7 @@ func buildProxy(t *testing.T) string {
 	if b := os.Getenv("PROXY_BIN"); b != "" {
 		return b
 	}
-	out := filepath.Join(t.TempDir(), "proxy")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/proxy")
-	cmd.Dir = filepath.Join("..", "..")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build proxy: %v\n%s", err, b)
-	}
-	return out
+	return testrig.Build(t, t.TempDir(), "cmd/proxy")
 }
 
 // cliTimeout bounds one CLI run (it retries failed calls for minutes).

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/cascadeflow/cascadeflow-operator/test/testrig"
 )
 
 // Secrets of this test: none may appear in any object but their own Secrets,
@@ -99,16 +101,16 @@ func (c *cluster) condition(t *testing.T, route, typ string) string {
 
 func TestExposureEndToEnd(t *testing.T) {
 	c := startCluster(t)
-	managerBin := buildBinary(t, t.TempDir(), "cmd/manager")
+	managerBin := testrig.Build(t, t.TempDir(), "cmd/manager")
 	// Debug logging: the most the operator ever says, all of it searched for keys below.
-	manager := start(t, []string{"KUBECONFIG=" + c.kubeconfig}, managerBin,
-		"--metrics-bind-address=0", "--health-probe-bind-address="+freePort(t), "--log-level=debug")
+	manager := testrig.Start(t, []string{"KUBECONFIG=" + c.Kubeconfig}, managerBin,
+		"--metrics-bind-address=0", "--health-probe-bind-address="+testrig.FreeAddr(t), "--log-level=debug")
 	c.kubectl(t, "", "create", "namespace", "exposure")
 	c.kubectl(t, exposureSecrets, "apply", "-f", "-")
 
 	// 1. With client keys: Deployment, Service, Ingress, HPA and PDB.
 	c.kubectl(t, exposedRoute("secure", true, false, true), "apply", "-f", "-")
-	waitFor(t, "the secure route's Ingress", 30*time.Second, func() bool { return c.exists(t, "ingress", "secure-proxy") })
+	testrig.WaitFor(t, "the secure route's Ingress", 30*time.Second, func() bool { return c.exists(t, "ingress", "secure-proxy") })
 	for path, want := range map[string]string{
 		`{.spec.ingressClassName}`:                                                  "nginx",
 		`{.spec.rules[0].host}`:                                                     "secure.llm.example.com",
@@ -147,7 +149,7 @@ func TestExposureEndToEnd(t *testing.T) {
 		},
 		"pdb": {`{.spec.maxUnavailable}`: "1", `{.spec.selector.matchLabels.app\.kubernetes\.io/instance}`: "secure"},
 	} {
-		waitFor(t, kind+" secure-proxy", 30*time.Second, func() bool { return c.exists(t, kind, "secure-proxy") })
+		testrig.WaitFor(t, kind+" secure-proxy", 30*time.Second, func() bool { return c.exists(t, kind, "secure-proxy") })
 		for path, want := range checks {
 			if got := c.jsonPath(t, kind, "secure-proxy", path); got != want {
 				t.Errorf("%s %s = %q, want %q", kind, path, got, want)
@@ -157,13 +159,13 @@ func TestExposureEndToEnd(t *testing.T) {
 	if args := c.jsonPath(t, "deployment", "secure-proxy", `{.spec.template.spec.containers[0].args}`); !strings.Contains(args, "--client-keys-dir=/var/run/cascadeflow/client-keys") {
 		t.Errorf("proxy args %s do not require client keys", args)
 	}
-	waitFor(t, "secure route Degraded=False", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "secure route Degraded=False", 30*time.Second, func() bool {
 		return c.condition(t, "secure", "Degraded") == "False/AsExpected"
 	})
 
 	// 2. Without authentication: refused, no Ingress.
 	c.kubectl(t, exposedRoute("open", false, false, false), "apply", "-f", "-")
-	waitFor(t, "open route Degraded=True/InsecureExposure", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "open route Degraded=True/InsecureExposure", 30*time.Second, func() bool {
 		return c.condition(t, "open", "Degraded") == "True/InsecureExposure"
 	})
 	if got := c.condition(t, "open", "Ready"); got != "False/InsecureExposure" {
@@ -183,8 +185,8 @@ func TestExposureEndToEnd(t *testing.T) {
 
 	// 3. The explicit opt-in: the Ingress is created, the condition and a Warning stay.
 	c.kubectl(t, exposedRoute("open", false, true, false), "apply", "-f", "-")
-	waitFor(t, "the opted-in Ingress", 30*time.Second, func() bool { return c.exists(t, "ingress", "open-proxy") })
-	waitFor(t, "the opted-in condition", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "the opted-in Ingress", 30*time.Second, func() bool { return c.exists(t, "ingress", "open-proxy") })
+	testrig.WaitFor(t, "the opted-in condition", 30*time.Second, func() bool {
 		return strings.Contains(c.jsonPath(t, "cascaderoute", "open", `{.status.conditions[?(@.type=="Degraded")].message}`), "Ingress created without client authentication")
 	})
 	if got := c.condition(t, "open", "Degraded"); got != "True/InsecureExposure" {
@@ -197,7 +199,7 @@ func TestExposureEndToEnd(t *testing.T) {
 	if c.exists(t, "hpa", "open-proxy") || c.exists(t, "pdb", "open-proxy") {
 		t.Error("HPA or PDB for a single-replica route that did not ask for autoscaling")
 	}
-	waitFor(t, "the InsecureExposure Warning events", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "the InsecureExposure Warning events", 30*time.Second, func() bool {
 		out := c.kubectl(t, "", "-n", "exposure", "get", "events.events.k8s.io", "--field-selector=regarding.name=open",
 			"-o", `jsonpath={range .items[*]}{.type}/{.reason}/{.action}{"\n"}{end}`)
 		return strings.Contains(out, "Warning/InsecureExposure/Degraded") && strings.Contains(out, "Warning/InsecureExposure/CreateIngress")
@@ -205,7 +207,7 @@ func TestExposureEndToEnd(t *testing.T) {
 
 	// 4. Removing spec.proxy.ingress deletes the Ingress.
 	c.kubectl(t, "", "-n", "exposure", "patch", "cascaderoute", "secure", "--type=json", "-p", `[{"op":"remove","path":"/spec/proxy/ingress"}]`)
-	waitFor(t, "the secure Ingress to be deleted", 30*time.Second, func() bool { return !c.exists(t, "ingress", "secure-proxy") })
+	testrig.WaitFor(t, "the secure Ingress to be deleted", 30*time.Second, func() bool { return !c.exists(t, "ingress", "secure-proxy") })
 
 	// 5. No key anywhere but in its own Secrets.
 	if d := os.Getenv("E2E_LOG_DIR"); d != "" {
@@ -242,7 +244,7 @@ func containsKey(haystack, key string) bool {
 func dumpAPIObjects(t *testing.T, c *cluster) (objects, secrets string) {
 	t.Helper()
 	ctx := context.Background()
-	dc, err := discovery.NewDiscoveryClientForConfig(c.env.Config)
+	dc, err := discovery.NewDiscoveryClientForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +252,7 @@ func dumpAPIObjects(t *testing.T, c *cluster) (objects, secrets string) {
 	if err != nil && len(lists) == 0 {
 		t.Fatal(err)
 	}
-	dyn, err := dynamic.NewForConfig(c.env.Config)
+	dyn, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,17 +5,14 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,133 +22,38 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/cascadeflow/cascadeflow-operator/controllers/render"
 	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+	"github.com/cascadeflow/cascadeflow-operator/test/testrig"
 )
 
 const vendorKey = "sk-e2e-VENDOR-KEY-do-not-leak-42"
 
-// cluster is an API server with an admin kubeconfig on disk.
+// cluster is an API server with an admin kubeconfig on disk, and kubectl.
 type cluster struct {
-	env        *envtest.Environment
-	kubeconfig string
-	cs         *kubernetes.Clientset
+	*testrig.Cluster
+	cs *kubernetes.Clientset
 }
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds etcd and kube-apiserver")
-	}
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Skip("kubectl is not installed")
 	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &cluster{env: env, kubeconfig: path, cs: kubernetes.NewForConfigOrDie(cfg)}
+	c := testrig.StartAPIServer(t, filepath.Join("config", "crd", "bases"))
+	return &cluster{Cluster: c, cs: kubernetes.NewForConfigOrDie(c.Config)}
 }
 
 func (c *cluster) kubectl(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// buildBinary compiles a command of this module into dir.
-func buildBinary(t *testing.T, dir, pkg string) string {
-	t.Helper()
-	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
-	cmd.Dir = filepath.Join("..", "..")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
-
-// process runs a binary until the test ends, keeping its output.
-type process struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *process) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func start(t *testing.T, env []string, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-		}
-	})
-	return p
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func route(fakeURL, draft string) string {
@@ -200,7 +102,7 @@ func measure(t *testing.T, proxy string, from, to int, edit func(draft string)) 
 		want := fmt.Sprintf("draft-%d", i)
 		t0 := time.Now()
 		edit(want)
-		waitFor(t, want+" to be served", 10*time.Second, func() bool { return served(proxy) == want })
+		testrig.WaitFor(t, want+" to be served", 10*time.Second, func() bool { return served(proxy) == want })
 		lat = append(lat, time.Since(t0))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -210,8 +112,8 @@ func measure(t *testing.T, proxy string, from, to int, edit func(draft string)) 
 func TestOperatorAndProxyEndToEnd(t *testing.T) {
 	c := startCluster(t)
 	bins := t.TempDir()
-	managerBin := buildBinary(t, bins, "cmd/manager")
-	proxyBin := buildBinary(t, bins, "cmd/proxy")
+	managerBin := testrig.Build(t, bins, "cmd/manager")
+	proxyBin := testrig.Build(t, bins, "cmd/proxy")
 
 	fake := fakeupstream.New(fakeupstream.Options{RequireKey: vendorKey})
 	fake.SetResponder(func(r *fakeupstream.Received) fakeupstream.Reply {
@@ -220,20 +122,20 @@ func TestOperatorAndProxyEndToEnd(t *testing.T) {
 	fakeURL := fake.Start()
 	t.Cleanup(fake.Close)
 
-	manager := start(t, []string{"KUBECONFIG=" + c.kubeconfig}, managerBin,
-		"--metrics-bind-address=0", "--health-probe-bind-address="+freePort(t))
+	manager := testrig.Start(t, []string{"KUBECONFIG=" + c.Kubeconfig}, managerBin,
+		"--metrics-bind-address=0", "--health-probe-bind-address="+testrig.FreeAddr(t))
 	c.kubectl(t, "", "create", "namespace", "e2e")
 	c.kubectl(t, "", "-n", "e2e", "create", "secret", "generic", "vendor", "--from-literal=api-key="+vendorKey)
 	c.kubectl(t, route(fakeURL, "draft-0"), "apply", "-f", "-")
 
 	ctx := context.Background()
 	cmName := "team-rules"
-	waitFor(t, "the rules ConfigMap", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "the rules ConfigMap", 30*time.Second, func() bool {
 		_, err := c.cs.CoreV1().ConfigMaps("e2e").Get(ctx, cmName, metav1.GetOptions{})
 		return err == nil
 	})
 	var dep *appsv1.Deployment
-	waitFor(t, "the proxy Deployment", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "the proxy Deployment", 30*time.Second, func() bool {
 		var err error
 		dep, err = c.cs.AppsV1().Deployments("e2e").Get(ctx, "team-proxy", metav1.GetOptions{})
 		return err == nil
@@ -250,10 +152,10 @@ func TestOperatorAndProxyEndToEnd(t *testing.T) {
 	if !foundEnv {
 		t.Fatalf("Deployment does not take %s from the Secret: %+v", keyEnv, dep.Spec.Template.Spec.Containers[0].Env)
 	}
-	addr := freePort(t)
-	proxy := start(t, []string{keyEnv + "=" + vendorKey}, proxyBin, "--listen", addr,
-		"--rules-configmap", "e2e/"+cmName, "--kubeconfig", c.kubeconfig, "--log-level", "info")
-	waitFor(t, "proxy readiness", 30*time.Second, func() bool {
+	addr := testrig.FreeAddr(t)
+	proxy := testrig.Start(t, []string{keyEnv + "=" + vendorKey}, proxyBin, "--listen", addr,
+		"--rules-configmap", "e2e/"+cmName, "--kubeconfig", c.Kubeconfig, "--log-level", "info")
+	testrig.WaitFor(t, "proxy readiness", 30*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
@@ -273,7 +175,7 @@ func TestOperatorAndProxyEndToEnd(t *testing.T) {
 	// kubectl's own start-up (discovery, client-side apply) dominates those
 	// figures; 20 more edits written straight to the API show the operator's
 	// and the proxy's share.
-	crs := dynamic.NewForConfigOrDie(c.env.Config).Resource(schema.GroupVersionResource{
+	crs := dynamic.NewForConfigOrDie(c.Config).Resource(schema.GroupVersionResource{
 		Group: "routing.cascadeflow.io", Version: "v1alpha1", Resource: "cascaderoutes"}).Namespace("e2e")
 	viaAPI := measure(t, addr, 21, 40, func(draft string) {
 		patch := fmt.Sprintf(`{"spec":{"rules":[{"name":"opus","models":["claude-opus-5-5"],"draft":{"provider":"fake","model":%q},`+

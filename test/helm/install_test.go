@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,39 +29,12 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/cascadeflow/cascadeflow-operator/test/testrig"
 )
 
 // A vendor key that must reach the proxy Deployment only as a secretKeyRef.
 const vendorKey = "sk-helm-e2e-VENDOR-KEY-must-not-leak"
-
-// apiServer starts envtest's etcd and kube-apiserver with no CRDs (the chart
-// brings its own) and writes an admin kubeconfig.
-func apiServer(t *testing.T) (*rest.Config, string) {
-	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds etcd and kube-apiserver")
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "helm-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cfg, path
-}
 
 // helmEnv keeps helm's config, cache and data out of the user's home.
 func helmEnv(t *testing.T, kubeconfig string) []string {
@@ -89,7 +60,8 @@ func runHelm(t *testing.T, env []string, args ...string) string {
 // Deployment's own args and only the installed ServiceAccount's permissions,
 // and checks it reconciles a CascadeRoute.
 func TestHelmInstallIntoAPIServer(t *testing.T) {
-	cfg, kubeconfig := apiServer(t)
+	cluster := testrig.StartAPIServer(t) // no CRDs: the chart brings its own
+	cfg, kubeconfig := cluster.Config, cluster.Kubeconfig
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cs := kubernetes.NewForConfigOrDie(cfg)
@@ -115,7 +87,7 @@ func TestHelmInstallIntoAPIServer(t *testing.T) {
 	// The CRD is served.
 	ext := dynamic.NewForConfigOrDie(cfg)
 	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	waitFor(t, "the CascadeRoute CRD to be established", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "the CascadeRoute CRD to be established", 30*time.Second, func() bool {
 		u, err := ext.Resource(crdGVR).Get(ctx, "cascaderoutes.routing.cascadeflow.io", metav1.GetOptions{})
 		if err != nil {
 			return false
@@ -192,7 +164,7 @@ func TestHelmInstallIntoAPIServer(t *testing.T) {
 	})
 
 	runHelm(t, env, "uninstall", release, "--namespace", namespace)
-	waitFor(t, "the manager Deployment to be deleted", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "the manager Deployment to be deleted", 30*time.Second, func() bool {
 		_, err := cs.AppsV1().Deployments(namespace).Get(ctx, fullname, metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	})
@@ -284,7 +256,7 @@ func runInstalledManager(t *testing.T, ctx context.Context, cfg *rest.Config, ad
 		t.Fatal(err)
 	}
 
-	probeAddr, metricsAddr := freePort(t), freePort(t)
+	probeAddr, metricsAddr := testrig.FreeAddr(t), testrig.FreeAddr(t)
 	var args []string
 	for _, a := range installedArgs {
 		switch {
@@ -302,8 +274,8 @@ func runInstalledManager(t *testing.T, ctx context.Context, cfg *rest.Config, ad
 			proxyImage = v
 		}
 	}
-	mgr := startProcess(t, buildManager(t), args...)
-	waitFor(t, "the manager to be ready", 60*time.Second, func() bool {
+	mgr := testrig.Start(t, nil, buildManager(t), args...)
+	testrig.WaitFor(t, "the manager to be ready", 60*time.Second, func() bool {
 		resp, err := http.Get("http://" + probeAddr + "/readyz")
 		if err != nil {
 			return false
@@ -347,7 +319,7 @@ spec:
 	}
 
 	// The operator applies the route's objects one after another: wait for all.
-	waitFor(t, "the proxy Deployment, Service and rules ConfigMap", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "the proxy Deployment, Service and rules ConfigMap", 30*time.Second, func() bool {
 		_, errD := cs.AppsV1().Deployments(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
 		_, errS := cs.CoreV1().Services(team).Get(ctx, "demo-proxy", metav1.GetOptions{})
 		_, errC := cs.CoreV1().ConfigMaps(team).Get(ctx, "demo-rules", metav1.GetOptions{})
@@ -357,7 +329,7 @@ spec:
 	if got := proxy.Spec.Template.Spec.Containers[0].Image; got != proxyImage || proxyImage == "" {
 		t.Errorf("proxy image %q, want the chart's proxyImage %q", got, proxyImage)
 	}
-	waitFor(t, "status Accepted=True on the CascadeRoute", 30*time.Second, func() bool {
+	testrig.WaitFor(t, "status Accepted=True on the CascadeRoute", 30*time.Second, func() bool {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(route), route); err != nil {
 			return false
 		}
@@ -426,67 +398,4 @@ func checkNoKeyInAPIObjects(t *testing.T, ctx context.Context, cfg *rest.Config,
 	if listed < 20 {
 		t.Errorf("listed only %d resource types", listed)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// process is a binary run until the test ends, its output kept.
-type process struct {
-	mu  sync.Mutex
-	out bytes.Buffer
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *process) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func startProcess(t *testing.T, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = p, p
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("manager output:\n%s", p.Output())
-		}
-	})
-	return p
 }
