@@ -209,30 +209,57 @@ func (e *Engine) verify(ctx context.Context, rule *rules.Rule, providers Lookup,
 		return llm.Errorf(llm.ErrAPI, "rule %s: verifier provider %s is not configured", rule.Name, rule.Verifier.Provider)
 	}
 	res.Served = rule.Verifier.Model
-	if t := rule.VerifierTimeout.Duration; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		if !r.Req.Stream {
-			defer cancel()
-		} else {
-			_ = cancel // released with the stream's context; bounded by t anyway
+	// verifierTimeout bounds the wait for the verifier's answer to start
+	// (its headers); a long streamed answer may take as long as it takes.
+	vctx, cancel := context.WithCancelCause(ctx)
+	var timer *time.Timer
+	timeout := rule.VerifierTimeout.Duration
+	if timeout > 0 {
+		timer = time.AfterFunc(timeout, func() { cancel(errVerifierTimeout) })
+	}
+	timedOut := func(err error) error {
+		if errors.Is(context.Cause(vctx), errVerifierTimeout) && ctx.Err() == nil {
+			return &llm.Error{Kind: llm.ErrTimeout, Message: fmt.Sprintf("verifier model did not answer within %s", timeout), Retryable: true, Err: err}
 		}
+		return err
 	}
 	req, raw := target(r, p, rule.Verifier.Model, rule.Verifier.Model)
 	if r.Req.Stream {
-		s, err := p.Stream(ctx, req, raw, r.Header)
-		if err != nil {
-			return err
+		s, err := p.Stream(vctx, req, raw, r.Header)
+		if timer != nil {
+			timer.Stop()
 		}
-		res.Stream = s
+		if err != nil {
+			cancel(nil)
+			return timedOut(err)
+		}
+		res.Stream = &cancelOnClose{Stream: s, cancel: cancel}
 		return nil
 	}
-	resp, err := p.Complete(ctx, req, raw, r.Header)
+	defer cancel(nil)
+	resp, err := p.Complete(vctx, req, raw, r.Header)
+	if timer != nil {
+		timer.Stop()
+	}
 	if err != nil {
-		return err
+		return timedOut(err)
 	}
 	res.Response = resp
 	return nil
+}
+
+var errVerifierTimeout = errors.New("verifier timeout")
+
+// cancelOnClose releases a stream's context when the stream is closed.
+type cancelOnClose struct {
+	llm.Stream
+	cancel context.CancelCauseFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.Stream.Close()
+	c.cancel(nil)
+	return err
 }
 
 // target prepares the request for one model on one provider: the client's

@@ -72,6 +72,10 @@ func (r *Recorder) Finish(set *rules.Set, rule *rules.Rule, requested string, re
 	if (draftAnswered && draft == nil) || (verified && verifier == nil) {
 		a.Known = false
 	}
+	if res.Outcome == Failed {
+		// No answer: nothing to compare with a baseline. The calls' costs are still counted below.
+		a.Known, a.BaselineUSD, a.SavingsUSD = false, 0, 0
+	}
 
 	r.count(func(m *metrics.Metrics) {
 		for _, c := range []*pricing.Call{draft, judge, verifier} {

@@ -153,7 +153,12 @@ func (c *Client) Send(ctx context.Context, method, url string, body []byte, clie
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	resp, err = c.hc.Do(req)
-	timer.Stop() // headers are here: the body is bounded by the caller's context
+	// Headers are here: from now on the body is bounded by the caller's
+	// context only. A timer that fired just now has cancelled the body too.
+	if !timer.Stop() && err == nil {
+		resp.Body.Close()
+		err = context.Cause(ctx)
+	}
 	if err != nil {
 		e := c.transportError(ctx, err)
 		stop()

@@ -207,9 +207,13 @@ func complexitySignal(v *draftView, d *Decision, c *config) result {
 }
 
 // workEvidence is in [0, 1]: the draft answers a word problem, its
-// calculations all recompute (complexity_verified_calcs of them count as
-// full evidence), and the coverage and answer checks found nothing. With the
-// arithmetic weight at 0 nothing is checked and there is no evidence.
+// calculations all recompute, and the coverage and answer checks found
+// nothing. It grows with the share of the problem's steps that were checked:
+// combining n given quantities takes at least n-1 operations, so a problem
+// giving 6 quantities is not vouched for by 2 correct calculations the way a
+// problem giving 3 is (complexity_verified_calcs is the fewest calculations
+// that count as full evidence). With the arithmetic weight at 0 nothing is
+// checked and there is no evidence.
 func workEvidence(v *draftView, d *Decision, c *config) float64 {
 	if v.calcOK == 0 || !v.math().problem {
 		return 0
@@ -219,5 +223,6 @@ func workEvidence(v *draftView, d *Decision, c *config) float64 {
 			return 0
 		}
 	}
-	return math.Min(1, float64(v.calcOK)/c.o("complexity_verified_calcs"))
+	steps := math.Max(c.o("complexity_verified_calcs"), float64(len(v.math().given)-1))
+	return math.Min(1, float64(v.calcOK)/steps)
 }

@@ -89,13 +89,14 @@ var defaultOptions = map[string]float64{
 	"answer_flaw_score": 0.5,
 	// Complexity: level boundaries, how much of the estimate counts against
 	// the draft (signal score = 1 - complexity_penalty*complexity), the share
-	// of it that checked work on a word problem removes, and how many correct
-	// calculations count as fully checked work.
+	// of it that checked work on a word problem removes, and the fewest
+	// correct calculations that count as fully checked work (a problem giving
+	// n quantities needs n-1 of them).
 	"complexity_moderate":          0.35,
 	"complexity_hard":              0.6,
 	"complexity_penalty":           0.5,
 	"complexity_verified_discount": 0.5,
-	"complexity_verified_calcs":    3,
+	"complexity_verified_calcs":    1,
 	// Logprob: geometric-mean token probability mapped to 0 and to 1.
 	"logprob_low":  0.5,
 	"logprob_high": 0.9,

@@ -51,10 +51,13 @@
 //	complexity  1 - complexity_penalty × the request's complexity estimate
 //	            (see Complexity) × (1 - complexity_verified_discount × e),
 //	            e in [0, 1] being checked work: a word problem whose
-//	            calculations all recompute (complexity_verified_calcs of
-//	            them count fully) and which coverage and answer pass. The
-//	            estimate is a prior that a small model fails; checks that
-//	            hold remove part of the risk it stands for
+//	            calculations all recompute and which coverage and answer
+//	            pass, e = correct calculations / steps needed, capped at 1;
+//	            a problem giving n quantities needs n-1 steps (at least
+//	            complexity_verified_calcs). The estimate is a prior that a
+//	            small model fails; checks that hold remove part of the risk
+//	            it stands for, in proportion to how much of the work they
+//	            cover
 //	logprob     token probabilities when the draft carries logprobs
 //	judge       a grade from an optional Judge model
 //

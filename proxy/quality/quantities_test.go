@@ -156,6 +156,35 @@ func TestCheckedWorkLowersTheComplexityPenalty(t *testing.T) {
 	}
 }
 
+// Checked work is weighed against the steps the problem needs: a problem
+// giving n quantities takes at least n-1 operations, so fewer correct
+// calculations vouch for it only in part.
+func TestCheckedWorkCountsAgainstTheStepsNeeded(t *testing.T) {
+	g, err := New(nil, 0.7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := ask(wordProblem) // 25, 1, 20 %, 2: four quantities, three steps
+	// Two correct calculations that still mention every quantity.
+	d := g.Evaluate(ctx, req, answer("Unripe: the 20% are 0.2 x 25 = 5. Not good: the 5 unripe, 1 bad and 2 sour, 8 in all.\nSo 25 - 8 = 17 oranges are good.\n#### 17"), nil)
+	cx, ok := d.Signal(SignalComplexity)
+	if !ok || !strings.Contains(cx.Detail, "2 calculations checked") {
+		t.Fatalf("complexity signal %+v, want 2 calculations checked", cx)
+	}
+	if want := 1 - 0.5*d.Complexity.Score*(1-0.5*2.0/3); math.Abs(cx.Score-want) > 1e-12 {
+		t.Fatalf("complexity signal %v, want %v (two of three steps checked)", cx.Score, want)
+	}
+	// A problem giving three quantities needs two steps: two correct
+	// calculations are full evidence.
+	req3 := ask("A basket contains 25 oranges among which 20% are unripe and 2 are sour; the rest are good. How many oranges are good?")
+	d3 := g.Evaluate(ctx, req3, answer("Unripe: the 20% are 0.2 x 25 = 5.\nSo 25 - 5 - 2 = 18 oranges are good.\n#### 18"), nil)
+	cx3, _ := d3.Signal(SignalComplexity)
+	if want := 1 - 0.5*d3.Complexity.Score*(1-0.5); math.Abs(cx3.Score-want) > 1e-12 {
+		t.Fatalf("three-quantity problem: complexity signal %v (%s), want %v (fully checked)", cx3.Score, cx3.Detail, want)
+	}
+}
+
 // FuzzScanQuantities checks that any text scans without panicking, with
 // positions inside the text and in order, and that answer checks hold up.
 func FuzzScanQuantities(f *testing.F) {

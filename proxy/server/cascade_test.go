@@ -337,3 +337,35 @@ func TestOpenAIStreamDraftIsPricedWithoutClientUsage(t *testing.T) {
 		t.Fatalf("upstream not asked for usage: %s", h.fake.Requests()[0].Body)
 	}
 }
+
+// verifierTimeout bounds the wait for the verifier's answer to start: a stall
+// is a 504 in the client's envelope, while a long streamed answer that started
+// in time is not cut.
+func TestVerifierTimeout(t *testing.T) {
+	h := newHarness(t, strings.Replace(cascadeRules(""), "    draftTimeout: 400ms\n", "    draftTimeout: 400ms\n    verifierTimeout: 300ms\n", 1), harnessOptions{})
+	c := h.anthropic()
+	h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: refusal})
+	h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{StallBeforeHeaders: 3 * time.Second})
+	for _, stream := range []bool{false, true} {
+		var err error
+		if stream {
+			_, _, err = streamAnthropic(t, c, capitalParams("claude-opus-5-5"))
+		} else {
+			_, err = c.Messages.New(context.Background(), capitalParams("claude-opus-5-5"))
+		}
+		var ae *anthropic.Error
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusGatewayTimeout {
+			t.Fatalf("stream=%v: want 504, got %v", stream, err)
+		}
+	}
+	long := strings.Repeat("word ", 40)
+	h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{Text: long, ChunkDelay: 20 * time.Millisecond}) // ~1 s of events
+	msg, _, err := streamAnthropic(t, c, capitalParams("claude-opus-5-5"))
+	if err != nil || msg.Content[0].Text != long {
+		t.Fatalf("long verifier stream cut: %v", err)
+	}
+	// The failed requests still booked the draft they paid for.
+	if v := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("claude-haiku-5-5", "output")); v == 0 {
+		t.Fatal("draft tokens of failed requests were not recorded")
+	}
+}

@@ -73,8 +73,8 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		route := &RouteRecorder{}
 		c.Set(ctxRoute, route)
 		s.m.InFlight.Inc()
+		defer s.m.InFlight.Dec() // also when a handler panics
 		c.Next()
-		s.m.InFlight.Dec()
 		d := time.Since(start)
 		endpoint := c.FullPath()
 		if endpoint == "" {

@@ -151,7 +151,7 @@ func (s *Server) runNative(c *gin.Context, q nativeQuery, stream bool) {
 	res, err := s.cfg.Engine.Run(ctx, snap.Rules, run, providers(snap), cascade.Request{Req: req, Header: http.Header{}})
 	if err != nil {
 		e := llm.AsError(err)
-		if res != nil && e.Kind != llm.ErrCanceled {
+		if res != nil {
 			res.Outcome = cascade.Failed
 			s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, llm.Usage{})
 		}
@@ -185,6 +185,8 @@ func (s *Server) runNative(c *gin.Context, q nativeQuery, stream bool) {
 			return send(gin.H{"type": "chunk", "content": chunk, "data": gin.H{"model": res.Served}})
 		})
 		if err != nil {
+			res.Outcome = cascade.Failed
+			s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, usage)
 			_ = send(gin.H{"type": "error", "content": llm.AsError(err).Message})
 			return
 		}

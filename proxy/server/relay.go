@@ -16,9 +16,13 @@ import (
 )
 
 // relayHeaders are upstream response headers not copied to the client.
+// X-Request-Id stays the proxy's own (the upstream's is kept as
+// X-Upstream-Request-Id); organization headers would reveal the operator's
+// vendor account.
 var relayHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true, "Trailer": true,
 	"Transfer-Encoding": true, "Upgrade": true, "Set-Cookie": true, "Alt-Svc": true,
+	"X-Request-Id": true, "Openai-Organization": true, "Openai-Project": true, "Anthropic-Organization-Id": true,
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -56,6 +60,14 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 		if !relayHeaders[k] {
 			h[k] = vs
 		}
+	}
+	for _, f := range strings.Split(resp.Header.Get("Connection"), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			h.Del(f)
+		}
+	}
+	if id := resp.Header.Get("X-Request-Id"); id != "" {
+		h.Set("X-Upstream-Request-Id", id)
 	}
 	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	if stream {

@@ -49,10 +49,13 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	})
 	if err != nil {
 		rec.Outcome = string(cascade.Failed)
-		if res != nil && llm.AsError(err).Kind != llm.ErrCanceled {
+		if res != nil {
+			// Record what was spent (the draft, a judge) even when the answer failed.
 			res.Outcome = cascade.Failed
 			eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, llm.Usage{})
-			s.m.UpstreamErrors.WithLabelValues(res.Served, string(llm.AsError(err).Kind)).Inc()
+			if kind := llm.AsError(err).Kind; kind != llm.ErrCanceled {
+				s.m.UpstreamErrors.WithLabelValues(res.Served, string(kind)).Inc()
+			}
 		}
 		writeError(w, codec, err)
 		return

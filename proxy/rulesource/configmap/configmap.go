@@ -100,8 +100,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		rv, err := w.list(ctx)
 		for err == nil && ctx.Err() == nil {
+			began := time.Now()
 			rv, err = w.watch(ctx, rv)
-			if err == nil {
+			if err == nil && time.Since(began) < time.Second {
+				// A watch that ends at once (an intermediary closing it) must not
+				// turn into a tight loop against the API server.
+				select {
+				case <-ctx.Done():
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 10*time.Second)
+			} else if err == nil {
 				backoff = 200 * time.Millisecond // a clean server-side timeout: watch again
 			}
 		}
