@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand"
 	"os"
 	"sort"
 	"strings"
@@ -56,6 +57,7 @@ type answer struct {
 type row struct {
 	ID       string `json:"id"`
 	Source   string `json:"source"`
+	Group    string `json:"group"`
 	Messages []struct {
 		Role    string `json:"role"`
 		Content string `json:"content"`
@@ -80,6 +82,8 @@ func main() {
 	options := flag.String("options", "", "gate options as name=value,... (rules.Gate.Options)")
 	weights := flag.String("weights", "", "gate weights as name=value,... (rules.Gate.Weights)")
 	dump := flag.String("dump", "", "print every row of this source with its signals")
+	halves := flag.Int("halves", 0, "also report the cheapest cost at the quality target on this many random halves (split by group)")
+	seed := flag.Int64("seed", 1, "random seed for -halves")
 	flag.Parse()
 
 	rows, err := load(*data)
@@ -126,6 +130,9 @@ func main() {
 		report(src, bySource[src], &csv)
 		if *signals {
 			diagnose(bySource[src])
+		}
+		if *halves > 0 {
+			reportHalves(bySource[src], *halves, *seed)
 		}
 		if *dump == src {
 			for _, r := range bySource[src] {
@@ -373,4 +380,58 @@ func auc(pos, neg []float64) float64 {
 		}
 	}
 	return s / float64(len(pos)*len(neg))
+}
+
+// cheapest returns the lowest cost share whose quality keeps the target, over
+// every distinct gate score as threshold (NaN when none does).
+func cheapest(rows []scored) float64 {
+	var vq float64
+	for _, r := range rows {
+		vq += r.Verifier.Score
+	}
+	vq /= float64(len(rows))
+	ths := []float64{0, 1.000001}
+	for _, r := range rows {
+		ths = append(ths, r.score)
+	}
+	best := math.NaN()
+	for _, t := range ths {
+		_, cs, q := evaluate(rows, func(r scored) bool { return r.score >= t })
+		if q >= qualityTarget*vq && (math.IsNaN(best) || cs < best) {
+			best = cs
+		}
+	}
+	return best
+}
+
+// reportHalves draws n random halves of the groups (the same draws for the
+// same seed, whatever the gate settings, so two runs compare half by half)
+// and prints the cheapest cost share at the quality target on each.
+func reportHalves(rows []scored, n int, seed int64) {
+	var groups []string
+	byGroup := map[string][]scored{}
+	for _, r := range rows {
+		g := r.Group
+		if g == "" {
+			g = r.ID
+		}
+		if _, ok := byGroup[g]; !ok {
+			groups = append(groups, g)
+		}
+		byGroup[g] = append(byGroup[g], r)
+	}
+	rng := rand.New(rand.NewSource(seed))
+	fmt.Printf("halves (seed %d):", seed)
+	sum := 0.0
+	for range n {
+		perm := rng.Perm(len(groups))
+		var half []scored
+		for _, i := range perm[:len(groups)/2] {
+			half = append(half, byGroup[groups[i]]...)
+		}
+		c := cheapest(half)
+		sum += c
+		fmt.Printf(" %.3f", c)
+	}
+	fmt.Printf("\nhalves mean cost share at %.0f%%: %.3f\n", 100*qualityTarget, sum/float64(n))
 }
