@@ -6,9 +6,7 @@
 package cascade
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/quality"
@@ -278,7 +277,9 @@ func target(r Request, p Provider, model, owner string) (*llm.Request, []byte) {
 		case r.RawDialect == llm.Anthropic:
 			raw = historyFor(raw, decide)
 		case req.Stream:
-			raw = withStreamUsage(raw)
+			// The usage chunk lets the accounting price the stream; the client sees
+			// it only if it asked (streams are re-encoded from its own request).
+			raw = openai.WithStreamUsage(raw)
 		}
 		return &req, raw
 	}
@@ -311,39 +312,4 @@ func (e *Engine) logger(r Request) *slog.Logger {
 		return e.Log
 	}
 	return slog.Default()
-}
-
-// withStreamUsage asks an OpenAI-compatible upstream for the final usage
-// chunk of a stream (stream_options.include_usage), which the accounting
-// needs. The client sees that chunk only if it asked for it: the cascade
-// re-encodes streams for the client from its own request.
-func withStreamUsage(raw []byte) []byte {
-	var span jsonfield.Span
-	found := false
-	_ = jsonfield.Members(raw, func(key []byte, v jsonfield.Span) bool {
-		if string(key) == "stream_options" {
-			span, found = v, true
-		}
-		return true
-	})
-	if !found {
-		i := bytes.IndexByte(raw, '{')
-		if i < 0 {
-			return raw
-		}
-		out := make([]byte, 0, len(raw)+40)
-		out = append(out, raw[:i+1]...)
-		out = append(out, `"stream_options":{"include_usage":true},`...)
-		return append(out, raw[i+1:]...)
-	}
-	var opts map[string]json.RawMessage
-	if json.Unmarshal(raw[span.Start:span.End], &opts) != nil || opts == nil {
-		opts = map[string]json.RawMessage{} // null or not an object: replace it
-	}
-	opts["include_usage"] = json.RawMessage("true")
-	value, err := json.Marshal(opts)
-	if err != nil {
-		return raw
-	}
-	return jsonfield.Replace(raw, span, value)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
@@ -127,11 +128,16 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 		if dr.Model != "" {
 			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(dr.Model))
 		}
-		if p.Dialect() == llm.Anthropic {
+		hideUsage := false
+		switch {
+		case p.Dialect() == llm.Anthropic:
 			// A session that once went through a cascade may carry draft-signed thinking blocks.
 			body = cascade.ThinkingForModel(body, model)
+		case rt.Stream && !openai.WantsStreamUsage(body):
+			// Ask for the usage chunk to meter the stream; the client, which did not, never sees it.
+			body, hideUsage = openai.WithStreamUsage(body), true
 		}
-		s.relay(c, codec, p, provider.PathMessages, body, meter)
+		s.relay(c, codec, p, provider.PathMessages, body, meter, hideUsage)
 		return
 	}
 	req, err := codec.DecodeRequest(body)

@@ -42,7 +42,7 @@ func (s *Server) handleCountTokens(c *gin.Context) {
 		}
 		// Thinking blocks a cascade marked go out as the vendor issued them, or not at all.
 		body = cascade.ThinkingForModel(body, model)
-		s.relay(c, codec, p, provider.PathCountTokens, body, nil)
+		s.relay(c, codec, p, provider.PathCountTokens, body, nil, false)
 		return
 	}
 	req, err := codec.DecodeRequest(withMaxTokens(body))

@@ -344,3 +344,31 @@ func TestPassthroughIsMetered(t *testing.T) {
 		t.Fatalf("tokens in %v out %v cost %v", in, out, cost)
 	}
 }
+
+// An OpenAI streaming client that did not ask for usage is metered anyway:
+// the proxy asks the upstream for the usage chunk and keeps it from the
+// client, whose stream is otherwise relayed byte for byte.
+func TestOpenAIStreamPassthroughMeteredWithoutUsageChunk(t *testing.T) {
+	h := newHarness(t, passthroughRules("oai", "")+"prices:\n  gpt-5-mini: {input: 1, output: 2}\n", harnessOptions{})
+	h.fake.SetReply("gpt-5-mini", fakeupstream.Reply{Text: "Metered stream.", Usage: &fakeupstream.Usage{InputTokens: 40, OutputTokens: 8}})
+	status, _, body := h.post("/v1/chat/completions", `{"model":"gpt-5-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if status != 200 || !strings.HasSuffix(body, "data: [DONE]\n\n") || strings.Contains(body, `"usage":{`) {
+		t.Fatalf("%d\n%s", status, body)
+	}
+	sc, err := streamOpenAI(t, h.openai(), openai.ChatCompletionNewParams{Model: "gpt-5-mini", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+	if err != nil || sc.Choices[0].Message.Content != "Metered stream." {
+		t.Fatalf("SDK: %v %+v", err, sc)
+	}
+	if in := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("gpt-5-mini", "input")); in != 80 {
+		t.Fatalf("input tokens %v, want 80", in)
+	}
+	// A client that asked for usage gets its chunk, and the upstream saw its own request unchanged.
+	h.fake.Reset()
+	body2 := `{"model":"gpt-5-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+	if _, _, out := h.post("/v1/chat/completions", body2, nil); !strings.Contains(out, `"usage":{`) {
+		t.Fatalf("usage chunk missing:\n%s", out)
+	}
+	if got := string(h.fake.Requests()[0].Body); got != body2 {
+		t.Fatalf("upstream body changed:\n%s", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 )
@@ -34,7 +35,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 //
 // onUsage, when set, receives the answer's token usage read on the way
 // through (see usageSniffer); it is not called when none was found.
-func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage)) {
+//
+// hideUsageChunk drops an OpenAI stream's final usage chunk, which the proxy
+// asked for itself (to meter the stream) when the client did not.
+func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage), hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
 	url := p.URL(kind, "")
 	if q := r.URL.RawQuery; q != "" {
@@ -118,11 +122,15 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 			if cut == 0 {
 				cut = held // an event larger than the buffer: pass it through in pieces
 			}
-			if _, werr := w.Write(buf[:cut]); werr != nil {
-				return // client went away; the deferred close cancels the upstream call
-			}
+			out := buf[:cut]
 			if onUsage != nil {
-				sniff.Events(buf[:cut])
+				sniff.Events(out)
+			}
+			if hideUsageChunk {
+				out = openai.WithoutUsageChunks(out)
+			}
+			if _, werr := w.Write(out); werr != nil {
+				return // client went away; the deferred close cancels the upstream call
 			}
 			_ = rc.Flush()
 			held = copy(buf, buf[cut:held])
