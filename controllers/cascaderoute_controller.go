@@ -8,9 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -49,6 +51,9 @@ const ReplicaHandoffFieldOwner = "cascadeflow-operator-replica-handoff"
 // ReasonKeySecretsChanged is the reason of the Event that announces a rolling
 // restart of the proxy pods for changed vendor-key Secrets.
 const ReasonKeySecretsChanged = "KeySecretsChanged"
+
+// NameConflictRetry is how often a route with a NameConflict looks again.
+const NameConflictRetry = time.Minute
 
 // secretIndex indexes CascadeRoutes by the names of the Secrets they reference.
 const secretIndex = "spec.secretNames"
@@ -149,6 +154,7 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	exposure := render.ExposureOf(&cr)
 	var dep appsv1.Deployment
 	ingressPending := false
+	var conflicts []string
 	for _, obj := range objs {
 		if ing, ok := obj.(*networkingv1.Ingress); ok && exposure.Authenticated {
 			wait, err := r.ingressMustWait(ctx, ing, &dep)
@@ -160,7 +166,12 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 				continue
 			}
 		}
-		applied, created, err := r.apply(ctx, req.NamespacedName, obj)
+		applied, created, err := r.apply(ctx, &cr, obj)
+		var conflict *NameConflictError
+		if errors.As(err, &conflict) {
+			conflicts = append(conflicts, conflict.Error())
+			continue
+		}
 		if err != nil {
 			return failed(fmt.Errorf("apply %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err))
 		}
@@ -198,10 +209,16 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		why += "; the Ingress is created once every proxy pod runs the current configuration"
 	}
 
-	for _, c := range servingConditions(exposure, missing, cr.Namespace, available, why) {
+	for _, c := range servingConditions(exposure, missing, conflicts, cr.Namespace, available, why) {
 		cond(c.Type, c.Status, c.Reason, c.Message)
 	}
-	return ctrl.Result{}, r.writeStatus(ctx, &cr, before)
+	var res ctrl.Result
+	if len(conflicts) > 0 {
+		// The conflicting objects are not watched (not labelled): look again
+		// later, so that removing one is noticed without a change to the route.
+		res.RequeueAfter = NameConflictRetry
+	}
+	return res, r.writeStatus(ctx, &cr, before)
 }
 
 // ingressMustWait holds back creating an Ingress in front of client
@@ -245,9 +262,10 @@ func (r *CascadeRouteReconciler) deleteOwned(ctx context.Context, cr *v1alpha1.C
 }
 
 // servingConditions decides Degraded and Ready once the objects are applied.
-// An unauthenticated exposure is the worst news, then a missing Secret, then
-// pods that are not available yet.
-func servingConditions(exposure render.Exposure, missing []string, namespace string, available bool, why string) []metav1.Condition {
+// An unauthenticated exposure is the worst news, then an object left alone
+// for a name conflict, then a missing Secret, then pods that are not
+// available yet.
+func servingConditions(exposure render.Exposure, missing, conflicts []string, namespace string, available bool, why string) []metav1.Condition {
 	c := func(typ string, status metav1.ConditionStatus, reason, msg string) metav1.Condition {
 		return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg}
 	}
@@ -256,10 +274,16 @@ func servingConditions(exposure render.Exposure, missing []string, namespace str
 		missingMsg = fmt.Sprintf("Secret %s not found in namespace %s; proxy pods cannot start until it exists",
 			strings.Join(missing, ", "), namespace)
 	}
+	var conflictMsg string
+	if len(conflicts) > 0 {
+		conflictMsg = strings.Join(conflicts, "; ") + ". Rename or delete the existing object, or rename the CascadeRoute"
+	}
 	var ready metav1.Condition
 	switch {
 	case exposure.Insecure() && !exposure.Allowed:
 		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInsecureExposure, "the Ingress was refused: see the Degraded condition")
+	case conflictMsg != "":
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNameConflict, conflictMsg)
 	case missingMsg != "":
 		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, missingMsg)
 	case !available:
@@ -277,10 +301,18 @@ func servingConditions(exposure render.Exposure, missing []string, namespace str
 			msg = "Ingress refused: " + exposure.Problem + ". Set spec.proxy.clientKeysSecretRef (or passthroughAuth on every provider), " +
 				"or set spec.proxy.ingress.allowUnauthenticated: true to expose it anyway"
 		}
+		for _, also := range []string{conflictMsg, missingMsg} {
+			if also != "" {
+				msg += ". Also: " + also
+			}
+		}
+		degraded = c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonInsecureExposure, msg)
+	case conflictMsg != "":
+		msg := conflictMsg
 		if missingMsg != "" {
 			msg += ". Also: " + missingMsg
 		}
-		degraded = c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonInsecureExposure, msg)
+		degraded = c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonNameConflict, msg)
 	case missingMsg != "":
 		degraded = c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonSecretNotFound, missingMsg)
 	default:
@@ -363,7 +395,8 @@ func keySecretsVersion(cr *v1alpha1.CascadeRoute, found map[string]render.Secret
 // stored, and whether it was created. An apply that changes nothing writes
 // nothing (no new resourceVersion); when the cache shows the object exactly
 // as this operator last applied it, even the request is skipped.
-func (r *CascadeRouteReconciler) apply(ctx context.Context, route types.NamespacedName, obj render.Object) (*unstructured.Unstructured, bool, error) {
+func (r *CascadeRouteReconciler) apply(ctx context.Context, cr *v1alpha1.CascadeRoute, obj render.Object) (*unstructured.Unstructured, bool, error) {
+	route := client.ObjectKeyFromObject(cr)
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, false, fmt.Errorf("convert %T: %w", obj, err)
@@ -393,6 +426,10 @@ func (r *CascadeRouteReconciler) apply(ctx context.Context, route types.Namespac
 		}
 	case !apierrors.IsNotFound(err):
 		return nil, false, fmt.Errorf("read %s: %w", key, err)
+	default:
+		if err := r.checkUnclaimed(ctx, cr, obj); err != nil {
+			return nil, false, err
+		}
 	}
 	if d, ok := obj.(*appsv1.Deployment); ok {
 		handoff := "replicas-handoff/" + d.Name
@@ -413,6 +450,52 @@ func (r *CascadeRouteReconciler) apply(ctx context.Context, route types.Namespac
 	}
 	r.applied.record(route, key, hash, u.GetResourceVersion())
 	return u, !exists, nil
+}
+
+// NameConflictError: an object of a name the route renders exists, and the
+// route does not control it.
+type NameConflictError struct {
+	Kind, Name string
+	// Controller describes the object's controller ("" when it has none).
+	Controller string
+}
+
+func (e *NameConflictError) Error() string {
+	owner := "no controller"
+	if e.Controller != "" {
+		owner = "controller " + e.Controller
+	}
+	return fmt.Sprintf("%s %s already exists (%s) and is not managed by this CascadeRoute; it was left unchanged", e.Kind, e.Name, owner)
+}
+
+// checkUnclaimed makes sure an object the cache does not hold is not someone
+// else's: the cache holds only objects labelled as managed by the operator,
+// so an unlabelled object of the same name (a user's ConfigMap, say) looks
+// absent there. Applying over it with forced ownership would make the route
+// its controller, and the garbage collector would delete it with the route.
+func (r *CascadeRouteReconciler) checkUnclaimed(ctx context.Context, cr *v1alpha1.CascadeRoute, obj render.Object) error {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvk)
+	switch err := reader.Get(ctx, client.ObjectKeyFromObject(obj), m); {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up %s %s: %w", gvk.Kind, obj.GetName(), err)
+	}
+	ref := metav1.GetControllerOf(m)
+	if ref != nil && ref.UID == cr.UID {
+		return nil // ours, the label was removed: the apply puts it back
+	}
+	conflict := &NameConflictError{Kind: gvk.Kind, Name: obj.GetName()}
+	if ref != nil {
+		conflict.Controller = ref.Kind + " " + ref.Name
+	}
+	return conflict
 }
 
 // handOverReplicas prepares an existing Deployment for an autoscaler, the

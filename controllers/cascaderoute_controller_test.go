@@ -596,8 +596,9 @@ func TestDeleteLeavesObjectsToTheGarbageCollector(t *testing.T) {
 	}
 }
 
-// An object the route cannot take over (another controller owns it) makes the
-// apply fail: the status says which object and why.
+// An object the route cannot take over (another controller owns it; labelled
+// as the operator's, so the cache holds it) makes the apply fail: the status
+// says which object and why.
 func TestApplyFailureIsReported(t *testing.T) {
 	needAPIServer(t)
 	ns := namespace(t)
@@ -605,7 +606,7 @@ func TestApplyFailureIsReported(t *testing.T) {
 	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone"}}
 	mustCreate(t, vendorSecret(ns), other)
 	mustCreate(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
-		Namespace: ns, Name: render.ConfigMapName(cr),
+		Namespace: ns, Name: render.ConfigMapName(cr), Labels: map[string]string{render.ManagedByLabel: render.ManagedByValue},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: other.Name, UID: other.UID, Controller: ptr.To(true)}},
 	}})
 	mustCreate(t, cr)
@@ -615,4 +616,70 @@ func TestApplyFailureIsReported(t *testing.T) {
 		!strings.Contains(c.Message, "apply ConfigMap conflict-rules") || !strings.Contains(c.Message, "Controller") {
 		t.Errorf("Ready = %+v", c)
 	}
+}
+
+// Objects of the names a route renders that someone else made, unlabelled
+// (so the operator's cache does not hold them), are left alone: not applied
+// over, not given the route as controller (the garbage collector would
+// delete them with the route). The status names them.
+func TestUnlabelledObjectsOfTheSameNameAreLeftAlone(t *testing.T) {
+	needAPIServer(t)
+	ctx := context.Background()
+	ns := namespace(t)
+	cr := claudeCodeRoute(ns, "squatted")
+	userCM := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ConfigMapName(cr)},
+		Data:       map[string]string{"mine": "precious"},
+	}
+	userSvc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ProxyName(cr)},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "mine"},
+			Ports: []corev1.ServicePort{{Name: "web", Port: 81, Protocol: corev1.ProtocolTCP}}},
+	}
+	mustCreate(t, vendorSecret(ns), userCM, userSvc, cr)
+	key := client.ObjectKeyFromObject(cr)
+	got := waitCondition(t, key, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonNameConflict)
+	c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionDegraded)
+	for _, want := range []string{"ConfigMap squatted-rules already exists", "Service squatted-proxy already exists"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("Degraded message %q does not name %q", c.Message, want)
+		}
+	}
+	if r := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady); r.Status != metav1.ConditionFalse || r.Reason != v1alpha1.ReasonNameConflict {
+		t.Errorf("Ready = %+v", r)
+	}
+	// The rest is still rendered.
+	eventually(t, wait, func() error { return k8s.Get(ctx, proxyKey(cr), &appsv1.Deployment{}) })
+	time.Sleep(300 * time.Millisecond)
+
+	var cm corev1.ConfigMap
+	if err := k8s.Get(ctx, rulesKey(cr), &cm); err != nil {
+		t.Fatal(err)
+	}
+	if len(cm.OwnerReferences) != 0 || len(cm.Labels) != 0 || !reflect.DeepEqual(cm.Data, userCM.Data) {
+		t.Errorf("user ConfigMap changed: owners %v, labels %v, data keys %d", cm.OwnerReferences, cm.Labels, len(cm.Data))
+	}
+	var svc corev1.Service
+	if err := k8s.Get(ctx, proxyKey(cr), &svc); err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.OwnerReferences) != 0 || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 81 || svc.Spec.Selector["app"] != "mine" {
+		t.Errorf("user Service changed: owners %v, spec %+v", svc.OwnerReferences, svc.Spec)
+	}
+
+	// Once the user's ConfigMap is gone, the route takes the name.
+	if err := k8s.Delete(ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	updateRoute(t, key, func(cr *v1alpha1.CascadeRoute) { cr.Spec.Rules[0].Threshold = ptr.To(0.6) })
+	eventually(t, wait, func() error {
+		var cm corev1.ConfigMap
+		if err := k8s.Get(ctx, rulesKey(cr), &cm); err != nil {
+			return err
+		}
+		if ref := metav1.GetControllerOf(&cm); ref == nil || ref.Name != cr.Name {
+			return fmt.Errorf("ConfigMap controller %v", ref)
+		}
+		return nil
+	})
 }

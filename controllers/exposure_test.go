@@ -377,21 +377,24 @@ func TestServingConditionsPrecedence(t *testing.T) {
 	for _, tc := range []struct {
 		name                    string
 		exposure                render.Exposure
-		missing                 []string
+		missing, conflicts      []string
 		available               bool
 		degraded, ready         string // status/reason
 		degradedMsg, readyMsgIn string
 	}{
-		{"healthy", secure, nil, true, "False/AsExpected", "True/ReplicasAvailable", "all dependencies present", "why"},
-		{"rolling out", secure, nil, false, "False/AsExpected", "False/ReplicasUnavailable", "", "why"},
-		{"missing secret", secure, []string{"a", "b"}, true, "True/SecretNotFound", "False/SecretNotFound", "Secret a, b not found in namespace ns", "Secret a, b"},
-		{"refused", refused, nil, true, "True/InsecureExposure", "False/InsecureExposure", "Ingress refused: P.", "refused"},
-		{"refused and missing", refused, []string{"a"}, true, "True/InsecureExposure", "False/InsecureExposure", "Also: Secret a not found", "refused"},
-		{"opted in", allowed, nil, true, "True/InsecureExposure", "True/ReplicasAvailable", "allowUnauthenticated is true: P", "why"},
-		{"opted in, missing", allowed, []string{"a"}, true, "True/InsecureExposure", "False/SecretNotFound", "Also: Secret a", "Secret a"},
+		{"healthy", secure, nil, nil, true, "False/AsExpected", "True/ReplicasAvailable", "all dependencies present", "why"},
+		{"rolling out", secure, nil, nil, false, "False/AsExpected", "False/ReplicasUnavailable", "", "why"},
+		{"missing secret", secure, []string{"a", "b"}, nil, true, "True/SecretNotFound", "False/SecretNotFound", "Secret a, b not found in namespace ns", "Secret a, b"},
+		{"refused", refused, nil, nil, true, "True/InsecureExposure", "False/InsecureExposure", "Ingress refused: P.", "refused"},
+		{"refused and missing", refused, []string{"a"}, nil, true, "True/InsecureExposure", "False/InsecureExposure", "Also: Secret a not found", "refused"},
+		{"opted in", allowed, nil, nil, true, "True/InsecureExposure", "True/ReplicasAvailable", "allowUnauthenticated is true: P", "why"},
+		{"opted in, missing", allowed, []string{"a"}, nil, true, "True/InsecureExposure", "False/SecretNotFound", "Also: Secret a", "Secret a"},
+		{"name conflict", secure, nil, []string{"ConfigMap x exists"}, true, "True/NameConflict", "False/NameConflict", "ConfigMap x exists", "ConfigMap x exists"},
+		{"name conflict and missing", secure, []string{"a"}, []string{"C"}, true, "True/NameConflict", "False/NameConflict", "C. Rename or delete the existing object, or rename the CascadeRoute. Also: Secret a", "C"},
+		{"refused and conflict", refused, nil, []string{"C"}, true, "True/InsecureExposure", "False/InsecureExposure", "Also: C", "refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := servingConditions(tc.exposure, tc.missing, "ns", tc.available, "why")
+			cs := servingConditions(tc.exposure, tc.missing, tc.conflicts, "ns", tc.available, "why")
 			if len(cs) != 2 || cs[0].Type != v1alpha1.ConditionDegraded || cs[1].Type != v1alpha1.ConditionReady {
 				t.Fatalf("conditions %+v", cs)
 			}

@@ -583,6 +583,11 @@ const (
 	ReasonReplicasAvailable   = "ReplicasAvailable"
 	ReasonReplicasUnavailable = "ReplicasUnavailable"
 	ReasonApplyFailed         = "ApplyFailed"
+	// ReasonNameConflict: an object the route would own (a ConfigMap,
+	// Deployment, Service, ...) already exists under that name and is not
+	// controlled by the route. The operator leaves it alone rather than take
+	// it over (the garbage collector would delete it with the route).
+	ReasonNameConflict = "NameConflict"
 	// ReasonInsecureExposure: spec.proxy.ingress would let anyone who reaches
 	// it spend the route's vendor keys (no client keys, and a provider that
 	// does not pass the client's own credentials through). The Ingress is
