@@ -71,7 +71,11 @@ func appendBlock(dst []byte, b *llm.Block, path string) ([]byte, *llm.Error) {
 		case isObject(b.Input):
 			dst = appendRawField(dst, "input", b.Input)
 		default:
-			return dst, invalid(path+".input", "tool input is not a JSON object")
+			// OpenAI tool arguments that are not a JSON object (cut off at
+			// max_tokens, or malformed) are kept as a JSON string; Anthropic
+			// needs an object: the string's object if it holds one, else {}
+			// (as the SDKs do with cut-off input).
+			dst = appendRawField(dst, "input", objectInString(b.Input))
 		}
 	case llm.BlockToolResult:
 		dst = appendStringField(dst, "tool_use_id", b.ToolUseID)
@@ -154,4 +158,15 @@ func parseDataURL(u string) (mediaType, data string, ok bool) {
 		return "", "", false
 	}
 	return meta, data, true
+}
+
+// objectInString returns the JSON object a JSON string holds, or {}.
+func objectInString(v json.RawMessage) json.RawMessage {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		if in := json.RawMessage(strings.TrimSpace(s)); isObject(in) && json.Valid(in) {
+			return in
+		}
+	}
+	return json.RawMessage("{}")
 }

@@ -268,6 +268,11 @@ func nonJSONError(status int, body []byte) *llm.Error {
 		e.Kind = llm.ErrOverloaded
 	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
 		e.Kind = llm.ErrTimeout
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestEntityTooLarge:
+		// A gateway's HTML page for these still means what its status says
+		// (e.g. an ingress refusing a large image body): keep it, not a 502. An
+		// HTML 404 stays a 502: it means a wrong base URL, the operator's problem.
+		e.Kind, e.Status = llm.KindForStatus(status), status
 	default:
 		e.Kind, e.Status = llm.ErrBadGateway, http.StatusBadGateway
 	}

@@ -52,7 +52,8 @@ func encodeRequest(r *llm.Request) ([]byte, *llm.Error) {
 		b = append(b, ']')
 	}
 	if r.Temperature != nil && finite(*r.Temperature) {
-		b = appendFloatField(b, "temperature", *r.Temperature)
+		// Anthropic takes 0–1; OpenAI clients may send up to 2.
+		b = appendFloatField(b, "temperature", min(max(*r.Temperature, 0), 1))
 	}
 	if r.TopP != nil && finite(*r.TopP) {
 		b = appendFloatField(b, "top_p", *r.TopP)

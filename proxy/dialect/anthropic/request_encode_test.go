@@ -130,7 +130,6 @@ func TestEncodeRequestErrors(t *testing.T) {
 		{"no model", &llm.Request{}, "model"},
 		{"bad role", &llm.Request{Model: "m", Messages: []llm.Message{{Role: "tool", Content: []llm.Block{{Type: llm.BlockText, Text: "x"}}}}}, "messages.0.role"},
 		{"tool_use without id", &llm.Request{Model: "m", Messages: assistant(llm.Block{Type: llm.BlockToolUse, Name: "f"})}, "messages.0.content.0.id"},
-		{"tool input not an object", &llm.Request{Model: "m", Messages: assistant(llm.Block{Type: llm.BlockToolUse, ID: "a", Name: "f", Input: json.RawMessage(`{"a":`)})}, "messages.0.content.0.input"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,5 +156,41 @@ func TestEncodeRequestKeepsRawBlocks(t *testing.T) {
 	}
 	if !strings.Contains(string(got), doc) || !strings.Contains(string(got), think) {
 		t.Errorf("raw blocks not verbatim: %s", got)
+	}
+}
+
+// Tool arguments an OpenAI client sent as a string that is not a JSON object
+// (cut off at max_tokens) still make a sendable Anthropic request.
+func TestEncodeRequestRepairsToolInput(t *testing.T) {
+	for in, want := range map[string]string{
+		`"{\"city\": \"Paris\"}"`: `"input":{"city": "Paris"}`,
+		`"{\"city\": \"Pa"`:       `"input":{}`,
+		`{"a":`:                   `"input":{}`,
+	} {
+		req := &llm.Request{Model: "m", MaxTokens: 5, Messages: []llm.Message{
+			{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockText, Text: "hi"}}},
+			{Role: llm.RoleAssistant, Content: []llm.Block{{Type: llm.BlockToolUse, ID: "toolu_1", Name: "f", Input: json.RawMessage(in)}}},
+			{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockToolResult, ToolUseID: "toolu_1", Content: []llm.Block{{Type: llm.BlockText, Text: "ok"}}}}},
+		}}
+		out, err := Codec{}.EncodeRequest(req)
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("input %s: %v\n%s", in, err, out)
+		}
+	}
+}
+
+func TestEncodeRequestClampsTemperature(t *testing.T) {
+	temp := 1.7 // an OpenAI client may send up to 2
+	out, err := Codec{}.EncodeRequest(&llm.Request{Model: "m", MaxTokens: 5, Temperature: &temp,
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockText, Text: "hi"}}}}})
+	if err != nil || !strings.Contains(string(out), `"temperature":1,`) && !strings.Contains(string(out), `"temperature":1}`) {
+		t.Fatalf("%v %s", err, out)
+	}
+}
+
+func TestHTML413KeepsItsMeaning(t *testing.T) {
+	e := Codec{}.DecodeError(413, nil, []byte("<html><h1>413 Request Entity Too Large</h1></html>"))
+	if e.Kind != llm.ErrRequestTooLarge || e.HTTPStatus() != 413 {
+		t.Fatalf("%+v", e)
 	}
 }

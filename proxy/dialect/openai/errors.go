@@ -169,6 +169,11 @@ func opaqueError(status int, header http.Header, body []byte) *llm.Error {
 		return &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: msg, Retryable: true}
 	case http.StatusGatewayTimeout:
 		return &llm.Error{Kind: llm.ErrTimeout, Status: status, Message: msg, Retryable: true}
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestEntityTooLarge:
+		// A gateway's HTML page for these still means what its status says
+		// (e.g. an ingress refusing a large image body): keep it, not a 502. An
+		// HTML 404 stays a 502: it means a wrong base URL, the operator's problem.
+		return &llm.Error{Kind: llm.KindForStatus(status), Status: status, Message: msg}
 	}
 	return &llm.Error{Kind: llm.ErrBadGateway, Status: http.StatusBadGateway, Message: msg, Retryable: status >= 500}
 }

@@ -56,7 +56,7 @@ func (Codec) DecodeResponse(body []byte) (*llm.Response, error) {
 	if c.FinishReason != nil {
 		finish = *c.FinishReason
 	}
-	r.StopReason = stopReason(finish, refused)
+	r.StopReason = stopReason(finish, refused, len(c.Message.ToolCalls) > 0)
 	if w.Usage != nil {
 		r.Usage = canonicalUsage(w.Usage)
 	}
@@ -96,10 +96,15 @@ func responseText(raw json.RawMessage) (string, error) {
 }
 
 // stopReason maps finish_reason. "stop" covers both a natural end and a stop
-// sequence (OpenAI does not say which), so it is end_turn.
-func stopReason(finish string, refused bool) llm.StopReason {
+// sequence (OpenAI does not say which), so it is end_turn — unless the answer
+// called tools: some OpenAI-compatible servers (vLLM, Ollama, Gemini's) say
+// "stop" then, and an Anthropic client must see tool_use to run them.
+func stopReason(finish string, refused, calledTools bool) llm.StopReason {
 	if refused {
 		return llm.StopRefusal
+	}
+	if calledTools && (finish == "stop" || finish == "") {
+		return llm.StopToolUse
 	}
 	switch finish {
 	case "length":

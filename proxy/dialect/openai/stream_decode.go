@@ -247,7 +247,7 @@ func (d *streamDecoder) Finish() ([]llm.Event, error) {
 		u = *d.usage
 	}
 	evs = append(evs,
-		llm.Event{Type: llm.EventMessageDelta, StopReason: stopReason(d.finish, d.refused), Usage: &u, Logprobs: d.logprobs},
+		llm.Event{Type: llm.EventMessageDelta, StopReason: stopReason(d.finish, d.refused, d.lastTool >= 0), Usage: &u, Logprobs: d.logprobs},
 		llm.Event{Type: llm.EventMessageStop},
 	)
 	d.logprobs = nil
