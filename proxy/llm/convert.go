@@ -15,7 +15,10 @@ func (r *Response) Events() []Event {
 			CacheReadInputTokens: r.Usage.CacheReadInputTokens, OutputTokens: min(r.Usage.OutputTokens, 1)}}
 	evs := make([]Event, 0, 2+4*len(r.Content))
 	evs = append(evs, Event{Type: EventMessageStart, Message: start})
-	for i, b := range r.Content {
+	// Blocks are numbered as they are sent: a block with no form for the
+	// client (an opaque block without its original bytes) leaves no gap.
+	i := 0
+	for _, b := range r.Content {
 		switch b.Type {
 		case BlockText:
 			evs = append(evs, Event{Type: EventBlockStart, Index: i, Block: &Block{Type: BlockText}},
@@ -33,13 +36,17 @@ func (r *Response) Events() []Event {
 				evs = append(evs, Event{Type: EventBlockDelta, Index: i, Delta: &Delta{Type: DeltaThinking, Thinking: b.Thinking}})
 			}
 			evs = append(evs, Event{Type: EventBlockDelta, Index: i, Delta: &Delta{Type: DeltaSignature, Signature: b.Signature}})
-		case BlockRedactedThinking:
+		default:
+			// redacted_thinking and blocks the canonical model keeps opaque
+			// (server tool use and results, documents): sent whole, as received.
+			if b.Type != BlockRedactedThinking && len(b.Raw) == 0 {
+				continue
+			}
 			rb := b
 			evs = append(evs, Event{Type: EventBlockStart, Index: i, Block: &rb})
-		default:
-			continue
 		}
 		evs = append(evs, Event{Type: EventBlockStop, Index: i})
+		i++
 	}
 	u := r.Usage
 	evs = append(evs,

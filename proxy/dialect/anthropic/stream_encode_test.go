@@ -243,3 +243,26 @@ func TestEncoderGolden(t *testing.T) {
 		})
 	}
 }
+
+// An accepted draft holding a block the canonical model keeps opaque (a
+// server tool's use) replays as a well-numbered stream with that block whole.
+func TestReplayWithOpaqueBlock(t *testing.T) {
+	resp := &llm.Response{ID: "msg_1", Model: "m", StopReason: llm.StopEndTurn, Usage: llm.Usage{InputTokens: 5, OutputTokens: 7}, Content: []llm.Block{
+		{Type: llm.BlockText, Text: "Searching."},
+		{Type: "server_tool_use", ID: "srvtoolu_1", Name: "web_search", Raw: json.RawMessage(`{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"x"}}`), RawDialect: llm.Anthropic},
+		{Type: "no_form_here"},
+		{Type: llm.BlockText, Text: "Done."},
+	}}
+	enc := Codec{}.NewStreamEncoder(&llm.Request{Stream: true})
+	var out []byte
+	for _, ev := range resp.Events() {
+		var err error
+		if out, err = enc.Encode(out, ev); err != nil {
+			t.Fatalf("%s %d: %v", ev.Type, ev.Index, err)
+		}
+	}
+	s := string(out)
+	if !strings.Contains(s, `"index":1,"content_block":{"type":"server_tool_use","id":"srvtoolu_1"`) || !strings.Contains(s, `"index":2,"content_block":{"type":"text"`) {
+		t.Fatalf("stream:\n%s", s)
+	}
+}
