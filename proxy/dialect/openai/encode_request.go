@@ -259,7 +259,9 @@ func encodeUser(dst []outMessage, blocks []llm.Block) []outMessage {
 					}
 					text.WriteString(c.Text)
 				case llm.BlockImage:
-					parts = append(parts, imagePart(c))
+					if hasImage(c) {
+						parts = append(parts, imagePart(c))
+					}
 				}
 			}
 			dst = append(dst, outMessage{Role: "tool", ToolCallID: b.ToolUseID, Content: text.String()})
@@ -267,7 +269,9 @@ func encodeUser(dst []outMessage, blocks []llm.Block) []outMessage {
 			t := b.Text
 			parts = append(parts, outPart{Type: "text", Text: &t})
 		case llm.BlockImage:
-			parts = append(parts, imagePart(b))
+			if hasImage(b) {
+				parts = append(parts, imagePart(b))
+			}
 		}
 	}
 	switch {
@@ -307,3 +311,7 @@ func marshal(v any) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
+
+// hasImage reports whether an image block carries something OpenAI can take
+// (inline data or a URL); Anthropic's file references do not.
+func hasImage(b llm.Block) bool { return b.Data != "" || b.URL != "" }
