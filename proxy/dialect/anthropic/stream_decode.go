@@ -44,6 +44,7 @@ func (d *streamDecoder) Decode(event string, data []byte) ([]llm.Event, error) {
 	if typ == "" {
 		typ = event
 	}
+	var given *llm.Event // a tool_use input given whole in its content_block_start
 	raw := bytes.Clone(data) // the caller's buffer may be reused
 	ev := llm.Event{Raw: raw, RawDialect: llm.Anthropic}
 	switch typ {
@@ -88,6 +89,11 @@ func (d *streamDecoder) Decode(event string, data []byte) ([]llm.Event, error) {
 		case llm.BlockThinking, llm.BlockText:
 			b.Raw, b.RawDialect = nil, ""
 		case llm.BlockToolUse:
+			// The input normally streams as input_json_delta; some gateways put
+			// it whole in the start. Either way consumers see it as a delta.
+			if in := bytes.TrimSpace(b.Input); len(in) > 0 && !isNull(in) && !isEmptyObject(in) {
+				given = &llm.Event{Type: llm.EventBlockDelta, Index: *w.Index, Delta: &llm.Delta{Type: llm.DeltaInputJSON, PartialJSON: string(in)}}
+			}
 			b.Input = nil
 		}
 		ev.Type, ev.Index, ev.Block = llm.EventBlockStart, *w.Index, &b
@@ -124,6 +130,9 @@ func (d *streamDecoder) Decode(event string, data []byte) ([]llm.Event, error) {
 	case "message_stop":
 		d.stopped = true
 		ev.Type = llm.EventMessageStop
+	}
+	if given != nil {
+		return []llm.Event{ev, *given}, nil
 	}
 	return []llm.Event{ev}, nil
 }
