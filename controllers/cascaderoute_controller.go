@@ -153,17 +153,43 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	exposure := render.ExposureOf(&cr)
 	var dep appsv1.Deployment
-	ingressPending := false
+	var pending []string // exposures held back until the rollout completes
 	var conflicts []string
-	for _, obj := range objs {
-		if ing, ok := obj.(*networkingv1.Ingress); ok && exposure.Authenticated {
-			wait, err := r.ingressMustWait(ctx, ing, &dep)
+	for _, obj := range closedServiceFirst(objs) {
+		var exposedBefore corev1.ServiceType
+		switch o := obj.(type) {
+		case *networkingv1.Ingress:
+			if !exposure.Authenticated {
+				break
+			}
+			wait, err := r.exposureMustWait(ctx, o, &dep)
 			if err != nil {
-				return failed(fmt.Errorf("look up Ingress %s: %w", ing.Name, err))
+				return failed(fmt.Errorf("look up Ingress %s: %w", o.Name, err))
 			}
 			if wait {
-				ingressPending = true
+				pending = append(pending, "the Ingress is created")
 				continue
+			}
+		case *corev1.Service:
+			var current corev1.Service
+			switch err := r.Get(ctx, client.ObjectKeyFromObject(o), &current); {
+			case err == nil:
+				exposedBefore = current.Spec.Type
+			case !apierrors.IsNotFound(err):
+				return failed(fmt.Errorf("look up Service %s: %w", o.Name, err))
+			}
+			if o.Spec.Type == corev1.ServiceTypeClusterIP || exposedBefore == o.Spec.Type || !exposure.Authenticated {
+				break
+			}
+			wait, err := r.exposureMustWait(ctx, o, &dep)
+			if err != nil {
+				return failed(fmt.Errorf("look up Service %s: %w", o.Name, err))
+			}
+			if wait {
+				pending = append(pending, fmt.Sprintf("the Service becomes %s", o.Spec.Type))
+				held := o.DeepCopy()
+				held.Spec.Type = corev1.ServiceTypeClusterIP
+				obj = held
 			}
 		}
 		applied, created, err := r.apply(ctx, &cr, obj)
@@ -175,7 +201,7 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		if err != nil {
 			return failed(fmt.Errorf("apply %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err))
 		}
-		switch obj.(type) {
+		switch o := obj.(type) {
 		case *appsv1.Deployment:
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(applied.Object, &dep); err != nil {
 				return ctrl.Result{}, fmt.Errorf("read applied Deployment: %w", err)
@@ -189,6 +215,11 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			if created && exposure.Insecure() && r.Recorder != nil {
 				r.Recorder.Eventf(&cr, obj, "Warning", v1alpha1.ReasonInsecureExposure, "CreateIngress",
 					"Ingress %s created without client authentication (allowUnauthenticated is true): %s", obj.GetName(), exposure.Problem)
+			}
+		case *corev1.Service:
+			if o.Spec.Type != corev1.ServiceTypeClusterIP && o.Spec.Type != exposedBefore && exposure.Insecure() && r.Recorder != nil {
+				r.Recorder.Eventf(&cr, obj, "Warning", v1alpha1.ReasonInsecureExposure, "ExposeService",
+					"Service %s made %s without client authentication (allowUnauthenticated is true): %s", obj.GetName(), o.Spec.Type, exposure.Problem)
 			}
 		}
 	}
@@ -204,9 +235,9 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	st.ReadyReplicas = dep.Status.AvailableReplicas
 	available, why := deploymentAvailable(&dep, st.Replicas)
-	if ingressPending {
+	if len(pending) > 0 {
 		available = false
-		why += "; the Ingress is created once every proxy pod runs the current configuration"
+		why += "; " + strings.Join(pending, " and ") + " once every proxy pod runs the current configuration"
 	}
 
 	for _, c := range servingConditions(exposure, missing, conflicts, cr.Namespace, available, why) {
@@ -221,21 +252,39 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	return res, r.writeStatus(ctx, &cr, before)
 }
 
-// ingressMustWait holds back creating an Ingress in front of client
-// authentication while pods of an earlier configuration — which may not
-// authenticate clients — still serve. An existing Ingress is kept, and a new
-// Deployment (no pods yet) does not wait.
-func (r *CascadeRouteReconciler) ingressMustWait(ctx context.Context, ing *networkingv1.Ingress, dep *appsv1.Deployment) (bool, error) {
-	err := r.Get(ctx, client.ObjectKeyFromObject(ing), &networkingv1.Ingress{})
-	switch {
-	case err == nil:
-		return false, nil
-	case !apierrors.IsNotFound(err):
-		return false, err
+// exposureMustWait holds back exposing the proxy — creating an Ingress, or
+// making the Service NodePort or LoadBalancer — in front of client
+// authentication while pods of an earlier configuration, which may not
+// authenticate clients, still serve. An existing Ingress is kept (the caller
+// checks the Service's type), and a new Deployment (no pods yet) does not wait.
+func (r *CascadeRouteReconciler) exposureMustWait(ctx context.Context, obj client.Object, dep *appsv1.Deployment) (bool, error) {
+	if _, ok := obj.(*networkingv1.Ingress); ok {
+		err := r.Get(ctx, client.ObjectKeyFromObject(obj), &networkingv1.Ingress{})
+		switch {
+		case err == nil:
+			return false, nil
+		case !apierrors.IsNotFound(err):
+			return false, err
+		}
 	}
 	s := dep.Status
 	rolledOut := s.Replicas == 0 || (s.ObservedGeneration >= dep.Generation && s.UpdatedReplicas == s.Replicas)
 	return !rolledOut, nil
+}
+
+// closedServiceFirst moves a ClusterIP Service to the front: a NodePort or
+// LoadBalancer Service that is no longer wanted (or refused) must be closed
+// before pods without client authentication roll out behind it.
+func closedServiceFirst(objs []render.Object) []render.Object {
+	out := make([]render.Object, 0, len(objs))
+	for _, o := range objs {
+		if svc, ok := o.(*corev1.Service); ok && svc.Spec.Type == corev1.ServiceTypeClusterIP {
+			out = append([]render.Object{o}, out...)
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // deleteOwned deletes an object this route no longer wants, if it exists and
@@ -280,8 +329,9 @@ func servingConditions(exposure render.Exposure, missing, conflicts []string, na
 	}
 	var ready metav1.Condition
 	switch {
-	case exposure.Insecure() && !exposure.Allowed:
-		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInsecureExposure, "the Ingress was refused: see the Degraded condition")
+	case exposure.Insecure() && len(exposure.Refused()) > 0:
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInsecureExposure,
+			"the "+strings.Join(exposure.Refused(), " and the ")+" was refused: see the Degraded condition")
 	case conflictMsg != "":
 		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNameConflict, conflictMsg)
 	case missingMsg != "":
@@ -294,13 +344,20 @@ func servingConditions(exposure render.Exposure, missing, conflicts []string, na
 	var degraded metav1.Condition
 	switch {
 	case exposure.Insecure():
-		var msg string
-		if exposure.Allowed {
-			msg = "Ingress created without client authentication because spec.proxy.ingress.allowUnauthenticated is true: " + exposure.Problem
-		} else {
-			msg = "Ingress refused: " + exposure.Problem + ". Set spec.proxy.clientKeysSecretRef (or passthroughAuth on every provider), " +
-				"or set spec.proxy.ingress.allowUnauthenticated: true to expose it anyway"
+		var parts []string
+		if refused := exposure.Refused(); len(refused) > 0 {
+			what := strings.Join(refused, " and ")
+			if exposure.Service.Requested && !exposure.Service.Allowed {
+				what += " (the Service is ClusterIP meanwhile)"
+			}
+			parts = append(parts, what+" refused: "+exposure.Problem+". Set spec.proxy.clientKeysSecretRef (or passthroughAuth on every provider), "+
+				"or set "+strings.Join(exposure.OptInFields(refused), " and ")+": true to expose it anyway")
 		}
+		if opted := exposure.OptedIn(); len(opted) > 0 {
+			parts = append(parts, strings.Join(opted, " and ")+" created without client authentication because "+
+				strings.Join(exposure.OptInFields(opted), " and ")+" is true: "+exposure.Problem)
+		}
+		msg := strings.Join(parts, ". ")
 		for _, also := range []string{conflictMsg, missingMsg} {
 			if also != "" {
 				msg += ". Also: " + also

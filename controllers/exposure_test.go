@@ -371,9 +371,12 @@ func TestForeignIngressIsNotDeleted(t *testing.T) {
 }
 
 func TestServingConditionsPrecedence(t *testing.T) {
-	refused := render.Exposure{Requested: true, Problem: "P"}
-	allowed := render.Exposure{Requested: true, Allowed: true, Problem: "P"}
-	secure := render.Exposure{Requested: true, Authenticated: true, Allowed: true}
+	refused := render.Exposure{Ingress: render.Channel{Requested: true}, Problem: "P"}
+	allowed := render.Exposure{Ingress: render.Channel{Requested: true, Allowed: true}, Problem: "P"}
+	secure := render.Exposure{Ingress: render.Channel{Requested: true, Allowed: true}, Authenticated: true}
+	lbRefused := render.Exposure{Service: render.Channel{Requested: true}, ServiceType: "LoadBalancer", Problem: "P"}
+	mixed := render.Exposure{Ingress: render.Channel{Requested: true, Allowed: true}, Service: render.Channel{Requested: true},
+		ServiceType: "NodePort", Problem: "P"}
 	for _, tc := range []struct {
 		name                    string
 		exposure                render.Exposure
@@ -392,6 +395,12 @@ func TestServingConditionsPrecedence(t *testing.T) {
 		{"name conflict", secure, nil, []string{"ConfigMap x exists"}, true, "True/NameConflict", "False/NameConflict", "ConfigMap x exists", "ConfigMap x exists"},
 		{"name conflict and missing", secure, []string{"a"}, []string{"C"}, true, "True/NameConflict", "False/NameConflict", "C. Rename or delete the existing object, or rename the CascadeRoute. Also: Secret a", "C"},
 		{"refused and conflict", refused, nil, []string{"C"}, true, "True/InsecureExposure", "False/InsecureExposure", "Also: C", "refused"},
+		{"load balancer refused", lbRefused, nil, nil, true, "True/InsecureExposure", "False/InsecureExposure",
+			"LoadBalancer Service (the Service is ClusterIP meanwhile) refused: P. Set spec.proxy.clientKeysSecretRef (or passthroughAuth on every provider), or set spec.proxy.service.allowUnauthenticated: true",
+			"the LoadBalancer Service was refused"},
+		{"ingress opted in, node port refused", mixed, nil, nil, true, "True/InsecureExposure", "False/InsecureExposure",
+			"or set spec.proxy.service.allowUnauthenticated: true to expose it anyway. Ingress created without client authentication because spec.proxy.ingress.allowUnauthenticated is true: P",
+			"the NodePort Service was refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := servingConditions(tc.exposure, tc.missing, tc.conflicts, "ns", tc.available, "why")
@@ -409,4 +418,110 @@ func TestServingConditionsPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+func serviceType(t *testing.T, cr *v1alpha1.CascadeRoute) corev1.ServiceType {
+	t.Helper()
+	var svc corev1.Service
+	if err := k8s.Get(context.Background(), proxyKey(cr), &svc); err != nil {
+		t.Fatal(err)
+	}
+	return svc.Spec.Type
+}
+
+// A LoadBalancer (or NodePort) Service exposes the proxy like an Ingress and
+// falls under the same rule: without client authentication it stays
+// ClusterIP unless spec.proxy.service.allowUnauthenticated opts in.
+func TestLoadBalancerWithoutAuthIsClusterIPUnlessAllowed(t *testing.T) {
+	needAPIServer(t)
+	ns := namespace(t)
+	cr := claudeCodeRoute(ns, "lb")
+	cr.Spec.Proxy.Service.Type = corev1.ServiceTypeLoadBalancer
+	mustCreate(t, vendorSecret(ns), cr)
+	key := client.ObjectKeyFromObject(cr)
+
+	got := waitCondition(t, key, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonInsecureExposure)
+	c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionDegraded)
+	for _, want := range []string{"LoadBalancer Service", "refused", "spec.proxy.service.allowUnauthenticated: true"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("Degraded message %q does not say %q", c.Message, want)
+		}
+	}
+	if r := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady); r.Status != metav1.ConditionFalse || r.Reason != v1alpha1.ReasonInsecureExposure {
+		t.Errorf("Ready = %+v", r)
+	}
+	if typ := serviceType(t, cr); typ != corev1.ServiceTypeClusterIP {
+		t.Fatalf("Service of an unauthenticated route is %s", typ)
+	}
+
+	// The explicit opt-in makes it a LoadBalancer; the condition stays and a Warning says so.
+	updateRoute(t, key, func(cr *v1alpha1.CascadeRoute) { cr.Spec.Proxy.Service.AllowUnauthenticated = true })
+	got = waitCondition(t, key, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonInsecureExposure)
+	if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionDegraded); !strings.Contains(c.Message,
+		"LoadBalancer Service created without client authentication because spec.proxy.service.allowUnauthenticated is true") {
+		t.Errorf("Degraded message %q", c.Message)
+	}
+	if typ := serviceType(t, cr); typ != corev1.ServiceTypeLoadBalancer {
+		t.Errorf("opted-in Service is %s", typ)
+	}
+	eventually(t, wait, func() error {
+		if ev := eventsFor(t, ns, cr.Name); !slices.Contains(ev, "InsecureExposure/ExposeService/Warning") {
+			return fmt.Errorf("events %v", ev)
+		}
+		return nil
+	})
+
+	// Withdrawing the opt-in closes it again.
+	updateRoute(t, key, func(cr *v1alpha1.CascadeRoute) { cr.Spec.Proxy.Service.AllowUnauthenticated = false })
+	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInsecureExposure)
+	if typ := serviceType(t, cr); typ != corev1.ServiceTypeClusterIP {
+		t.Errorf("Service after the opt-in was withdrawn is %s", typ)
+	}
+
+	// Pass-through on every provider authenticates every caller: exposed, not degraded.
+	updateRoute(t, key, func(cr *v1alpha1.CascadeRoute) {
+		cr.Spec.Providers[0].APIKeySecretRef = nil
+		cr.Spec.Providers[0].PassthroughAuth = true
+	})
+	waitCondition(t, key, v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonAsExpected)
+	eventually(t, wait, func() error {
+		if typ := serviceType(t, cr); typ != corev1.ServiceTypeLoadBalancer {
+			return fmt.Errorf("Service of an authenticated route is %s", typ)
+		}
+		return nil
+	})
+}
+
+// Adding client keys and a LoadBalancer type to a running route: pods of the
+// old configuration do not check keys, so the Service stays ClusterIP until
+// the rollout completes.
+func TestLoadBalancerWaitsForTheAuthenticatedRollout(t *testing.T) {
+	needAPIServer(t)
+	ns := namespace(t)
+	cr := claudeCodeRoute(ns, "late-lb")
+	mustCreate(t, vendorSecret(ns), clientKeysSecret(ns), cr)
+	key := client.ObjectKeyFromObject(cr)
+	waitCondition(t, key, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid)
+	markDeploymentAvailable(t, proxyKey(cr)) // one pod without client authentication serves
+	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable)
+
+	updateRoute(t, key, func(cr *v1alpha1.CascadeRoute) {
+		cr.Spec.Proxy.ClientKeysSecretRef = &v1alpha1.LocalSecretRef{Name: "client-keys"}
+		cr.Spec.Proxy.Service.Type = corev1.ServiceTypeLoadBalancer
+	})
+	got := waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReplicasUnavailable)
+	if r := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady); !strings.Contains(r.Message, "the Service becomes LoadBalancer once every proxy pod runs the current configuration") {
+		t.Errorf("Ready message %q", r.Message)
+	}
+	if typ := serviceType(t, cr); typ != corev1.ServiceTypeClusterIP {
+		t.Fatalf("Service is %s while a pod without client authentication serves", typ)
+	}
+	markDeploymentAvailable(t, proxyKey(cr))
+	eventually(t, wait, func() error {
+		if typ := serviceType(t, cr); typ != corev1.ServiceTypeLoadBalancer {
+			return fmt.Errorf("Service is %s after the rollout", typ)
+		}
+		return nil
+	})
+	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable)
 }

@@ -392,8 +392,10 @@ type ProxySpec struct {
 	// must present (x-api-key or Authorization: Bearer); every value of the
 	// Secret, one key per line, is accepted, and edits reach running pods
 	// without a restart. Unset: the proxy does not authenticate clients
-	// itself. A route exposed through spec.proxy.ingress needs this, or
-	// passthroughAuth on every provider, or ingress.allowUnauthenticated.
+	// itself. A route exposed through spec.proxy.ingress (or a NodePort or
+	// LoadBalancer spec.proxy.service.type) needs this, or
+	// passthroughAuth on every provider, or ingress.allowUnauthenticated
+	// (service.allowUnauthenticated for a NodePort or LoadBalancer Service).
 	// +optional
 	ClientKeysSecretRef *LocalSecretRef `json:"clientKeysSecretRef,omitempty"`
 
@@ -537,11 +539,25 @@ type AutoscalingSpec struct {
 
 // ServiceSpec is the proxy Service's shape.
 type ServiceSpec struct {
-	// type of the Service. Default ClusterIP.
+	// type of the Service. Default ClusterIP. NodePort and LoadBalancer
+	// expose the proxy beyond the cluster like an Ingress, under the same
+	// rule: they are refused (the Service is made ClusterIP; condition
+	// Degraded=True, reason InsecureExposure) when clients would reach
+	// vendor keys without authenticating: see allowUnauthenticated.
 	// +optional
 	// +kubebuilder:default=ClusterIP
 	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
 	Type corev1.ServiceType `json:"type,omitempty"`
+
+	// allowUnauthenticated makes a NodePort or LoadBalancer Service even
+	// though the proxy would spend its vendor keys for any client that
+	// reaches it: no clientKeysSecretRef is set and some provider uses an
+	// apiKeySecretRef. Only for a Service that is otherwise protected (a
+	// private network, loadBalancerSourceRanges set by a policy). While true
+	// and unauthenticated, the route keeps the condition Degraded=True with
+	// reason InsecureExposure and a Warning event is recorded.
+	// +optional
+	AllowUnauthenticated bool `json:"allowUnauthenticated,omitempty"`
 
 	// port the Service listens on; it forwards to the proxy's port 8080. Default 8080.
 	// +optional
@@ -588,10 +604,12 @@ const (
 	// controlled by the route. The operator leaves it alone rather than take
 	// it over (the garbage collector would delete it with the route).
 	ReasonNameConflict = "NameConflict"
-	// ReasonInsecureExposure: spec.proxy.ingress would let anyone who reaches
-	// it spend the route's vendor keys (no client keys, and a provider that
+	// ReasonInsecureExposure: spec.proxy.ingress, or a NodePort or
+	// LoadBalancer spec.proxy.service.type, would let anyone who reaches it
+	// spend the route's vendor keys (no client keys, and a provider that
 	// does not pass the client's own credentials through). The Ingress is
-	// not created unless spec.proxy.ingress.allowUnauthenticated is true.
+	// not created unless spec.proxy.ingress.allowUnauthenticated is true;
+	// the Service is made ClusterIP unless spec.proxy.service.allowUnauthenticated is true.
 	ReasonInsecureExposure = "InsecureExposure"
 )
 

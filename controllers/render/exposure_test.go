@@ -26,36 +26,55 @@ func TestExposureNeedsAuthentication(t *testing.T) {
 	keyed2 := v1alpha1.Provider{Name: "openai", APIKeySecretRef: &v1alpha1.SecretKeyRef{Name: "k", Key: "w"}}
 	pass := v1alpha1.Provider{Name: "byok", PassthroughAuth: true}
 	clientKeys := &v1alpha1.LocalSecretRef{Name: "client-keys"}
+	ing := Channel{Requested: true, Allowed: true}
 	for _, tc := range []struct {
 		name       string
 		providers  []v1alpha1.Provider
 		clientKeys *v1alpha1.LocalSecretRef
 		ingress    *v1alpha1.IngressSpec
+		service    v1alpha1.ServiceSpec
 		want       Exposure
 		problem    []string
 	}{
 		{name: "no ingress, no auth", providers: []v1alpha1.Provider{keyed}, want: Exposure{}},
+		{name: "ClusterIP Service, no auth", providers: []v1alpha1.Provider{keyed}, service: v1alpha1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}, want: Exposure{}},
 		{name: "client keys", providers: []v1alpha1.Provider{keyed}, clientKeys: clientKeys, ingress: &v1alpha1.IngressSpec{},
-			want: Exposure{Requested: true, Authenticated: true, Allowed: true}},
+			want: Exposure{Ingress: ing, Authenticated: true}},
 		{name: "pass-through on every provider", providers: []v1alpha1.Provider{pass}, ingress: &v1alpha1.IngressSpec{},
-			want: Exposure{Requested: true, Authenticated: true, Allowed: true}},
+			want: Exposure{Ingress: ing, Authenticated: true}},
 		{name: "pass-through on some providers only", providers: []v1alpha1.Provider{pass, keyed, keyed2}, ingress: &v1alpha1.IngressSpec{},
-			want:    Exposure{Requested: true},
-			problem: []string{"clientKeysSecretRef is unset", "provider(s) anthropic, openai call the vendor with the route's own API key"}},
+			want:    Exposure{Ingress: Channel{Requested: true}},
+			problem: []string{"spec.proxy.ingress exposes", "clientKeysSecretRef is unset", "provider(s) anthropic, openai call the vendor with the route's own API key"}},
 		{name: "keyed, opted in", providers: []v1alpha1.Provider{keyed}, ingress: &v1alpha1.IngressSpec{AllowUnauthenticated: true},
-			want:    Exposure{Requested: true, Allowed: true},
+			want:    Exposure{Ingress: ing},
 			problem: []string{"provider(s) anthropic call the vendor"}},
+		{name: "LoadBalancer, no auth", providers: []v1alpha1.Provider{keyed}, service: v1alpha1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
+			want:    Exposure{Service: Channel{Requested: true}, ServiceType: "LoadBalancer"},
+			problem: []string{"spec.proxy.service.type LoadBalancer exposes the proxy", "provider(s) anthropic"}},
+		{name: "NodePort, client keys", providers: []v1alpha1.Provider{keyed}, clientKeys: clientKeys, service: v1alpha1.ServiceSpec{Type: corev1.ServiceTypeNodePort},
+			want: Exposure{Service: Channel{Requested: true, Allowed: true}, ServiceType: "NodePort", Authenticated: true}},
+		{name: "NodePort, pass-through", providers: []v1alpha1.Provider{pass}, service: v1alpha1.ServiceSpec{Type: corev1.ServiceTypeNodePort},
+			want: Exposure{Service: Channel{Requested: true, Allowed: true}, ServiceType: "NodePort", Authenticated: true}},
+		{name: "LoadBalancer opted in, Ingress not", providers: []v1alpha1.Provider{keyed}, ingress: &v1alpha1.IngressSpec{},
+			service: v1alpha1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, AllowUnauthenticated: true},
+			want:    Exposure{Ingress: Channel{Requested: true}, Service: Channel{Requested: true, Allowed: true}, ServiceType: "LoadBalancer"},
+			problem: []string{"spec.proxy.ingress and spec.proxy.service.type LoadBalancer expose"}},
+		{name: "Ingress opt-in does not open the Service", providers: []v1alpha1.Provider{keyed}, ingress: &v1alpha1.IngressSpec{AllowUnauthenticated: true},
+			service: v1alpha1.ServiceSpec{Type: corev1.ServiceTypeNodePort},
+			want:    Exposure{Ingress: ing, Service: Channel{Requested: true}, ServiceType: "NodePort"},
+			problem: []string{"provider(s) anthropic"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cr := &v1alpha1.CascadeRoute{Spec: v1alpha1.CascadeRouteSpec{Providers: tc.providers,
-				Proxy: v1alpha1.ProxySpec{ClientKeysSecretRef: tc.clientKeys, Ingress: tc.ingress}}}
+				Proxy: v1alpha1.ProxySpec{ClientKeysSecretRef: tc.clientKeys, Ingress: tc.ingress, Service: tc.service}}}
 			got := ExposureOf(cr)
 			problem := got.Problem
 			got.Problem = ""
 			if got != tc.want {
 				t.Errorf("exposure = %+v, want %+v", got, tc.want)
 			}
-			if got.Insecure() != (tc.want.Requested && !tc.want.Authenticated) {
+			requested := tc.want.Ingress.Requested || tc.want.Service.Requested
+			if got.Insecure() != (requested && !tc.want.Authenticated) {
 				t.Errorf("Insecure() = %v", got.Insecure())
 			}
 			if (problem == "") != (len(tc.problem) == 0) {
@@ -65,6 +84,14 @@ func TestExposureNeedsAuthentication(t *testing.T) {
 				if !strings.Contains(problem, p) {
 					t.Errorf("problem %q does not mention %q", problem, p)
 				}
+			}
+			// The Service is rendered as asked only when allowed.
+			wantType := corev1.ServiceTypeClusterIP
+			if tc.want.Service.Allowed {
+				wantType = tc.service.Type
+			}
+			if typ := Service(cr).Spec.Type; typ != wantType {
+				t.Errorf("Service type %s, want %s", typ, wantType)
 			}
 		})
 	}

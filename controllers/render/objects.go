@@ -77,7 +77,7 @@ func All(cr *v1alpha1.CascadeRoute, set *rules.Set, opts Options, keysVersion st
 	if Autoscaled(cr) {
 		objs = append(objs, HorizontalPodAutoscaler(cr))
 	}
-	if ExposureOf(cr).Allowed {
+	if ExposureOf(cr).Ingress.Allowed {
 		objs = append(objs, Ingress(cr))
 	}
 	return objs, nil
@@ -90,7 +90,7 @@ func All(cr *v1alpha1.CascadeRoute, set *rules.Set, opts Options, keysVersion st
 func Unwanted(cr *v1alpha1.CascadeRoute) []Object {
 	var out []Object
 	meta := func() metav1.ObjectMeta { return metav1.ObjectMeta{Name: ProxyName(cr), Namespace: cr.Namespace} }
-	if !ExposureOf(cr).Allowed {
+	if !ExposureOf(cr).Ingress.Allowed {
 		out = append(out, &networkingv1.Ingress{TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"}, ObjectMeta: meta()})
 	}
 	if !Autoscaled(cr) {
@@ -353,10 +353,11 @@ func shutdownTimings(grace int64) (drain, shutdown int64) {
 	return drain, shutdown
 }
 
-// Service exposes the proxy pods on spec.proxy.service.port.
+// Service exposes the proxy pods on spec.proxy.service.port. A NodePort or
+// LoadBalancer type that ExposureOf refuses is rendered as ClusterIP.
 func Service(cr *v1alpha1.CascadeRoute) *corev1.Service {
 	typ := cr.Spec.Proxy.Service.Type
-	if typ == "" {
+	if typ == "" || !ExposureOf(cr).Service.Allowed {
 		typ = corev1.ServiceTypeClusterIP
 	}
 	return &corev1.Service{
