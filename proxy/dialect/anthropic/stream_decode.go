@@ -44,7 +44,7 @@ func (d *streamDecoder) Decode(event string, data []byte) ([]llm.Event, error) {
 	if typ == "" {
 		typ = event
 	}
-	var given *llm.Event // a tool_use input given whole in its content_block_start
+	var given *llm.Event     // a tool_use input given whole in its content_block_start
 	raw := bytes.Clone(data) // the caller's buffer may be reused
 	ev := llm.Event{Raw: raw, RawDialect: llm.Anthropic}
 	switch typ {
