@@ -344,10 +344,10 @@ func TestOpenAIStreamDraftIsPricedWithoutClientUsage(t *testing.T) {
 // is a 504 in the client's envelope, while a long streamed answer that started
 // in time is not cut.
 func TestVerifierTimeout(t *testing.T) {
-	h := newHarness(t, strings.Replace(cascadeRules(""), "    draftTimeout: 2s\n", "    draftTimeout: 2s\n    verifierTimeout: 300ms\n", 1), harnessOptions{})
+	h := newHarness(t, strings.Replace(cascadeRules(""), "    draftTimeout: 2s\n", "    draftTimeout: 2s\n    verifierTimeout: 1s\n", 1), harnessOptions{})
 	c := h.anthropic()
 	h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: refusal})
-	h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{StallBeforeHeaders: 3 * time.Second})
+	h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{StallBeforeHeaders: 8 * time.Second})
 	for _, stream := range []bool{false, true} {
 		var err error
 		if stream {
@@ -361,7 +361,7 @@ func TestVerifierTimeout(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("word ", 40)
-	h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{Text: long, ChunkDelay: 20 * time.Millisecond}) // ~1 s of events
+	h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{Text: long, ChunkDelay: 40 * time.Millisecond}) // ~3 s of events
 	msg, _, err := streamAnthropic(t, c, capitalParams("claude-opus-5-5"))
 	if err != nil || msg.Content[0].Text != long {
 		t.Fatalf("long verifier stream cut: %v", err)
