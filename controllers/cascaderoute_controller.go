@@ -234,13 +234,15 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		st.Replicas = *dep.Spec.Replicas
 	}
 	st.ReadyReplicas = dep.Status.AvailableReplicas
-	available, why := deploymentAvailable(&dep, st.Replicas)
+	ro := rolloutOf(&dep, st.Replicas)
 	if len(pending) > 0 {
-		available = false
-		why += "; " + strings.Join(pending, " and ") + " once every proxy pod runs the current configuration"
+		if ro.Available {
+			ro.Available, ro.Reason = false, v1alpha1.ReasonReplicasUnavailable
+		}
+		ro.Message += "; " + strings.Join(pending, " and ") + " once every proxy pod runs the current configuration"
 	}
 
-	for _, c := range servingConditions(exposure, missing, conflicts, cr.Namespace, available, why) {
+	for _, c := range servingConditions(exposure, missing, conflicts, cr.Namespace, ro) {
 		cond(c.Type, c.Status, c.Reason, c.Message)
 	}
 	var res ctrl.Result
@@ -314,7 +316,7 @@ func (r *CascadeRouteReconciler) deleteOwned(ctx context.Context, cr *v1alpha1.C
 // An unauthenticated exposure is the worst news, then an object left alone
 // for a name conflict, then a missing Secret, then pods that are not
 // available yet.
-func servingConditions(exposure render.Exposure, missing, conflicts []string, namespace string, available bool, why string) []metav1.Condition {
+func servingConditions(exposure render.Exposure, missing, conflicts []string, namespace string, ro rollout) []metav1.Condition {
 	c := func(typ string, status metav1.ConditionStatus, reason, msg string) metav1.Condition {
 		return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg}
 	}
@@ -336,10 +338,10 @@ func servingConditions(exposure render.Exposure, missing, conflicts []string, na
 		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNameConflict, conflictMsg)
 	case missingMsg != "":
 		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound, missingMsg)
-	case !available:
-		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReplicasUnavailable, why)
+	case !ro.Available:
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ro.Reason, ro.Message)
 	default:
-		ready = c(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable, why)
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReplicasAvailable, ro.Message)
 	}
 	var degraded metav1.Condition
 	switch {
@@ -378,21 +380,51 @@ func servingConditions(exposure render.Exposure, missing, conflicts []string, na
 	return []metav1.Condition{degraded, ready}
 }
 
-// deploymentAvailable judges readiness the way `kubectl rollout status` does:
-// the Deployment controller has seen the current spec, and every desired
-// replica is updated and available. Without a Deployment controller (a bare
-// API server, as in envtest) the status stays empty, so this stays false.
-func deploymentAvailable(d *appsv1.Deployment, desired int32) (bool, string) {
+// rollout is how far the proxy Deployment has rolled out.
+type rollout struct {
+	// Available is true when every desired replica runs the current pod
+	// template and is available, and no pod of an earlier one is left.
+	Available bool
+	// Reason is the Ready condition's reason while not Available:
+	// ReplicasUnavailable, or ProgressDeadlineExceeded.
+	Reason  string
+	Message string
+}
+
+// rolloutOf judges a Deployment the way `kubectl rollout status` does: the
+// Deployment controller has seen the current spec, every desired replica is
+// updated, no old replica is left, and every updated replica is available.
+// Available replicas alone would count pods of the previous template, so a
+// rollout stuck on a broken image would look ready. Without a Deployment
+// controller (a bare API server, as in envtest) the status stays empty, so
+// this stays not available.
+func rolloutOf(d *appsv1.Deployment, desired int32) rollout {
 	s := d.Status
+	waiting := func(format string, args ...any) rollout {
+		return rollout{Reason: v1alpha1.ReasonReplicasUnavailable, Message: fmt.Sprintf(format, args...)}
+	}
+	var r rollout
 	switch {
 	case s.ObservedGeneration < d.Generation:
-		return false, fmt.Sprintf("waiting for the Deployment controller to observe generation %d", d.Generation)
+		r = waiting("waiting for the Deployment controller to observe generation %d", d.Generation)
 	case s.UpdatedReplicas < desired:
-		return false, fmt.Sprintf("%d of %d replicas updated", s.UpdatedReplicas, desired)
-	case s.AvailableReplicas < desired:
-		return false, fmt.Sprintf("%d of %d replicas available", s.AvailableReplicas, desired)
+		r = waiting("%d of %d replicas updated", s.UpdatedReplicas, desired)
+	case s.Replicas > s.UpdatedReplicas:
+		r = waiting("%d old replicas pending termination", s.Replicas-s.UpdatedReplicas)
+	case s.AvailableReplicas < s.UpdatedReplicas || s.AvailableReplicas < desired:
+		r = waiting("%d of %d updated replicas available", s.AvailableReplicas, max(s.UpdatedReplicas, desired))
+	default:
+		return rollout{Available: true, Message: fmt.Sprintf("%d of %d replicas available", s.AvailableReplicas, desired)}
 	}
-	return true, fmt.Sprintf("%d of %d replicas available", s.AvailableReplicas, desired)
+	// The Deployment controller gave up waiting for progress: say so, the
+	// rollout will not finish by itself.
+	for _, c := range s.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
+			r.Reason = v1alpha1.ReasonProgressDeadlineExceeded
+			r.Message = fmt.Sprintf("Deployment %s: %s (%s)", d.Name, c.Message, r.Message)
+		}
+	}
+	return r
 }
 
 // secretVersions looks up every Secret the route references and returns the

@@ -403,7 +403,11 @@ func TestServingConditionsPrecedence(t *testing.T) {
 			"the NodePort Service was refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := servingConditions(tc.exposure, tc.missing, tc.conflicts, "ns", tc.available, "why")
+			ro := rollout{Available: tc.available, Message: "why"}
+			if !tc.available {
+				ro.Reason = v1alpha1.ReasonReplicasUnavailable
+			}
+			cs := servingConditions(tc.exposure, tc.missing, tc.conflicts, "ns", ro)
 			if len(cs) != 2 || cs[0].Type != v1alpha1.ConditionDegraded || cs[1].Type != v1alpha1.ConditionReady {
 				t.Fatalf("conditions %+v", cs)
 			}

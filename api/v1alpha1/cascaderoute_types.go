@@ -598,7 +598,11 @@ const (
 	ReasonAsExpected          = "AsExpected"
 	ReasonReplicasAvailable   = "ReplicasAvailable"
 	ReasonReplicasUnavailable = "ReplicasUnavailable"
-	ReasonApplyFailed         = "ApplyFailed"
+	// ReasonProgressDeadlineExceeded: the proxy Deployment's rollout made
+	// no progress within its deadline (condition Progressing=False), for
+	// example new pods that cannot pull their image or crash.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	ReasonApplyFailed              = "ApplyFailed"
 	// ReasonNameConflict: an object the route would own (a ConfigMap,
 	// Deployment, Service, ...) already exists under that name and is not
 	// controlled by the route. The operator leaves it alone rather than take
