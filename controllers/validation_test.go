@@ -224,6 +224,15 @@ func TestAPIServerRejectsInvalidSpecs(t *testing.T) {
 		})
 	}
 
+	for _, name := range []string{"my.route", "1route", "route-"} {
+		t.Run("name "+name+" cannot name a Service", func(t *testing.T) {
+			err := createRaw(t, ns, name, validSpec)
+			if err == nil || !strings.Contains(err.Error(), "metadata.name must be a DNS-1035 label") {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+
 	t.Run("name too long for owned objects", func(t *testing.T) {
 		err := createRaw(t, ns, strings.Repeat("a", 58), validSpec)
 		if err == nil || !strings.Contains(err.Error(), "metadata.name must be at most 57 characters") {
@@ -240,6 +249,7 @@ func TestAPIServerAcceptsEdgeValues(t *testing.T) {
 		"threshold-0":         strings.Replace(validSpec, "model: claude-opus-5-5}}", "model: claude-opus-5-5}, threshold: 0}", 1),
 		"no-rules":            "providers: [{name: a, type: openai, baseURL: 'http://vllm:8000/v1', passthroughAuth: true}]\ndefaultRoute: {provider: a}\n",
 		"name-57-chars":       validSpec,
+		"r2-d2":               validSpec,
 		"ingress-defaults":    validSpec + "proxy: {ingress: {}}\n",
 		"ingress-full": validSpec + "proxy: {clientKeysSecretRef: {name: ck}, ingress: {className: nginx, host: '*.llm.example.com', " +
 			"path: /llm/v1, pathType: ImplementationSpecific, tls: {secretName: wildcard-tls}, allowUnauthenticated: false, " +
