@@ -142,7 +142,7 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	keys := keySecretsVersion(&cr, found, runningKeys)
 	objs, err := render.All(&cr, set, r.Render, keys)
 	if err != nil {
-		return ctrl.Result{}, err
+		return failed(fmt.Errorf("render the objects: %w", err))
 	}
 	// Delete first: a refused Ingress must be gone before pods without
 	// client authentication roll out behind it.
@@ -196,12 +196,23 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		var conflict *NameConflictError
 		if errors.As(err, &conflict) {
 			conflicts = append(conflicts, conflict.Error())
+			if _, ok := obj.(*corev1.ConfigMap); ok {
+				cond(v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonNameConflict,
+					"rules not written, the proxy keeps the last accepted rules: "+conflict.Error())
+			}
 			continue
 		}
 		if err != nil {
 			return failed(fmt.Errorf("apply %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err))
 		}
 		switch o := obj.(type) {
+		case *corev1.ConfigMap:
+			// Recorded at once: a later step that fails must not leave the
+			// status describing rules the ConfigMap no longer holds.
+			st.RulesHash = set.Hash()
+			st.RuleCount = int32(len(set.Rules))
+			cond(v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid,
+				fmt.Sprintf("%d rules written to ConfigMap %s", len(set.Rules), o.Name))
 		case *appsv1.Deployment:
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(applied.Object, &dep); err != nil {
 				return ctrl.Result{}, fmt.Errorf("read applied Deployment: %w", err)
@@ -223,10 +234,6 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			}
 		}
 	}
-	st.RulesHash = set.Hash()
-	st.RuleCount = int32(len(set.Rules))
-	cond(v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid,
-		fmt.Sprintf("%d rules written to ConfigMap %s", len(set.Rules), render.ConfigMapName(&cr)))
 
 	// The autoscaler owns an autoscaled Deployment's count; the API server
 	// defaults an unset count to 1.

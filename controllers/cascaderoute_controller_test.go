@@ -648,6 +648,10 @@ func TestUnlabelledObjectsOfTheSameNameAreLeftAlone(t *testing.T) {
 	if r := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady); r.Status != metav1.ConditionFalse || r.Reason != v1alpha1.ReasonNameConflict {
 		t.Errorf("Ready = %+v", r)
 	}
+	// The rules were not written: Accepted does not claim they were.
+	if a := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionAccepted); a == nil || a.Status != metav1.ConditionFalse || a.Reason != v1alpha1.ReasonNameConflict {
+		t.Errorf("Accepted = %+v", a)
+	}
 	// The rest is still rendered.
 	eventually(t, wait, func() error { return k8s.Get(ctx, proxyKey(cr), &appsv1.Deployment{}) })
 	time.Sleep(300 * time.Millisecond)
@@ -682,4 +686,35 @@ func TestUnlabelledObjectsOfTheSameNameAreLeftAlone(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A step after the ConfigMap that fails still leaves the status describing
+// the rules the ConfigMap now holds.
+func TestFailedStepKeepsTheWrittenRulesHash(t *testing.T) {
+	needAPIServer(t)
+	ctx := context.Background()
+	ns := namespace(t)
+	cr := claudeCodeRoute(ns, "half-applied")
+	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone"}}
+	mustCreate(t, vendorSecret(ns), other)
+	// A Deployment of the proxy's name, labelled as the operator's (so it is
+	// cached) but controlled by someone else: its apply fails.
+	sel := map[string]string{"app": "x"}
+	mustCreate(t, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ProxyName(cr), Labels: map[string]string{render.ManagedByLabel: render.ManagedByValue},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: other.Name, UID: other.UID, Controller: ptr.To(true)}}},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: sel}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}},
+	})
+	mustCreate(t, cr)
+	key := client.ObjectKeyFromObject(cr)
+	got := waitCondition(t, key, v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed)
+	var cm corev1.ConfigMap
+	if err := k8s.Get(ctx, rulesKey(cr), &cm); err != nil {
+		t.Fatal(err)
+	}
+	written := cm.Annotations[render.RulesHashAnnotation]
+	if written == "" || got.Status.RulesHash != written || got.Status.RuleCount != 2 {
+		t.Errorf("status rulesHash %q ruleCount %d, ConfigMap holds %q", got.Status.RulesHash, got.Status.RuleCount, written)
+	}
 }
