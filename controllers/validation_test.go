@@ -75,6 +75,10 @@ func TestAPIServerRejectsInvalidSpecs(t *testing.T) {
 		spec: strings.Replace(validSpec, "models: [gpt-5.2]", "models: [gpt-5.2, claude-opus-5-5]", 1),
 		want: []string{"a model name may be served by only one rule"},
 	}, {
+		name: "a model twice in one rule, differing in case",
+		spec: strings.Replace(validSpec, "models: [gpt-5.2]", "models: [gpt-5.2, GPT-5.2]", 1),
+		want: []string{"spec.rules[1].models", "models must be unique, compared case-insensitively"},
+	}, {
 		name: "a model twice in one rule",
 		spec: strings.Replace(validSpec, "models: [gpt-5.2]", "models: [gpt-5.2, gpt-5.2]", 1),
 		want: []string{"spec.rules[1].models[1]", "Duplicate value"},

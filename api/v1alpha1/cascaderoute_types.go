@@ -12,6 +12,12 @@ import (
 // environment variables or files, durations are metav1.Duration strings, and
 // spec.proxy describes the Deployment that serves the rules.
 
+// The model-uniqueness rule below compares model names exactly, though the
+// proxy compares them case-insensitively: a lowerAscii() in the pairwise loop exceeds the CEL
+// cost budget, and sets.intersects (which fits) needs Kubernetes 1.30 to
+// create the CRD. Names differing only in case across rules are refused when
+// the operator validates the rules (Accepted=False, reason InvalidRule).
+
 // CascadeRouteSpec declares the providers, the cascade rules and the proxy that serves them.
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, self.providers.exists(p, p.name == r.draft.provider))",message="rules[].draft.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, self.providers.exists(p, p.name == r.verifier.provider))",message="rules[].verifier.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
@@ -176,6 +182,7 @@ type Rule struct {
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(n, n.lowerAscii() == m.lowerAscii()))",message="models must be unique, compared case-insensitively"
 	Models []string `json:"models"`
 
 	// mode is cascade (default: draft, gate, escalate on rejection),
