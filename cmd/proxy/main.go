@@ -18,12 +18,12 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
 
 type options struct {

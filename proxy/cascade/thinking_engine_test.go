@@ -11,11 +11,11 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
 
 const (

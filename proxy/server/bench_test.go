@@ -18,6 +18,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	anthropicdialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 	openaidialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
@@ -26,7 +27,6 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
 
 // The pass-through benchmarks drive each handler in process (ServeHTTP on

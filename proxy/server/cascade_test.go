@@ -15,7 +15,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 )
 
 // cascadeRules: the draft timeout is generous (2 s) so that a loaded CI

@@ -18,10 +18,10 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
 
 // vendorKey is the key the proxy holds for the fake upstream; tests check it

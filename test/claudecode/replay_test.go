@@ -16,9 +16,9 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	anthropicdialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/tokencount"
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
 )
 
 // replayRules are rulesYAML plus a rule whose verifier is OpenAI-compatible,

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/test/testrig"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 )
 
 // The models Claude Code asks for, and the cascade's draft.

@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cascadeflow/cascadeflow-operator/controllers/render"
-	"github.com/cascadeflow/cascadeflow-operator/test/fakeupstream"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/test/testrig"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -28,7 +28,7 @@ func invalid(param, format string, args ...any) *llm.Error {
 func jsonProblem(prefix string, data []byte, err error) *llm.Error {
 	var syn *json.SyntaxError
 	if errors.As(err, &syn) {
-		line, col := jsontext.LineCol(data, syn.Offset)
+		line, col := jsonenc.LineCol(data, syn.Offset)
 		where := fmt.Sprintf("line %d, column %d", line, col)
 		if prefix != "" {
 			where = prefix + " (" + where + " of that value)"
@@ -46,7 +46,7 @@ func jsonProblem(prefix string, data []byte, err error) *llm.Error {
 		if got == "bool" {
 			got = "boolean"
 		}
-		e := invalid(path, "expected %s, got %s", jsontext.TypeName(typ.Type), got)
+		e := invalid(path, "expected %s, got %s", jsonenc.TypeName(typ.Type), got)
 		e.Err = err
 		return e
 	}

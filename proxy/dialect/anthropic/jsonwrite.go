@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 )
 
 // The encoders write JSON by appending to a byte slice rather than through
@@ -25,7 +25,7 @@ func appendKey(b []byte, key string) []byte {
 }
 
 func appendStringField(b []byte, key, v string) []byte {
-	return jsontext.AppendString(appendKey(b, key), v)
+	return jsonenc.AppendString(appendKey(b, key), v)
 }
 
 func appendIntField(b []byte, key string, v int) []byte {
@@ -46,7 +46,7 @@ func appendNullableString(b []byte, key, v string) []byte {
 	if v == "" {
 		return append(b, "null"...)
 	}
-	return jsontext.AppendString(b, v)
+	return jsonenc.AppendString(b, v)
 }
 
 // appendRawField appends a JSON value verbatim. It is the caller's job to

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 )
 
 func TestAppendString(t *testing.T) {
 	cases := []string{"", "plain", `q"uote\back`, "ctl\x00\x01\x1f\t\n\r", "<html>&amp;", "é × 日本", "\u2028\u2029", "bad\xffutf8\xc3", strings.Repeat("a\"", 100)}
 	for _, s := range cases {
-		b := jsontext.AppendString(nil, s)
+		b := jsonenc.AppendString(nil, s)
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("%q encoded as invalid JSON %s: %v", s, b, err)

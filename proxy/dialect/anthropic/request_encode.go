@@ -4,7 +4,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -47,7 +47,7 @@ func encodeRequest(r *llm.Request) ([]byte, *llm.Error) {
 	if len(r.StopSequences) > 0 {
 		b = append(appendKey(b, "stop_sequences"), '[')
 		for _, s := range r.StopSequences {
-			b = jsontext.AppendString(appendElem(b), s)
+			b = jsonenc.AppendString(appendElem(b), s)
 		}
 		b = append(b, ']')
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -560,7 +560,7 @@ func jsonError(data []byte, err error, prefix string) *llm.Error {
 		if param == "" {
 			return invalid("", "request body must be a JSON object, not %s", typ.Value)
 		}
-		return invalid(param, "%s must be %s, not %s", param, jsontext.TypeName(typ.Type), typ.Value)
+		return invalid(param, "%s must be %s, not %s", param, jsonenc.TypeName(typ.Type), typ.Value)
 	default:
 		e := invalid(prefix, "invalid JSON: %v", err)
 		e.Err = err

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -262,7 +262,7 @@ func appendLogprobs(dst []byte, lps []llm.TokenLogprob) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"token":`...)
-		dst = jsontext.AppendString(dst, lp.Token)
+		dst = jsonenc.AppendString(dst, lp.Token)
 		dst = append(dst, `,"logprob":`...)
 		dst = appendFloat(dst, lp.Logprob)
 		dst = append(dst, `,"bytes":[`...)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -105,9 +105,9 @@ func (e *streamEncoder) block(dst []byte, ev llm.Event) ([]byte, error) {
 		dst = append(dst, `{"tool_calls":[{"index":`...)
 		dst = strconv.AppendInt(dst, int64(k), 10)
 		dst = append(dst, `,"id":`...)
-		dst = jsontext.AppendString(dst, ev.Block.ID)
+		dst = jsonenc.AppendString(dst, ev.Block.ID)
 		dst = append(dst, `,"type":"function","function":{"name":`...)
-		dst = jsontext.AppendString(dst, ev.Block.Name)
+		dst = jsonenc.AppendString(dst, ev.Block.Name)
 		dst = append(dst, `,"arguments":""}}]}`...)
 		return e.appendChoiceTail(dst, "", ev.Logprobs), nil
 
@@ -133,7 +133,7 @@ func (e *streamEncoder) block(dst []byte, ev llm.Event) ([]byte, error) {
 			dst = append(dst, `{"tool_calls":[{"index":`...)
 			dst = strconv.AppendInt(dst, int64(k), 10)
 			dst = append(dst, `,"function":{"arguments":`...)
-			dst = jsontext.AppendString(dst, ev.Delta.PartialJSON)
+			dst = jsonenc.AppendString(dst, ev.Delta.PartialJSON)
 			dst = append(dst, `}}]}`...)
 			return e.appendChoiceTail(dst, "", ev.Logprobs), nil
 		default: // thinking and signature deltas have no Chat Completions form
@@ -172,11 +172,11 @@ func (e *streamEncoder) start(m *llm.Response) {
 	}
 	h := make([]byte, 0, 96+len(id)+len(model))
 	h = append(h, `data: {"id":`...)
-	h = jsontext.AppendString(h, completionID(id))
+	h = jsonenc.AppendString(h, completionID(id))
 	h = append(h, `,"object":"chat.completion.chunk","created":`...)
 	h = strconv.AppendInt(h, created(createdAt), 10)
 	h = append(h, `,"model":`...)
-	h = jsontext.AppendString(h, model)
+	h = jsonenc.AppendString(h, model)
 	e.head = h
 }
 
@@ -214,7 +214,7 @@ func (e *streamEncoder) appendChunk(dst []byte, delta string, finish string, lps
 func (e *streamEncoder) appendContentChunk(dst []byte, text string, lps []llm.TokenLogprob) []byte {
 	dst = e.appendDeltaStart(dst)
 	dst = append(dst, `{"content":`...)
-	dst = jsontext.AppendString(dst, text)
+	dst = jsonenc.AppendString(dst, text)
 	dst = append(dst, '}')
 	return e.appendChoiceTail(dst, "", lps)
 }
@@ -226,7 +226,7 @@ func (e *streamEncoder) appendChoiceTail(dst []byte, finish string, lps []llm.To
 	if finish == "" {
 		dst = append(dst, "null"...)
 	} else {
-		dst = jsontext.AppendString(dst, finish)
+		dst = jsonenc.AppendString(dst, finish)
 	}
 	dst = append(dst, "}]"...)
 	if e.includeUsage {

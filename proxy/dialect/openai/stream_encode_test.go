@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsontext"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -204,7 +204,7 @@ func TestStreamEncoderInventsIDAndCreated(t *testing.T) {
 
 func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote\" back\\slash", "\n\r\t\b\f\x00\x1f", "é漢字🙂", "\u2028\u2029", "bad\xffutf8\xc3", "<&>"} {
-		got := jsontext.AppendString(nil, s)
+		got := jsonenc.AppendString(nil, s)
 		want, err := marshal(s)
 		if err != nil {
 			t.Fatal(err)

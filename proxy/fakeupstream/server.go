@@ -1,4 +1,4 @@
-// Package fakeupstream is a test server that speaks the Anthropic Messages API
+// Package fakeupstream is a fake vendor server that speaks the Anthropic Messages API
 // and the OpenAI Chat Completions API as the vendors document them, streaming
 // included, with scriptable replies and faults. The proxy's tests, its
 // benchmarks and its offline demo mode use it in place of the real vendors.

@@ -1,4 +1,4 @@
-package jsontext
+package jsonenc
 
 import (
 	"encoding/json"

@@ -1,8 +1,8 @@
-// Package jsontext holds the small JSON byte-level helpers both dialects
+// Package jsonenc holds the small JSON byte-level helpers both dialects
 // share: an encoder for strings that the hand-written (allocation-light,
 // byte-preserving) encoders append with, and the pieces of readable decode
 // errors.
-package jsontext
+package jsonenc
 
 import (
 	"bytes"
