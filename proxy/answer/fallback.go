@@ -1,0 +1,213 @@
+package answer
+
+import (
+	"strings"
+)
+
+// findLastLine is the fallback when no marker names the answer: the value
+// after the last '=' of the last line, or the number the last line states
+// ("Therefore, Kylar needs to pay $64 for the 16 glasses."), or else the
+// last number of the text. The last two only when the text reasons with
+// numbers or the line concludes; prose without arithmetic has no answer.
+func findLastLine(text, _ string) Answer {
+	body := proseBody(text)
+	arith := hasArithmetic(body)
+	lines := strings.Split(body, "\n")
+	seen := 0
+	for i := len(lines) - 1; i >= 0 && seen < 3; i-- {
+		line := strings.TrimSpace(lines[i])
+		if line == "" {
+			continue
+		}
+		seen++
+		if !strings.ContainsAny(line, "0123456789") {
+			continue // "I hope this helps!" after the result
+		}
+		if a := equalsValue(line); a.Kind != None {
+			return a.withMarker(MarkerEquals)
+		}
+		if arith || concludes(asciiLower(line)) {
+			if n, ok := statedNumber(line); ok {
+				return n.withMarker(MarkerLastLine)
+			}
+		}
+		break
+	}
+	if arith {
+		if nums := numbersIn(body); len(nums) > 0 {
+			n := nums[len(nums)-1]
+			a := n.answer()
+			a.Raw = body[n.start:n.end]
+			return a.withMarker(MarkerLastNumber)
+		}
+	}
+	return Answer{}
+}
+
+// proseBody drops fenced code blocks and GSM8K calculator annotations
+// (<<9*2=18>>), which hold no final answer.
+func proseBody(text string) string {
+	var b strings.Builder
+	inFence := false
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			continue
+		}
+		for {
+			k := strings.Index(line, "<<")
+			if k < 0 {
+				break
+			}
+			e := strings.Index(line[k:], ">>")
+			if e < 0 {
+				break
+			}
+			line = line[:k] + line[k+e+2:]
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// hasArithmetic reports whether the text states a computation: a lone '='
+// followed by a number.
+func hasArithmetic(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' || i+1 < len(s) && s[i+1] == '=' || i > 0 && strings.IndexByte("=<>!", s[i-1]) >= 0 {
+			continue
+		}
+		j := i + 1
+		for j < len(s) && (s[j] == ' ' || s[j] == '$' || s[j] == '\\') {
+			j++
+		}
+		if j < len(s) && (isDigit(s[j]) || s[j] == '-' && j+1 < len(s) && isDigit(s[j+1])) {
+			return true
+		}
+	}
+	return false
+}
+
+// concludes reports whether a lowered line announces a result.
+func concludes(line string) bool {
+	for _, w := range []string{"therefore", "thus", "hence", "so ", "in total", "total", "altogether", "in all", "result"} {
+		if strings.Contains(line, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalsValue reads the number after the last lone '=' of a line:
+// "... = $335 in all." gives 335.
+func equalsValue(line string) Answer {
+	k := lastEquals(line)
+	if k < 0 {
+		return Answer{}
+	}
+	span := spanAfter(line, k+1)
+	if a := parseSpan(span); a.Kind == Number || a.Kind == Expr && a.HasValue {
+		return a
+	}
+	t := strings.TrimLeft(strings.TrimSpace(span), "*$\\")
+	if n, ok := scanNumber(t, 0); ok {
+		a := n.answer()
+		a.Raw = t[:n.end]
+		return a
+	}
+	return Answer{}
+}
+
+// copulas are the words after which a sentence states its result.
+var copulas = []string{"is", "are", "was", "were", "be", "equals", "to", "makes", "made", "has", "have", "had",
+	"gets", "got", "costs", "cost", "pays", "paid", "needs", "spent", "spends", "earns", "earned", "of", "total"}
+
+// statedNumber picks the number the last sentence of a line states: the
+// last one after a copula ("the distance is 270 miles"), else the first.
+func statedNumber(line string) (Answer, bool) {
+	nums := numbersIn(line)
+	if len(nums) == 0 {
+		return Answer{}, false
+	}
+	// The last sentence that holds a number.
+	start := 0
+	last := nums[len(nums)-1].start
+	for i := 0; i+1 < last; i++ {
+		if (line[i] == '.' || line[i] == '!' || line[i] == '?') && line[i+1] == ' ' {
+			start = i + 2
+		}
+	}
+	var pick *numAt
+	for i := range nums {
+		n := &nums[i]
+		if n.start < start {
+			continue
+		}
+		if pick == nil {
+			pick = n
+		}
+		before := strings.TrimRight(asciiLower(line[start:n.start]), " ")
+		for _, c := range copulas {
+			if strings.HasSuffix(before, " "+c) || before == c {
+				pick = n
+				break
+			}
+		}
+	}
+	if pick == nil {
+		return Answer{}, false
+	}
+	a := pick.answer()
+	a.Raw = line[pick.start:pick.end]
+	return a, true
+}
+
+type numAt struct {
+	number
+	start int
+}
+
+// numbersIn lists the numbers of s, skipping list markers ("1. ", "2) " at
+// the start of a line) and digits inside words ("H2O", "x2").
+func numbersIn(s string) []numAt {
+	var out []numAt
+	lineStart := true
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == '\n' {
+			lineStart = true
+			i++
+			continue
+		}
+		starts := isDigit(c) || c == '$' || c == '-' || c == '.' && i+1 < len(s) && isDigit(s[i+1])
+		if starts && i > 0 {
+			p := s[i-1]
+			if isLetter(p) || isDigit(p) || p == '_' || p == '.' || p == ',' && c != '$' && c != '-' {
+				starts = false
+			}
+			if c == '-' && (isDigit(p) || p == ')') {
+				starts = false // a minus sign between operands
+			}
+		}
+		if starts {
+			if n, ok := scanNumber(s, i); ok {
+				marker := lineStart && n.form == formInt && n.end < len(s) && (s[n.end] == '.' || s[n.end] == ')') &&
+					(n.end+1 == len(s) || s[n.end+1] == ' ')
+				if !marker {
+					out = append(out, numAt{number: n, start: i})
+				}
+				i = max(n.end, i+1)
+				lineStart = false
+				continue
+			}
+		}
+		if c != ' ' && c != '\t' && c != '-' && c != '*' && c != '#' && c != '>' {
+			lineStart = false
+		}
+		i++
+	}
+	return out
+}

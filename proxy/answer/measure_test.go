@@ -1,0 +1,191 @@
+package answer
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The cascade-eval data lives outside the repository, in shared/data next to
+// the checkout; CASCADE_EVAL_DIR overrides where it is looked for.
+func evalDataDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("CASCADE_EVAL_DIR"); d != "" {
+		return d
+	}
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		d := filepath.Join(dir, "shared", "data", "cascade-eval")
+		if _, err := os.Stat(filepath.Join(d, "pairs-dev.jsonl")); err == nil {
+			return d
+		}
+		dir = filepath.Dir(dir)
+	}
+	t.Skip("cascade-eval data not found (set CASCADE_EVAL_DIR)")
+	return ""
+}
+
+type evalAnswer struct {
+	Model  string  `json:"model"`
+	Text   string  `json:"text"`
+	Score  float64 `json:"score"`
+	Answer *string `json:"answer"` // ZeroEval's own extraction
+}
+
+type evalRow struct {
+	ID        string       `json:"id"`
+	Source    string       `json:"source"`
+	Draft     evalAnswer   `json:"draft"`
+	Verifier  evalAnswer   `json:"verifier"`
+	Others    []evalAnswer `json:"others"`
+	Reference *string      `json:"reference"`
+}
+
+// tally counts, for one file and source, how often "Extract(text) equals
+// the gold reference" agrees with the correctness label, and how often our
+// extraction equals the benchmark's own extracted answer.
+type tally struct {
+	n, agree         int
+	falseEq, falseNe int // we say equal but the label says wrong; and the reverse
+	found            int
+	zeN, zeAgree     int
+	markers          map[Marker]int
+	examples         []string
+}
+
+func TestMeasureRealAnswers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the cascade-eval data")
+	}
+	dir := evalDataDir(t)
+	files, _ := filepath.Glob(filepath.Join(dir, "zeroeval", "*.jsonl"))
+	files = append([]string{filepath.Join(dir, "pairs-dev.jsonl")}, files...)
+	verbose := os.Getenv("ANSWER_MEASURE_VERBOSE") != ""
+
+	// Floors a little under the measured agreement: a change that makes
+	// the extractor worse on real answers fails here.
+	floors := map[string]float64{"gsm8k": 0.97, "gsm8k_zeroeval": 0.97, "math_l5": 0.95, "crux": 0.88}
+
+	for _, path := range files {
+		rows := readRows(t, path)
+		tallies := map[string]*tally{}
+		for _, r := range rows {
+			tl := tallies[r.Source]
+			if tl == nil {
+				tl = &tally{markers: map[Marker]int{}}
+				tallies[r.Source] = tl
+			}
+			for _, a := range append([]evalAnswer{r.Draft, r.Verifier}, r.Others...) {
+				got := Extract(a.Text)
+				tl.markers[got.Marker]++
+				if got.Kind != None {
+					tl.found++
+				}
+				if r.Reference == nil || r.Source == "mt_bench" {
+					tl.n++
+					continue
+				}
+				gold := Parse(*r.Reference)
+				eq, cmp := Equal(got, gold)
+				same := eq && cmp
+				tl.n++
+				switch correct := a.Score == 1; {
+				case same == correct:
+					tl.agree++
+				case same:
+					tl.falseEq++
+				default:
+					tl.falseNe++
+				}
+				if same != (a.Score == 1) && verbose && len(tl.examples) < 40 {
+					tail := a.Text[max(0, len(a.Text)-160):]
+					tl.examples = append(tl.examples, fmt.Sprintf("%s score=%v gold=%q got=%v ze=%v\n      …%q",
+						r.ID, a.Score, *r.Reference, got, deref(a.Answer), tail))
+				}
+				if strings.Contains(path, "zeroeval") {
+					tl.zeN++
+					if a.Answer == nil {
+						if got.Kind == None {
+							tl.zeAgree++
+						}
+					} else if eq, _ := Equal(got, Parse(*a.Answer)); eq {
+						tl.zeAgree++
+					}
+				}
+			}
+		}
+		sources := make([]string, 0, len(tallies))
+		for s := range tallies {
+			sources = append(sources, s)
+		}
+		slices.Sort(sources)
+		for _, s := range sources {
+			tl := tallies[s]
+			if s == "mt_bench" {
+				t.Logf("%s %-15s answers=%4d  found an answer in %.1f%%  markers=%v",
+					filepath.Base(path), s, tl.n, pct(tl.found, tl.n), tl.markers)
+				continue
+			}
+			line := fmt.Sprintf("%s %-15s answers=%4d  label agreement %.1f%% (%d wrongly equal, %d wrongly unequal)  found %.1f%%",
+				filepath.Base(path), s, tl.n, pct(tl.agree, tl.n), tl.falseEq, tl.falseNe, pct(tl.found, tl.n))
+			if tl.zeN > 0 {
+				line += fmt.Sprintf("  same as ZeroEval's extraction %.1f%%", pct(tl.zeAgree, tl.zeN))
+			}
+			t.Log(line)
+			if verbose {
+				t.Logf("  markers %v", tl.markers)
+				for _, e := range tl.examples {
+					t.Log("    " + e)
+				}
+			}
+			if f, ok := floors[s]; ok && float64(tl.agree) < f*float64(tl.n) {
+				t.Errorf("%s %s: label agreement %.1f%% under the floor %.0f%%", filepath.Base(path), s, pct(tl.agree, tl.n), 100*f)
+			}
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+func readRows(t *testing.T, path string) []evalRow {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows []evalRow
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	for sc.Scan() {
+		var r evalRow
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		rows = append(rows, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
