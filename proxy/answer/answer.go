@@ -115,7 +115,7 @@ const maxSpan = 400
 // value already taken out of a text: "42", "$1,234.50", "\frac{3}{4}",
 // "(C)", "[1, 2]", "'abc'". It returns None for an empty or overlong s.
 func Parse(s string) Answer {
-	a := parseSpan(s)
+	a := parseSpan(s, exact)
 	if a.Kind != None {
 		a.Marker = MarkerGiven
 		a.Confidence = confidence[MarkerGiven]
@@ -133,9 +133,22 @@ func (a Answer) withMarker(m Marker) Answer {
 	return a
 }
 
+// spanMode says how an answer span was delimited.
+type spanMode uint8
+
+const (
+	// prose: cut out of running text ("The answer is 18 eggs."): closing
+	// punctuation belongs to the sentence, and a short sentence stating one
+	// number ("Each child got 5 books") answers with that number.
+	prose spanMode = iota
+	// exact: delimited by the writer (a JSON string, \boxed{}, an assert):
+	// every character but surrounding spaces counts.
+	exact
+)
+
 // parseSpan reads an answer span.
-func parseSpan(raw string) Answer {
-	s := cleanSpan(raw)
+func parseSpan(raw string, mode spanMode) Answer {
+	s := cleanSpan(raw, mode == prose)
 	if s == "" || len(s) > maxSpan {
 		return Answer{}
 	}
@@ -151,9 +164,48 @@ func parseSpan(raw string) Answer {
 		}
 		return Answer{Kind: Text, Text: content, Raw: raw, quoted: true}
 	}
+	if inner, ok := quotedLiteral(s); ok {
+		s = inner // '[1, 2]': a literal in stray quotes
+	}
 	a := parseBare(s)
+	if a.Kind == None && mode == exact {
+		a = Answer{Kind: Text, Text: s, quoted: true} // ")" or "!?": a delimited string of symbols
+	}
+	if a.Kind == Text && mode == prose {
+		if n, ok := onlyNumber(s); ok {
+			a = n
+		}
+	}
 	a.Raw = raw
 	return a
+}
+
+// quotedLiteral returns the literal inside quotes that do not close a
+// string: '{'a': 1}'.
+func quotedLiteral(s string) (string, bool) {
+	if len(s) < 4 || (s[0] != '\'' && s[0] != '"') || s[len(s)-1] != s[0] {
+		return "", false
+	}
+	inner := strings.TrimSpace(s[1 : len(s)-1])
+	if inner == "" || strings.IndexByte("[{(", inner[0]) < 0 {
+		return "", false
+	}
+	if _, ok := canonLiteral(inner); !ok {
+		return "", false
+	}
+	return inner, true
+}
+
+// onlyNumber returns the one number a short sentence states.
+func onlyNumber(s string) (Answer, bool) {
+	if len(strings.Fields(s)) > 12 || strings.ContainsAny(s, "=+*/^") {
+		return Answer{}, false
+	}
+	nums := numbersIn(s)
+	if len(nums) != 1 {
+		return Answer{}, false
+	}
+	return nums[0].answer(), true
 }
 
 // parseBare reads a cleaned, unquoted span.
@@ -169,6 +221,9 @@ func parseBare(s string) Answer {
 	t := s
 	if needsPlain(t) {
 		t = latexToPlain(t)
+	}
+	if len(t) > 1 && t[0] == '0' && strings.Trim(t, "0123456789") == "" {
+		return Answer{Kind: Text, Text: s} // 0574: a string of digits, not a number
 	}
 	// "x = 5", "9 * 2 = 18": the value is what follows the last '='.
 	if k := lastEquals(t); k >= 0 && k+1 < len(t) {
@@ -203,13 +258,15 @@ func lastEquals(s string) int {
 
 // cleanSpan strips what surrounds an answer without being part of it:
 // spaces, markdown emphasis and code ticks, math delimiters, \boxed{},
-// and closing sentence punctuation.
-func cleanSpan(s string) string {
+// and (punct) closing sentence punctuation.
+func cleanSpan(s string, punct bool) string {
 	for range 8 {
 		before := s
 		s = strings.TrimSpace(s)
-		s = strings.TrimRight(s, ".,;:!")
-		s = strings.TrimSpace(s)
+		if punct {
+			s = strings.TrimRight(s, ".,;:!")
+			s = strings.TrimSpace(s)
+		}
 		for _, p := range [][2]string{
 			{"**", "**"}, {"__", "__"}, {"*", "*"}, {"`", "`"},
 			{"$$", "$$"}, {"\\(", "\\)"}, {"\\[", "\\]"},

@@ -73,12 +73,40 @@ func closeEnough(x, y float64) bool {
 // with the other side as written; two unquoted phrases are compared folded.
 func textEqual(a, b Answer) bool {
 	if a.Kind == Text && !a.quoted && !b.quoted {
-		return fold(a.Text) == fold(b.Text)
+		fa, fb := fold(a.Text), fold(b.Text)
+		if fa == "" || fb == "" {
+			return a.Text == b.Text // only symbols: nothing to fold
+		}
+		return fa == fb
 	}
 	if !a.quoted && !b.quoted {
 		return false // a phrase against a number, expression or literal
 	}
-	return written(a) == written(b)
+	wa, wb := written(a), written(b)
+	if wa == wb {
+		return true
+	}
+	// An unquoted string may carry the escapes of the quoted one's literal:
+	// t\nZA against 't\nZA' (a newline).
+	if !a.quoted {
+		return unescape(wa) == wb
+	}
+	if !b.quoted {
+		return wa == unescape(wb)
+	}
+	return false
+}
+
+// unescape decodes the Python escapes of s, when s has any.
+func unescape(s string) string {
+	if !strings.Contains(s, "\\") || strings.Contains(s, "\x00") {
+		return s
+	}
+	// In a string quoted by NUL no character of s closes the quote early.
+	if c, end, ok := pyString("\x00"+s+"\x00", 0); ok && end == len(s)+2 {
+		return c
+	}
+	return s
 }
 
 // written is an answer's text as written: a quoted string's content, or the
@@ -88,11 +116,11 @@ func written(a Answer) string {
 		return a.Text
 	}
 	if a.quoted {
-		if c, ok := unquote(cleanSpan(a.Raw)); ok {
+		if c, ok := unquote(cleanSpan(a.Raw, false)); ok {
 			return c
 		}
 	}
-	return cleanSpan(a.Raw)
+	return cleanSpan(a.Raw, false)
 }
 
 // fold lowers case, drops apostrophes and turns other punctuation and runs

@@ -74,7 +74,10 @@ func findJSON(text, lower string) Answer {
 			if !ok {
 				continue // cut off: no answer here
 			}
-			val = v
+			if a := jsonStringAnswer(v); a.Kind != None {
+				return a.withMarker(MarkerJSON)
+			}
+			continue
 		case '\'':
 			v, _, ok := pyString(text, i)
 			if !ok {
@@ -97,11 +100,21 @@ func findJSON(text, lower string) Answer {
 				continue
 			}
 		}
-		if a := parseSpan(val); a.Kind != None {
+		if a := parseSpan(val, exact); a.Kind != None {
 			return a.withMarker(MarkerJSON)
 		}
 	}
 	return Answer{}
+}
+
+// jsonStringAnswer reads the decoded string value of an answer field. The
+// quotes delimit it exactly: "" and " a b " are strings whose every space
+// counts.
+func jsonStringAnswer(v string) Answer {
+	if v == "" || v != strings.TrimSpace(v) {
+		return Answer{Kind: Text, Text: v, Raw: v, quoted: true}
+	}
+	return parseSpan(v, exact)
 }
 
 // latexCommandsBFNRT are LaTeX commands starting with a letter that is also
@@ -244,7 +257,7 @@ func findBoxed(text, _ string) Answer {
 		} else {
 			content, _ = latexArg(text, i) // \boxed 5
 		}
-		if a := parseSpan(content); a.Kind != None {
+		if a := parseSpan(content, exact); a.Kind != None {
 			return a.withMarker(MarkerBoxed)
 		}
 	}
@@ -257,7 +270,7 @@ func findHash(text, _ string) Answer {
 	if k < 0 {
 		return Answer{}
 	}
-	return parseSpan(spanAfter(text, k+4)).withMarker(MarkerHash)
+	return parseSpan(spanAfter(text, k+4), prose).withMarker(MarkerHash)
 }
 
 // findFinal reads "The final answer is 42", "Final answer: 42".
@@ -269,7 +282,7 @@ func findFinal(text, lower string) Answer {
 		}
 		end = k
 		if i, ok := connector(lower, k+len("final answer")); ok {
-			if a := parseSpan(spanAfter(text, i)); a.Kind != None {
+			if a := parseSpan(spanAfter(text, i), prose); a.Kind != None {
 				return a.withMarker(MarkerFinal)
 			}
 		}
@@ -289,7 +302,7 @@ func findAnswerIs(text, lower string) Answer {
 			continue
 		}
 		if i, ok := connector(lower, k+len("answer")); ok {
-			if a := parseSpan(spanAfter(text, i)); a.Kind != None {
+			if a := parseSpan(spanAfter(text, i), prose); a.Kind != None {
 				return a.withMarker(MarkerAnswerIs)
 			}
 		}
@@ -392,7 +405,7 @@ func findAssert(text, _ string) Answer {
 		if j := indexOutside(val, "#"); j >= 0 {
 			val = val[:j]
 		}
-		if a := parseSpan(val); a.Kind != None {
+		if a := parseSpan(val, exact); a.Kind != None {
 			return a.withMarker(MarkerAssert)
 		}
 	}
@@ -462,7 +475,7 @@ func findWhole(text, _ string) Answer {
 	if len(s) > maxWhole || strings.ContainsAny(s, "\n") {
 		return Answer{}
 	}
-	a := parseSpan(s)
+	a := parseSpan(s, prose)
 	if a.Kind == Text && !a.quoted && (len(strings.Fields(s)) > 6 || strings.ContainsAny(strings.TrimRight(s, ".!"), ".!?")) {
 		return Answer{} // a sentence, not a short answer
 	}

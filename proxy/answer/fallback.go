@@ -1,6 +1,7 @@
 package answer
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -10,6 +11,9 @@ import (
 // last number of the text. The last two only when the text reasons with
 // numbers or the line concludes; prose without arithmetic has no answer.
 func findLastLine(text, _ string) Answer {
+	if t := strings.TrimSpace(text); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "```json") {
+		return Answer{} // a JSON reply without its answer field: cut off
+	}
 	body := proseBody(text)
 	arith := hasArithmetic(body)
 	lines := strings.Split(body, "\n")
@@ -27,7 +31,7 @@ func findLastLine(text, _ string) Answer {
 			return a.withMarker(MarkerEquals)
 		}
 		if arith || concludes(asciiLower(line)) {
-			if n, ok := statedNumber(line); ok {
+			if n, ok := statedNumber(line, computedResults(text)); ok {
 				return n.withMarker(MarkerLastLine)
 			}
 		}
@@ -109,7 +113,7 @@ func equalsValue(line string) Answer {
 		return Answer{}
 	}
 	span := spanAfter(line, k+1)
-	if a := parseSpan(span); a.Kind == Number || a.Kind == Expr && a.HasValue {
+	if a := parseSpan(span, prose); a.Kind == Number || a.Kind == Expr && a.HasValue {
 		return a
 	}
 	t := strings.TrimLeft(strings.TrimSpace(span), "*$\\")
@@ -121,13 +125,29 @@ func equalsValue(line string) Answer {
 	return Answer{}
 }
 
-// copulas are the words after which a sentence states its result.
-var copulas = []string{"is", "are", "was", "were", "be", "equals", "to", "makes", "made", "has", "have", "had",
-	"gets", "got", "costs", "cost", "pays", "paid", "needs", "spent", "spends", "earns", "earned", "of", "total"}
+// computedResults lists the values the text computes: the numbers right
+// after each lone '=' (including GSM8K's <<9*2=18>> annotations).
+func computedResults(text string) []float64 {
+	var out []float64
+	for i := 0; i < len(text); i++ {
+		if text[i] != '=' || i+1 < len(text) && text[i+1] == '=' || i > 0 && strings.IndexByte("=<>!", text[i-1]) >= 0 {
+			continue
+		}
+		j := i + 1
+		for j < len(text) && (text[j] == ' ' || text[j] == '\\' || text[j] == '*') {
+			j++
+		}
+		if n, ok := scanNumber(text, j); ok {
+			out = append(out, n.val)
+		}
+	}
+	return out
+}
 
 // statedNumber picks the number the last sentence of a line states: the
-// last one after a copula ("the distance is 270 miles"), else the first.
-func statedNumber(line string) (Answer, bool) {
+// first one the text computed earlier ("The 42 kg bag will last for 3
+// weeks" after "21 / 7 = 3"), else the first one.
+func statedNumber(line string, computed []float64) (Answer, bool) {
 	nums := numbersIn(line)
 	if len(nums) == 0 {
 		return Answer{}, false
@@ -140,22 +160,21 @@ func statedNumber(line string) (Answer, bool) {
 			start = i + 2
 		}
 	}
-	var pick *numAt
+	var first, pick *numAt
 	for i := range nums {
 		n := &nums[i]
-		if n.start < start {
+		if n.start < start || compoundAdjective(line, n.end) {
 			continue
 		}
-		if pick == nil {
+		if first == nil {
+			first = n
+		}
+		if pick == nil && slices.ContainsFunc(computed, func(v float64) bool { return closeEnough(v, n.val) }) {
 			pick = n
 		}
-		before := strings.TrimRight(asciiLower(line[start:n.start]), " ")
-		for _, c := range copulas {
-			if strings.HasSuffix(before, " "+c) || before == c {
-				pick = n
-				break
-			}
-		}
+	}
+	if pick == nil {
+		pick = first
 	}
 	if pick == nil {
 		return Answer{}, false
@@ -163,6 +182,12 @@ func statedNumber(line string) (Answer, bool) {
 	a := pick.answer()
 	a.Raw = line[pick.start:pick.end]
 	return a, true
+}
+
+// compoundAdjective reports whether the number ending at line[end] is part
+// of a compound like "400-meter" or "5-year-old".
+func compoundAdjective(line string, end int) bool {
+	return end+1 < len(line) && line[end] == '-' && isLetter(line[end+1])
 }
 
 type numAt struct {

@@ -55,6 +55,7 @@ type evalRow struct {
 type tally struct {
 	n, agree         int
 	falseEq, falseNe int // we say equal but the label says wrong; and the reverse
+	sameValue        int // of falseEq: the benchmark's own extraction is the gold value written differently
 	found            int
 	zeN, zeAgree     int
 	markers          map[Marker]int
@@ -102,6 +103,11 @@ func TestMeasureRealAnswers(t *testing.T) {
 					tl.agree++
 				case same:
 					tl.falseEq++
+					if a.Answer != nil {
+						if eq, _ := Equal(jsonStringAnswer(*a.Answer), gold); eq {
+							tl.sameValue++ // e.g. {"a": 1} against {'a': 1}
+						}
+					}
 				default:
 					tl.falseNe++
 				}
@@ -116,7 +122,7 @@ func TestMeasureRealAnswers(t *testing.T) {
 						if got.Kind == None {
 							tl.zeAgree++
 						}
-					} else if eq, _ := Equal(got, Parse(*a.Answer)); eq {
+					} else if eq, _ := Equal(got, jsonStringAnswer(*a.Answer)); eq {
 						tl.zeAgree++
 					}
 				}
@@ -134,8 +140,8 @@ func TestMeasureRealAnswers(t *testing.T) {
 					filepath.Base(path), s, tl.n, pct(tl.found, tl.n), tl.markers)
 				continue
 			}
-			line := fmt.Sprintf("%s %-15s answers=%4d  label agreement %.1f%% (%d wrongly equal, %d wrongly unequal)  found %.1f%%",
-				filepath.Base(path), s, tl.n, pct(tl.agree, tl.n), tl.falseEq, tl.falseNe, pct(tl.found, tl.n))
+			line := fmt.Sprintf("%s %-15s answers=%4d  label agreement %.1f%% (%d equal against the label, %d of them the gold value written differently; %d unequal against the label)  found %.1f%%",
+				filepath.Base(path), s, tl.n, pct(tl.agree, tl.n), tl.falseEq, tl.sameValue, tl.falseNe, pct(tl.found, tl.n))
 			if tl.zeN > 0 {
 				line += fmt.Sprintf("  same as ZeroEval's extraction %.1f%%", pct(tl.zeAgree, tl.zeN))
 			}

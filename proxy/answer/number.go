@@ -271,6 +271,7 @@ func parseNumberSpan(s string) (Answer, bool) {
 
 // isUnitTail reports whether rest, what follows a number, only names a unit
 // or makes a remark: "", "cm", "dollars per day", "km/h", "m^2", "(rounded)".
+// Single letters are not units ("3 i h o" is a string, "2 x" algebra).
 func isUnitTail(rest string) bool {
 	if rest == "" {
 		return true
@@ -278,20 +279,28 @@ func isUnitTail(rest string) bool {
 	if rest[0] == '(' && strings.IndexByte(rest, ')') == len(rest)-1 {
 		return true // a parenthetical remark: 18 (9 eggs x $2)
 	}
-	if len(rest) > 60 {
+	words := strings.Fields(rest)
+	if len(words) > 5 {
 		return false
 	}
-	for i := 0; i < len(rest); i++ {
-		c := rest[i]
-		switch {
-		case isLetter(c), c == ' ', c == '.', c == '\'', c == '-', c == '/', c >= 0x80:
-		case c == '^' && i+1 < len(rest) && (rest[i+1] == '2' || rest[i+1] == '3'):
-			i++
-		default:
+	for _, w := range words {
+		letters := 0
+		for i := 0; i < len(w); i++ {
+			c := w[i]
+			switch {
+			case isLetter(c) || c >= 0x80:
+				letters++
+			case c == '.', c == '\'', c == '-', c == '/':
+			case c == '^' && i+1 < len(w) && (w[i+1] == '2' || w[i+1] == '3'):
+				i++
+			default:
+				return false
+			}
+		}
+		if letters < 2 && !(letters == 1 && w[0] >= 0x80) {
 			return false
 		}
 	}
-	// A unit starts with a letter, and no sentence continues with numbers.
 	return isLetter(rest[0]) || rest[0] >= 0x80
 }
 
