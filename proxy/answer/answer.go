@@ -96,7 +96,8 @@ type Answer struct {
 	Marker     Marker
 
 	form   form
-	quoted bool  // written as a quoted string: compared exactly
+	quoted bool  // written as a quoted string
+	exact  bool  // a string delimited by its writer: compared as written
 	expr   *node // parsed expression of an Expr
 }
 
@@ -157,19 +158,22 @@ func parseSpan(raw string, mode spanMode) Answer {
 		// letter A. Any other quoted string is compared exactly.
 		if content != "" && content == strings.TrimSpace(content) {
 			if a := parseBare(content); a.Kind == Number || a.Kind == Choice {
-				a.quoted = true
+				a.quoted, a.exact = true, true
 				a.Raw = raw
 				return a
 			}
 		}
-		return Answer{Kind: Text, Text: content, Raw: raw, quoted: true}
+		return Answer{Kind: Text, Text: content, Raw: raw, quoted: true, exact: true}
 	}
 	if inner, ok := quotedLiteral(s); ok {
 		s = inner // '[1, 2]': a literal in stray quotes
 	}
 	a := parseBare(s)
 	if a.Kind == None && mode == exact {
-		a = Answer{Kind: Text, Text: s, quoted: true} // ")" or "!?": a delimited string of symbols
+		a = Answer{Kind: Text, Text: s} // ")" or "!?": a delimited string of symbols
+	}
+	if a.Kind == Text && mode == exact {
+		a.exact = true
 	}
 	if a.Kind == Text && mode == prose {
 		if n, ok := onlyNumber(s); ok {

@@ -26,10 +26,14 @@
 //     equals 0.5 only when the other side is written as a fraction (1/2,
 //     \frac{1}{2}), which states a ratio unambiguously; a bare 0.5 may be
 //     "0.5 percent" and is not taken as 50%.
-//   - A quoted string is compared exactly (case and spaces matter, as in
-//     program output); its quotes are not part of the answer, so '816' equals
-//     816 and 'abc' equals the bare abc. Unquoted phrases are compared with
+//   - A string its writer delimited (quoted, a JSON "answer" value, an
+//     assert's literal) is compared as written, case and spaces included, as
+//     program output is: 'HeY' is not 'hey'. Its quotes are not part of it,
+//     so '816' equals 816 and 'abc' equals an "answer": "abc". Only phrases
+//     cut from running text ("The answer is New York.") are compared with
 //     case, punctuation and runs of spaces folded.
+//   - Literals compare by value as Python sees them: {"a": [1]} equals
+//     {'a': [1]} and [1,2] equals [1, 2]; true equals True.
 //   - Choice letters compare case-insensitively and only with choice letters:
 //     a letter against anything else is not comparable.
 //   - Expressions compare numerically when both are constant, element by

@@ -69,30 +69,31 @@ func closeEnough(x, y float64) bool {
 	return d <= relTolerance*max(math.Abs(x), math.Abs(y)) || d < 1e-12
 }
 
-// textEqual compares b, a Text, with a. A quoted string is compared exactly
-// with the other side as written; two unquoted phrases are compared folded.
+// textEqual compares b, a Text, with a. Two phrases cut from running text
+// are compared folded; a string its writer delimited (a quoted string, a
+// JSON value, an assert's literal) is compared as written, case and spaces
+// included, because program output and identifiers differ by them.
 func textEqual(a, b Answer) bool {
-	if a.Kind == Text && !a.quoted && !b.quoted {
+	if a.Kind == Text && !a.exact && !b.exact {
 		fa, fb := fold(a.Text), fold(b.Text)
 		if fa == "" || fb == "" {
 			return a.Text == b.Text // only symbols: nothing to fold
 		}
 		return fa == fb
 	}
-	if !a.quoted && !b.quoted {
+	if !a.exact && !b.exact {
 		return false // a phrase against a number, expression or literal
 	}
 	wa, wb := written(a), written(b)
-	if wa == wb {
+	switch {
+	case wa == wb:
 		return true
-	}
-	// An unquoted string may carry the escapes of the quoted one's literal:
-	// t\nZA against 't\nZA' (a newline).
-	if !a.quoted {
-		return unescape(wa) == wb
-	}
-	if !b.quoted {
+	case a.quoted && !b.quoted:
+		// An unquoted string may carry the escapes of the quoted literal:
+		// t\nZA against 't\nZA' (a newline).
 		return wa == unescape(wb)
+	case b.quoted && !a.quoted:
+		return unescape(wa) == wb
 	}
 	return false
 }
@@ -115,12 +116,11 @@ func written(a Answer) string {
 	if a.Kind == Text {
 		return a.Text
 	}
-	if a.quoted {
-		if c, ok := unquote(cleanSpan(a.Raw, false)); ok {
-			return c
-		}
+	w := cleanSpan(a.Raw, false)
+	if c, ok := unquote(w); ok {
+		return c
 	}
-	return cleanSpan(a.Raw, false)
+	return w
 }
 
 // fold lowers case, drops apostrophes and turns other punctuation and runs

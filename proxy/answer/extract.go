@@ -112,7 +112,7 @@ func findJSON(text, lower string) Answer {
 // counts.
 func jsonStringAnswer(v string) Answer {
 	if v == "" || v != strings.TrimSpace(v) {
-		return Answer{Kind: Text, Text: v, Raw: v, quoted: true}
+		return Answer{Kind: Text, Text: v, Raw: v, exact: true}
 	}
 	return parseSpan(v, exact)
 }
@@ -479,5 +479,12 @@ func findWhole(text, _ string) Answer {
 	if a.Kind == Text && !a.quoted && (len(strings.Fields(s)) > 6 || strings.ContainsAny(strings.TrimRight(s, ".!"), ".!?")) {
 		return Answer{} // a sentence, not a short answer
 	}
-	return a.withMarker(MarkerWhole)
+	a = a.withMarker(MarkerWhole)
+	if a.Kind == Text {
+		a.Confidence = wholeTextConfidence // a short phrase may be an answer or just a reply
+	}
+	return a
 }
+
+// wholeTextConfidence is the confidence in a short phrase taken whole.
+const wholeTextConfidence = 0.5

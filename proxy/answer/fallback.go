@@ -144,9 +144,13 @@ func computedResults(text string) []float64 {
 	return out
 }
 
+// copulas are the words after which a sentence states its result.
+var copulas = []string{"is", "are", "was", "were", "be", "equals", "equal to", "is approximately", "≈"}
+
 // statedNumber picks the number the last sentence of a line states: the
 // first one the text computed earlier ("The 42 kg bag will last for 3
-// weeks" after "21 / 7 = 3"), else the first one.
+// weeks" after "21 / 7 = 3"), else the last one after "is" or "equals"
+// ("the remainder is 3"), else the first one.
 func statedNumber(line string, computed []float64) (Answer, bool) {
 	nums := numbersIn(line)
 	if len(nums) == 0 {
@@ -160,7 +164,7 @@ func statedNumber(line string, computed []float64) (Answer, bool) {
 			start = i + 2
 		}
 	}
-	var first, pick *numAt
+	var first, stated, pick *numAt
 	for i := range nums {
 		n := &nums[i]
 		if n.start < start || compoundAdjective(line, n.end) {
@@ -172,6 +176,15 @@ func statedNumber(line string, computed []float64) (Answer, bool) {
 		if pick == nil && slices.ContainsFunc(computed, func(v float64) bool { return closeEnough(v, n.val) }) {
 			pick = n
 		}
+		before := strings.TrimRight(asciiLower(line[start:n.start]), " ")
+		for _, c := range copulas {
+			if strings.HasSuffix(before, c) && (len(before) == len(c) || before[len(before)-len(c)-1] == ' ') {
+				stated = n
+			}
+		}
+	}
+	if pick == nil {
+		pick = stated
 	}
 	if pick == nil {
 		pick = first
@@ -210,7 +223,7 @@ func numbersIn(s string) []numAt {
 		starts := isDigit(c) || c == '$' || c == '-' || c == '.' && i+1 < len(s) && isDigit(s[i+1])
 		if starts && i > 0 {
 			p := s[i-1]
-			if isLetter(p) || isDigit(p) || p == '_' || p == '.' || p == ',' && c != '$' && c != '-' {
+			if isLetter(p) || isDigit(p) || p == '_' || p == '.' || p == '/' || p == '^' || p == ',' && c != '$' && c != '-' {
 				starts = false
 			}
 			if c == '-' && (isDigit(p) || p == ')') {

@@ -59,6 +59,8 @@ type tally struct {
 	found            int
 	zeN, zeAgree     int
 	markers          map[Marker]int
+	// second opinions: rows, and correct drafts, by how many others agree
+	agreeRows, agreeGood [3]int
 	examples         []string
 }
 
@@ -83,6 +85,19 @@ func TestMeasureRealAnswers(t *testing.T) {
 			if tl == nil {
 				tl = &tally{markers: map[Marker]int{}}
 				tallies[r.Source] = tl
+			}
+			if len(r.Others) == 2 {
+				d := Extract(r.Draft.Text)
+				k := 0
+				for _, o := range r.Others {
+					if eq, _ := Equal(d, Extract(o.Text)); eq {
+						k++
+					}
+				}
+				tl.agreeRows[k]++
+				if r.Draft.Score == 1 {
+					tl.agreeGood[k]++
+				}
 			}
 			for _, a := range append([]evalAnswer{r.Draft, r.Verifier}, r.Others...) {
 				got := Extract(a.Text)
@@ -146,6 +161,11 @@ func TestMeasureRealAnswers(t *testing.T) {
 				line += fmt.Sprintf("  same as ZeroEval's extraction %.1f%%", pct(tl.zeAgree, tl.zeN))
 			}
 			t.Log(line)
+			if tl.agreeRows != [3]int{} {
+				t.Logf("    draft quality when 2 / 1 / 0 others agree: %.3f (%d) / %.3f (%d) / %.3f (%d)",
+					ratio(tl.agreeGood[2], tl.agreeRows[2]), tl.agreeRows[2], ratio(tl.agreeGood[1], tl.agreeRows[1]), tl.agreeRows[1],
+					ratio(tl.agreeGood[0], tl.agreeRows[0]), tl.agreeRows[0])
+			}
 			if verbose {
 				t.Logf("  markers %v", tl.markers)
 				for _, e := range tl.examples {
@@ -165,6 +185,8 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+func ratio(a, b int) float64 { return pct(a, b) / 100 }
 
 func pct(a, b int) float64 {
 	if b == 0 {
