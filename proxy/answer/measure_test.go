@@ -61,7 +61,7 @@ type tally struct {
 	markers          map[Marker]int
 	// second opinions: rows, and correct drafts, by how many others agree
 	agreeRows, agreeGood [3]int
-	examples         []string
+	examples             []string
 }
 
 func TestMeasureRealAnswers(t *testing.T) {
