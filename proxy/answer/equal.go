@@ -123,9 +123,9 @@ func written(a Answer) string {
 	return w
 }
 
-// fold lowers case, drops apostrophes and turns other punctuation and runs
-// of spaces into single spaces: "New York, NY." and "new york ny" fold
-// equally, "1,2,3" and "123" do not.
+// fold lowers case, drops apostrophes and turns sentence punctuation and
+// runs of spaces into single spaces: "New York, NY." and "new york ny" fold
+// equally, "1,2,3" and "123" do not. Other symbols stay: C++ is not C#.
 func fold(s string) string {
 	var b strings.Builder
 	space := false
@@ -133,14 +133,14 @@ func fold(s string) string {
 		switch {
 		case r == '\'' || r == '’':
 			continue
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
+		case unicode.IsSpace(r) || strings.ContainsRune(`.,;:!?"()[]{}-_/“”`, r):
+			space = true
+		default:
 			if space && b.Len() > 0 {
 				b.WriteByte(' ')
 			}
 			space = false
 			b.WriteRune(unicode.ToLower(r))
-		default:
-			space = true
 		}
 	}
 	return b.String()

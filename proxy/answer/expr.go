@@ -98,6 +98,10 @@ func tokenize(s string) ([]token, bool) {
 			if !ok {
 				return nil, false
 			}
+			// "a b c": three lone letters in a row are words, not a product.
+			if len(names) == 1 && len(names[0]) == 1 && len(toks) >= 2 && isLetterTok(toks[len(toks)-1]) && isLetterTok(toks[len(toks)-2]) {
+				return nil, false
+			}
 			for _, n := range names {
 				toks = append(toks, token{kind: tkName, text: n})
 			}
@@ -120,6 +124,8 @@ func tokenize(s string) ([]token, bool) {
 	}
 	return toks, len(toks) > 0
 }
+
+func isLetterTok(t token) bool { return t.kind == tkName && len(t.text) == 1 }
 
 // splitNames splits a run of letters into known names and one-letter
 // variables ("xy" is x*y, "2pi" has pi); a run with three single letters in

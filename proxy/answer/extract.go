@@ -472,8 +472,8 @@ const maxWhole = 100
 // "Paris.", "[1, 2]".
 func findWhole(text, _ string) Answer {
 	s := strings.TrimSpace(text)
-	if len(s) > maxWhole || strings.ContainsAny(s, "\n") {
-		return Answer{}
+	if len(s) > maxWhole || strings.ContainsAny(s, "\n") || lastEquals(s) >= 0 {
+		return Answer{} // long, several lines, or a computation: not an answer alone
 	}
 	a := parseSpan(s, prose)
 	if a.Kind == Text && !a.quoted && (len(strings.Fields(s)) > 6 || strings.ContainsAny(strings.TrimRight(s, ".!"), ".!?")) {

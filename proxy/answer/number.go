@@ -2,6 +2,7 @@ package answer
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -297,8 +298,8 @@ func isUnitTail(rest string) bool {
 				return false
 			}
 		}
-		if letters < 2 && !(letters == 1 && w[0] >= 0x80) {
-			return false
+		if letters < 2 && !(letters == 1 && w[0] >= 0x80) || slices.Contains(mathNames, strings.TrimRight(w, ".")) {
+			return false // a variable or pi, sqrt, ...: math, not a unit
 		}
 	}
 	return isLetter(rest[0]) || rest[0] >= 0x80
