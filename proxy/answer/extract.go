@@ -35,6 +35,21 @@ var finders = []func(text, lower string) Answer{
 	findLastLine,
 }
 
+// occurrences returns where sub starts in s, in order, without overlaps.
+// (A forward strings.Index is much faster than strings.LastIndex.)
+func occurrences(s, sub string) []int {
+	var out []int
+	for i := 0; i < len(s); {
+		k := strings.Index(s[i:], sub)
+		if k < 0 {
+			break
+		}
+		out = append(out, i+k)
+		i += k + len(sub)
+	}
+	return out
+}
+
 func asciiLower(s string) string {
 	b := []byte(s)
 	for i, c := range b {
@@ -46,17 +61,14 @@ func asciiLower(s string) string {
 // findJSON reads the value of the last "answer" (or "final_answer") key:
 // {"reasoning": "...", "answer": "B"}, fenced or not, valid JSON or not.
 func findJSON(text, lower string) Answer {
-	for end := len(lower); end > 0; {
-		k := strings.LastIndex(lower[:end], "answer\"")
-		if k < 0 {
-			k = strings.LastIndex(lower[:end], "answer'")
-			if k < 0 {
-				return Answer{}
-			}
+	keys := occurrences(lower, "answer")
+	for n := len(keys) - 1; n >= 0; n-- {
+		k := keys[n]
+		if k == 0 || k+len("answer") >= len(text) {
+			continue
 		}
-		end = k
 		q := text[k+len("answer")]
-		if k == 0 || (text[k-1] != q && !strings.HasSuffix(lower[:k], "final_")) {
+		if q != '"' && q != '\'' || text[k-1] != q && !strings.HasSuffix(lower[:k], "final_") {
 			continue
 		}
 		i := skipSpace(text, k+len("answer\""))
@@ -233,12 +245,12 @@ func skipSpace(s string, i int) int {
 
 // findBoxed reads the last \boxed{...} (or \fbox{...}).
 func findBoxed(text, _ string) Answer {
-	for end := len(text); end > 0; {
-		k := max(strings.LastIndex(text[:end], "\\boxed"), strings.LastIndex(text[:end], "\\fbox"))
-		if k < 0 {
-			return Answer{}
-		}
-		end = k
+	boxes := occurrences(text, "\\boxed")
+	if len(boxes) == 0 {
+		boxes = occurrences(text, "\\fbox")
+	}
+	for n := len(boxes) - 1; n >= 0; n-- {
+		k := boxes[n]
 		i := k + 1
 		for i < len(text) && isLetter(text[i]) {
 			i++
@@ -266,21 +278,19 @@ func findBoxed(text, _ string) Answer {
 
 // findHash reads GSM8K's "#### 42".
 func findHash(text, _ string) Answer {
-	k := strings.LastIndex(text, "####")
-	if k < 0 {
+	hashes := occurrences(text, "####")
+	if len(hashes) == 0 {
 		return Answer{}
 	}
+	k := hashes[len(hashes)-1]
 	return parseSpan(spanAfter(text, k+4), prose).withMarker(MarkerHash)
 }
 
 // findFinal reads "The final answer is 42", "Final answer: 42".
 func findFinal(text, lower string) Answer {
-	for end := len(lower); end > 0; {
-		k := strings.LastIndex(lower[:end], "final answer")
-		if k < 0 {
-			return Answer{}
-		}
-		end = k
+	finals := occurrences(lower, "final answer")
+	for n := len(finals) - 1; n >= 0; n-- {
+		k := finals[n]
 		if i, ok := connector(lower, k+len("final answer")); ok {
 			if a := parseSpan(spanAfter(text, i), prose); a.Kind != None {
 				return a.withMarker(MarkerFinal)
@@ -292,12 +302,9 @@ func findFinal(text, lower string) Answer {
 
 // findAnswerIs reads "The answer is (C)", "Answer: 42", "**Answer:** 42".
 func findAnswerIs(text, lower string) Answer {
-	for end := len(lower); end > 0; {
-		k := strings.LastIndex(lower[:end], "answer")
-		if k < 0 {
-			return Answer{}
-		}
-		end = k
+	answers := occurrences(lower, "answer")
+	for n := len(answers) - 1; n >= 0; n-- {
+		k := answers[n]
 		if k > 0 && isLetter(lower[k-1]) {
 			continue
 		}
@@ -382,12 +389,9 @@ func spanAfter(text string, i int) string {
 
 // findAssert reads CRUXEval's "assert f(...) == <output>".
 func findAssert(text, _ string) Answer {
-	for end := len(text); end > 0; {
-		k := strings.LastIndex(text[:end], "assert ")
-		if k < 0 {
-			return Answer{}
-		}
-		end = k
+	asserts := occurrences(text, "assert ")
+	for n := len(asserts) - 1; n >= 0; n-- {
+		k := asserts[n]
 		line := text[k:]
 		if nl := strings.IndexByte(line, '\n'); nl >= 0 {
 			line = line[:nl]
@@ -448,14 +452,10 @@ func lastOutside(s, sub string) int {
 
 // findBoldChoice reads a lone bold letter, "**C**" or "**(C)**".
 func findBoldChoice(text, _ string) Answer {
-	for end := len(text); end > 0; {
-		k := strings.LastIndex(text[:end], "**")
-		if k < 0 {
-			return Answer{}
-		}
-		end = k
-		open := strings.LastIndex(text[:k], "**")
-		if open < 0 || k-open-2 > 4 {
+	stars := occurrences(text, "**")
+	for n := len(stars) - 1; n >= 1; n-- {
+		open, k := stars[n-1], stars[n]
+		if k-open-2 > 4 {
 			continue
 		}
 		if l, ok := choiceLetter(strings.TrimSpace(text[open+2 : k])); ok {

@@ -16,10 +16,15 @@ func findLastLine(text, _ string) Answer {
 	}
 	body := proseBody(text)
 	arith := hasArithmetic(body)
-	lines := strings.Split(body, "\n")
 	seen := 0
-	for i := len(lines) - 1; i >= 0 && seen < 3; i-- {
-		line := strings.TrimSpace(lines[i])
+	for rest := body; rest != "" && seen < 3; {
+		var line string
+		if k := strings.LastIndexByte(rest, '\n'); k >= 0 {
+			rest, line = rest[:k], rest[k+1:]
+		} else {
+			rest, line = "", rest
+		}
+		line = strings.TrimSpace(line)
 		if line == "" {
 			continue
 		}
@@ -51,7 +56,11 @@ func findLastLine(text, _ string) Answer {
 // proseBody drops fenced code blocks and GSM8K calculator annotations
 // (<<9*2=18>>), which hold no final answer.
 func proseBody(text string) string {
+	if !strings.Contains(text, "```") && !strings.Contains(text, "<<") {
+		return text
+	}
 	var b strings.Builder
+	b.Grow(len(text))
 	inFence := false
 	for line := range strings.Lines(text) {
 		if strings.HasPrefix(strings.TrimSpace(line), "```") {
