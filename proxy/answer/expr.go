@@ -591,6 +591,9 @@ func parseExprSpan(s string) (Answer, bool) {
 	if n.op == 'c' && n.name == "inf" {
 		v, hasValue = math.Inf(1), true
 	}
+	if !hasValue {
+		v = 0 // no NaN: an Answer equals itself under reflect.DeepEqual
+	}
 	if f, ok := numberShaped(n); ok && hasValue {
 		a := Answer{Kind: Number, Value: v, HasValue: true, form: f, Text: formatFloat(v)}
 		return a, true
