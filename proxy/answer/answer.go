@@ -112,6 +112,9 @@ func (a Answer) String() string {
 // maxSpan bounds the length of an answer span: longer spans are prose.
 const maxSpan = 400
 
+// maxScan bounds how far a string, bracket or brace is followed to its end.
+const maxScan = 4 * maxSpan
+
 // Parse reads s as an answer on its own, for instance a gold reference or a
 // value already taken out of a text: "42", "$1,234.50", "\frac{3}{4}",
 // "(C)", "[1, 2]", "'abc'". It returns None for an empty or overlong s.
@@ -314,7 +317,7 @@ func wholeBoxed(s string) (string, bool) {
 // matchBrace returns the index of the brace closing the one at s[i], or -1.
 func matchBrace(s string, i int) int {
 	depth := 0
-	for j := i; j < len(s); j++ {
+	for j := i; j < len(s) && j-i <= maxScan; j++ {
 		switch s[j] {
 		case '\\':
 			j++ // \{ and \} do not count

@@ -44,3 +44,15 @@ func BenchmarkEqual(b *testing.B) {
 		Equal(x, y)
 	}
 }
+
+// benchHostile is 64 KB of unclosed markers: the bounds on tries and scans
+// keep Extract linear in the text.
+var benchHostile = strings.Repeat("\\boxed{ {\"answer\": \"x [ assert f( == ' **A** answer: (", 1200)
+
+func BenchmarkExtractHostile(b *testing.B) {
+	b.SetBytes(int64(len(benchHostile)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Extract(benchHostile)
+	}
+}

@@ -21,6 +21,10 @@ func Extract(text string) Answer {
 	return Answer{}
 }
 
+// maxTries bounds how many occurrences of one marker are tried, from the
+// last, so that a text crafted with thousands of them stays linear.
+const maxTries = 32
+
 // finders in order of precedence. Each gets the text and its ASCII-lowered
 // copy (same byte offsets).
 var finders = []func(text, lower string) Answer{
@@ -62,7 +66,7 @@ func asciiLower(s string) string {
 // {"reasoning": "...", "answer": "B"}, fenced or not, valid JSON or not.
 func findJSON(text, lower string) Answer {
 	keys := occurrences(lower, "answer")
-	for n := len(keys) - 1; n >= 0; n-- {
+	for n := len(keys) - 1; n >= max(0, len(keys)-maxTries); n-- {
 		k := keys[n]
 		if k == 0 || k+len("answer") >= len(text) {
 			continue
@@ -146,7 +150,7 @@ var latexCommandsBFNRT = map[string]bool{
 // newlines are accepted. ok is false when the string never closes.
 func jsonString(text string, i int) (string, int, bool) {
 	var b strings.Builder
-	for j := i + 1; j < len(text); j++ {
+	for j := i + 1; j < len(text) && j-i <= maxScan; j++ {
 		c := text[j]
 		switch {
 		case c == '"':
@@ -213,7 +217,7 @@ func jsonString(text string, i int) (string, int, bool) {
 // strings, or -1.
 func matchBracket(text string, i int) int {
 	var stack []byte
-	for j := i; j < len(text); j++ {
+	for j := i; j < len(text) && j-i <= maxScan; j++ {
 		switch c := text[j]; c {
 		case '"', '\'':
 			_, end, ok := pyString(text, j)
@@ -249,7 +253,7 @@ func findBoxed(text, _ string) Answer {
 	if len(boxes) == 0 {
 		boxes = occurrences(text, "\\fbox")
 	}
-	for n := len(boxes) - 1; n >= 0; n-- {
+	for n := len(boxes) - 1; n >= max(0, len(boxes)-maxTries); n-- {
 		k := boxes[n]
 		i := k + 1
 		for i < len(text) && isLetter(text[i]) {
@@ -289,7 +293,7 @@ func findHash(text, _ string) Answer {
 // findFinal reads "The final answer is 42", "Final answer: 42".
 func findFinal(text, lower string) Answer {
 	finals := occurrences(lower, "final answer")
-	for n := len(finals) - 1; n >= 0; n-- {
+	for n := len(finals) - 1; n >= max(0, len(finals)-maxTries); n-- {
 		k := finals[n]
 		if i, ok := connector(lower, k+len("final answer")); ok {
 			if a := parseSpan(spanAfter(text, i), prose); a.Kind != None {
@@ -303,7 +307,7 @@ func findFinal(text, lower string) Answer {
 // findAnswerIs reads "The answer is (C)", "Answer: 42", "**Answer:** 42".
 func findAnswerIs(text, lower string) Answer {
 	answers := occurrences(lower, "answer")
-	for n := len(answers) - 1; n >= 0; n-- {
+	for n := len(answers) - 1; n >= max(0, len(answers)-maxTries); n-- {
 		k := answers[n]
 		if k > 0 && isLetter(lower[k-1]) {
 			continue
@@ -390,9 +394,9 @@ func spanAfter(text string, i int) string {
 // findAssert reads CRUXEval's "assert f(...) == <output>".
 func findAssert(text, _ string) Answer {
 	asserts := occurrences(text, "assert ")
-	for n := len(asserts) - 1; n >= 0; n-- {
+	for n := len(asserts) - 1; n >= max(0, len(asserts)-maxTries); n-- {
 		k := asserts[n]
-		line := text[k:]
+		line := text[k:min(len(text), k+maxScan)]
 		if nl := strings.IndexByte(line, '\n'); nl >= 0 {
 			line = line[:nl]
 		}
@@ -453,7 +457,7 @@ func lastOutside(s, sub string) int {
 // findBoldChoice reads a lone bold letter, "**C**" or "**(C)**".
 func findBoldChoice(text, _ string) Answer {
 	stars := occurrences(text, "**")
-	for n := len(stars) - 1; n >= 1; n-- {
+	for n := len(stars) - 1; n >= max(1, len(stars)-maxTries); n-- {
 		open, k := stars[n-1], stars[n]
 		if k-open-2 > 4 {
 			continue

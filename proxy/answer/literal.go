@@ -116,7 +116,7 @@ func pyString(s string, i int) (string, int, bool) {
 		j = i + 3
 	}
 	var b strings.Builder
-	for j < len(s) {
+	for j < len(s) && j-i <= maxScan {
 		c := s[j]
 		switch {
 		case c == q:
