@@ -149,7 +149,7 @@ func latexCommand(b []byte, s string, i int, name string, depth int) ([]byte, in
 			i++
 		}
 		return b, i
-	case "displaystyle", "textstyle", "limits", "nolimits", "circ", "degree", "degrees", "mathrm{}":
+	case "displaystyle", "textstyle", "limits", "nolimits", "circ", "degree", "degrees":
 		return b, i
 	case "quad", "qquad":
 		return append(b, ' '), i

@@ -27,37 +27,44 @@ func looksLiteral(s string) bool {
 // true/false/null as Python's True/False/None, no trailing comma in a list
 // or dict. {"foo": ["bar"]} and {'foo': ['bar']} both become {"foo":["bar"]}.
 func canonLiteral(s string) (string, bool) {
-	var b strings.Builder
+	var b []byte
 	var stack []byte
+	value := false // the last token was a value: another one must not follow
 	for i := 0; i < len(s); {
 		c := s[i]
+		isValue := false
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
+			continue
 		case c == '\'' || c == '"':
 			content, end, ok := pyString(s, i)
 			if !ok {
 				return "", false
 			}
-			b.WriteString(strconv.Quote(content))
-			i = end
+			b = strconv.AppendQuote(b, content)
+			i, isValue = end, true
 		case c == '[' || c == '{' || c == '(':
+			if value && c != '(' {
+				return "", false // only a call may follow a value: set()
+			}
 			stack = append(stack, c)
-			b.WriteByte(c)
+			b = append(b, c)
 			i++
 		case c == ']' || c == '}' || c == ')':
 			if len(stack) == 0 || closer(stack[len(stack)-1]) != c {
 				return "", false
 			}
 			stack = stack[:len(stack)-1]
-			if str := b.String(); c != ')' && strings.HasSuffix(str, ",") {
-				b.Reset()
-				b.WriteString(str[:len(str)-1])
+			if c != ')' && len(b) > 0 && b[len(b)-1] == ',' {
+				b = b[:len(b)-1] // [1, 2,] is [1, 2]; (1,) stays a tuple
 			}
-			b.WriteByte(c)
+			b = append(b, c)
 			i++
-		case c == ',' || c == ':' || c == '.':
-			b.WriteByte(c)
+			value = true // a closed container is a value
+			continue
+		case c == ',' || c == ':':
+			b = append(b, c)
 			i++
 		case isDigit(c) || (c == '-' || c == '+') && i+1 < len(s) && (isDigit(s[i+1]) || s[i+1] == '.'):
 			j := i + 1
@@ -65,11 +72,11 @@ func canonLiteral(s string) (string, bool) {
 				(s[j] == '-' || s[j] == '+') && (s[j-1] == 'e' || s[j-1] == 'E')) {
 				j++
 			}
-			b.WriteString(strings.ToLower(s[i:j]))
-			i = j
+			b = append(b, strings.ToLower(s[i:j])...)
+			i, isValue = j, true
 		case isLetter(c) || c == '_':
 			j := i
-			for j < len(s) && (isLetter(s[j]) || isDigit(s[j]) || s[j] == '_') {
+			for j < len(s) && (isLetter(s[j]) || isDigit(s[j]) || s[j] == '_' || s[j] == '.') {
 				j++
 			}
 			// A string prefix: b'..', r'..', u'..'.
@@ -79,20 +86,24 @@ func canonLiteral(s string) (string, bool) {
 			}
 			switch w := s[i:j]; w {
 			case "true":
-				b.WriteString("True")
+				b = append(b, "True"...)
 			case "false":
-				b.WriteString("False")
+				b = append(b, "False"...)
 			case "null":
-				b.WriteString("None")
+				b = append(b, "None"...)
 			default:
-				b.WriteString(w)
+				b = append(b, w...)
 			}
-			i = j
+			i, isValue = j, true
 		default:
 			return "", false
 		}
+		if isValue && value {
+			return "", false // two values in a row: prose, not a literal
+		}
+		value = isValue
 	}
-	return b.String(), len(stack) == 0 && b.Len() > 0
+	return string(b), len(stack) == 0 && len(b) > 0
 }
 
 func closer(open byte) byte {
