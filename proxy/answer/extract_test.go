@@ -164,7 +164,7 @@ func TestParse(t *testing.T) {
 		{"[1, 'a', None]", Literal, `[1,"a",None]`, math.NaN()},
 		{"true", Literal, "True", math.NaN()},
 		{"'{'a': -1}'", Literal, `{"a":-1}`, math.NaN()},
-		{"set()", Literal, "set()", math.NaN()},
+		{"{'a', set()}", Literal, `{"a",set()}`, math.NaN()},
 		{"{'a': (1,)}", Literal, `{"a":(1,)}`, math.NaN()},
 		{`"hello" he said`, Text, `"hello" he said`, math.NaN()},
 		{"[1 2]", Text, "[1 2]", math.NaN()},
