@@ -361,7 +361,6 @@ func spanAfter(text string, i int) string {
 	}
 	end := i
 	depth := 0
-	dollars := 0
 	for end < len(text) && end-i < maxSpan {
 		c := text[end]
 		if c == '\n' {
@@ -372,10 +371,8 @@ func spanAfter(text string, i int) string {
 			depth++
 		case ')', ']', '}':
 			depth--
-		case '$':
-			dollars++
 		}
-		if depth <= 0 && dollars%2 == 0 && (c == '.' || c == '!' || c == '?' || c == ';') &&
+		if depth <= 0 && (c == '.' || c == '!' || c == '?' || c == ';') &&
 			(end+1 == len(text) || text[end+1] == ' ' || text[end+1] == '\n' || text[end+1] == '\r') {
 			break
 		}

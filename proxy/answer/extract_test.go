@@ -47,6 +47,8 @@ func TestExtract(t *testing.T) {
 		{"scientific latex", "Final answer: $1.2 \\times 10^{5}$", Number, "120000", MarkerFinal},
 		{"unicode minus", "The answer is −7.", Number, "-7", MarkerAnswerIs},
 		{"spelled out", "The answer is five.", Number, "5", MarkerAnswerIs},
+		{"spelled word in a phrase", "Answer: One of the two sisters", Text, "", MarkerAnswerIs},
+		{"currency then sentence", "The answer is $18. Then she buys more eggs tomorrow.", Number, "18", MarkerAnswerIs},
 		{"last statement wins", "The answer is 5. Wait, 2 + 4 = 6, let me recheck.\nThe answer is 6.", Number, "6", MarkerAnswerIs},
 		{"reason after the answer", "The answer is 18 because 9 * 2 = 18 and she sells all of them.", Number, "18", MarkerAnswerIs},
 		{"quoted phrase", "The answer is \"hello world\".", Text, "'hello world'", MarkerAnswerIs},

@@ -260,12 +260,9 @@ func parseNumberSpan(s string) (Answer, bool) {
 		}
 		return n.answer(), true
 	}
-	// A spelled-out number, alone or with a unit.
-	w := strings.ToLower(t)
-	for word, v := range numberWords {
-		if strings.HasPrefix(w, word) && (len(w) == len(word) || w[len(word)] == ' ' && isUnitTail(strings.TrimSpace(w[len(word):]))) {
-			return number{val: v, form: formInt, digits: strconv.Itoa(int(v))}.answer(), true
-		}
+	// A spelled-out number alone ("five", not "one of them").
+	if v, ok := numberWords[strings.ToLower(t)]; ok {
+		return number{val: v, form: formInt, digits: strconv.Itoa(int(v))}.answer(), true
 	}
 	return Answer{}, false
 }
