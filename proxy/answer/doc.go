@@ -4,12 +4,17 @@
 // and the verifier gave the same answer. It is pure: no I/O, no state.
 //
 // Extract looks for explicit markers first and takes the last occurrence of
-// the strongest one: a JSON "answer" field, \boxed{...}, GSM8K's "#### 42",
-// "The final answer is ...", "The answer is ..." / "Answer: ...", and a
-// CRUXEval-style "assert f(...) == <literal>". Without a marker it falls back
-// to the last line ("... = 42", or the number a concluding sentence states)
-// and then to the last number of a text that does arithmetic, with lower
-// confidence. Open-ended prose without any of these has no answer.
+// the strongest one, in this order: a JSON "answer" field (fenced or not,
+// valid JSON or not), \boxed{...}, GSM8K's "#### 42", "The final answer is
+// ...", a CRUXEval-style "assert f(...) == <literal>", "The answer is ..." /
+// "Answer: ...", a lone bold choice letter, and a short one-line text that
+// is an answer by itself. Without a marker it falls back to the last line
+// ("... = 42", or the number a concluding sentence states, preferring one the
+// text computed earlier) and then to the last number of a text that does
+// arithmetic. Confidence follows that order, from 0.95 for the explicit
+// markers to 0.3 for the last number. Open-ended prose, code and a JSON reply
+// cut off before its answer field have no answer (Kind None, Confidence 0).
+// Parse reads a string that is an answer by itself, such as a gold reference.
 //
 // An answer is one of five kinds: a Number (integers, decimals, thousands
 // separators, currency and units, percentages, fractions, mixed numbers,
@@ -40,4 +45,7 @@
 //     element for tuples and intervals, and otherwise by their normalised
 //     text or, when they share the same variables, by their values at a few
 //     fixed sample points.
+//
+// EqualToolCalls compares the tool calls of two responses: same tools, same
+// arguments as JSON values, in the same order (see its documentation).
 package answer
