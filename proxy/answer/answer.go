@@ -272,7 +272,7 @@ func cleanSpan(s string, punct bool) string {
 		s = strings.TrimSpace(s)
 		if punct {
 			s = strings.TrimRight(s, ".,;:!")
-			s = strings.TrimSpace(s)
+			s = strings.Trim(s, "*_ ") // stray emphasis: **Answer: 42**
 		}
 		for _, p := range [][2]string{
 			{"**", "**"}, {"__", "__"}, {"*", "*"}, {"`", "`"},

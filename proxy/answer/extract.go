@@ -295,7 +295,11 @@ func findFinal(text, lower string) Answer {
 	finals := occurrences(lower, "final answer")
 	for n := len(finals) - 1; n >= max(0, len(finals)-maxTries); n-- {
 		k := finals[n]
-		if i, ok := connector(lower, k+len("final answer")); ok {
+		i, ok := connector(lower, k+len("final answer"))
+		if !ok {
+			i, ok = heading(lower, k, k+len("final answer"))
+		}
+		if ok {
 			if a := parseSpan(spanAfter(text, i), prose); a.Kind != None {
 				return a.withMarker(MarkerFinal)
 			}
@@ -312,13 +316,35 @@ func findAnswerIs(text, lower string) Answer {
 		if k > 0 && isLetter(lower[k-1]) {
 			continue
 		}
-		if i, ok := connector(lower, k+len("answer")); ok {
+		i, ok := connector(lower, k+len("answer"))
+		if !ok {
+			i, ok = heading(lower, k, k+len("answer"))
+		}
+		if ok {
 			if a := parseSpan(spanAfter(text, i), prose); a.Kind != None {
 				return a.withMarker(MarkerAnswerIs)
 			}
 		}
 	}
 	return Answer{}
+}
+
+// heading reports whether lower[start:end] is a heading alone on its line
+// ("# Answer", "**Final Answer**"), and returns the end of that line: the
+// answer is on the next one.
+func heading(lower string, start, end int) (int, bool) {
+	ls := strings.LastIndexByte(lower[:start], '\n') + 1
+	le := strings.IndexByte(lower[end:], '\n')
+	if le < 0 {
+		return 0, false
+	}
+	le += end
+	before := strings.Trim(lower[ls:start], " #*_:")
+	after := strings.Trim(lower[end:le], " #*_:\r")
+	if (before != "" && before != "final") || after != "" {
+		return 0, false
+	}
+	return le, true
 }
 
 // connectors join an answer marker to the answer.

@@ -32,6 +32,8 @@ func TestExtract(t *testing.T) {
 		{"computed number is not the first one", "21 days / 7 days/week = 3 weeks.\n\nThe 42 kg bag of rice will last for 3 weeks.", Number, "3", MarkerLastLine},
 		{"compound adjective skipped", "Gerald's improved time = 0.90 * 40 = 36 seconds\n\nSo Gerald can now run the 400-meter hurdles in 36 seconds.", Number, "36", MarkerLastLine},
 		{"the remainder is", "8 / 4 = 2 with no remainder.\nTherefore, when twice the number is divided by 4, the remainder is 0.", Number, "0", MarkerLastLine},
+		{"paragraph on one line", "From -8 <= x <= 6, the values with x < -6 are x = -7 and x = -8. The sum of -7 and -8 is -15.", Number, "-15", MarkerLastLine},
+		{"stated without arithmetic", "Using the Extended Euclidean Algorithm, we find that the inverse of 160 modulo 1399 is 1058.", Number, "1058", MarkerLastLine},
 		{"last number behind closing words", "We have 3 + 4 = 7 apples.\nThat is the total.\nGreat job!\nSee you.", Number, "7", MarkerLastNumber},
 
 		// Explicit phrases.
@@ -40,6 +42,11 @@ func TestExtract(t *testing.T) {
 		{"final answer with unit", "The final answer is 12 cm.", Number, "12", MarkerFinal},
 		{"final answer bold", "**Final Answer:** 1,234", Number, "1234", MarkerFinal},
 		{"answer on the next line", "The answer is:\n\n42", Number, "42", MarkerAnswerIs},
+		{"answer heading", "We add the two parts.\n\n# Answer\n\n42", Number, "42", MarkerAnswerIs},
+		{"final answer heading", "**Final Answer**\n$\\frac{1}{2}$", Number, "0.5", MarkerFinal},
+		{"answer as a word", "To answer\nthe question we need 3 + 4 = 7 apples.", Number, "7", MarkerEquals},
+		{"bold statement", "**Answer: 42**", Number, "42", MarkerAnswerIs},
+		{"last line is the number", "Adding everything up gives the total.\n\n$1,200.", Number, "1200", MarkerLastLine},
 		{"answer percent", "30 of 60 is half, so the answer is 45%.", Number, "45%", MarkerAnswerIs},
 		{"mixed number", "So the answer is 1 1/2 cups.", Number, "1.5", MarkerAnswerIs},
 		{"fraction", "The probability is 1 - 1/36.\nAnswer: 35/36", Number, "35/36", MarkerAnswerIs},

@@ -32,11 +32,15 @@ func findLastLine(text, _ string) Answer {
 		if !strings.ContainsAny(line, "0123456789") {
 			continue // "I hope this helps!" after the result
 		}
-		if a := equalsValue(line); a.Kind != None {
+		sentence := lastNumberSentence(line)
+		if a := equalsValue(sentence); a.Kind != None {
 			return a.withMarker(MarkerEquals)
 		}
-		if arith || concludes(asciiLower(line)) {
-			if n, ok := statedNumber(line, computedResults(text)); ok {
+		if a := parseSpan(line, prose); a.Kind == Number && len(line) <= 40 {
+			return a.withMarker(MarkerLastLine) // the last line is the number: "42", "$1,200."
+		}
+		if arith || concludes(asciiLower(sentence)) || afterCopula(sentence, 0, numbersIn(sentence)) != nil {
+			if n, ok := statedNumber(sentence, computedResults(text)); ok {
 				return n.withMarker(MarkerLastLine)
 			}
 		}
@@ -51,6 +55,35 @@ func findLastLine(text, _ string) Answer {
 		}
 	}
 	return Answer{}
+}
+
+// lastNumberSentence returns the last sentence of a line that holds a
+// number: a paragraph written on one line ends with its conclusion.
+func lastNumberSentence(line string) string {
+	nums := numbersIn(line)
+	if len(nums) == 0 {
+		return line
+	}
+	last := nums[len(nums)-1]
+	start := 0
+	for i := 0; i+1 < last.start; i++ {
+		if sentenceEnd(line, i) {
+			start = i + 2
+		}
+	}
+	end := len(line)
+	for i := last.end; i+1 < len(line); i++ {
+		if sentenceEnd(line, i) {
+			end = i + 1
+			break
+		}
+	}
+	return line[start:end]
+}
+
+// sentenceEnd reports whether line[i] ends a sentence: ". ", "! ", "? ".
+func sentenceEnd(line string, i int) bool {
+	return (line[i] == '.' || line[i] == '!' || line[i] == '?') && line[i+1] == ' '
 }
 
 // proseBody drops fenced code blocks and GSM8K calculator annotations
@@ -169,7 +202,7 @@ func statedNumber(line string, computed []float64) (Answer, bool) {
 	start := 0
 	last := nums[len(nums)-1].start
 	for i := 0; i+1 < last; i++ {
-		if (line[i] == '.' || line[i] == '!' || line[i] == '?') && line[i+1] == ' ' {
+		if sentenceEnd(line, i) {
 			start = i + 2
 		}
 	}
@@ -185,14 +218,11 @@ func statedNumber(line string, computed []float64) (Answer, bool) {
 		if pick == nil && slices.ContainsFunc(computed, func(v float64) bool { return closeEnough(v, n.val) }) {
 			pick = n
 		}
-		before := strings.TrimRight(asciiLower(line[start:n.start]), " ")
-		for _, c := range copulas {
-			if strings.HasSuffix(before, c) && (len(before) == len(c) || before[len(before)-len(c)-1] == ' ') {
-				stated = n
-			}
-		}
 	}
-	if pick == nil {
+	if n := afterCopula(line, start, nums); n != nil {
+		stated = n
+	}
+	if stated != nil {
 		pick = stated
 	}
 	if pick == nil {
@@ -210,6 +240,25 @@ func statedNumber(line string, computed []float64) (Answer, bool) {
 // of a compound like "400-meter" or "5-year-old".
 func compoundAdjective(line string, end int) bool {
 	return end+1 < len(line) && line[end] == '-' && isLetter(line[end+1])
+}
+
+// afterCopula returns the last of nums (the numbers of line) at or after
+// line[start] that follows a copula: "the remainder is 3".
+func afterCopula(line string, start int, nums []numAt) *numAt {
+	var stated *numAt
+	for i := range nums {
+		n := &nums[i]
+		if n.start < start || compoundAdjective(line, n.end) {
+			continue
+		}
+		before := strings.TrimRight(asciiLower(line[start:n.start]), " ")
+		for _, c := range copulas {
+			if strings.HasSuffix(before, c) && (len(before) == len(c) || before[len(before)-len(c)-1] == ' ') {
+				stated = n
+			}
+		}
+	}
+	return stated
 }
 
 type numAt struct {

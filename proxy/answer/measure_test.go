@@ -59,6 +59,9 @@ type tally struct {
 	found            int
 	zeN, zeAgree     int
 	markers          map[Marker]int
+	// the reasoning alone (the JSON answer field removed) of correct answers:
+	// how often its extracted answer still equals the gold
+	reasonN, reasonFound, reasonEq int
 	// second opinions: rows, and correct drafts, by how many others agree
 	agreeRows, agreeGood [3]int
 	examples             []string
@@ -131,6 +134,16 @@ func TestMeasureRealAnswers(t *testing.T) {
 					tl.examples = append(tl.examples, fmt.Sprintf("%s score=%v gold=%q got=%v ze=%v\n      …%q",
 						r.ID, a.Score, *r.Reference, got, deref(a.Answer), tail))
 				}
+				if reasoning, ok := reasoningOf(a.Text); ok && a.Score == 1 {
+					tl.reasonN++
+					ra := Extract(reasoning)
+					if ra.Kind != None {
+						tl.reasonFound++
+					}
+					if eq, _ := Equal(ra, gold); eq {
+						tl.reasonEq++
+					}
+				}
 				if strings.Contains(path, "zeroeval") {
 					tl.zeN++
 					if a.Answer == nil {
@@ -161,6 +174,10 @@ func TestMeasureRealAnswers(t *testing.T) {
 				line += fmt.Sprintf("  same as ZeroEval's extraction %.1f%%", pct(tl.zeAgree, tl.zeN))
 			}
 			t.Log(line)
+			if tl.reasonN > 0 {
+				t.Logf("    reasoning alone of %d correct answers: an answer found in %.1f%%, the gold in %.1f%%",
+					tl.reasonN, pct(tl.reasonFound, tl.reasonN), pct(tl.reasonEq, tl.reasonN))
+			}
 			if tl.agreeRows != [3]int{} {
 				t.Logf("    draft quality when 2 / 1 / 0 others agree: %.3f (%d) / %.3f (%d) / %.3f (%d)",
 					ratio(tl.agreeGood[2], tl.agreeRows[2]), tl.agreeRows[2], ratio(tl.agreeGood[1], tl.agreeRows[1]), tl.agreeRows[1],
@@ -177,6 +194,24 @@ func TestMeasureRealAnswers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// reasoningOf returns the decoded "reasoning" field of a ZeroEval reply.
+func reasoningOf(text string) (string, bool) {
+	k := strings.Index(text, `"reasoning"`)
+	if k < 0 {
+		return "", false
+	}
+	i := skipSpace(text, k+len(`"reasoning"`))
+	if i >= len(text) || text[i] != ':' {
+		return "", false
+	}
+	i = skipSpace(text, i+1)
+	if i >= len(text) || text[i] != '"' {
+		return "", false
+	}
+	r, _, ok := jsonString(text, i)
+	return r, ok
 }
 
 func deref(s *string) string {
