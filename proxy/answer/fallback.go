@@ -3,6 +3,7 @@ package answer
 import (
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // findLastLine is the fallback when no marker names the answer: the value
@@ -139,8 +140,9 @@ func hasArithmetic(s string) bool {
 
 // concludes reports whether a lowered line announces a result.
 func concludes(line string) bool {
-	for _, w := range []string{"therefore", "thus", "hence", "so ", "in total", "total", "altogether", "in all", "result"} {
-		if strings.Contains(line, w) {
+	for _, w := range strings.FieldsFunc(line, func(r rune) bool { return !unicode.IsLetter(r) }) {
+		switch w {
+		case "therefore", "thus", "hence", "so", "total", "altogether", "all", "result", "finally":
 			return true
 		}
 	}
