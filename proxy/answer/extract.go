@@ -54,13 +54,21 @@ func occurrences(s, sub string) []int {
 	return out
 }
 
+// asciiLower lowers ASCII letters only, so byte offsets stay the same.
 func asciiLower(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		b[i] = lower(c)
+		b[i] = lowerTable[c]
 	}
 	return string(b)
 }
+
+var lowerTable = func() (t [256]byte) {
+	for i := range t {
+		t[i] = lower(byte(i))
+	}
+	return t
+}()
 
 // findJSON reads the value of the last "answer" (or "final_answer") key:
 // {"reasoning": "...", "answer": "B"}, fenced or not, valid JSON or not.

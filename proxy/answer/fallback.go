@@ -253,9 +253,10 @@ func afterCopula(line string, start int, nums []numAt) *numAt {
 		if n.start < start || compoundAdjective(line, n.end) {
 			continue
 		}
-		before := strings.TrimRight(asciiLower(line[start:n.start]), " ")
+		before := strings.TrimRight(line[start:n.start], " ")
 		for _, c := range copulas {
-			if strings.HasSuffix(before, c) && (len(before) == len(c) || before[len(before)-len(c)-1] == ' ') {
+			k := len(before) - len(c)
+			if k >= 0 && strings.EqualFold(before[k:], c) && (k == 0 || before[k-1] == ' ') {
 				stated = n
 			}
 		}
