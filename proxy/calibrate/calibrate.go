@@ -21,6 +21,7 @@ package calibrate
 import (
 	"fmt"
 	"math"
+	"sort"
 )
 
 // Sample is one scored draft.
@@ -75,44 +76,57 @@ type Estimate struct {
 
 // At estimates the quality of threshold t on samples at confidence 1-delta.
 func At(samples []Sample, t, delta float64) Estimate {
-	var total, accepted, wSum, wSq, wBad float64
-	e := Estimate{Threshold: t}
+	var total float64
+	var acc region
 	for _, s := range samples {
-		m := s.mass()
-		total += m
-		if s.Score < t {
-			continue
-		}
-		accepted += m
-		if !s.Labelled {
-			continue
-		}
-		w := s.labelWeight()
-		e.Labels++
-		wSum += w
-		wSq += w * w
-		if !s.Good {
-			wBad += w
+		total += s.mass()
+		if s.Score >= t {
+			acc.add(s)
 		}
 	}
+	return acc.estimate(t, total, delta)
+}
+
+// region sums what the estimate needs of the samples at or above a threshold.
+type region struct {
+	accepted, wSum, wSq, wBad float64
+	labels                    int
+}
+
+func (r *region) add(s Sample) {
+	r.accepted += s.mass()
+	if !s.Labelled {
+		return
+	}
+	w := s.labelWeight()
+	r.labels++
+	r.wSum += w
+	r.wSq += w * w
+	if !s.Good {
+		r.wBad += w
+	}
+}
+
+func (r *region) estimate(t, total, delta float64) Estimate {
+	e := Estimate{Threshold: t, Labels: r.labels}
 	if total == 0 {
 		e.Quality, e.Lower, e.Upper = 1, 0, 1
 		return e
 	}
-	e.Accepted = accepted / total
-	if accepted == 0 {
+	e.Accepted = r.accepted / total
+	if r.accepted == 0 {
 		e.Quality, e.Lower, e.Upper = 1, 1, 1
 		return e
 	}
-	if wSum == 0 {
+	if r.wSum == 0 {
 		// Drafts are accepted but none was compared: nothing is known of them.
 		e.Quality, e.Lower, e.Upper = math.NaN(), 1-e.Accepted, 1
 		return e
 	}
-	bad := wBad / wSum
+	bad := r.wBad / r.wSum
 	// Kish's effective sample size turns the weighted labels into a binomial
 	// experiment of equivalent precision.
-	n := wSum * wSum / wSq
+	n := r.wSum * r.wSum / r.wSq
 	e.Effective = n
 	e.Quality = 1 - e.Accepted*bad
 	e.Lower = 1 - e.Accepted*UpperBound(bad*n, n, delta)
@@ -207,11 +221,25 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 		e := At(samples, configured, delta)
 		return Decision{Threshold: configured, Reason: ColdStart, Estimate: e, Labels: labels, Met: e.Lower >= cfg.Target}
 	}
-	best := At(samples, Never, delta)
+	// One pass from the highest score down: each candidate's region is the
+	// previous one plus the samples between the two thresholds.
+	sorted := append([]Sample(nil), samples...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Score > sorted[j].Score })
+	var total float64
+	for _, s := range sorted {
+		total += s.mass()
+	}
+	var acc region
+	best := acc.estimate(Never, total, delta)
+	next := 0
 	steps := int(math.Round(1 / cfg.Step))
 	for i := steps; i >= 0; i-- {
 		t := float64(i) * cfg.Step
-		e := At(samples, t, delta)
+		for next < len(sorted) && sorted[next].Score >= t {
+			acc.add(sorted[next])
+			next++
+		}
+		e := acc.estimate(t, total, delta)
 		if e.Lower < cfg.Target {
 			break
 		}
