@@ -30,12 +30,12 @@ func TestDraftGood(t *testing.T) {
 		draftFirst, verifierFirst Verdict
 		good, ok                  bool
 	}{
-		{A, B, true, true},      // draft preferred in both orders
-		{Tie, Tie, true, true},  // a tie is at least as good
-		{B, A, false, true},     // the verifier preferred in both orders
-		{A, A, true, true},      // position bias: inconsistent, a tie
-		{B, B, true, true},      // position bias the other way
-		{B, Tie, true, true},    // the verifier preferred in one order only
+		{A, B, true, true},     // draft preferred in both orders
+		{Tie, Tie, true, true}, // a tie is at least as good
+		{B, A, false, true},    // the verifier preferred in both orders
+		{A, A, true, true},     // position bias: inconsistent, a tie
+		{B, B, true, true},     // position bias the other way
+		{B, Tie, true, true},   // the verifier preferred in one order only
 		{NoVerdict, A, false, false},
 		{B, NoVerdict, false, false},
 	}
