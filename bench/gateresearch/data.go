@@ -38,15 +38,15 @@ type row struct {
 type price struct{ in, out float64 }
 
 var prices = map[string]price{
-	"mistralai/Mixtral-8x7B-Instruct-v0.1":  {0.60, 0.60},
-	"gpt-4-1106-preview":                    {10, 30},
-	"openai/gpt-3.5-turbo-0125":             {0.50, 1.50},
-	"openai/gpt-4-turbo-2024-04-09":         {10, 30},
-	"meta-llama/Meta-Llama-3-8B-Instruct":   {0.20, 0.20},
-	"meta-llama/Meta-Llama-3-70B-Instruct":  {0.90, 0.90},
-	"Qwen/Qwen2-7B-Instruct":                {0.20, 0.20},
-	"Qwen/Qwen2-72B-Instruct":               {0.90, 0.90},
-	"google/gemini-1.5-flash":               {0.075, 0.30},
+	"mistralai/Mixtral-8x7B-Instruct-v0.1": {0.60, 0.60},
+	"gpt-4-1106-preview":                   {10, 30},
+	"openai/gpt-3.5-turbo-0125":            {0.50, 1.50},
+	"openai/gpt-4-turbo-2024-04-09":        {10, 30},
+	"meta-llama/Meta-Llama-3-8B-Instruct":  {0.20, 0.20},
+	"meta-llama/Meta-Llama-3-70B-Instruct": {0.90, 0.90},
+	"Qwen/Qwen2-7B-Instruct":               {0.20, 0.20},
+	"Qwen/Qwen2-72B-Instruct":              {0.90, 0.90},
+	"google/gemini-1.5-flash":              {0.075, 0.30},
 }
 
 func tokens(s string) int { return (len(s) + 3) / 4 }

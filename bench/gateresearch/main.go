@@ -23,6 +23,7 @@ func main() {
 	seeds := flag.Int("seeds", 10, "random orders per controller configuration")
 	split := flag.Bool("split", false, "one route per (file, source) instead of one per file")
 	sections := flag.String("sections", "extract,auc,static,ctl,weights,sens", "sections to print")
+	flag.IntVar(&streamLen, "stream", 0, "controller runs replay this many rows drawn with replacement (0: one pass in random order)")
 	flag.Parse()
 
 	paths := []string{filepath.Join(*dir, "pairs-dev.jsonl")}
@@ -293,7 +294,7 @@ func reportStatic(order []string, routes map[string][]*item) {
 
 func defaultCtl() ctlConfig {
 	return ctlConfig{m: 2, audit: 0.10, judgeEscRate: 0.2, minLabels: 100, refit: 25, lambda: 2,
-		delta: 0.05, bound: "cp", target: 0.95, configured: 0.7, warmup: 200, learn: true}
+		delta: 0.05, bound: "cp", target: 0.95, configured: 0.7, warmup: 200, learn: true, bypassMin: 200}
 }
 
 type variant struct {
@@ -310,20 +311,38 @@ func controllerVariants() []variant {
 	}
 	return []variant{
 		v("gate only, configured 0.7 (today)", func(c *ctlConfig) { c.m = 0; c.learn = false; c.minLabels = 1 << 30; c.audit = 0 }),
-		v("gate + controller (no learning)", func(c *ctlConfig) { c.m = 0; c.learn = false }),
-		v("LR m=0 + controller", func(c *ctlConfig) { c.m = 0 }),
-		v("LR m=1 + controller", func(c *ctlConfig) { c.m = 1 }),
-		v("LR m=2 + controller", func(c *ctlConfig) {}),
+		v("gate + controller (no learning), exact labels", func(c *ctlConfig) { c.m = 0; c.learn = false }),
+		v("LR m=0, exact labels", func(c *ctlConfig) { c.m = 0 }),
+		v("LR m=2, exact labels", func(c *ctlConfig) {}),
 		v("LR m=2, judge labels", func(c *ctlConfig) { c.judgeMode = true }),
-		v("LR m=2, audit 5 %", func(c *ctlConfig) { c.audit = 0.05 }),
+		v("LR m=0, hybrid labels", func(c *ctlConfig) { c.m = 0; c.hybrid = true }),
+		v("LR m=1, hybrid labels", func(c *ctlConfig) { c.m = 1; c.hybrid = true }),
+		v("LR m=2, hybrid labels", func(c *ctlConfig) { c.hybrid = true }),
+		v("LR m=0, hybrid, bypass", func(c *ctlConfig) { c.m = 0; c.hybrid = true; c.bypass = 0.1 }),
+		v("LR m=1, hybrid, bypass", func(c *ctlConfig) { c.m = 1; c.hybrid = true; c.bypass = 0.1 }),
+		v("LR m=2, hybrid, bypass", func(c *ctlConfig) { c.hybrid = true; c.bypass = 0.1 }),
+		v("LR m=0, hybrid, bypass, safe start", func(c *ctlConfig) { c.m = 0; c.hybrid = true; c.bypass = 0.1; c.safeStart = true }),
+		v("LR m=1, hybrid, bypass, safe start", func(c *ctlConfig) { c.m = 1; c.hybrid = true; c.bypass = 0.1; c.safeStart = true }),
+		v("LR m=2, hybrid, bypass, safe start", func(c *ctlConfig) { c.hybrid = true; c.bypass = 0.1; c.safeStart = true }),
+		v("LR m=1, hybrid, bypass, safe start, judge all disagreements", func(c *ctlConfig) {
+			c.m = 1
+			c.hybrid = true
+			c.bypass = 0.1
+			c.safeStart = true
+			c.judgeEscRate = 1
+		}),
 	}
 }
 
+// recommended is the index in controllerVariants of the configuration the
+// per-source breakdown shows.
+const recommended = 13
+
 type agg struct {
-	ret, minRet, par, est, cost, costPost, esc, labels, moved, lb, tau float64
-	okRet                                                              int
-	n                                                                  int
-	src                                                                map[string][2]float64
+	ret, minRet, par, est, cost, costPost, esc, labels, moved, lb, tau, byp float64
+	okRet                                                                   int
+	n                                                                       int
+	src                                                                     map[string][2]float64
 }
 
 func runSeeds(items []*item, cfg ctlConfig, seeds int) agg {
@@ -340,6 +359,7 @@ func runSeeds(items []*item, cfg ctlConfig, seeds int) agg {
 		a.cost += r.cost
 		a.costPost += r.costPost
 		a.esc += r.esc
+		a.byp += r.bypassed
 		a.labels += float64(r.labels)
 		a.moved += float64(r.moved)
 		a.lb += r.finalLB
@@ -357,6 +377,7 @@ func runSeeds(items []*item, cfg ctlConfig, seeds int) agg {
 	a.cost /= n
 	a.costPost /= n
 	a.esc /= n
+	a.byp /= n
 	a.labels /= n
 	a.moved /= n
 	a.lb /= n
@@ -368,12 +389,16 @@ func runSeeds(items []*item, cfg ctlConfig, seeds int) agg {
 }
 
 func reportController(order []string, routes map[string][]*item, seeds int) {
-	fmt.Printf("\n## Online: learned score + threshold controller (%d random orders per cell, means)\n\n", seeds)
+	mode := "one pass over the rows in random order"
+	if streamLen > 0 {
+		mode = fmt.Sprintf("streams of %d rows drawn with replacement", streamLen)
+	}
+	fmt.Printf("\n## Online: learned score + threshold controller (%d seeds, %s; means)\n\n", seeds, mode)
 	c := defaultCtl()
 	fmt.Printf("Defaults: audit %.0f %% of accepted drafts (verifier call, background); escalated rows labelled free by exact final-answer comparison (routes without a final answer: pairwise judge at the verifier's price on %.0f %% of escalated rows); first fit after %d labels, refit every %d labels; L2 λ=%g towards the prior weights; one-sided %s bound at %.0f %% confidence; target parity %.2f (share of requests served an answer at least as good as the verifier's, as the controller measures it); configured threshold %.2f on the warm-up score (gate × (1+k)/(1+m)). Cost includes draft, second opinions, escalations, audits and judge calls; post-warm-up cost counts rows after the first %d.\n\n",
 		100*c.audit, 100*c.judgeEscRate, c.minLabels, c.refit, c.lambda, strings.ToUpper(c.bound), 100*(1-c.delta), c.target, c.configured, c.warmup)
-	fmt.Println("| route | variant | retained (min; seeds ≥ 0.94) | true parity | controller's parity estimate | cost | cost after 200 | hindsight static (same m, LR-in) | ratio | esc. | labels | first move at row |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| route | variant | retained (min; seeds ≥ 0.94) | true parity | controller's parity estimate | cost | cost after 200 | hindsight static (same m, LR-in) | ratio | esc. | bypassed | labels | first move at row |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range order {
 		its := routes[r]
 		m := maxOthers(its)
@@ -393,13 +418,13 @@ func reportController(order []string, routes map[string][]*item, seeds int) {
 			if a.moved >= 0 && v.cfg.minLabels < 1<<29 {
 				moved = fmt.Sprintf("%.0f", a.moved)
 			}
-			fmt.Printf("| %s | %s | %.3f (%.3f; %d/%d) | %.3f | %.3f | %.3f | %.3f | %s | %s | %.2f | %.0f | %s |\n",
-				r, v.name, a.ret, a.minRet, a.okRet, a.n, a.par, a.est, a.cost, a.costPost, hsTxt, ratio, a.esc, a.labels, moved)
+			fmt.Printf("| %s | %s | %.3f (%.3f; %d/%d) | %.3f | %.3f | %.3f | %s | %s | %s | %.2f | %.2f | %.0f | %s |\n",
+				r, v.name, a.ret, a.minRet, a.okRet, a.n, a.par, a.est, a.cost, f3(a.costPost), hsTxt, ratio, a.esc, a.byp, a.labels, moved)
 		}
 	}
 	// Per-source breakdown of the main variant on mixed routes.
-	fmt.Print("\nPer source inside mixed routes (LR m=2 + controller, and gate only at 0.7), retained / cost share:\n\n")
-	fmt.Println("| route | source | today: retained | today: cost | LR m=2 + ctl: retained | LR m=2 + ctl: cost | static oracle cost |")
+	fmt.Print("\nPer source inside mixed routes (today's gate at 0.7, and the recommended configuration: LR m=1, hybrid labels, bypass, safe start), retained / cost share:\n\n")
+	fmt.Println("| route | source | today: retained | today: cost | recommended: retained | recommended: cost | static oracle cost |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	vs := controllerVariants()
 	for _, r := range order {
@@ -408,7 +433,7 @@ func reportController(order []string, routes map[string][]*item, seeds int) {
 			continue
 		}
 		today := runSeeds(its, vs[0].cfg, 1)
-		main := runSeeds(its, vs[4].cfg, seeds)
+		main := runSeeds(its, vs[recommended].cfg, seeds)
 		for _, src := range sources(its) {
 			if src == "all" {
 				continue
@@ -449,7 +474,7 @@ func reportWeights(order []string, routes map[string][]*item) {
 }
 
 func reportSensitivity(order []string, routes map[string][]*item, seeds int) {
-	fmt.Print("\n## Sensitivity of the controller (LR m=2 where available, else m=0): mean retained / cost after 200 rows / seeds ≥ 0.94\n\n")
+	fmt.Print("\n## Sensitivity of the recommended controller (LR m=1 where available, hybrid labels, bypass, safe start): mean retained / cost after 200 rows / seeds ≥ 0.94\n\n")
 	type knob struct {
 		name string
 		f    func(*ctlConfig)
@@ -466,6 +491,9 @@ func reportSensitivity(order []string, routes map[string][]*item, seeds int) {
 		{"CP 90 %", func(c *ctlConfig) { c.delta = 0.10 }},
 		{"CP 99 %", func(c *ctlConfig) { c.delta = 0.01 }},
 		{"target 0.97", func(c *ctlConfig) { c.target = 0.97 }},
+		{"judge rate 0.5", func(c *ctlConfig) { c.judgeEscRate = 0.5 }},
+		{"configured start", func(c *ctlConfig) { c.safeStart = false }},
+		{"no bypass", func(c *ctlConfig) { c.bypass = 0 }},
 	}
 	head := "| route |"
 	for _, k := range knobs {
@@ -477,8 +505,8 @@ func reportSensitivity(order []string, routes map[string][]*item, seeds int) {
 		its := routes[r]
 		line := "| " + r + " |"
 		for _, k := range knobs {
-			c := defaultCtl()
-			c.m = min(maxOthers(its), 2)
+			c := controllerVariants()[recommended].cfg
+			c.m = min(maxOthers(its), c.m)
 			k.f(&c)
 			a := runSeeds(its, c, seeds)
 			line += fmt.Sprintf(" %.3f / %.3f / %d |", a.ret, a.costPost, a.okRet)

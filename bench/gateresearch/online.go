@@ -11,6 +11,10 @@ type ctlConfig struct {
 	audit        float64 // share of accepted drafts also sent to the verifier
 	judgeEscRate float64 // share of escalated rows labelled by a paid judge (routes without final answers, or judge mode)
 	judgeMode    bool    // label every route with the pairwise judge (true label) instead of exact final-answer comparison
+	hybrid       bool    // exact comparison when the answers agree (free, good); the judge only when they differ
+	bypass       float64 // >0: when the learned score predicts the cascade costs more than the verifier alone, skip the draft on all but this share of requests (those get a shadow draft: escalated and labelled)
+	bypassMin    int     // labels before bypass may start
+	safeStart    bool    // before the first fit escalate everything (shadow drafts, all labelled) instead of holding the configured threshold
 	minLabels    int     // labels before the first fit; the configured threshold holds until then
 	refit        int     // refit after this many new labels
 	lambda       float64 // L2 strength towards the prior weights
@@ -30,7 +34,8 @@ type ctlResult struct {
 	finalTau                              float64
 	labels                                int
 	perSource                             map[string][2]float64 // retained, cost
-	moved                                 int                   // row index where the controller first left the configured threshold (-1 never)
+	bypassed                              float64
+	moved                                 int // row index where the controller first left the configured threshold (-1 never)
 	weights                               []float64
 }
 
@@ -53,6 +58,14 @@ func warmScore(it *item, m int) float64 {
 func runController(items []*item, cfg ctlConfig, seed int64) ctlResult {
 	rng := rand.New(rand.NewSource(seed))
 	order := rng.Perm(len(items))
+	if streamLen > 0 {
+		// A longer stream: rows drawn with replacement (repeats make the fit
+		// somewhat optimistic; it shows where the controller settles).
+		order = make([]int, streamLen)
+		for i := range order {
+			order[i] = rng.Intn(len(items))
+		}
+	}
 	n := nFeat(cfg.m)
 	var model *lr
 	tau := math.NaN()
@@ -62,7 +75,10 @@ func runController(items []*item, cfg ctlConfig, seed int64) ctlResult {
 	res := ctlResult{perSource: map[string][2]float64{}, moved: -1}
 	var q, vq, c, all, cPost, allPost, bad float64
 	var estBadW float64
-	esc := 0
+	esc, bypassed := 0, 0
+	bypassing := false
+	var sumCasc, sumVer float64
+	nCasc := 0
 	srcQ := map[string][3]float64{} // q, vq, c ; all in srcAll
 	srcAll := map[string]float64{}
 	scoreOf := func(x []float64, it *item) float64 {
@@ -76,6 +92,23 @@ func runController(items []*item, cfg ctlConfig, seed int64) ctlResult {
 	}
 	for step, idx := range order {
 		it := items[idx]
+		if bypassing && rng.Float64() >= cfg.bypass {
+			// Verifier only: no draft, no second opinion, no label.
+			q += it.v
+			vq += it.v
+			c += it.cVer
+			all += it.cVer
+			if step >= cfg.warmup {
+				cPost += it.cVer
+				allPost += it.cVer
+			}
+			sq := srcQ[it.source]
+			srcQ[it.source] = [3]float64{sq[0] + it.v, sq[1] + it.v, sq[2] + it.cVer}
+			srcAll[it.source] += it.cVer
+			esc++
+			bypassed++
+			continue
+		}
 		x := feat(it, cfg.m)
 		seen = append(seen, x)
 		s := scoreOf(x, it)
@@ -84,8 +117,14 @@ func runController(items []*item, cfg ctlConfig, seed int64) ctlResult {
 			th = tau
 		}
 		accept := s >= th
+		if bypassing || (cfg.safeStart && model == nil) {
+			accept = false // shadow draft: escalated, labelled like any escalated row
+		}
 		rowCost := it.cDraft + soCost(it, cfg.m)
-		judgeLabel := cfg.judgeMode || !it.hasFinal
+		sumCasc += rowCost
+		sumVer += it.cVer
+		nCasc++
+		judgeLabel := cfg.judgeMode || !it.hasFinal || (cfg.hybrid && !it.exactLabel)
 		obsBad := !it.good
 		if !judgeLabel {
 			obsBad = !it.exactLabel
@@ -150,6 +189,10 @@ func runController(items []*item, cfg ctlConfig, seed int64) ctlResult {
 			}
 			tau = newTau
 			res.finalLB = lb
+			bypassing = cfg.bypass > 0 && len(labs) >= cfg.bypassMin && acceptShare(model, seen, tau)*sumVer < sumCasc
+			if debugHook != nil {
+				debugHook(step, tau, acceptShare(model, seen, tau), lb, len(labs), bypassing)
+			}
 		}
 		if !cfg.learn && len(labs) >= cfg.minLabels && sinceFit >= cfg.refit {
 			// Threshold moved on the prior score alone (no learning).
@@ -163,7 +206,7 @@ func runController(items []*item, cfg ctlConfig, seed int64) ctlResult {
 			res.finalLB = lb
 		}
 	}
-	N := float64(len(items))
+	N := float64(len(order))
 	res.retained = q / vq
 	res.parity = 1 - bad/N
 	res.cost = c / all
@@ -172,6 +215,7 @@ func runController(items []*item, cfg ctlConfig, seed int64) ctlResult {
 	res.estParity = 1 - estBadW/N
 	res.finalTau = tau
 	res.labels = len(labs)
+	res.bypassed = float64(bypassed) / N
 	for s, v := range srcQ {
 		res.perSource[s] = [2]float64{v[0] / v[1], v[2] / srcAll[s]}
 	}
@@ -249,3 +293,20 @@ func zOf(delta float64) float64 {
 	}
 	return 1.2816
 }
+
+// acceptShare is the share of the rows seen whose learned score reaches tau.
+func acceptShare(model *lr, seen [][]float64, tau float64) float64 {
+	n := 0
+	for _, x := range seen {
+		if model.p(x) >= tau {
+			n++
+		}
+	}
+	return float64(n) / float64(len(seen))
+}
+
+// debugHook, when set, sees every controller update.
+var debugHook func(step int, tau, accept, lb float64, labels int, bypass bool)
+
+// streamLen > 0 replays this many rows drawn with replacement instead of one pass.
+var streamLen int
