@@ -274,6 +274,9 @@ func ltt(model *lr, seen [][]float64, labs []labelled, cfg ctlConfig) (float64, 
 			ucb = 0
 		}
 		lb := 1 - A*ucb
+		if debugLTT != nil && k%5 == 0 {
+			debugLTT(t, A, sw, sw*sw/math.Max(sw2, 1e-9), sb, ucb, lb)
+		}
 		if lb < cfg.target {
 			break
 		}
@@ -310,3 +313,5 @@ var debugHook func(step int, tau, accept, lb float64, labels int, bypass bool)
 
 // streamLen > 0 replays this many rows drawn with replacement instead of one pass.
 var streamLen int
+
+var debugLTT func(t, A, sw, neff, sb, ucb, lb float64)
