@@ -336,7 +336,7 @@ func controllerVariants() []variant {
 
 // recommended is the index in controllerVariants of the configuration the
 // per-source breakdown shows.
-const recommended = 13
+const recommended = 12
 
 type agg struct {
 	ret, minRet, par, est, cost, costPost, esc, labels, moved, lb, tau, byp float64
@@ -509,7 +509,7 @@ func reportSensitivity(order []string, routes map[string][]*item, seeds int) {
 			c.m = min(maxOthers(its), c.m)
 			k.f(&c)
 			a := runSeeds(its, c, seeds)
-			line += fmt.Sprintf(" %.3f / %.3f / %d |", a.ret, a.costPost, a.okRet)
+			line += fmt.Sprintf(" %.3f / %s / %d |", a.ret, f3(a.costPost), a.okRet)
 		}
 		fmt.Println(line)
 	}
