@@ -45,12 +45,12 @@ type applyResult struct {
 func (r *CascadeRouteReconciler) applyAll(ctx context.Context, cr *v1alpha1.CascadeRoute, objs []render.Object, secrets secretState) (applyResult, error) {
 	var res applyResult
 	exposure := render.ExposureOf(cr)
-	for _, obj := range closedServiceFirst(objs) {
-		typeBefore, err := r.serviceTypeNow(ctx, obj)
+	for _, rendered := range closedServiceFirst(objs) {
+		typeBefore, err := r.serviceTypeNow(ctx, rendered)
 		if err != nil {
 			return res, err
 		}
-		obj, held, err := r.holdBackExposure(ctx, obj, exposure, typeBefore, &res.deployment)
+		obj, held, err := r.holdBackExposure(ctx, rendered, exposure, typeBefore, &res.deployment)
 		if err != nil {
 			return res, err
 		}
