@@ -337,7 +337,7 @@ func FuzzReadRouting(f *testing.F) {
 			}
 		}
 
-		// And the struct decoding the brief asks for. encoding/json matches
+		// And agree with decoding into a struct. encoding/json matches
 		// struct field names case-insensitively ("MODEL" fills Model), which
 		// upstream APIs do not, so compare only when no other spelling occurs.
 		for _, m := range ms {
