@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/quality/gateconfig"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -16,7 +17,7 @@ import (
 // and the complexity signal (if kept) never lowers the score.
 func only(weights map[string]float64) *rules.Gate {
 	w := map[string]float64{}
-	for name := range defaultWeights {
+	for _, name := range gateconfig.SignalNames() {
 		w[name] = 0
 	}
 	for k, v := range weights {
@@ -141,7 +142,7 @@ func TestEvaluateJudge(t *testing.T) {
 	// No judge call when the other signals already reject the draft.
 	j = &fakeJudge{score: 1}
 	low, _ := New(only(map[string]float64{SignalArithmetic: 1}), 0.9)
-	low.cfg.judgeWeight = 1
+	low.cfg.weights.Judge = 1
 	if d = low.Evaluate(ctx, ask("q"), answer("So 2 + 2 = 5 and 3 + 3 = 6."), j); j.calls != 0 || d.Accept {
 		t.Fatalf("judge called %d times for a draft scoring %v under threshold 0.9", j.calls, d.Score)
 	}
