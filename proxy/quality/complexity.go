@@ -166,16 +166,16 @@ type checkedWork struct {
 	evidence float64 // in [0, 1]
 }
 
-// checkWork weighs what the arithmetic, coverage and answer signals found
-// (their results as counted, weight 0 or not applicable meaning "not
-// applicable") into evidence in [0, 1]: the draft answers a word problem, its
-// calculations all recompute, and no check found a fault. Evidence grows with
-// the share of the problem's steps that were checked: combining n given
-// quantities takes at least n-1 operations, so a problem giving 6 quantities
-// is not vouched for by 2 correct calculations the way a problem giving 3 is
-// (complexity_verified_calcs is the fewest calculations that count as full
-// evidence). With the arithmetic signal off nothing is checked and there is
-// no evidence.
+// checkWork turns what the arithmetic, coverage and answer signals found
+// into evidence in [0, 1]; each result is as counted by Evaluate (not
+// applicable when the signal is off). There is evidence when the draft
+// answers a word problem, its calculations all recompute and no check found a
+// fault. It grows with the share of the problem's steps that were checked:
+// combining n given quantities takes at least n-1 operations, so a problem
+// giving 6 quantities is not vouched for by 2 correct calculations the way a
+// problem giving 3 is (complexity_verified_calcs is the fewest calculations
+// that count as full evidence). With the arithmetic signal off nothing is
+// checked and there is no evidence.
 func checkWork(m *mathView, calc mathtext.Tally, arithmetic, coverage, answer result, o *options) checkedWork {
 	w := checkedWork{}
 	if arithmetic.applies {

@@ -40,7 +40,7 @@ type options = gateconfig.Options
 
 // Defaults returns copies of the default signal weights and options, keyed
 // by the names rules.Gate.Weights and rules.Gate.Options accept.
-func Defaults() (weights, options map[string]float64) {
+func Defaults() (weights, opts map[string]float64) {
 	return gateconfig.DefaultWeights().Map(), gateconfig.DefaultOptions().Map()
 }
 
