@@ -256,16 +256,22 @@ type Target struct {
 
 // Gate holds the quality gate's tunables. Unset fields mean "use the default".
 type Gate struct {
-	// weights of each signal in the combined score, by signal name. Non-negative.
+	// weights of the signals in the combined score (exponents of a weighted
+	// product), by signal name: truncation, empty, refusal, hedging,
+	// repetition, length, tool_calls, format, arithmetic, coverage, answer,
+	// complexity, logprob, judge. Non-negative; 0 turns a signal off. Unset
+	// signals keep their defaults (arithmetic 3, the others 1).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['truncation', 'empty', 'refusal', 'hedging', 'repetition', 'length', 'tool_calls', 'format', 'arithmetic', 'coverage', 'answer', 'complexity', 'logprob', 'judge'])",message="gate weights must be keyed by signal name: truncation, empty, refusal, hedging, repetition, length, tool_calls, format, arithmetic, coverage, answer, complexity, logprob or judge"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0.0)",message="gate weights must not be negative"
 	Weights map[string]float64 `json:"weights,omitempty"`
 
 	// complexityThresholds override threshold per estimated request
-	// complexity ("simple", "moderate", "hard", ...). Each between 0 and 1.
+	// complexity: simple, moderate or hard. Each between 0 and 1.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['simple', 'moderate', 'hard'])",message="complexity thresholds must be keyed by level: simple, moderate or hard"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0.0 && self[k] <= 1.0)",message="complexity thresholds must be between 0 and 1"
 	ComplexityThresholds map[string]float64 `json:"complexityThresholds,omitempty"`
 
@@ -284,9 +290,16 @@ type Gate struct {
 	// +optional
 	Judge *Judge `json:"judge,omitempty"`
 
-	// options are further named numeric settings of the gate's signals.
+	// options are further named numeric settings of the gate's signals, e.g.
+	// hedge_penalty or repetition_ngram; proxy/quality/doc.go describes each
+	// and its range. None is negative; scores, shares and level boundaries
+	// are between 0 and 1. The operator refuses values outside an option's
+	// range (condition Accepted=False, reason InvalidRule).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['veto_cap', 'dangling_score', 'unfinished_score', 'hedge_penalty', 'hedge_floor', 'refusal_partial_score', 'repetition_ngram', 'repetition_low', 'repetition_high', 'length_min_longform', 'length_min_code', 'length_min_explain', 'length_no_code_score', 'length_work_ratio', 'arithmetic_tolerance', 'coverage_unused_score', 'answer_flaw_score', 'complexity_moderate', 'complexity_hard', 'complexity_penalty', 'complexity_verified_discount', 'complexity_verified_calcs', 'logprob_low', 'logprob_high', 'judge_timeout_seconds'])",message="unknown gate option; the options are veto_cap, dangling_score, unfinished_score, hedge_penalty, hedge_floor, refusal_partial_score, repetition_ngram, repetition_low, repetition_high, length_min_longform, length_min_code, length_min_explain, length_no_code_score, length_work_ratio, arithmetic_tolerance, coverage_unused_score, answer_flaw_score, complexity_moderate, complexity_hard, complexity_penalty, complexity_verified_discount, complexity_verified_calcs, logprob_low, logprob_high, judge_timeout_seconds"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0.0)",message="gate options must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['veto_cap', 'dangling_score', 'unfinished_score', 'hedge_floor', 'refusal_partial_score', 'repetition_low', 'repetition_high', 'length_no_code_score', 'arithmetic_tolerance', 'coverage_unused_score', 'answer_flaw_score', 'complexity_moderate', 'complexity_hard', 'complexity_penalty', 'complexity_verified_discount', 'logprob_low', 'logprob_high']) || self[k] <= 1.0)",message="gate options that are scores, shares or level boundaries must be between 0 and 1"
 	Options map[string]float64 `json:"options,omitempty"`
 }
 

@@ -52,7 +52,7 @@ func TestDecodeClaudeCodeSample(t *testing.T) {
 	if g == nil {
 		t.Fatal("rule 0 has no gate")
 	}
-	if len(g.Weights) != 3 || g.Weights["hedging"] != 1 || g.Weights["tool_validity"] != 2.5 || g.Weights["length"] != 0.5 {
+	if len(g.Weights) != 3 || g.Weights["hedging"] != 1 || g.Weights["tool_calls"] != 2.5 || g.Weights["length"] != 0.5 {
 		t.Errorf("weights = %v", g.Weights)
 	}
 	if len(g.ComplexityThresholds) != 3 || g.ComplexityThresholds["simple"] != 0.5 || g.ComplexityThresholds["hard"] != 0.85 {
@@ -65,7 +65,7 @@ func TestDecodeClaudeCodeSample(t *testing.T) {
 		j.Weight == nil || *j.Weight != 0.5 || j.Timeout.Duration != 5*time.Second {
 		t.Errorf("judge = %+v", g.Judge)
 	}
-	if g.Options["refusal_penalty"] != 0.8 {
+	if g.Options["refusal_partial_score"] != 0.8 {
 		t.Errorf("options = %v", g.Options)
 	}
 

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/quality/gateconfig"
 )
 
 var (
@@ -125,13 +127,13 @@ func (s *Set) Validate() error {
 		duration(bad, f+".draftTimeout", r.DraftTimeout)
 		duration(bad, f+".verifierTimeout", r.VerifierTimeout)
 		if g := r.Gate; g != nil {
-			for _, k := range sortedKeys(g.Weights) {
-				if w := g.Weights[k]; w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-					bad(f+".gate.weights["+k+"]", "must be a non-negative number")
-				}
+			// The gate's own definitions: signal, option and level names,
+			// and the values each allows.
+			if _, err := gateconfig.ParseWeights(f+".gate.weights", g.Weights); err != nil {
+				errs = append(errs, err)
 			}
-			for _, k := range sortedKeys(g.ComplexityThresholds) {
-				unit(bad, f+".gate.complexityThresholds["+k+"]", g.ComplexityThresholds[k])
+			if err := gateconfig.CheckComplexityThresholds(f+".gate.complexityThresholds", g.ComplexityThresholds); err != nil {
+				errs = append(errs, err)
 			}
 			if g.SkipDraftAbove != nil {
 				unit(bad, f+".gate.skipDraftAbove", *g.SkipDraftAbove)
@@ -146,10 +148,8 @@ func (s *Set) Validate() error {
 				}
 				duration(bad, f+".gate.judge.timeout", g.Judge.Timeout)
 			}
-			for _, k := range sortedKeys(g.Options) {
-				if v := g.Options[k]; math.IsNaN(v) || math.IsInf(v, 0) {
-					bad(f+".gate.options["+k+"]", "must be a finite number")
-				}
+			if _, err := gateconfig.ParseOptions(f+".gate.options", g.Options); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		prices(bad, f+".prices", r.Prices)
