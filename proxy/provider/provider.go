@@ -91,9 +91,6 @@ func (c *Client) Name() string { return c.name }
 // Dialect is the wire format the provider speaks.
 func (c *Client) Dialect() llm.Dialect { return c.dialect }
 
-// Codec is the provider's wire format codec.
-func (c *Client) Codec() dialect.Codec { return c.codec }
-
 // Path kinds of the upstream API.
 const (
 	PathMessages    = "messages"

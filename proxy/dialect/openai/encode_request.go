@@ -92,10 +92,6 @@ type outJSONSchema struct {
 	Schema json.RawMessage `json:"schema,omitempty"`
 }
 
-// billingHeaderPrefix starts the per-request system block Claude Code sends;
-// it changes on every request and defeats prefix caching elsewhere.
-const billingHeaderPrefix = "x-anthropic-billing-header:"
-
 // EncodeRequest writes a canonical request for an OpenAI-compatible
 // upstream. What Chat Completions cannot express is dropped on purpose (see
 // the package comment): thinking blocks and config, cache_control, top_k.
@@ -188,7 +184,7 @@ func (c Codec) EncodeRequest(r *llm.Request) ([]byte, error) {
 func systemText(blocks []llm.Block) string {
 	var b strings.Builder
 	for _, blk := range blocks {
-		if blk.Type != llm.BlockText || blk.Text == "" || strings.HasPrefix(blk.Text, billingHeaderPrefix) {
+		if blk.Type != llm.BlockText || blk.Text == "" || llm.IsBillingHeader(blk) {
 			continue
 		}
 		if b.Len() > 0 {
