@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -222,7 +223,7 @@ func encodeAssistant(blocks []llm.Block) outMessage {
 // inputArguments is the inverse of argumentsInput: a JSON string Input (kept
 // from invalid arguments) is sent back verbatim.
 func inputArguments(input json.RawMessage) string {
-	switch jsonKind(input) {
+	switch jsonenc.FirstByte(input) {
 	case 0, 'n':
 		return "{}"
 	case '"':
