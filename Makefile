@@ -44,7 +44,7 @@ run: ## Run the proxy on 127.0.0.1:8080 (demo mode against a built-in fake upstr
 	$(GO) build -o $(BIN)/proxy ./cmd/proxy
 	$(BIN)/proxy --listen $(PROXY_ADDR) --rules $(RULES) --log-format text
 
-lint: fmt vet staticcheck ## gofmt, go vet and staticcheck (checks chosen in staticcheck.conf).
+lint: fmt vet staticcheck ## gofmt, go vet and staticcheck (its default checks).
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
