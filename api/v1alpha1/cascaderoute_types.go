@@ -709,7 +709,3 @@ type CascadeRouteList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []CascadeRoute `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&CascadeRoute{}, &CascadeRouteList{})
-}

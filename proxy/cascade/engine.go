@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -275,7 +276,7 @@ func target(r Request, p Provider, model, owner string) (*llm.Request, []byte) {
 		raw := jsonfield.Replace(r.Raw, r.ModelSpan, jsonfield.QuoteString(model))
 		switch {
 		case r.RawDialect == llm.Anthropic:
-			raw = historyFor(raw, decide)
+			raw = anthropic.FilterHistory(raw, decide)
 		case req.Stream:
 			// The usage chunk lets the accounting price the stream; the client sees
 			// it only if it asked (streams are re-encoded from its own request).

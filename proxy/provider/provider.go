@@ -91,9 +91,6 @@ func (c *Client) Name() string { return c.name }
 // Dialect is the wire format the provider speaks.
 func (c *Client) Dialect() llm.Dialect { return c.dialect }
 
-// Codec is the provider's wire format codec.
-func (c *Client) Codec() dialect.Codec { return c.codec }
-
 // Path kinds of the upstream API.
 const (
 	PathMessages    = "messages"
@@ -263,6 +260,11 @@ func (c *Client) Complete(ctx context.Context, req *llm.Request, raw []byte, cli
 	if resp.StatusCode >= 300 {
 		return nil, c.UpstreamError(resp)
 	}
+	return c.readResponse(ctx, resp)
+}
+
+// readResponse reads and decodes a non-streaming answer.
+func (c *Client) readResponse(ctx context.Context, resp *http.Response) (*llm.Response, error) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if err != nil {
 		return nil, c.transportError(ctx, err)
@@ -293,13 +295,9 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request, raw []byte, clien
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		defer stop()
 		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+		out, err := c.readResponse(ctx, resp)
 		if err != nil {
-			return nil, c.transportError(ctx, err)
-		}
-		out, err := c.codec.DecodeResponse(data)
-		if err != nil {
-			return nil, &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s sent an invalid response", c.name), Err: err}
+			return nil, err
 		}
 		return &replay{events: out.Events()}, nil
 	}

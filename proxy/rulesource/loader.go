@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
@@ -117,6 +116,3 @@ func (l *Loader) logger() *slog.Logger {
 	}
 	return slog.Default()
 }
-
-// Debounce is how long watchers wait for a burst of file events to settle.
-const Debounce = 50 * time.Millisecond
