@@ -95,7 +95,7 @@ const (
 	CallPending  CallEnd = ""         // a live stream not yet read to its end
 	CallAnswered CallEnd = "answered" // a complete answer
 	CallFailed   CallEnd = "failed"   // no answer: an error, a timeout, a stream that broke before its first event
-	CallBroken   CallEnd = "broken"   // a stream that failed after its first event (garbage, cut, truncated)
+	CallBroken   CallEnd = "broken"   // a live stream that failed after its first event (garbage, cut, truncated)
 	CallCanceled CallEnd = "canceled" // the client went away
 )
 
