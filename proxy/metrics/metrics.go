@@ -19,7 +19,7 @@ type Metrics struct {
 	InFlight        prometheus.Gauge
 
 	// Routing and cascade.
-	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|error)
+	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|error|canceled)
 	DraftFailures  *prometheus.CounterVec   // rule, reason (error|timeout)
 	GateScore      *prometheus.HistogramVec // rule
 	StageDuration  *prometheus.HistogramVec // stage (draft|gate|verifier|judge|upstream), outcome
@@ -53,7 +53,7 @@ func New() *Metrics {
 			Name: "cascadeflow_http_in_flight_requests", Help: "Requests being served now.",
 		}),
 		RouteRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, draft_only, verifier_only, skipped_draft, error).",
+			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, draft_only, verifier_only, skipped_draft, error, canceled).",
 		}, []string{"rule", "outcome"}),
 		DraftFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_draft_failures_total", Help: "Draft calls that failed and were escalated, by reason (error, timeout).",

@@ -98,9 +98,9 @@ func (s *Server) handleChat(d llm.Dialect) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		if rule := snap.Index.Match(rt.Model); rule != nil {
-			route(c).Rule = rule.Name
-			s.serveRule(c, codec, body, rt, rule, snap)
+		if rule := snap.Rule(rt.Model); rule != nil {
+			route(c).Rule = rule.Name()
+			s.serveRule(c, codec, body, rt, rule)
 			return
 		}
 		s.passThrough(c, codec, body, rt, snap)
@@ -122,7 +122,7 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	if dr.Model != "" {
 		model = dr.Model
 	}
-	meter := func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Rules, model, u) }
+	meter := func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Compiled.Prices, model, u) }
 	p := snap.Provider(dr.Provider)
 	if p.Dialect() == codec.Dialect() {
 		if dr.Model != "" {

@@ -140,8 +140,14 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 		}
 		if errors.Is(err, io.EOF) {
 			if held > 0 {
+				if onUsage != nil {
+					sniff.Events(buf[:held])
+				}
 				_, _ = w.Write(buf[:held])
 				_ = rc.Flush()
+			}
+			if onUsage != nil && !sniff.ended {
+				s.upstreamFailed(p, &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream " + p.Name() + " stream ended before its last event"})
 			}
 			return
 		}

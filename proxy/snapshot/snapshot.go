@@ -1,7 +1,10 @@
 // Package snapshot turns a validated rules set into what requests are served
-// with (model index, provider clients with their keys) and holds the current
-// one behind an atomic pointer: a reload swaps it whole, so a request that
-// took a snapshot finishes on it, and the hot path takes no lock.
+// with (model index, provider clients with their keys, the rules compiled:
+// quality gates, price tables, resolved providers) and holds the current one
+// behind an atomic pointer: a reload swaps it whole, so a request that took
+// a snapshot finishes on it, and the hot path takes no lock. A set that
+// cannot be built or compiled is an error; the caller keeps serving the
+// previous snapshot.
 package snapshot
 
 import (
@@ -16,7 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
@@ -27,7 +32,9 @@ type Snapshot struct {
 	Index     *rules.Index
 	Hash      string
 	Providers map[string]*provider.Client
-	LoadedAt  time.Time
+	// Compiled holds each rule ready to run and the set's price table.
+	Compiled *cascade.Compiled
+	LoadedAt time.Time
 	// KeysDigest fingerprints the resolved provider keys (never the keys
 	// themselves), so a rotated key can be told from an unchanged one.
 	KeysDigest string
@@ -35,6 +42,20 @@ type Snapshot struct {
 
 // Provider returns the named provider client, or nil.
 func (s *Snapshot) Provider(name string) *provider.Client { return s.Providers[name] }
+
+// Rule returns the compiled rule serving model, or nil.
+func (s *Snapshot) Rule(model string) *cascade.CompiledRule {
+	return s.Compiled.For(s.Index.Match(model))
+}
+
+// lookup resolves provider names for the cascade (a missing one is a nil
+// interface, not a nil *provider.Client in one).
+func (s *Snapshot) lookup(name string) cascade.Provider {
+	if c := s.Providers[name]; c != nil {
+		return c
+	}
+	return nil
+}
 
 // Builder makes snapshots: it knows the codecs, how to resolve keys, and the
 // shared transport.
@@ -47,10 +68,14 @@ type Builder struct {
 	ReadFile func(string) ([]byte, error)
 	// BaseURLOverride, when set, replaces every provider's base URL (demo mode).
 	BaseURLOverride func(rules.Provider) string
+	// Prices is the built-in price table the rules' prices override
+	// (default pricing.Default()).
+	Prices *pricing.Table
 }
 
-// Build resolves keys and builds clients. Errors name the provider and the
-// key's source, never the key.
+// Build resolves keys, builds clients and compiles the rules. Errors name
+// the provider and the key's source (never the key), or the rule field that
+// cannot be compiled.
 func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	lookup, read := b.LookupEnv, b.ReadFile
 	if lookup == nil {
@@ -87,6 +112,11 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("build snapshot: %w", err)
 	}
+	compiled, err := cascade.Compile(set, b.Prices, snap.lookup)
+	if err != nil {
+		return nil, fmt.Errorf("compile rules: %w", err)
+	}
+	snap.Compiled = compiled
 	snap.KeysDigest = hex.EncodeToString(keys.Sum(nil))
 	return snap, nil
 }
