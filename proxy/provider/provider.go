@@ -23,6 +23,13 @@ import (
 // DefaultTimeout bounds the wait for an upstream's response headers.
 const DefaultTimeout = 10 * time.Minute
 
+// DefaultIdleTimeout bounds how long an upstream may send nothing once its
+// response headers have arrived. Reasoning models can think silently for
+// minutes in the middle of a stream, so it is generous; it only has to be
+// finite, so that a stalled upstream cannot hold a client, a goroutine and a
+// connection for ever.
+const DefaultIdleTimeout = 5 * time.Minute
+
 // maxErrorBody bounds how much of an upstream error answer is read.
 const maxErrorBody = 1 << 20
 
@@ -39,6 +46,7 @@ type Client struct {
 	passthrough bool
 	headers     map[string]string
 	timeout     time.Duration
+	idle        time.Duration
 	hc          *http.Client
 }
 
@@ -55,6 +63,10 @@ func New(p rules.Provider, codec dialect.Codec, key string, transport http.Round
 	if t == 0 {
 		t = DefaultTimeout
 	}
+	idle := p.IdleTimeout.Duration
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
 	return &Client{
 		name:        p.Name,
 		dialect:     codec.Dialect(),
@@ -64,6 +76,7 @@ func New(p rules.Provider, codec dialect.Codec, key string, transport http.Round
 		passthrough: p.PassthroughAuth,
 		headers:     p.Headers,
 		timeout:     t,
+		idle:        idle,
 		hc:          &http.Client{Transport: transport, CheckRedirect: noRedirect},
 	}, nil
 }
@@ -130,13 +143,17 @@ var hopHeaders = map[string]bool{
 
 // Send issues one request to the upstream: method, url, body, and the
 // client's headers filtered and re-authenticated for this provider. The
-// returned response's status is not checked. The time bound covers the wait
-// for response headers; stop is called when the caller is done with the body
-// and must always be called.
+// returned response's status is not checked. The provider's timeout bounds
+// the wait for response headers; its idle timeout then bounds every wait for
+// more of the body, and a body read that hits it fails with an *llm.Error of
+// kind timeout. stop is called when the caller is done with the body and
+// must always be called.
 func (c *Client) Send(ctx context.Context, method, url string, body []byte, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(c.timeout, func() { cancel(errTimeout) })
-	stop = func() { timer.Stop(); cancel(nil) }
+	idle := time.AfterFunc(c.idle, func() { cancel(errIdle) })
+	idle.Stop() // armed only while a body read waits
+	stop = func() { timer.Stop(); idle.Stop(); cancel(nil) }
 
 	var rd io.Reader
 	if body != nil {
@@ -164,10 +181,52 @@ func (c *Client) Send(ctx context.Context, method, url string, body []byte, clie
 		stop()
 		return nil, nil, e
 	}
+	resp.Body = &idleBody{ReadCloser: resp.Body, c: c, timer: idle, ctx: ctx}
 	return resp, stop, nil
 }
 
-var errTimeout = errors.New("upstream timeout")
+var (
+	errTimeout = errors.New("upstream timeout")
+	errIdle    = errors.New("upstream idle")
+)
+
+// idleBody arms the idle timer while a read waits for the upstream (not
+// while the caller is busy elsewhere, e.g. writing to a slow client) and
+// turns the read it aborts into a timeout error.
+type idleBody struct {
+	io.ReadCloser
+	c     *Client
+	timer *time.Timer
+	ctx   context.Context
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.c.idle)
+	n, err := b.ReadCloser.Read(p)
+	b.timer.Stop()
+	if err != nil && errors.Is(context.Cause(b.ctx), errIdle) {
+		err = b.c.idleError(err)
+	}
+	return n, err
+}
+
+func (c *Client) idleError(err error) *llm.Error {
+	return &llm.Error{Kind: llm.ErrTimeout, Message: fmt.Sprintf("upstream %s sent nothing for %s", c.name, c.idle), Retryable: true, Err: err}
+}
+
+// BodyError classifies a failed read of an upstream answer's body: the idle
+// timeout's own error, a cancellation, or an interrupted answer.
+func (c *Client) BodyError(ctx context.Context, err error) *llm.Error {
+	var e *llm.Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case ctx.Err() != nil:
+		return &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
+	default:
+		return &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s stream was interrupted", c.name), Err: err}
+	}
+}
 
 func (c *Client) transportError(ctx context.Context, err error) *llm.Error {
 	switch {
@@ -265,7 +324,7 @@ func (c *Client) Complete(ctx context.Context, req *llm.Request, raw []byte, cli
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if err != nil {
-		return nil, c.transportError(ctx, err)
+		return nil, c.BodyError(ctx, err)
 	}
 	out, err := c.codec.DecodeResponse(data)
 	if err != nil {
@@ -295,7 +354,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request, raw []byte, clien
 		defer resp.Body.Close()
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 		if err != nil {
-			return nil, c.transportError(ctx, err)
+			return nil, c.BodyError(ctx, err)
 		}
 		out, err := c.codec.DecodeResponse(data)
 		if err != nil {

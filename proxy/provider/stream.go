@@ -50,11 +50,7 @@ func (s *eventStream) fill(ctx context.Context) {
 			s.finish()
 			return
 		}
-		if ctx.Err() != nil {
-			s.err = &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
-			return
-		}
-		s.err = &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s stream was interrupted", s.c.name), Err: err}
+		s.err = s.c.BodyError(ctx, err)
 		return
 	}
 	if s.c.dialect == llm.OpenAI && string(ev.Data) == "[DONE]" {

@@ -59,6 +59,7 @@ func (s *Set) Validate() error {
 			}
 		}
 		duration(bad, f+".timeout", p.Timeout)
+		duration(bad, f+".idleTimeout", p.IdleTimeout)
 		// Sorted, so the same file always gives the same message.
 		for _, h := range sortedKeys(p.Headers) {
 			hf := f + ".headers[" + h + "]"

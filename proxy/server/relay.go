@@ -148,7 +148,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 		if r.Context().Err() != nil {
 			return
 		}
-		e := &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream " + p.Name() + " stream was interrupted", Err: err}
+		e := p.BodyError(r.Context(), err)
 		s.upstreamFailed(p, e)
 		_, _ = w.Write(codec.ErrorEvent(e))
 		_ = rc.Flush()
