@@ -111,3 +111,39 @@ func TestHardeningIdleTimeoutThroughProxy(t *testing.T) {
 		})
 	}
 }
+
+// Through the proxy, with the operator's key: the client's organization,
+// project, forwarding headers and query string never reach the vendor.
+func TestHardeningClientCannotSteerOperatorAccount(t *testing.T) {
+	url, fake := startProxy(t, idleRules, bothKeys, nil)
+	steer := map[string]string{"content-type": "application/json", "openai-organization": "org-x", "openai-project": "proj-x",
+		"forwarded": "for=1.2.3.4", "x-real-ip": "1.2.3.4", "via": "1.1 x", "x-http-method-override": "DELETE"}
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/chat/completions?api-version=x", `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`},
+		{"/v1/messages?beta=true", `{"model":"claude-sonnet-5-5","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`},
+	} {
+		fake.Reset()
+		h := map[string]string{}
+		for k, v := range steer {
+			h[k] = v
+		}
+		if strings.HasPrefix(tc.path, "/v1/messages") {
+			h["anthropic-version"] = "2023-06-01"
+		}
+		if status, _, body := call(t, http.MethodPost, url+tc.path, tc.body, h); status != 200 {
+			t.Fatalf("%s: %d %s", tc.path, status, body)
+		}
+		reqs := fake.Requests()
+		if len(reqs) != 1 {
+			t.Fatalf("%s: %d upstream requests", tc.path, len(reqs))
+		}
+		for k := range steer {
+			if k != "content-type" && reqs[0].Header.Get(k) != "" {
+				t.Errorf("%s: upstream saw %s: %q", tc.path, k, reqs[0].Header.Get(k))
+			}
+		}
+		if len(reqs[0].Query) != 0 {
+			t.Errorf("%s: upstream saw query %v", tc.path, reqs[0].Query)
+		}
+	}
+}

@@ -126,3 +126,94 @@ func TestIdleTimeoutIgnoresSlowReader(t *testing.T) {
 		t.Fatalf("read after a pause of the caller: %v", err)
 	}
 }
+
+// clientHeaders is what a hostile or careless client may send along with a
+// normal SDK request.
+func clientHeaders() http.Header {
+	h := http.Header{}
+	for k, v := range map[string]string{
+		"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "sdk/1",
+		"Anthropic-Version": "2023-06-01", "Anthropic-Beta": "b1", "X-Stainless-Os": "Linux",
+		"X-App": "cli", "X-Claude-Code-Session-Id": "s-1",
+		"OpenAI-Organization": "org-attacker", "OpenAI-Project": "proj-attacker",
+		"Forwarded": "for=10.0.0.1", "X-Real-Ip": "10.0.0.1", "Via": "1.1 evil", "X-Http-Method-Override": "DELETE",
+		"Cookie": "c=1", "X-Api-Key": "client-key", "X-Custom": "x",
+	} {
+		h.Set(k, v)
+	}
+	return h
+}
+
+// With the proxy's own key, only an allow-list of client headers reaches the
+// upstream; with the client's own credentials, everything but hop-by-hop
+// headers still does.
+func TestHardeningUpstreamHeadersAllowList(t *testing.T) {
+	own := provider.UpstreamHeaders(clientHeaders(), true)
+	for _, k := range []string{"Content-Type", "Accept", "User-Agent", "Anthropic-Version", "Anthropic-Beta", "X-Stainless-Os", "X-App", "X-Claude-Code-Session-Id"} {
+		if own.Get(k) == "" {
+			t.Errorf("own credentials: %s dropped", k)
+		}
+	}
+	for _, k := range []string{"Openai-Organization", "Openai-Project", "Forwarded", "X-Real-Ip", "Via", "X-Http-Method-Override", "Cookie", "X-Api-Key", "X-Custom"} {
+		if v := own.Get(k); v != "" {
+			t.Errorf("own credentials: %s forwarded (%q)", k, v)
+		}
+	}
+	pass := provider.UpstreamHeaders(clientHeaders(), false)
+	for _, k := range []string{"Openai-Organization", "Openai-Project", "X-Custom", "Via", "Anthropic-Beta"} {
+		if pass.Get(k) == "" {
+			t.Errorf("client credentials: %s no longer passed through", k)
+		}
+	}
+	if pass.Get("Cookie") != "" || pass.Get("X-Api-Key") != "" {
+		t.Error("client credentials: cookie or key copied (the caller re-adds the credential)")
+	}
+}
+
+// On the wire: an OpenAI upstream called with the proxy's key sees neither
+// the client's organization and project nor its query string.
+func TestHardeningOwnKeyRequestCarriesNoClientSteering(t *testing.T) {
+	c, fake := newClient(t, rules.OpenAI, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, stop, err := c.Send(ctx, http.MethodPost, c.ClientURL(provider.PathMessages, "api-version=evil&beta=true"),
+		[]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`), clientHeaders())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	stop()
+	got := fake.Requests()[0]
+	if got.Header.Get("Openai-Organization") != "" || got.Header.Get("Openai-Project") != "" || got.Header.Get("Via") != "" {
+		t.Errorf("upstream saw client steering headers: %v", got.Header)
+	}
+	if len(got.Query) != 0 {
+		t.Errorf("upstream saw the client's query %v", got.Query)
+	}
+	if got.Header.Get("Authorization") != "Bearer sk-test-key" {
+		t.Errorf("upstream auth %q", got.Header.Get("Authorization"))
+	}
+}
+
+// With passthroughAuth the request stays the client's: its headers and query
+// string go through.
+func TestPassthroughAuthKeepsClientHeadersAndQuery(t *testing.T) {
+	c, fake := newClient(t, rules.OpenAI, func(p *rules.Provider) { p.APIKey, p.PassthroughAuth = nil, true })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h := clientHeaders()
+	h.Set("Authorization", "Bearer client-token")
+	resp, stop, err := c.Send(ctx, http.MethodPost, c.ClientURL(provider.PathMessages, "beta=true"),
+		[]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	stop()
+	got := fake.Requests()[0]
+	if got.Header.Get("Openai-Organization") != "org-attacker" || got.Query.Get("beta") != "true" {
+		t.Errorf("pass-through lost the client's organization or query: %v %v", got.Header, got.Query)
+	}
+}

@@ -239,7 +239,39 @@ func (c *Client) transportError(ctx context.Context, err error) *llm.Error {
 	}
 }
 
-func (c *Client) setHeaders(h, client http.Header) {
+// ownCredentialHeaders are the client headers sent upstream with the
+// proxy's own key: what the vendors' APIs need (content negotiation, API
+// version and betas) and how the official SDKs and Claude Code identify
+// themselves (User-Agent, x-stainless-*, x-app, the session id). Anything
+// else could steer the operator's account (OpenAI-Organization,
+// OpenAI-Project), speak for the client's network (Forwarded, X-Real-Ip,
+// Via) or change the request's meaning (X-Http-Method-Override, Expect).
+var ownCredentialHeaders = map[string]bool{
+	"Accept": true, "Content-Type": true, "User-Agent": true,
+	"Anthropic-Version": true, "Anthropic-Beta": true,
+	"X-App": true, "X-Claude-Code-Session-Id": true,
+}
+
+// UpstreamHeaders returns the client's request headers that may go to an
+// upstream. With the proxy's own credentials (ownCredentials) that is an
+// allow-list; when the client's own credentials are forwarded it is every
+// header but hop-by-hop ones, credentials (re-added by the caller) and the
+// proxy's own x-cascade-* and x-forwarded-*.
+func UpstreamHeaders(client http.Header, ownCredentials bool) http.Header {
+	h := make(http.Header, len(client))
+	copyUpstreamHeaders(h, client, ownCredentials)
+	return h
+}
+
+func copyUpstreamHeaders(h, client http.Header, ownCredentials bool) {
+	if ownCredentials {
+		for k, vs := range client {
+			if ownCredentialHeaders[k] || strings.HasPrefix(k, "X-Stainless-") {
+				h[k] = vs
+			}
+		}
+		return
+	}
 	for k, vs := range client {
 		if hopHeaders[k] || strings.HasPrefix(k, "X-Cascade-") || strings.HasPrefix(k, "X-Forwarded-") {
 			continue
@@ -251,6 +283,23 @@ func (c *Client) setHeaders(h, client http.Header) {
 			h.Del(strings.TrimSpace(f))
 		}
 	}
+}
+
+// ClientURL is URL(kind, "") for a request the client addressed with query
+// rawQuery (e.g. Claude Code's ?beta=true). The query is forwarded only with
+// the client's own credentials: with the proxy's key, the client does not
+// get to add parameters to the operator's calls (betas travel in the
+// anthropic-beta header anyway).
+func (c *Client) ClientURL(kind, rawQuery string) string {
+	u := c.URL(kind, "")
+	if c.passthrough && rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	return u
+}
+
+func (c *Client) setHeaders(h, client http.Header) {
+	copyUpstreamHeaders(h, client, !c.passthrough)
 	for k, v := range c.headers {
 		h.Set(k, v)
 	}

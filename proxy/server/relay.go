@@ -40,10 +40,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // asked for itself (to meter the stream) when the client did not.
 func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage), hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
-	url := p.URL(kind, "")
-	if q := r.URL.RawQuery; q != "" {
-		url += "?" + q // e.g. Claude Code's ?beta=true
-	}
+	url := p.ClientURL(kind, r.URL.RawQuery)
 	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
