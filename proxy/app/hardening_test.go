@@ -1,11 +1,13 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,5 +147,61 @@ func TestHardeningClientCannotSteerOperatorAccount(t *testing.T) {
 		if len(reqs[0].Query) != 0 {
 			t.Errorf("%s: upstream saw query %v", tc.path, reqs[0].Query)
 		}
+	}
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// An upstream error that quotes the operator's key reaches neither the
+// client nor the log: not as a JSON error message, not inside an HTML page,
+// not in an in-band stream error (translated path).
+func TestHardeningUpstreamErrorsRedactKey(t *testing.T) {
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	url, fake := startProxy(t, idleRules, bothKeys, log)
+	key := bothKeys["ANTHROPIC_API_KEY"]
+	cases := []struct {
+		name, body string
+		reply      fakeupstream.Reply
+	}{
+		{"json error, pass-through", `{"model":"claude-sonnet-5-5","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`,
+			fakeupstream.Reply{Status: 401, ErrorMessage: "invalid x-api-key: " + key}},
+		{"json error, rule", `{"model":"claude-opus-5-5","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`,
+			fakeupstream.Reply{Status: 400, ErrorMessage: "key " + key + " may not use this model"}},
+		{"html error", `{"model":"claude-sonnet-5-5","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`,
+			fakeupstream.Reply{Status: 500, ContentType: "text/html", RawBody: []byte("<html>bad gateway for key " + key + "</html>")}},
+		{"in-band stream error, rule", `{"model":"claude-opus-5-5","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			fakeupstream.Reply{Text: strings.Repeat("word ", 20), StreamErrorAfterEvents: 3, StreamErrorStatus: 529, ErrorMessage: "overloaded for key " + key}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fake.Enqueue(tc.reply)
+			status, _, body := call(t, http.MethodPost, url+"/v1/messages", tc.body, anthropicHeaders)
+			if strings.Contains(body, key) {
+				t.Fatalf("status %d: the client saw the key:\n%s", status, body)
+			}
+			if status == 200 && !strings.Contains(body, "event: error") {
+				t.Fatalf("the upstream error was lost:\n%s", body)
+			}
+		})
+	}
+	if strings.Contains(logs.String(), key) {
+		t.Errorf("the log holds the key:\n%s", logs.String())
 	}
 }

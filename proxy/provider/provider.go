@@ -48,6 +48,7 @@ type Client struct {
 	timeout     time.Duration
 	idle        time.Duration
 	hc          *http.Client
+	redact      *Redactor
 }
 
 // New builds a client for p. key is the resolved API key (empty for
@@ -343,14 +344,15 @@ func ClientCredential(h http.Header) string {
 	return ""
 }
 
-// UpstreamError reads an error answer (bounded) and maps it through the codec.
+// UpstreamError reads an error answer (bounded) and maps it through the
+// codec, with the snapshot's keys redacted from what the upstream said.
 func (c *Client) UpstreamError(resp *http.Response) *llm.Error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := c.codec.DecodeError(resp.StatusCode, resp.Header, body)
 	if e == nil {
 		e = &llm.Error{Kind: llm.KindForStatus(resp.StatusCode), Status: resp.StatusCode, Message: "upstream error"}
 	}
-	return e
+	return c.redact.Error(e)
 }
 
 // Complete sends a non-streaming request. raw, when non-nil, is the client's

@@ -77,7 +77,7 @@ func (s *eventStream) finish() {
 func asUpstream(c *Client, err error) *llm.Error {
 	var e *llm.Error
 	if errors.As(err, &e) {
-		return e
+		return c.redact.Error(e) // e.g. an in-band error event quoting the key
 	}
 	return &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s sent an invalid stream", c.name), Err: err}
 }

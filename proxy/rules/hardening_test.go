@@ -35,3 +35,30 @@ func TestHardeningIdleTimeoutField(t *testing.T) {
 		t.Errorf("a negative idleTimeout gave %v", err)
 	}
 }
+
+// A key pasted into apiKey.env or apiKey.file is refused without being
+// quoted: rules errors are logged and shown in the CascadeRoute's status.
+func TestHardeningValidationNeverQuotesKey(t *testing.T) {
+	const key = "sk-ant-api03-Zx9qLmN0pQrStUvWxYz0123456789abcdef"
+	for _, src := range []string{"env: " + key, "file: " + key, "env: \"" + key + "!\""} {
+		doc := "version: v1\nproviders:\n- name: a\n  type: anthropic\n  baseURL: https://x\n  apiKey: {" + src + "}\n"
+		_, err := Decode([]byte(doc))
+		if err == nil {
+			t.Errorf("apiKey {%s} accepted", src)
+			continue
+		}
+		if strings.Contains(err.Error(), key) || strings.Contains(err.Error(), key[:20]) {
+			t.Errorf("the error quotes the key: %v", err)
+		}
+		if !strings.Contains(err.Error(), "providers[0].apiKey.") {
+			t.Errorf("the error does not name the field: %v", err)
+		}
+	}
+	// Paths and variable names are still fine.
+	for _, src := range []string{"file: /var/run/keys/anthropic", "file: key.txt", "env: ANTHROPIC_API_KEY"} {
+		doc := "version: v1\nproviders:\n- name: a\n  type: anthropic\n  baseURL: https://x\n  apiKey: {" + src + "}\n"
+		if _, err := Decode([]byte(doc)); err != nil {
+			t.Errorf("apiKey {%s}: %v", src, err)
+		}
+	}
+}

@@ -31,6 +31,9 @@ type Snapshot struct {
 	// KeysDigest fingerprints the resolved provider keys (never the keys
 	// themselves), so a rotated key can be told from an unchanged one.
 	KeysDigest string
+	// Redactor hides the resolved provider keys; every provider client
+	// applies it to upstream errors before they are relayed or logged.
+	Redactor *provider.Redactor
 }
 
 // Provider returns the named provider client, or nil.
@@ -61,6 +64,7 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	}
 	snap := &Snapshot{Rules: set, Index: rules.NewIndex(set), Hash: set.Hash(), Providers: map[string]*provider.Client{}, LoadedAt: time.Now()}
 	var errs []error
+	var secrets []string
 	keys := sha256.New()
 	for _, p := range set.Providers {
 		codec := b.Codecs[p.Type]
@@ -74,6 +78,7 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 			continue
 		}
 		fmt.Fprintf(keys, "%s\x00%s\x00", p.Name, key)
+		secrets = append(secrets, key)
 		if b.BaseURLOverride != nil {
 			p.BaseURL = b.BaseURLOverride(p)
 		}
@@ -88,6 +93,10 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 		return nil, fmt.Errorf("build snapshot: %w", err)
 	}
 	snap.KeysDigest = hex.EncodeToString(keys.Sum(nil))
+	snap.Redactor = provider.NewRedactor(secrets...)
+	for _, c := range snap.Providers {
+		c.SetRedactor(snap.Redactor)
+	}
 	return snap, nil
 }
 
