@@ -49,6 +49,8 @@ type Client struct {
 	idle        time.Duration
 	hc          *http.Client
 	redact      *Redactor
+	// unusable, when set, answers every call: the provider has no API key.
+	unusable *llm.Error
 }
 
 // New builds a client for p. key is the resolved API key (empty for
@@ -60,6 +62,10 @@ func New(p rules.Provider, codec dialect.Codec, key string, transport http.Round
 	if !p.PassthroughAuth && key == "" {
 		return nil, fmt.Errorf("provider %s: API key is empty", p.Name)
 	}
+	return newClient(p, codec, key, transport), nil
+}
+
+func newClient(p rules.Provider, codec dialect.Codec, key string, transport http.RoundTripper) *Client {
 	t := p.Timeout.Duration
 	if t == 0 {
 		t = DefaultTimeout
@@ -79,8 +85,25 @@ func New(p rules.Provider, codec dialect.Codec, key string, transport http.Round
 		timeout:     t,
 		idle:        idle,
 		hc:          &http.Client{Transport: transport, CheckRedirect: noRedirect},
-	}, nil
+	}
 }
+
+// NewWithoutKey builds a client for a provider whose API key could not be
+// resolved: every call fails at once with 503 "provider NAME has no API
+// key", so what depends on it fails clearly while the rest is served.
+func NewWithoutKey(p rules.Provider, codec dialect.Codec) (*Client, error) {
+	if codec == nil {
+		return nil, fmt.Errorf("provider %s: no codec", p.Name)
+	}
+	c := newClient(p, codec, "", nil)
+	c.unusable = &llm.Error{Kind: llm.ErrAPI, Status: http.StatusServiceUnavailable,
+		Message: fmt.Sprintf("provider %s has no API key", p.Name)}
+	return c, nil
+}
+
+// HasKey reports whether the client can call its upstream (false for a
+// provider built by NewWithoutKey).
+func (c *Client) HasKey() bool { return c.unusable == nil }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
@@ -150,6 +173,10 @@ var hopHeaders = map[string]bool{
 // kind timeout. stop is called when the caller is done with the body and
 // must always be called.
 func (c *Client) Send(ctx context.Context, method, url string, body []byte, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
+	if c.unusable != nil {
+		e := *c.unusable
+		return nil, nil, &e
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(c.timeout, func() { cancel(errTimeout) })
 	idle := time.AfterFunc(c.idle, func() { cancel(errIdle) })

@@ -34,6 +34,38 @@ type Snapshot struct {
 	// Redactor hides the resolved provider keys; every provider client
 	// applies it to upstream errors before they are relayed or logged.
 	Redactor *provider.Redactor
+	// MissingKeys names the providers whose API key could not be resolved,
+	// with why (never the key). Their clients answer every call with 503;
+	// see Dependents for what that disables.
+	MissingKeys map[string]string
+}
+
+// Dependents is what relies on one provider.
+type Dependents struct {
+	// Verifier and Draft name the rules using the provider in that role; a
+	// rule whose draft fails escalates to its verifier. Judge names the
+	// rules whose gate judge it serves (a failed judge is skipped).
+	Verifier, Draft, Judge []string
+	// DefaultRoute is true when the default route goes to the provider.
+	DefaultRoute bool
+}
+
+// Dependents lists what relies on the named provider.
+func (s *Snapshot) Dependents(name string) Dependents {
+	var d Dependents
+	for _, r := range s.Rules.Rules {
+		if r.Verifier.Provider == name {
+			d.Verifier = append(d.Verifier, r.Name)
+		}
+		if r.Draft.Provider == name {
+			d.Draft = append(d.Draft, r.Name)
+		}
+		if r.Gate != nil && r.Gate.Judge != nil && r.Gate.Judge.Provider == name {
+			d.Judge = append(d.Judge, r.Name)
+		}
+	}
+	d.DefaultRoute = s.Rules.DefaultRoute != nil && s.Rules.DefaultRoute.Provider == name
+	return d
 }
 
 // Provider returns the named provider client, or nil.
@@ -52,8 +84,10 @@ type Builder struct {
 	BaseURLOverride func(rules.Provider) string
 }
 
-// Build resolves keys and builds clients. Errors name the provider and the
-// key's source, never the key.
+// Build resolves keys and builds clients. A provider whose key cannot be
+// resolved does not fail the build: it is listed in MissingKeys and its
+// client answers 503, so the rest of the rules are served. Errors and
+// reasons name the provider and the key's source, never the key.
 func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	lookup, read := b.LookupEnv, b.ReadFile
 	if lookup == nil {
@@ -74,7 +108,16 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 		}
 		key, err := ResolveKey(p, lookup, read)
 		if err != nil {
-			errs = append(errs, err)
+			c, cerr := provider.NewWithoutKey(p, codec)
+			if cerr != nil {
+				errs = append(errs, cerr)
+				continue
+			}
+			if snap.MissingKeys == nil {
+				snap.MissingKeys = map[string]string{}
+			}
+			snap.MissingKeys[p.Name] = err.Error()
+			snap.Providers[p.Name] = c
 			continue
 		}
 		fmt.Fprintf(keys, "%s\x00%s\x00", p.Name, key)
