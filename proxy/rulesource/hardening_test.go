@@ -111,3 +111,19 @@ func TestRefreshKeepsKeyThatVanishes(t *testing.T) {
 		t.Fatal("the new key was not picked up")
 	}
 }
+
+// A rule whose models have no price is named at load, with the models.
+func TestHardeningUnpricedModelsWarnedAtLoad(t *testing.T) {
+	f := newFixture(t)
+	doc := strings.Replace(docB, "verifier: {provider: openai, model: gpt-5}", "verifier: {provider: openai, model: house-llm-2}", 1)
+	if _, err := f.loader.Apply([]byte(doc), "test"); err != nil {
+		t.Fatal(err)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "rule=gpt") || !strings.Contains(logs, "verifier house-llm-2") {
+		t.Errorf("no warning naming the unpriced verifier:\n%s", logs)
+	}
+	if strings.Contains(logs, "rule=opus") {
+		t.Errorf("a fully priced rule was warned about:\n%s", logs)
+	}
+}

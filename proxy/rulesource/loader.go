@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
@@ -26,6 +27,9 @@ type Loader struct {
 	Store   *snapshot.Store
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
+	// Prices is the price table the accounting uses (default
+	// pricing.Default()); loaded rules are checked against it.
+	Prices *pricing.Table
 
 	mu       sync.Mutex
 	lastData string // sha256 of the last document applied successfully
@@ -79,6 +83,7 @@ func (l *Loader) Apply(data []byte, source string) (Result, error) {
 			l.logger().Info("rules loaded", "source", source, "hash", snap.Hash, "previous_hash", prevHash,
 				"rules", len(set.Rules), "providers", len(set.Providers))
 			l.warnMissingKeys(snap)
+			l.warnUnpriced(set)
 			return Loaded, nil
 		}
 	}
@@ -107,6 +112,28 @@ func keysLost(cur, next *snapshot.Snapshot) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// warnUnpriced names, rule by rule, the models without a price: their
+// requests get no cost figures, which otherwise only a counter
+// (cascadeflow_unknown_price_total) would reveal.
+func (l *Loader) warnUnpriced(set *rules.Set) {
+	missing := pricing.UnpricedModels(set, l.Prices)
+	for i := 0; i < len(missing); {
+		rule := missing[i].Rule
+		var models []string
+		calls := false
+		for ; i < len(missing) && missing[i].Rule == rule; i++ {
+			models = append(models, missing[i].Role+" "+missing[i].Model)
+			calls = calls || missing[i].Role != "requested"
+		}
+		msg := "rule names models without a price: the baseline of these requested names is priced as the verifier"
+		if calls {
+			msg = "rule names models without a price: its requests get no cost or savings figures " +
+				"(x-cascade-cost-usd, cascadeflow_cost_usd_total) until the models are priced under prices"
+		}
+		l.logger().Warn(msg, "rule", rule, "unpriced", models)
+	}
 }
 
 // warnMissingKeys says loudly what a provider without a key disables.
