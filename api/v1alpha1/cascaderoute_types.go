@@ -425,8 +425,9 @@ type ProxySpec struct {
 	// reason InsecureExposure) when clients would reach vendor keys without
 	// authenticating: see allowUnauthenticated. When client keys are added
 	// to a running route, the Ingress is created once every pod checks them.
-	// Note that the proxy's /metrics and /debug/rules (no credentials, but
-	// model names and spend) are reachable through a "/" path too.
+	// The proxy's /metrics and /debug/rules are served only on the pods'
+	// admin port (9090), never through the Service or the Ingress; path /v1
+	// exposes the model APIs without the native /api/* endpoints.
 	// +optional
 	Ingress *IngressSpec `json:"ingress,omitempty"`
 
