@@ -252,7 +252,7 @@ func (c *Client) BodyError(ctx context.Context, err error) *llm.Error {
 	case ctx.Err() != nil:
 		return &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
 	default:
-		return &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s stream was interrupted", c.name), Err: err}
+		return &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s answer was interrupted", c.name), Err: err}
 	}
 }
 
