@@ -30,6 +30,9 @@ CHART := charts/cascadeflow-operator
 IMG_TAG ?= 0.1.0
 MANAGER_IMG ?= cascadeflow/operator:$(IMG_TAG)
 PROXY_IMG ?= cascadeflow/proxy:$(IMG_TAG)
+# Stamped into both binaries (proxy --version, manager --version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO_LDFLAGS := -X github.com/cascadeflow/cascadeflow-operator/internal/version.Version=$(VERSION)
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml $(CHART)/files
 
 .PHONY: all build run test lint fmt vet staticcheck manifests generate envtest-assets verify-generated bench-operator helm-sync helm-lint docker-build
@@ -37,11 +40,11 @@ GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/
 all: build
 
 build: ## Build the proxy and manager binaries into bin/.
-	$(GO) build -o $(BIN)/proxy ./cmd/proxy
-	$(GO) build -o $(BIN)/manager ./cmd/manager
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/proxy ./cmd/proxy
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/manager ./cmd/manager
 
 run: ## Run the proxy on 127.0.0.1:8080 (demo mode against a built-in fake upstream when no vendor key is set).
-	$(GO) build -o $(BIN)/proxy ./cmd/proxy
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/proxy ./cmd/proxy
 	$(BIN)/proxy --listen $(PROXY_ADDR) --rules $(RULES) --log-format text
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck (its default checks).
@@ -115,8 +118,8 @@ helm-lint: $(HELM) ## helm lint --strict and helm template (defaults and every t
 	$(HELM) template cascadeflow $(CHART) --namespace cascadeflow-system -f $(CHART)/ci/all-on-values.yaml >/dev/null
 
 docker-build: ## Build the operator and proxy images (needs docker; none runs on the dev machines or CI).
-	docker build -f Dockerfile.manager -t $(MANAGER_IMG) .
-	docker build -f Dockerfile.proxy -t $(PROXY_IMG) .
+	docker build -f Dockerfile.manager --build-arg VERSION=$(IMG_TAG) -t $(MANAGER_IMG) .
+	docker build -f Dockerfile.proxy --build-arg VERSION=$(IMG_TAG) -t $(PROXY_IMG) .
 
 .PHONY: e2e-claude
 e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached in bin/claude-code), run every scenario through a real proxy and the fake upstream; one PASS/FAIL line each.

@@ -107,11 +107,23 @@ type Provider struct {
 	// +optional
 	PassthroughAuth bool `json:"passthroughAuth,omitempty"`
 
-	// timeout bounds one whole upstream call, e.g. "600s" or "10m". Default 10m.
+	// timeout bounds the wait for the provider's response headers, e.g.
+	// "600s" or "10m"; a streamed answer may then take as long as it keeps
+	// sending (see idleTimeout). Default 10m.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// idleTimeout bounds how long the provider may send nothing once its
+	// response headers have arrived, e.g. "2m": a stalled answer then fails
+	// with a timeout (504), or a stream ends with an in-band error event.
+	// Reasoning models can think silently mid-stream, so keep it generous.
+	// Default 5m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
 
 	// headers are extra request headers sent to this provider, e.g.
 	// anthropic-beta. They are stored in a ConfigMap, so credentials
@@ -426,8 +438,9 @@ type ProxySpec struct {
 	// reason InsecureExposure) when clients would reach vendor keys without
 	// authenticating: see allowUnauthenticated. When client keys are added
 	// to a running route, the Ingress is created once every pod checks them.
-	// Note that the proxy's /metrics and /debug/rules (no credentials, but
-	// model names and spend) are reachable through a "/" path too.
+	// The proxy's /metrics and /debug/rules are served only on the pods'
+	// admin port (9090), never through the Service or the Ingress; path /v1
+	// exposes the model APIs without the native /api/* endpoints.
 	// +optional
 	Ingress *IngressSpec `json:"ingress,omitempty"`
 

@@ -258,7 +258,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{"apiKey with neither env nor file", provider("  baseURL: http://x\n  apiKey: {}\n"),
 			[]string{"providers[0].apiKey: exactly one of env and file is required"}},
 		{"bad env name", provider("  baseURL: http://x\n  apiKey: {env: OPENAI-API-KEY}\n"),
-			[]string{`providers[0].apiKey.env: "OPENAI-API-KEY" is not an environment variable name`}},
+			[]string{`providers[0].apiKey.env: must be the name of an environment variable`}},
 		{"env name starting with a digit", provider("  baseURL: http://x\n  apiKey: {env: 1KEY}\n"), []string{"providers[0].apiKey.env:"}},
 		{"baseURL with credentials", provider("  baseURL: https://user:sk-secret@api.openai.com/v1\n  passthroughAuth: true\n"),
 			[]string{"providers[0].baseURL: must not contain credentials"}},

@@ -118,7 +118,7 @@ func fullSet(rng *rand.Rand) *Set {
 		Version: "v1",
 		Providers: []Provider{
 			{Name: "anthropic", Type: Anthropic, BaseURL: "https://api.anthropic.com", APIKey: &KeySource{Env: "ANTHROPIC_API_KEY", File: "/keys/a"},
-				PassthroughAuth: true, Timeout: Duration{10 * time.Minute}, Headers: headers},
+				PassthroughAuth: true, Timeout: Duration{10 * time.Minute}, IdleTimeout: Duration{2 * time.Minute}, Headers: headers},
 			{Name: "vllm", Type: OpenAI, BaseURL: "http://vllm:8000/v1", APIKey: &KeySource{File: "/var/run/key"}},
 		},
 		Rules: []Rule{{

@@ -56,11 +56,17 @@ func (s *Set) Validate() error {
 			if (k.Env == "") == (k.File == "") {
 				bad(f+".apiKey", "exactly one of env and file is required")
 			}
+			// The values are never quoted: a key pasted here by mistake
+			// must not reach a log.
 			if k.Env != "" && !envPattern.MatchString(k.Env) {
-				bad(f+".apiKey.env", "%q is not an environment variable name", k.Env)
+				bad(f+".apiKey.env", "must be the name of an environment variable (letters, digits and '_'), not the key itself")
+			}
+			if k.File != "" && looksLikeKey(k.File) {
+				bad(f+".apiKey.file", "must be the path of a file holding the key; this looks like a key itself")
 			}
 		}
 		duration(bad, f+".timeout", p.Timeout)
+		duration(bad, f+".idleTimeout", p.IdleTimeout)
 		// Sorted, so the same file always gives the same message.
 		for _, h := range sortedKeys(p.Headers) {
 			hf := f + ".headers[" + h + "]"
@@ -191,4 +197,13 @@ func duration(bad func(string, string, ...any), field string, d Duration) {
 	if d.Duration < 0 {
 		bad(field, "must not be negative, got %s", d.Duration)
 	}
+}
+
+// looksLikeKey tells an API key pasted where a file path belongs: no path
+// separator, no extension, and a vendor key prefix or the length of one.
+func looksLikeKey(s string) bool {
+	if strings.ContainsAny(s, "/\\.") {
+		return false
+	}
+	return strings.HasPrefix(s, "sk-") || len(s) >= 32
 }

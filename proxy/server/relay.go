@@ -40,10 +40,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // asked for itself (to meter the stream) when the client did not.
 func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage), hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
-	url := p.URL(kind, "")
-	if q := r.URL.RawQuery; q != "" {
-		url += "?" + q // e.g. Claude Code's ?beta=true
-	}
+	url := p.ClientURL(kind, r.URL.RawQuery)
 	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
@@ -154,7 +151,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 		if r.Context().Err() != nil {
 			return
 		}
-		e := &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream " + p.Name() + " stream was interrupted", Err: err}
+		e := p.BodyError(r.Context(), err)
 		s.upstreamFailed(p, e)
 		_, _ = w.Write(codec.ErrorEvent(e))
 		_ = rc.Flush()
