@@ -44,7 +44,7 @@ func TestCompileNamesEveryFieldAtFault(t *testing.T) {
 	for _, want := range []string{
 		`rules[1].gate: `, `"hedgin"`,
 		`rules[2].draft.provider: provider "nope" is not configured`,
-		`rules[2].gate: `, `repetition_low must be below repetition_high`,
+		`rules[2].gate: `, `repetition_low (0.9) must be below repetition_high (0.1)`,
 		`rules[2].gate.judge.provider: provider "gone" is not configured`,
 	} {
 		if !strings.Contains(msg, want) {
