@@ -42,6 +42,7 @@ type options struct {
 	kubeconfig      string
 	clientKeysDir   string
 	adminListen     string
+	bodyReadTimeout time.Duration
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap (default: in-cluster credentials)")
 	flag.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
 	flag.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules and the probes on this separate address (keeps them off an exposed API port); empty serves them on --listen")
+	flag.DurationVar(&o.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a client may take to send a request body once its headers are in (408 after)")
 	flag.Parse()
 
 	log := newLogger(o.logLevel, o.logFormat)
@@ -89,7 +91,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 	}
 	opts := app.Options{Log: log, Server: server.Config{
-		MaxBodyBytes: o.maxBody, CORSOrigins: splitList(o.cors), AdminSeparate: o.adminListen != ""}}
+		MaxBodyBytes: o.maxBody, CORSOrigins: splitList(o.cors), AdminSeparate: o.adminListen != "",
+		BodyReadTimeout: o.bodyReadTimeout}}
 	if initial != nil {
 		set, err := rules.Decode(initial)
 		if err != nil {

@@ -2,9 +2,7 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -19,52 +17,6 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
-
-// readBody reads the whole request body under the size limit. Reading it
-// fully before answering also avoids net/http closing it under a streaming
-// response (no full-duplex needed).
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, tooLarge(s.cfg.MaxBodyBytes)
-	}
-	body, err := readAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(s.cfg.MaxBodyBytes)
-		}
-		return nil, &llm.Error{Kind: llm.ErrInvalidRequest, Message: "could not read the request body", Err: err}
-	}
-	return body, nil
-}
-
-// readAll reads r whole into one buffer sized from the announced length
-// (io.ReadAll would grow it several times).
-func readAll(r io.Reader, announced int64) ([]byte, error) {
-	if announced <= 0 {
-		return io.ReadAll(r)
-	}
-	buf := make([]byte, announced, announced+1)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("body shorter than its Content-Length: %w", err)
-		}
-		return nil, err
-	}
-	// Nothing may follow the announced length; one more byte read proves it.
-	var one [1]byte
-	if n, err := r.Read(one[:]); n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
-		if err == nil {
-			err = errors.New("body longer than its Content-Length")
-		}
-		return nil, err
-	}
-	return buf, nil
-}
-
-func tooLarge(limit int64) *llm.Error {
-	return llm.Errorf(llm.ErrRequestTooLarge, "request body exceeds the %d byte limit", limit)
-}
 
 // errNoRules answers requests that arrive before the first rules load.
 var errNoRules = &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: "the proxy has no rules loaded yet"}

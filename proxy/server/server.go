@@ -51,6 +51,10 @@ type Config struct {
 	ClientKeys *clientauth.Keys
 	// ModelsTimeout bounds the upstream model list fetch in GET /v1/models.
 	ModelsTimeout time.Duration
+	// BodyReadTimeout bounds the reading of a request body once its headers
+	// have arrived (0: DefaultBodyReadTimeout), so a client dribbling its
+	// body cannot hold a connection forever.
+	BodyReadTimeout time.Duration
 }
 
 // Server is the proxy's HTTP handler.
@@ -78,6 +82,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ModelsTimeout <= 0 {
 		cfg.ModelsTimeout = 2 * time.Second
+	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, engine: gin.New(), log: cfg.Log, m: cfg.Metrics}
