@@ -117,3 +117,62 @@ func TestHardeningBodyReadTimeout(t *testing.T) {
 		}
 	})
 }
+
+// An upstream's 429/529/503 tells the client when to retry on every route
+// (cascade and translated, both client dialects), its rate-limit headers
+// renamed to the client's vendor.
+func TestHardeningRetryAfterOnEveryRoute(t *testing.T) {
+	h := newHarness(t, cascadeRules("defaultRoute: {provider: oai}\n"), harnessOptions{})
+	reset := time.Now().Add(30 * time.Second).UTC().Format(time.RFC3339)
+	anthropicLimited := fakeupstream.Reply{Status: http.StatusTooManyRequests, Header: http.Header{
+		"Retry-After": {"7"}, "Anthropic-Ratelimit-Requests-Remaining": {"0"}, "Anthropic-Ratelimit-Requests-Reset": {reset}}}
+	h.fake.SetReply("claude-haiku-5-5", anthropicLimited) // the draft
+	h.fake.SetReply("claude-opus-5-5", anthropicLimited)  // the verifier
+	h.fake.SetReply("gpt-5-mini", fakeupstream.Reply{Status: http.StatusTooManyRequests, Header: http.Header{
+		"Retry-After": {"3"}, "X-Ratelimit-Remaining-Tokens": {"0"}, "X-Ratelimit-Reset-Tokens": {"6m0s"}}})
+	h.fake.SetReply("gpt-5", fakeupstream.Reply{Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"11"}}})
+	anth := map[string]string{"anthropic-version": "2023-06-01"}
+	msg := func(model string) string {
+		return `{"model":"` + model + `","max_tokens":64,"messages":[{"role":"user","content":"What is the capital of France?"}]}`
+	}
+	inSeconds := func(t *testing.T, v string, lo, hi time.Duration) {
+		t.Helper()
+		at, err := time.Parse(time.RFC3339, v)
+		if d := time.Until(at); err != nil || d < lo || d > hi {
+			t.Fatalf("reset %q is not %s..%s from now (%v)", v, lo, hi, err)
+		}
+	}
+	t.Run("cascade/anthropic", func(t *testing.T) {
+		status, hdr, body := h.post("/v1/messages", msg("claude-opus-5-5"), anth)
+		if status != 429 || hdr.Get("Retry-After") != "7" || hdr.Get("Anthropic-Ratelimit-Requests-Remaining") != "0" ||
+			hdr.Get("Anthropic-Ratelimit-Requests-Reset") != reset || hdr.Get("X-Upstream-Request-Id") == "" {
+			t.Fatalf("%d %v\n%s", status, hdr, body)
+		}
+		anthropicEnvelope(t, body, "rate_limit_error")
+	})
+	t.Run("cascade/openai", func(t *testing.T) {
+		status, hdr, body := h.post("/v1/chat/completions", `{"model":"opus","messages":[{"role":"user","content":"What is the capital of France?"}]}`, nil)
+		if status != 429 || hdr.Get("Retry-After") != "7" || hdr.Get("X-Ratelimit-Remaining-Requests") != "0" {
+			t.Fatalf("%d %v\n%s", status, hdr, body)
+		}
+		d, err := time.ParseDuration(hdr.Get("X-Ratelimit-Reset-Requests"))
+		if err != nil || d < 20*time.Second || d > 31*time.Second {
+			t.Fatalf("x-ratelimit-reset-requests %q", hdr.Get("X-Ratelimit-Reset-Requests"))
+		}
+		openAIEnvelope(t, body)
+	})
+	t.Run("translated/anthropic", func(t *testing.T) {
+		status, hdr, body := h.post("/v1/messages", msg("gpt-5-mini"), anth)
+		if status != 429 || hdr.Get("Retry-After") != "3" || hdr.Get("Anthropic-Ratelimit-Tokens-Remaining") != "0" {
+			t.Fatalf("%d %v\n%s", status, hdr, body)
+		}
+		inSeconds(t, hdr.Get("Anthropic-Ratelimit-Tokens-Reset"), 5*time.Minute, 6*time.Minute+time.Second)
+		anthropicEnvelope(t, body, "rate_limit_error")
+	})
+	t.Run("translated/overloaded", func(t *testing.T) {
+		status, hdr, body := h.post("/v1/messages", msg("gpt-5"), anth)
+		if status != 529 && status != 503 || hdr.Get("Retry-After") != "11" {
+			t.Fatalf("%d %v\n%s", status, hdr, body)
+		}
+	})
+}

@@ -169,16 +169,6 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownT
 
 func (s *Server) codec(d llm.Dialect) dialect.Codec { return s.cfg.Codecs[d] }
 
-// writeError answers with err in the client's own envelope.
-func writeError(w http.ResponseWriter, codec dialect.Codec, err error) {
-	status, body := codec.ErrorResponse(err)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Del("Content-Length")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
 func (s *Server) handleHealth(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
 }
