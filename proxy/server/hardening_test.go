@@ -176,3 +176,39 @@ func TestHardeningRetryAfterOnEveryRoute(t *testing.T) {
 		}
 	})
 }
+
+// An upstream that cuts a pass-through answer mid-body: a non-streamed
+// answer becomes a clean 502 in the client's envelope (never a 200 with half
+// a body); a stream that has begun ends with an in-band error event.
+func TestHardeningPassthroughCutBody(t *testing.T) {
+	for _, c := range []struct {
+		name, provider, path, body string
+		header                     map[string]string
+	}{
+		{"anthropic", "anth", "/v1/messages", `{"model":"claude-haiku-5-5","max_tokens":64,%s"messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"anthropic-version": "2023-06-01"}},
+		{"openai", "oai", "/v1/chat/completions", `{"model":"gpt-5-mini",%s"messages":[{"role":"user","content":"hi"}]}`, nil},
+	} {
+		h := newHarness(t, passthroughRules(c.provider, ""), harnessOptions{})
+		t.Run(c.name+"/body", func(t *testing.T) {
+			h.fake.Enqueue(fakeupstream.Reply{Text: "a whole answer that is cut", ResetAfterBytes: 40})
+			status, _, body := h.post(c.path, strings.Replace(c.body, "%s", "", 1), c.header)
+			if status != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502: %s", status, body)
+			}
+			if c.name == "anthropic" {
+				anthropicEnvelope(t, body, "api_error")
+			} else {
+				openAIEnvelope(t, body)
+			}
+		})
+		t.Run(c.name+"/stream", func(t *testing.T) {
+			h.fake.Enqueue(fakeupstream.Reply{Text: "one two three four five six", ResetAfterEvents: 3})
+			status, _, body := h.post(c.path, strings.Replace(c.body, "%s", `"stream":true,`, 1), c.header)
+			last := body[strings.LastIndex(strings.TrimSuffix(body, "\n\n"), "\n\n")+2:]
+			if status != 200 || !strings.Contains(last, `"error":{`) || (c.name == "anthropic" && !strings.HasPrefix(last, "event: error\n")) {
+				t.Fatalf("status %d, last event %q", status, last)
+			}
+		})
+	}
+}

@@ -33,6 +33,8 @@ type RouteRecorder struct {
 	Rule    string
 	Outcome string
 	Model   string
+	// UpstreamRequestID is the vendor's id of the (last) upstream call, when known.
+	UpstreamRequestID string
 }
 
 // Config configures a Server.
