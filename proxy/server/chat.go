@@ -74,7 +74,8 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	if dr.Model != "" {
 		model = dr.Model
 	}
-	meter := func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Rules, model, u) }
+	metered := s.meteredName(snap.Rules, model) // a bounded metric label
+	meter := func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Rules, metered, u) }
 	p := snap.Provider(dr.Provider)
 	if p.Dialect() == codec.Dialect() {
 		if dr.Model != "" {

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +211,61 @@ func TestHardeningPassthroughCutBody(t *testing.T) {
 				t.Fatalf("status %d, last event %q", status, last)
 			}
 		})
+	}
+}
+
+// Model names invented by clients do not become metric series: 300 of them
+// add a handful at most (an "other" label), while known names keep theirs.
+func TestHardeningMetricCardinality(t *testing.T) {
+	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{})
+	anth := map[string]string{"anthropic-version": "2023-06-01"}
+	send := func(model string) {
+		status, _, body := h.post("/v1/messages", `{"model":"`+model+`","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, anth)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", model, status, body)
+		}
+	}
+	series := func() int {
+		mfs, err := h.metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, mf := range mfs {
+			if strings.HasPrefix(mf.GetName(), "cascadeflow_") {
+				n += len(mf.GetMetric())
+			}
+		}
+		return n
+	}
+	send("claude-haiku-5-5")
+	before := series()
+	const invented = 300
+	var wg sync.WaitGroup
+	names := make(chan string)
+	for range 8 {
+		wg.Go(func() {
+			for name := range names {
+				send(name)
+			}
+		})
+	}
+	for i := range invented {
+		names <- "made-up-model-" + strconv.Itoa(i)
+	}
+	close(names)
+	wg.Wait()
+	if added := series() - before; added > 5 {
+		t.Fatalf("%d invented model names added %d series", invented, added)
+	}
+	if v := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("other", "output")); v == 0 {
+		t.Fatal("the invented names' tokens are not counted under other")
+	}
+	// A dated name is recorded under its price-table entry, a known name under its own.
+	send("claude-sonnet-4-5-20250929")
+	send("CLAUDE-HAIKU-5-5")
+	if testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("claude-sonnet-4-5", "output")) == 0 ||
+		testutil.ToFloat64(h.metrics.CostUSD.WithLabelValues("", "claude-haiku-5-5")) == 0 {
+		t.Fatal("known models lost their labels")
 	}
 }

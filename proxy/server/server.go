@@ -66,6 +66,7 @@ type Server struct {
 	draining atomic.Bool
 	log      *slog.Logger
 	m        *metrics.Metrics
+	names    meteredNameCache
 }
 
 // New builds the handler and its routes.
