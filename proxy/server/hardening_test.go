@@ -269,3 +269,78 @@ func TestHardeningMetricCardinality(t *testing.T) {
 		t.Fatal("known models lost their labels")
 	}
 }
+
+// A shutdown whose timeout passes ends each open stream with an error event
+// in its client's dialect (pass-through and translated) and returns cleanly.
+func TestHardeningShutdownEndsStreams(t *testing.T) {
+	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{shutdownWait: 300 * time.Millisecond})
+	long := fakeupstream.Reply{Text: strings.Repeat("word ", 40), ChunkDelay: 100 * time.Millisecond}
+	type result struct {
+		name, body string
+		err        error
+	}
+	results := make(chan result, 2)
+	started := make(chan struct{}, 2)
+	stream := func(name, path, body string, header map[string]string) {
+		req, _ := http.NewRequest(http.MethodPost, h.url+path, strings.NewReader(body))
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			results <- result{name, "", err}
+			return
+		}
+		defer resp.Body.Close()
+		var got []byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			if len(got) == 0 && n > 0 {
+				started <- struct{}{}
+			}
+			got = append(got, buf[:n]...)
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				results <- result{name, string(got), err}
+				return
+			}
+		}
+	}
+	h.fake.SetReply("claude-haiku-5-5", long)
+	go stream("anthropic", "/v1/messages", `{"model":"claude-haiku-5-5","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"talk"}]}`,
+		map[string]string{"anthropic-version": "2023-06-01"})
+	go stream("openai", "/v1/chat/completions", `{"model":"claude-haiku-5-5","stream":true,"messages":[{"role":"user","content":"talk"}]}`, nil)
+	for range 2 {
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("streams did not start")
+		}
+	}
+	start := time.Now()
+	h.cancel()
+	for range 2 {
+		r := <-results
+		last := r.body[strings.LastIndex(strings.TrimSuffix(r.body, "\n\n"), "\n\n")+2:]
+		ended := r.name == "anthropic" && strings.HasPrefix(last, "event: error\n") && strings.Contains(last, `"overloaded_error"`) ||
+			r.name == "openai" && strings.HasPrefix(last, `data: {"error":`) && strings.Contains(last, `"server_is_overloaded"`)
+		if r.err != nil || !ended {
+			t.Errorf("%s: stream not ended with an error event (%v); last event %q", r.name, r.err, last)
+		}
+	}
+	select {
+	case err := <-h.done:
+		h.done <- nil // for the harness's cleanup
+		if err != nil {
+			t.Fatalf("shutdown returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown did not return")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("shutdown took %s", d)
+	}
+}

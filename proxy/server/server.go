@@ -67,6 +67,7 @@ type Server struct {
 	log      *slog.Logger
 	m        *metrics.Metrics
 	names    meteredNameCache
+	open     openRequests
 }
 
 // New builds the handler and its routes.
@@ -95,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 	s.engine.ContextWithFallback = true
 	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
 
-	api := s.engine.Group("/", s.authenticate())
+	api := s.engine.Group("/", s.authenticate(), s.endable())
 	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
 	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
 	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI))
@@ -141,7 +142,9 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 
 // Run serves on ln until ctx ends, then drains: readiness fails, new
 // connections are refused after drainDelay, and in-flight requests (streams
-// included) get up to shutdownTimeout to finish.
+// included) get up to shutdownTimeout to finish. Those still open then are
+// ended with an overloaded error in their client's dialect (an in-band error
+// event for a stream) and Run returns nil: a shutdown is not a failure.
 func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownTimeout time.Duration) error {
 	hs := &http.Server{
 		Handler:           s,
@@ -163,12 +166,29 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownT
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		_ = hs.Close()
+	err := hs.Shutdown(sctx)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	// Time is up: end what is still open with an error in its client's
+	// dialect (an in-band event for a stream), then close what remains.
+	n := s.open.endAll(errShuttingDown)
+	s.log.Warn("shutdown timeout passed: ending open requests", "requests", n, "timeout", shutdownTimeout.String())
+	gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer gcancel()
+	if err := hs.Shutdown(gctx); errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("closing connections still open after the shutdown grace", "grace", shutdownGrace.String())
+		_ = hs.Close()
 	}
 	return nil
 }
+
+// shutdownGrace is how long requests ended by a shutdown have to send their
+// closing error before their connections are closed.
+const shutdownGrace = 2 * time.Second
 
 func (s *Server) codec(d llm.Dialect) dialect.Codec { return s.cfg.Codecs[d] }
 
