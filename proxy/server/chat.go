@@ -75,7 +75,13 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 		model = dr.Model
 	}
 	metered := s.meteredName(snap.Rules, model) // a bounded metric label
-	meter := func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Rules, metered, u) }
+	rec := route(c)
+	rec.Served = model
+	meter := func(u llm.Usage) {
+		s.cfg.Engine.Recorder.Passthrough(snap.Rules, metered, u)
+		rec.Usage = u
+		rec.CostUSD, rec.CostKnown = s.passthroughCost(snap.Rules, model, u)
+	}
 	p := snap.Provider(dr.Provider)
 	if p.Dialect() == codec.Dialect() {
 		if dr.Model != "" {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -342,5 +343,57 @@ func TestHardeningShutdownEndsStreams(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("shutdown took %s", d)
+	}
+}
+
+// requestLogs returns the access log lines ("request") logged so far.
+func requestLogs(t *testing.T, h *harness) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "request" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// The access log line says what a request cost and who served it: tokens,
+// cost, served model, the vendor's request id, and the client key by a
+// fingerprint (never the key).
+func TestHardeningRequestLogLine(t *testing.T) {
+	h := newHarness(t, cascadeRules("defaultRoute: {provider: anth}\n"), harnessOptions{})
+	h.fake.SetReply("claude-sonnet-5-5", fakeupstream.Reply{Text: "Logged.", Usage: &fakeupstream.Usage{InputTokens: 100, OutputTokens: 20}})
+	h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: goodAnswer, Usage: &fakeupstream.Usage{InputTokens: 50, OutputTokens: 30}})
+	const clientKey = "sk-client-LOGGED-NEVER"
+	hdr := map[string]string{"anthropic-version": "2023-06-01", "x-api-key": clientKey}
+	for _, model := range []string{"claude-sonnet-5-5", "claude-opus-5-5"} {
+		body := `{"model":"` + model + `","max_tokens":64,"messages":[{"role":"user","content":"What is the capital of France? Answer in two sentences."}]}`
+		if status, _, out := h.post("/v1/messages", body, hdr); status != 200 {
+			t.Fatalf("%s: %d %s", model, status, out)
+		}
+	}
+	if strings.Contains(h.logs.String(), clientKey) {
+		t.Fatal("the client key appeared in the logs")
+	}
+	var lines []map[string]any
+	waitFor(t, "two request log lines", func() bool { lines = requestLogs(t, h); return len(lines) == 2 })
+	want := []struct {
+		served      string
+		in, out     float64
+		upstreamIDs bool
+	}{{"claude-sonnet-5-5", 100, 20, true}, {"claude-haiku-5-5", 50, 30, false}}
+	for i, l := range lines {
+		w := want[i]
+		cost, _ := l["cost_usd"].(float64)
+		key, _ := l["client_key"].(string)
+		if l["served_model"] != w.served || l["input_tokens"] != w.in || l["output_tokens"] != w.out || cost <= 0 ||
+			len(key) != len("sha256:")+8 || !strings.HasPrefix(key, "sha256:") {
+			t.Errorf("log line %d: %v", i, l)
+		}
+		if id, _ := l["upstream_request_id"].(string); w.upstreamIDs && !strings.HasPrefix(id, "req_fake_") {
+			t.Errorf("log line %d: upstream_request_id %q", i, id)
+		}
 	}
 }

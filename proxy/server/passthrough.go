@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
@@ -29,11 +30,7 @@ type meteredNameCache struct{ p atomic.Pointer[meteredNames] }
 // spelling; a priced model is recorded under its price-table entry (the same
 // price); any other name is "other".
 func (s *Server) meteredName(set *rules.Set, model string) string {
-	n := s.names.p.Load()
-	if n == nil || n.set != set {
-		n = newMeteredNames(set, s.cfg.Engine.Recorder.Prices)
-		s.names.p.Store(n)
-	}
+	n := s.meteredNames(set)
 	if name, ok := n.named[strings.ToLower(model)]; ok {
 		return name
 	}
@@ -41,6 +38,21 @@ func (s *Server) meteredName(set *rules.Set, model string) string {
 		return key
 	}
 	return otherModel
+}
+
+// passthroughCost prices a pass-through request's usage as the recorder
+// does (the built-in prices and the rules file's).
+func (s *Server) passthroughCost(set *rules.Set, model string, u llm.Usage) (float64, bool) {
+	return s.meteredNames(set).prices.Cost(model, u)
+}
+
+func (s *Server) meteredNames(set *rules.Set) *meteredNames {
+	n := s.names.p.Load()
+	if n == nil || n.set != set {
+		n = newMeteredNames(set, s.cfg.Engine.Recorder.Prices)
+		s.names.p.Store(n)
+	}
+	return n
 }
 
 // newMeteredNames collects the rules' model names; prices is the built-in

@@ -52,7 +52,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		if res != nil {
 			// Record what was spent (the draft, a judge) even when the answer failed.
 			res.Outcome = cascade.Failed
-			eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, llm.Usage{})
+			rec.Cascaded(res, llm.Usage{}, eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, llm.Usage{}))
 			if kind := llm.AsError(err).Kind; kind != llm.ErrCanceled {
 				s.m.UpstreamErrors.WithLabelValues(res.Served, string(kind)).Inc()
 			}
@@ -81,6 +81,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 			verifierUsage = resp.Usage
 		}
 		acct := eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, verifierUsage)
+		rec.Cascaded(res, verifierUsage, acct)
 		if headers {
 			setCostHeaders(w.Header(), acct)
 		}
@@ -109,7 +110,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 			ev.Message = &m
 		}
 	})
-	eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, tap.usage)
+	rec.Cascaded(res, tap.usage, eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, tap.usage))
 }
 
 // setCostHeaders reports the request's money when every price involved is known.

@@ -33,8 +33,22 @@ type RouteRecorder struct {
 	Rule    string
 	Outcome string
 	Model   string
+	// Served is the model that answered (or was asked last).
+	Served string
+	// Usage is the tokens of every upstream call the request made.
+	Usage llm.Usage
+	// CostUSD is their price; CostKnown is false when a price is missing.
+	CostUSD   float64
+	CostKnown bool
 	// UpstreamRequestID is the vendor's id of the (last) upstream call, when known.
 	UpstreamRequestID string
+}
+
+// Cascaded records what a rule's cascade spent and who answered.
+func (r *RouteRecorder) Cascaded(res *cascade.Result, verifierUsage llm.Usage, a cascade.Accounting) {
+	r.Served = res.Served
+	r.Usage = res.DraftUsage.Add(res.JudgeUsage).Add(verifierUsage)
+	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
 }
 
 // Config configures a Server.
