@@ -38,9 +38,9 @@ type Error struct {
 	// UpstreamType is the vendor's own error type string, when known.
 	UpstreamType string
 	// Header is what the upstream's error answer said about retrying and its
-	// identity (see RetryHeaders); the server passes it on to the client in
-	// the client's dialect.
-	Header http.Header
+	// identity (see RetryHeaders), nil when nothing; the server passes it on
+	// to the client in the client's dialect. A pointer keeps Error comparable.
+	Header *http.Header
 	Err    error
 }
 
@@ -120,7 +120,7 @@ func KindForStatus(status int) ErrorKind {
 // Retry-After-Ms, X-Should-Retry, the vendors' rate-limit headers
 // (anthropic-ratelimit-*, x-ratelimit-*) and the vendor's request id
 // (request-id, x-request-id). It returns nil when there are none.
-func RetryHeaders(h http.Header) http.Header {
+func RetryHeaders(h http.Header) *http.Header {
 	var out http.Header
 	for k, vs := range h {
 		if !IsRetryHeader(k) {
@@ -131,7 +131,10 @@ func RetryHeaders(h http.Header) http.Header {
 		}
 		out[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 	}
-	return out
+	if out == nil {
+		return nil
+	}
+	return &out
 }
 
 // IsRetryHeader reports whether RetryHeaders keeps the header named k.

@@ -50,10 +50,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 // costs this, not what it announced.
 const bodyFirstBuffer = 64 << 10
 
-// bodyGrowth is how much the buffer grows each time it fills up. Memory held
-// for a body stays within bodyGrowth times what has arrived; a large factor
-// keeps the copies of a large body few (64 KiB, 512 KiB, 4 MiB, 32 MiB).
-const bodyGrowth = 8
+// bodyGrowth is how much the buffer grows each time it fills up; once that
+// would reach half the announced length it grows to the whole of it. Memory
+// held for a body stays within 2*bodyGrowth times what has arrived, and the
+// buffers given up on the way add at most two thirds of the body to what a
+// request allocates (64 KiB, 256 KiB, 1 MiB, 4 MiB, then the announced size).
+const bodyGrowth = 4
 
 // readAll reads r whole. With an announced length the buffer grows towards
 // it as bytes arrive (never beyond it plus one byte, which proves the end);
@@ -69,7 +71,11 @@ func readAll(r io.Reader, announced int64) ([]byte, error) {
 			if len(buf) == want {
 				return nil, errors.New("body longer than its Content-Length")
 			}
-			grown := make([]byte, len(buf), min(want, cap(buf)*bodyGrowth))
+			next := cap(buf) * bodyGrowth
+			if next >= want/2 {
+				next = want
+			}
+			grown := make([]byte, len(buf), next)
 			copy(grown, buf)
 			buf = grown
 		}

@@ -18,7 +18,7 @@ func writeError(w http.ResponseWriter, codec dialect.Codec, err error) {
 	h := w.Header()
 	var e *llm.Error
 	if errors.As(err, &e) && e.Header != nil {
-		setRetryHeaders(h, e.Header, codec.Dialect(), time.Now())
+		setRetryHeaders(h, *e.Header, codec.Dialect(), time.Now())
 	}
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")

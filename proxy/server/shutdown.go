@@ -79,7 +79,7 @@ func (s *Server) endable() gin.HandlerFunc {
 func (s *Server) endForShutdown(c *gin.Context, stream bool) {
 	w := c.Writer
 	e := &llm.Error{Kind: llm.ErrOverloaded, Message: "the proxy is shutting down; retry the request", Retryable: true,
-		Header: http.Header{"X-Should-Retry": {"true"}}}
+		Header: &http.Header{"X-Should-Retry": {"true"}}}
 	if w.Written() && !stream {
 		return // a whole JSON answer went out, or part of one: nothing can be added
 	}
