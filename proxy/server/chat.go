@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -80,7 +81,9 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	meter := func(u llm.Usage) {
 		s.cfg.Engine.Recorder.Passthrough(snap.Rules, metered, u)
 		rec.Usage = u
-		rec.CostUSD, rec.CostKnown = s.passthroughCost(snap.Rules, model, u)
+		if s.log.Enabled(c.Request.Context(), slog.LevelInfo) { // only the access log reads it
+			rec.CostUSD, rec.CostKnown = s.passthroughCost(snap.Rules, model, u)
+		}
 	}
 	p := snap.Provider(dr.Provider)
 	if p.Dialect() == codec.Dialect() {

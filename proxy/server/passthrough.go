@@ -2,6 +2,7 @@ package server
 
 import (
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -18,7 +19,13 @@ type meteredNames struct {
 	set    *rules.Set
 	named  map[string]string // lower-case name -> spelling in the rules
 	prices *pricing.Table
+	// seen remembers the label of up to maxSeenNames requested names.
+	seen  sync.Map // requested name -> label
+	nseen atomic.Int32
 }
+
+// maxSeenNames bounds meteredNames.seen: requested names are the client's.
+const maxSeenNames = 1024
 
 // meteredNameCache holds the meteredNames of the last rules set served.
 type meteredNameCache struct{ p atomic.Pointer[meteredNames] }
@@ -31,13 +38,19 @@ type meteredNameCache struct{ p atomic.Pointer[meteredNames] }
 // price); any other name is "other".
 func (s *Server) meteredName(set *rules.Set, model string) string {
 	n := s.meteredNames(set)
+	if label, ok := n.seen.Load(model); ok {
+		return label.(string)
+	}
+	label := otherModel
 	if name, ok := n.named[strings.ToLower(model)]; ok {
-		return name
+		label = name
+	} else if key, ok := n.prices.Key(model); ok {
+		label = key
 	}
-	if key, ok := n.prices.Key(model); ok {
-		return key
+	if n.nseen.Add(1) <= maxSeenNames {
+		n.seen.Store(model, label)
 	}
-	return otherModel
+	return label
 }
 
 // passthroughCost prices a pass-through request's usage as the recorder

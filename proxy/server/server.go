@@ -81,7 +81,7 @@ type Server struct {
 	log      *slog.Logger
 	m        *metrics.Metrics
 	names    meteredNameCache
-	open     openRequests
+	open     atomic.Int64 // API requests being served
 }
 
 // New builds the handler and its routes.
@@ -160,8 +160,12 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 // ended with an overloaded error in their client's dialect (an in-band error
 // event for a stream) and Run returns nil: a shutdown is not a failure.
 func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownTimeout time.Duration) error {
+	// Every request's context derives from base, so ending base ends them all.
+	base, endAll := context.WithCancelCause(context.Background())
+	defer endAll(nil)
 	hs := &http.Server{
 		Handler:           s,
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -189,8 +193,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownT
 	}
 	// Time is up: end what is still open with an error in its client's
 	// dialect (an in-band event for a stream), then close what remains.
-	n := s.open.endAll(errShuttingDown)
-	s.log.Warn("shutdown timeout passed: ending open requests", "requests", n, "timeout", shutdownTimeout.String())
+	s.log.Warn("shutdown timeout passed: ending open requests", "requests", s.open.Load(), "timeout", shutdownTimeout.String())
+	endAll(errShuttingDown)
 	gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer gcancel()
 	if err := hs.Shutdown(gctx); errors.Is(err, context.DeadlineExceeded) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,58 +16,22 @@ import (
 // shutdown timeout has passed.
 var errShuttingDown = errors.New("the proxy is shutting down")
 
-// openRequests are the API requests being served, so a shutdown that runs
-// out of time can end them in their own dialect instead of cutting them.
-type openRequests struct {
-	mu   sync.Mutex
-	next uint64
-	m    map[uint64]context.CancelCauseFunc
-}
-
-func (o *openRequests) add(cancel context.CancelCauseFunc) uint64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.m == nil {
-		o.m = map[uint64]context.CancelCauseFunc{}
-	}
-	o.next++
-	o.m[o.next] = cancel
-	return o.next
-}
-
-func (o *openRequests) remove(id uint64) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.m, id)
-}
-
-// endAll cancels every open request with cause and returns how many there were.
-func (o *openRequests) endAll(cause error) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, cancel := range o.m {
-		cancel(cause)
-	}
-	return len(o.m)
-}
-
-// endable lets a shutdown end an API request: the request's context is
-// cancelled with errShuttingDown, whatever the handler writes from then on
-// is dropped (a cancelled handler would answer 499 or nothing), and once the
-// handler has returned the client gets an overloaded error in its own
-// dialect: an error response if nothing was sent yet, an in-band error
-// event ending a stream that had begun.
+// endable lets a shutdown end an API request. Run cancels every request's
+// context with errShuttingDown (through the server's base context) when the
+// shutdown timeout has passed; from then on whatever the handler writes is
+// dropped (a cancelled handler would answer 499 or nothing), and once it has
+// returned the client gets an overloaded error in its own dialect: an error
+// response if nothing was sent yet, an in-band error event ending a stream
+// that had begun.
 func (s *Server) endable() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ctx, cancel := context.WithCancelCause(c.Request.Context())
-		defer cancel(nil)
-		id := s.open.add(cancel)
-		defer s.open.remove(id)
-		w := &endableWriter{ResponseWriter: c.Writer, ctx: ctx}
-		c.Request, c.Writer = c.Request.WithContext(ctx), w
+		s.open.Add(1)
+		defer s.open.Add(-1)
+		w := &endableWriter{ResponseWriter: c.Writer, ctx: c.Request.Context()}
+		c.Writer = w
 		c.Next()
 		c.Writer = w.ResponseWriter
-		if errors.Is(context.Cause(ctx), errShuttingDown) {
+		if w.ended() {
 			s.endForShutdown(c, w.sent && w.stream)
 		}
 	}
