@@ -9,6 +9,9 @@ RULES ?= config/samples/rules-demo.yaml
 # built from the Go module proxy by hack/build-envtest-assets.sh and cached in bin/k8s.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+# staticcheck, pinned (v0.8.2 is release 2026.2.2, built for Go 1.26) and installed into bin/.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 ENVTEST_K8S_VERSION ?= 1.37.2
 ENVTEST_ASSETS_DIR := $(BIN)/k8s
 KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS_DIR)/$(ENVTEST_K8S_VERSION)-$(shell $(GO) env GOOS)-$(shell $(GO) env GOARCH)
@@ -27,21 +30,24 @@ CHART := charts/cascadeflow-operator
 IMG_TAG ?= 0.1.0
 MANAGER_IMG ?= cascadeflow/operator:$(IMG_TAG)
 PROXY_IMG ?= cascadeflow/proxy:$(IMG_TAG)
+# Stamped into both binaries (proxy --version, manager --version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO_LDFLAGS := -X github.com/cascadeflow/cascadeflow-operator/internal/version.Version=$(VERSION)
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml $(CHART)/files
 
-.PHONY: all build run test reliability lint fmt vet manifests generate envtest-assets verify-generated bench-operator helm-sync helm-lint docker-build
+.PHONY: all build run test reliability lint fmt vet staticcheck manifests generate envtest-assets verify-generated bench-operator helm-sync helm-lint docker-build
 
 all: build
 
 build: ## Build the proxy and manager binaries into bin/.
-	$(GO) build -o $(BIN)/proxy ./cmd/proxy
-	$(GO) build -o $(BIN)/manager ./cmd/manager
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/proxy ./cmd/proxy
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/manager ./cmd/manager
 
 run: ## Run the proxy on 127.0.0.1:8080 (demo mode against a built-in fake upstream when no vendor key is set).
-	$(GO) build -o $(BIN)/proxy ./cmd/proxy
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/proxy ./cmd/proxy
 	$(BIN)/proxy --listen $(PROXY_ADDR) --rules $(RULES) --log-format text
 
-lint: fmt vet ## gofmt + go vet.
+lint: fmt vet staticcheck ## gofmt, go vet and staticcheck (its default checks).
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
@@ -49,6 +55,14 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	mkdir -p $(BIN)/.staticcheck
+	GOBIN=$(BIN)/.staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/.staticcheck/staticcheck $@
 
 # In CI (CI=true) the test run also fails when generated files are stale.
 test: lint helm-lint envtest-assets $(if $(CI),verify-generated) ## Unit and envtest suites with the race detector (a real etcd + kube-apiserver); helm lint and template.
@@ -107,8 +121,8 @@ helm-lint: $(HELM) ## helm lint --strict and helm template (defaults and every t
 	$(HELM) template cascadeflow $(CHART) --namespace cascadeflow-system -f $(CHART)/ci/all-on-values.yaml >/dev/null
 
 docker-build: ## Build the operator and proxy images (needs docker; none runs on the dev machines or CI).
-	docker build -f Dockerfile.manager -t $(MANAGER_IMG) .
-	docker build -f Dockerfile.proxy -t $(PROXY_IMG) .
+	docker build -f Dockerfile.manager --build-arg VERSION=$(IMG_TAG) -t $(MANAGER_IMG) .
+	docker build -f Dockerfile.proxy --build-arg VERSION=$(IMG_TAG) -t $(PROXY_IMG) .
 
 .PHONY: e2e-claude
 e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached in bin/claude-code), run every scenario through a real proxy and the fake upstream; one PASS/FAIL line each.

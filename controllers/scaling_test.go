@@ -33,7 +33,7 @@ func replicaOwners(t *testing.T, d *appsv1.Deployment) []string {
 		if mf.FieldsV1 == nil {
 			continue
 		}
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := fields.Spec["f:replicas"]; ok {
@@ -129,7 +129,7 @@ func TestAutoscalingTakesOverReplicas(t *testing.T) {
 	}
 	// A rule edit makes the operator apply the Deployment again; the count stays the autoscaler's.
 	updateRoute(t, key, func(cr *v1alpha1.CascadeRoute) { cr.Spec.Rules[0].Threshold = ptr.To(0.6) })
-	got = waitCondition(t, key, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid)
+	waitCondition(t, key, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid)
 	updateRoute(t, key, func(cr *v1alpha1.CascadeRoute) { cr.Spec.Proxy.Image = "cascadeflow/proxy:other" })
 	eventually(t, wait, func() error {
 		d, n := deploymentReplicas(t, cr)

@@ -107,11 +107,23 @@ type Provider struct {
 	// +optional
 	PassthroughAuth bool `json:"passthroughAuth,omitempty"`
 
-	// timeout bounds one whole upstream call, e.g. "600s" or "10m". Default 10m.
+	// timeout bounds the wait for the provider's response headers, e.g.
+	// "600s" or "10m"; a streamed answer may then take as long as it keeps
+	// sending (see idleTimeout). Default 10m.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// idleTimeout bounds how long the provider may send nothing once its
+	// response headers have arrived, e.g. "2m": a stalled answer then fails
+	// with a timeout (504), or a stream ends with an in-band error event.
+	// Reasoning models can think silently mid-stream, so keep it generous.
+	// Default 5m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
 
 	// headers are extra request headers sent to this provider, e.g.
 	// anthropic-beta. They are stored in a ConfigMap, so credentials
@@ -256,16 +268,22 @@ type Target struct {
 
 // Gate holds the quality gate's tunables. Unset fields mean "use the default".
 type Gate struct {
-	// weights of each signal in the combined score, by signal name. Non-negative.
+	// weights of the signals in the combined score (exponents of a weighted
+	// product), by signal name: truncation, empty, refusal, hedging,
+	// repetition, length, tool_calls, format, arithmetic, coverage, answer,
+	// complexity, logprob, judge. Non-negative; 0 turns a signal off. Unset
+	// signals keep their defaults (arithmetic 3, the others 1).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['truncation', 'empty', 'refusal', 'hedging', 'repetition', 'length', 'tool_calls', 'format', 'arithmetic', 'coverage', 'answer', 'complexity', 'logprob', 'judge'])",message="gate weights must be keyed by signal name: truncation, empty, refusal, hedging, repetition, length, tool_calls, format, arithmetic, coverage, answer, complexity, logprob or judge"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0.0)",message="gate weights must not be negative"
 	Weights map[string]float64 `json:"weights,omitempty"`
 
 	// complexityThresholds override threshold per estimated request
-	// complexity ("simple", "moderate", "hard", ...). Each between 0 and 1.
+	// complexity: simple, moderate or hard. Each between 0 and 1.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['simple', 'moderate', 'hard'])",message="complexity thresholds must be keyed by level: simple, moderate or hard"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0.0 && self[k] <= 1.0)",message="complexity thresholds must be between 0 and 1"
 	ComplexityThresholds map[string]float64 `json:"complexityThresholds,omitempty"`
 
@@ -284,9 +302,16 @@ type Gate struct {
 	// +optional
 	Judge *Judge `json:"judge,omitempty"`
 
-	// options are further named numeric settings of the gate's signals.
+	// options are further named numeric settings of the gate's signals, e.g.
+	// hedge_penalty or repetition_ngram; proxy/quality/doc.go describes each
+	// and its range. None is negative; scores, shares and level boundaries
+	// are between 0 and 1. The operator refuses values outside an option's
+	// range (condition Accepted=False, reason InvalidRule).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['veto_cap', 'dangling_score', 'unfinished_score', 'hedge_penalty', 'hedge_floor', 'refusal_partial_score', 'repetition_ngram', 'repetition_low', 'repetition_high', 'length_min_longform', 'length_min_code', 'length_min_explain', 'length_no_code_score', 'length_work_ratio', 'arithmetic_tolerance', 'coverage_unused_score', 'answer_flaw_score', 'complexity_moderate', 'complexity_hard', 'complexity_penalty', 'complexity_verified_discount', 'complexity_verified_calcs', 'logprob_low', 'logprob_high', 'judge_timeout_seconds'])",message="unknown gate option; the options are veto_cap, dangling_score, unfinished_score, hedge_penalty, hedge_floor, refusal_partial_score, repetition_ngram, repetition_low, repetition_high, length_min_longform, length_min_code, length_min_explain, length_no_code_score, length_work_ratio, arithmetic_tolerance, coverage_unused_score, answer_flaw_score, complexity_moderate, complexity_hard, complexity_penalty, complexity_verified_discount, complexity_verified_calcs, logprob_low, logprob_high, judge_timeout_seconds"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k] >= 0.0)",message="gate options must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['veto_cap', 'dangling_score', 'unfinished_score', 'hedge_floor', 'refusal_partial_score', 'repetition_low', 'repetition_high', 'length_no_code_score', 'arithmetic_tolerance', 'coverage_unused_score', 'answer_flaw_score', 'complexity_moderate', 'complexity_hard', 'complexity_penalty', 'complexity_verified_discount', 'logprob_low', 'logprob_high']) || self[k] <= 1.0)",message="gate options that are scores, shares or level boundaries must be between 0 and 1"
 	Options map[string]float64 `json:"options,omitempty"`
 }
 
@@ -413,8 +438,9 @@ type ProxySpec struct {
 	// reason InsecureExposure) when clients would reach vendor keys without
 	// authenticating: see allowUnauthenticated. When client keys are added
 	// to a running route, the Ingress is created once every pod checks them.
-	// Note that the proxy's /metrics and /debug/rules (no credentials, but
-	// model names and spend) are reachable through a "/" path too.
+	// The proxy's /metrics and /debug/rules are served only on the pods'
+	// admin port (9090), never through the Service or the Ingress; path /v1
+	// exposes the model APIs without the native /api/* endpoints.
 	// +optional
 	Ingress *IngressSpec `json:"ingress,omitempty"`
 
@@ -695,8 +721,4 @@ type CascadeRouteList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []CascadeRoute `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&CascadeRoute{}, &CascadeRouteList{})
 }

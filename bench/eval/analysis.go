@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 )
 
@@ -14,11 +15,6 @@ const (
 	outcomeDraftOnly    = string(cascade.DraftOnly)
 	outcomeVerifierOnly = string(cascade.VerifierOnly)
 )
-
-// Targets of issue 3 on the dev data.
-const qualityTarget = 0.95 // share of always-verifier quality
-
-var costTargets = map[string]float64{"mt_bench": 0.45, "gsm8k": 0.60}
 
 // noScore marks a row without a gate score (the draft call failed).
 const noScore = -1.0
@@ -216,14 +212,14 @@ func thresholdGrid() []float64 {
 }
 
 // cheapestMeeting returns, among a source's points that keep selects, the one
-// with the lowest cost share that keeps qualityTarget of verifier quality.
+// with the lowest cost share that keeps evaldata.QualityTarget of verifier quality.
 // Cost falls as the threshold falls, so this is also the lowest such
 // threshold; on a tie of cost the higher quality wins.
 func cheapestMeeting(points []sweepPoint, source string, keep func(sweepPoint) bool) (sweepPoint, bool) {
 	var best sweepPoint
 	found := false
 	for _, p := range points {
-		if p.Source != source || !keep(p) || p.QualityRatio < qualityTarget {
+		if p.Source != source || !keep(p) || p.QualityRatio < evaldata.QualityTarget {
 			continue
 		}
 		if !found || p.CostShare < best.CostShare || (p.CostShare == best.CostShare && p.Quality > best.Quality) {
@@ -237,7 +233,7 @@ func atScore(p sweepPoint) bool { return p.AtScore }
 func onGrid(p sweepPoint) bool  { return p.OnGrid }
 
 // operatingPoint is a source's own operating point, tuned on the dev data:
-// the cheapest threshold keeping qualityTarget of its always-verifier
+// the cheapest threshold keeping evaldata.QualityTarget of its always-verifier
 // quality, as a rule for that traffic alone would set it.
 type operatingPoint struct {
 	// Score is the observed gate score the cheapest point sits at.
@@ -366,7 +362,7 @@ func compareRandom(points []sweepPoint, source string) versusRandom {
 // observed summarises a pass as the client saw it: quality of the answers
 // actually returned, cost from x-cascade-cost-usd, escalation from
 // x-cascade-outcome. allUSD is the always-verifier cost of the same rows.
-func observed(rows []row, obs []observation, idx []int, qv, allUSD float64) strategy {
+func observed(rows []evaldata.Row, obs []observation, idx []int, qv, allUSD float64) strategy {
 	var q, cost float64
 	esc := 0
 	for _, i := range idx {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 )
 
 // Which recorded answer came back to the client.
@@ -48,7 +50,7 @@ type passOptions struct {
 
 // runPass sends every row's messages to the proxy with the official OpenAI
 // SDK and records what came back, in row order.
-func runPass(ctx context.Context, rows []row, o passOptions) []observation {
+func runPass(ctx context.Context, rows []evaldata.Row, o passOptions) []observation {
 	n := max(o.Concurrency, 1)
 	if o.ExactScores {
 		n = 1 // the stats aggregate over every request in flight
@@ -100,7 +102,7 @@ func runPass(ctx context.Context, rows []row, o passOptions) []observation {
 }
 
 // chatParams is the request for one row: its messages, for the rule's model.
-func chatParams(r *row, stream bool) openai.ChatCompletionNewParams {
+func chatParams(r *evaldata.Row, stream bool) openai.ChatCompletionNewParams {
 	msgs := make([]openai.ChatCompletionMessageParamUnion, 0, len(r.Messages))
 	for _, m := range r.Messages {
 		switch m.Role {
@@ -119,7 +121,7 @@ func chatParams(r *row, stream bool) openai.ChatCompletionNewParams {
 	return p
 }
 
-func sendRow(ctx context.Context, c *openai.Client, r *row, stream bool) observation {
+func sendRow(ctx context.Context, c *openai.Client, r *evaldata.Row, stream bool) observation {
 	var raw *http.Response
 	var text string
 	var o observation
@@ -181,7 +183,7 @@ func milli(f float64) int {
 
 // whichAnswer says which recorded answer text is; when both recorded texts
 // are the same, the outcome decides.
-func whichAnswer(r *row, text, outcome string) string {
+func whichAnswer(r *evaldata.Row, text, outcome string) string {
 	switch {
 	case text == r.Draft.Text && text == r.Verifier.Text:
 		if outcome == outcomeAccepted || outcome == outcomeDraftOnly {

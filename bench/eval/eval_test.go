@@ -14,23 +14,25 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 )
 
 // syntheticRows are three made-up rows (two sources) with hand-counted
 // token estimates, so the replay can be run without the real data.
-var syntheticRows = []row{
+var syntheticRows = []evaldata.Row{
 	{ID: "qa-1", Source: "qa",
-		Messages: []message{{Role: "user", Content: "What is the capital of France?"}},             // 30 bytes: 8 tokens
-		Draft:    answer{Model: draftModel, Text: "The capital of France is Paris.", Score: 1},     // 31: 8
-		Verifier: answer{Model: verifierModel, Text: "Paris is the capital of France.", Score: 1}}, // 31: 8
+		Messages: []evaldata.Message{{Role: "user", Content: "What is the capital of France?"}},                         // 30 bytes: 8 tokens
+		Draft:    evaldata.Answer{Model: evaldata.DevDraftModel, Text: "The capital of France is Paris.", Score: 1},     // 31: 8
+		Verifier: evaldata.Answer{Model: evaldata.DevVerifierModel, Text: "Paris is the capital of France.", Score: 1}}, // 31: 8
 	{ID: "qa-2", Source: "qa",
-		Messages: []message{{Role: "user", Content: "Write a haiku about autumn leaves."}},                                                       // 34: 9
-		Draft:    answer{Model: draftModel, Text: "I'm sorry, but I can't help with that.", Score: 0},                                            // 38: 10
-		Verifier: answer{Model: verifierModel, Text: "Crimson leaves let go,\ndrifting on the cooling wind,\nautumn says goodbye.", Score: 0.9}}, // 73: 19
+		Messages: []evaldata.Message{{Role: "user", Content: "Write a haiku about autumn leaves."}},                                                                   // 34: 9
+		Draft:    evaldata.Answer{Model: evaldata.DevDraftModel, Text: "I'm sorry, but I can't help with that.", Score: 0},                                            // 38: 10
+		Verifier: evaldata.Answer{Model: evaldata.DevVerifierModel, Text: "Crimson leaves let go,\ndrifting on the cooling wind,\nautumn says goodbye.", Score: 0.9}}, // 73: 19
 	{ID: "chat-1", Source: "chat",
-		Messages: []message{{Role: "user", Content: "hello"}, {Role: "assistant", Content: " Hi there."}, {Role: "user", Content: "What is the capital of France?"}}, // 2+3+8 = 13
-		Draft:    answer{Model: draftModel, Text: "The capital of France is Paris.", Score: 0.8},
-		Verifier: answer{Model: verifierModel, Text: "Paris is the capital of France.", Score: 0.9}},
+		Messages: []evaldata.Message{{Role: "user", Content: "hello"}, {Role: "assistant", Content: " Hi there."}, {Role: "user", Content: "What is the capital of France?"}}, // 2+3+8 = 13
+		Draft:    evaldata.Answer{Model: evaldata.DevDraftModel, Text: "The capital of France is Paris.", Score: 0.8},
+		Verifier: evaldata.Answer{Model: evaldata.DevVerifierModel, Text: "Paris is the capital of France.", Score: 0.9}},
 }
 
 func TestMeasureThroughTheProxy(t *testing.T) {
@@ -239,7 +241,7 @@ func TestWhichAnswer(t *testing.T) {
 			t.Errorf("whichAnswer(%q) = %s, want %s", c.text, got, c.want)
 		}
 	}
-	same := row{Draft: answer{Text: "42"}, Verifier: answer{Text: "42"}}
+	same := evaldata.Row{Draft: evaldata.Answer{Text: "42"}, Verifier: evaldata.Answer{Text: "42"}}
 	if whichAnswer(&same, "42", outcomeAccepted) != servedDraft || whichAnswer(&same, "42", "escalated") != servedVerifier {
 		t.Error("identical answers are not told apart by the outcome")
 	}

@@ -37,9 +37,9 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-const defaultDataPath = "../shared/data/cascade-eval/pairs-dev.jsonl"
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
+)
 
 func main() { os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -47,7 +47,7 @@ func main() { os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr)) }
 func realMain(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	data := fl.String("data", envOr("CASCADE_EVAL_DATA", defaultDataPath), "cascade-eval pairs file (JSON Lines); env CASCADE_EVAL_DATA")
+	data := fl.String("data", envOr("CASCADE_EVAL_DATA", evaldata.DevPath), "cascade-eval pairs file (JSON Lines); env CASCADE_EVAL_DATA")
 	out := fl.String("out", "docs/eval", "directory for results.md, sweep.csv and sweep.svg")
 	concurrency := fl.Int("concurrency", 4, "requests in flight at once")
 	if err := fl.Parse(args); err != nil {
@@ -68,7 +68,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 
 func run(ctx context.Context, dataPath, outDir string, concurrency int, stdout, stderr io.Writer) error {
 	start := time.Now()
-	rows, err := loadRows(dataPath)
+	rows, err := evaldata.ReadFile(dataPath)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -63,7 +64,7 @@ type report struct {
 }
 
 // measure runs all passes through the proxy and analyses them.
-func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Writer) (*report, error) {
+func measure(ctx context.Context, rows []evaldata.Row, concurrency int, proxyLog io.Writer) (*report, error) {
 	up, err := newReplayUpstream(rows, replayKey)
 	if err != nil {
 		return nil, err
@@ -128,9 +129,9 @@ func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Write
 	escalated := 0
 	for i := range rows {
 		r := &rows[i]
-		in := promptTokens(r.Messages)
-		wantD := (float64(in)*evalPrices[draftModel].Input + float64(estimateTokens(r.Draft.Text))*evalPrices[draftModel].Output) / 1e6
-		wantV := (float64(in)*evalPrices[verifierModel].Input + float64(estimateTokens(r.Verifier.Text))*evalPrices[verifierModel].Output) / 1e6
+		in := evaldata.PromptTokens(r.Messages)
+		wantD := (float64(in)*evalPrices[evaldata.DevDraftModel].Input + float64(evaldata.EstimateTokens(r.Draft.Text))*evalPrices[evaldata.DevDraftModel].Output) / 1e6
+		wantV := (float64(in)*evalPrices[evaldata.DevVerifierModel].Input + float64(evaldata.EstimateTokens(r.Verifier.Text))*evalPrices[evaldata.DevVerifierModel].Output) / 1e6
 		if d := dOnly[i]; d.Outcome != outcomeDraftOnly || d.Served != servedDraft || !d.HasCost || !near(d.CostUSD, wantD) {
 			problem("draft-only: row %s: outcome %q, answer %s, cost %v (want %q, draft, %.8f)", r.ID, d.Outcome, d.Served, d.CostUSD, outcomeDraftOnly, wantD)
 		}
@@ -163,8 +164,8 @@ func measure(ctx context.Context, rows []row, concurrency int, proxyLog io.Write
 			problem("cascade: row %s: outcome %q but score %v vs threshold %v", r.ID, o.Outcome, o.Score, rep.DefaultThreshold)
 		}
 	}
-	if calls[draftModel] != len(rows) || calls[verifierModel] != escalated {
-		problem("cascade: the replay upstream saw %d draft and %d verifier calls; want %d and %d", calls[draftModel], calls[verifierModel], len(rows), escalated)
+	if calls[evaldata.DevDraftModel] != len(rows) || calls[evaldata.DevVerifierModel] != escalated {
+		problem("cascade: the replay upstream saw %d draft and %d verifier calls; want %d and %d", calls[evaldata.DevDraftModel], calls[evaldata.DevVerifierModel], len(rows), escalated)
 	}
 
 	// 2. The sweep from the default pass's scores.

@@ -5,6 +5,8 @@ import (
 	"html"
 	"math"
 	"strings"
+
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 )
 
 // Plot geometry (pixels).
@@ -65,10 +67,10 @@ func (r *report) panel(b *strings.Builder, source string, x0, y0 float64) {
 		xmin: 0, xmax: math.Ceil((1+base.DraftCostShare)*10+0.5) / 10,
 		ymin: math.Max(0, math.Floor((ymin-0.02)*20)/20), ymax: math.Min(1.05, math.Ceil((ymax+0.02)*20)/20)}
 
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="14" font-weight="bold">%s (%d rows)</text>`+"\n", x0, y0-10, html.EscapeString(sourceTitle(source)), base.Rows)
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="14" font-weight="bold">%s (%d rows)</text>`+"\n", x0, y0-10, html.EscapeString(evaldata.SourceTitle(source)), base.Rows)
 	// Target region: cost share ≤ target and quality ≥ 95 % of verifier.
-	if ct, ok := costTargets[source]; ok {
-		qt := qualityTarget * base.Verifier.Quality
+	if ct, ok := evaldata.CostTargets[source]; ok {
+		qt := evaldata.QualityTarget * base.Verifier.Quality
 		if qt < a.ymax {
 			top := a.py(a.ymax)
 			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#2ca02c" fill-opacity="0.10" stroke="#2ca02c" stroke-dasharray="3 3"/>`+"\n",

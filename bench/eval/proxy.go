@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
@@ -16,7 +17,7 @@ import (
 
 // requestedModel is the model the eval's client asks for; the rule maps it
 // to the cascade.
-const requestedModel = verifierModel
+const requestedModel = evaldata.DevVerifierModel
 
 // evalRuleName names the one rule of the eval's rules file.
 const evalRuleName = "eval"
@@ -27,11 +28,12 @@ const (
 	replayKey    = "replay-key"
 )
 
-// evalPrices are the list prices of the issue, USD per million tokens; they
-// go into the rule's prices so the eval does not depend on the built-in table.
+// evalPrices are the data set's prices of the two models, USD per million
+// tokens; they go into the rule's prices so the eval does not depend on the
+// proxy's built-in table.
 var evalPrices = map[string]rules.Price{
-	draftModel:    {Input: 0.60, Output: 0.60},
-	verifierModel: {Input: 10, Output: 30},
+	evaldata.DevDraftModel:    evaldata.Prices[evaldata.DevDraftModel],
+	evaldata.DevVerifierModel: evaldata.Prices[evaldata.DevVerifierModel],
 }
 
 // evalRules is the rules file of one pass: one rule for requestedModel with
@@ -48,8 +50,8 @@ func evalRules(upstreamURL string, mode rules.Mode, threshold *float64) *rules.S
 			Name:      evalRuleName,
 			Models:    []string{requestedModel},
 			Mode:      mode,
-			Draft:     rules.Target{Provider: "replay", Model: draftModel},
-			Verifier:  rules.Target{Provider: "replay", Model: verifierModel},
+			Draft:     rules.Target{Provider: "replay", Model: evaldata.DevDraftModel},
+			Verifier:  rules.Target{Provider: "replay", Model: evaldata.DevVerifierModel},
 			Threshold: threshold,
 			Prices:    evalPrices,
 		}},

@@ -10,16 +10,18 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 )
 
 // replayUpstream is an OpenAI-compatible /v1/chat/completions server that
 // answers each prompt of the data with its recorded answer: the draft's text
 // for the draft model, the verifier's for the verifier model. Usage is
-// estimated with estimateTokens. It streams when asked, as OpenAI does
+// estimated with evaldata.EstimateTokens. It streams when asked, as OpenAI does
 // (a role chunk, content chunks, a finish chunk, a usage chunk only with
 // stream_options.include_usage, then [DONE]).
 type replayUpstream struct {
-	byPrompt map[string]*row
+	byPrompt map[string]*evaldata.Row
 	apiKey   string
 
 	mu     sync.Mutex
@@ -27,8 +29,8 @@ type replayUpstream struct {
 	misses int            // requests whose prompt or model is not in the data
 }
 
-func newReplayUpstream(rows []row, apiKey string) (*replayUpstream, error) {
-	u := &replayUpstream{byPrompt: make(map[string]*row, len(rows)), apiKey: apiKey, calls: map[string]int{}}
+func newReplayUpstream(rows []evaldata.Row, apiKey string) (*replayUpstream, error) {
+	u := &replayUpstream{byPrompt: make(map[string]*evaldata.Row, len(rows)), apiKey: apiKey, calls: map[string]int{}}
 	for i := range rows {
 		k := promptKey(rows[i].Messages)
 		if prev, ok := u.byPrompt[k]; ok {
@@ -40,7 +42,7 @@ func newReplayUpstream(rows []row, apiKey string) (*replayUpstream, error) {
 }
 
 // promptKey identifies a prompt by its roles and texts.
-func promptKey(msgs []message) string {
+func promptKey(msgs []evaldata.Message) string {
 	h := sha256.New()
 	for _, m := range msgs {
 		fmt.Fprintf(h, "%s\x00%d\x00%s\x1e", m.Role, len(m.Content), m.Content)
@@ -63,8 +65,8 @@ type chatRequest struct {
 
 // messages returns the request's messages as text (string content, or the
 // text parts of an array content joined).
-func (r *chatRequest) messages() ([]message, error) {
-	out := make([]message, 0, len(r.Messages))
+func (r *chatRequest) messages() ([]evaldata.Message, error) {
+	out := make([]evaldata.Message, 0, len(r.Messages))
 	for i, m := range r.Messages {
 		var s string
 		if err := json.Unmarshal(m.Content, &s); err != nil {
@@ -83,7 +85,7 @@ func (r *chatRequest) messages() ([]message, error) {
 			}
 			s = b.String()
 		}
-		out = append(out, message{Role: m.Role, Content: s})
+		out = append(out, evaldata.Message{Role: m.Role, Content: s})
 	}
 	return out, nil
 }
@@ -112,7 +114,7 @@ func (u *replayUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOpenAIError(w, http.StatusNotFound, "not_found_error", "no recorded answer for this model and prompt")
 		return
 	}
-	usage := map[string]int{"prompt_tokens": promptTokens(msgs), "completion_tokens": estimateTokens(text)}
+	usage := map[string]int{"prompt_tokens": evaldata.PromptTokens(msgs), "completion_tokens": evaldata.EstimateTokens(text)}
 	usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
 	id := "chatcmpl-replay-" + rw.ID
 	created := time.Now().Unix()
@@ -161,17 +163,17 @@ func (u *replayUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // lookup finds the recorded answer of model to msgs and counts the call.
-func (u *replayUpstream) lookup(model string, msgs []message) (*row, string, bool) {
+func (u *replayUpstream) lookup(model string, msgs []evaldata.Message) (*evaldata.Row, string, bool) {
 	rw := u.byPrompt[promptKey(msgs)]
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if rw != nil {
 		switch {
 		case strings.EqualFold(model, rw.Draft.Model):
-			u.calls[draftModel]++
+			u.calls[evaldata.DevDraftModel]++
 			return rw, rw.Draft.Text, true
 		case strings.EqualFold(model, rw.Verifier.Model):
-			u.calls[verifierModel]++
+			u.calls[evaldata.DevVerifierModel]++
 			return rw, rw.Verifier.Text, true
 		}
 	}

@@ -10,16 +10,18 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 )
 
-var greetingRow = row{
+var greetingRow = evaldata.Row{
 	ID: "greet-1", Source: "chat",
-	Messages: []message{{Role: "user", Content: "hello"}},
-	Draft:    answer{Model: draftModel, Text: " Hi there.", Score: 0.5},
-	Verifier: answer{Model: verifierModel, Text: "Hello! How can I help?", Score: 1},
+	Messages: []evaldata.Message{{Role: "user", Content: "hello"}},
+	Draft:    evaldata.Answer{Model: evaldata.DevDraftModel, Text: " Hi there.", Score: 0.5},
+	Verifier: evaldata.Answer{Model: evaldata.DevVerifierModel, Text: "Hello! How can I help?", Score: 1},
 }
 
-func startReplay(t *testing.T, rows ...row) (*replayUpstream, *openai.Client) {
+func startReplay(t *testing.T, rows ...evaldata.Row) (*replayUpstream, *openai.Client) {
 	t.Helper()
 	up, err := newReplayUpstream(rows, replayKey)
 	if err != nil {
@@ -40,7 +42,7 @@ func greetingParams(model string) openai.ChatCompletionNewParams {
 
 func TestReplayAnswersRecordedTextPerModel(t *testing.T) {
 	up, c := startReplay(t, greetingRow)
-	for model, want := range map[string]string{draftModel: " Hi there.", verifierModel: "Hello! How can I help?"} {
+	for model, want := range map[string]string{evaldata.DevDraftModel: " Hi there.", evaldata.DevVerifierModel: "Hello! How can I help?"} {
 		resp, err := c.Chat.Completions.New(context.Background(), greetingParams(model))
 		if err != nil {
 			t.Fatalf("%s: %v", model, err)
@@ -57,7 +59,7 @@ func TestReplayAnswersRecordedTextPerModel(t *testing.T) {
 		}
 	}
 	calls, misses := up.counts()
-	if calls[draftModel] != 1 || calls[verifierModel] != 1 || misses != 0 {
+	if calls[evaldata.DevDraftModel] != 1 || calls[evaldata.DevVerifierModel] != 1 || misses != 0 {
 		t.Errorf("calls %v, misses %d", calls, misses)
 	}
 }
@@ -65,7 +67,7 @@ func TestReplayAnswersRecordedTextPerModel(t *testing.T) {
 func TestReplayCompletionTokensFollowTheRule(t *testing.T) {
 	_, c := startReplay(t, greetingRow)
 	// " Hi there." is 10 bytes: 3 tokens; "Hello! How can I help?" is 22: 6.
-	for model, want := range map[string]int64{draftModel: 3, verifierModel: 6} {
+	for model, want := range map[string]int64{evaldata.DevDraftModel: 3, evaldata.DevVerifierModel: 6} {
 		resp, err := c.Chat.Completions.New(context.Background(), greetingParams(model))
 		if err != nil {
 			t.Fatal(err)
@@ -80,7 +82,7 @@ func TestReplayStreamsLikeOpenAI(t *testing.T) {
 	long := greetingRow
 	long.Verifier.Text = strings.Repeat("Ünïcödé text, streamed in pieces. ", 6)
 	_, c := startReplay(t, long)
-	p := greetingParams(verifierModel)
+	p := greetingParams(evaldata.DevVerifierModel)
 	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
 	s := c.Chat.Completions.NewStreaming(context.Background(), p)
 	var acc openai.ChatCompletionAccumulator
@@ -109,7 +111,7 @@ func TestReplayStreamsLikeOpenAI(t *testing.T) {
 func TestReplayRejectsUnknownPromptModelAndKey(t *testing.T) {
 	up, c := startReplay(t, greetingRow)
 	var apiErr *openai.Error
-	p := greetingParams(draftModel)
+	p := greetingParams(evaldata.DevDraftModel)
 	p.Messages = []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello!")}
 	if _, err := c.Chat.Completions.New(context.Background(), p); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown prompt: %v, want a 404", err)
@@ -120,7 +122,7 @@ func TestReplayRejectsUnknownPromptModelAndKey(t *testing.T) {
 	if _, misses := up.counts(); misses != 2 {
 		t.Errorf("misses = %d, want 2", misses)
 	}
-	if _, err := c.Chat.Completions.New(context.Background(), greetingParams(draftModel), option.WithAPIKey("wrong")); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized {
+	if _, err := c.Chat.Completions.New(context.Background(), greetingParams(evaldata.DevDraftModel), option.WithAPIKey("wrong")); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized {
 		t.Errorf("wrong key: %v, want a 401", err)
 	}
 }
@@ -128,15 +130,15 @@ func TestReplayRejectsUnknownPromptModelAndKey(t *testing.T) {
 func TestReplayRejectsDuplicatePrompts(t *testing.T) {
 	twin := greetingRow
 	twin.ID = "greet-2"
-	if _, err := newReplayUpstream([]row{greetingRow, twin}, ""); err == nil {
+	if _, err := newReplayUpstream([]evaldata.Row{greetingRow, twin}, ""); err == nil {
 		t.Error("two rows with the same messages were accepted")
 	}
 }
 
 func TestPromptKeySeparatesRolesAndBoundaries(t *testing.T) {
-	a := promptKey([]message{{Role: "user", Content: "ab"}, {Role: "user", Content: "c"}})
-	b := promptKey([]message{{Role: "user", Content: "a"}, {Role: "user", Content: "bc"}})
-	c := promptKey([]message{{Role: "assistant", Content: "ab"}, {Role: "user", Content: "c"}})
+	a := promptKey([]evaldata.Message{{Role: "user", Content: "ab"}, {Role: "user", Content: "c"}})
+	b := promptKey([]evaldata.Message{{Role: "user", Content: "a"}, {Role: "user", Content: "bc"}})
+	c := promptKey([]evaldata.Message{{Role: "assistant", Content: "ab"}, {Role: "user", Content: "c"}})
 	if a == b || a == c {
 		t.Error("different prompts share a key")
 	}
@@ -156,14 +158,6 @@ func TestSplitTextKeepsRunesWhole(t *testing.T) {
 			if len(p) > n && utf8.RuneCountInString(p) > 1 {
 				t.Errorf("n=%d: piece %q is longer than %d bytes", n, p, n)
 			}
-		}
-	}
-}
-
-func TestEstimateTokensIsCeilBytesOverFour(t *testing.T) {
-	for s, want := range map[string]int{"": 0, "a": 1, "abcd": 1, "abcde": 2, "é": 1, "ééé": 2} {
-		if got := estimateTokens(s); got != want {
-			t.Errorf("estimateTokens(%q) = %d, want %d", s, got, want)
 		}
 	}
 }

@@ -6,18 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-)
 
-// sourceTitle names a source in tables.
-func sourceTitle(s string) string {
-	switch s {
-	case "mt_bench":
-		return "MT-Bench"
-	case "gsm8k":
-		return "GSM8K"
-	}
-	return s
-}
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
+)
 
 // formatThreshold spells a threshold with 2 decimals when that is exact,
 // else with as many as it needs.
@@ -93,14 +84,14 @@ func (r *report) rowsFor(source string) []tableRow {
 		tableRow{"  random at the same rate", rnd(def.Escalation)})
 	if s, op, ok := r.operating(source); ok {
 		out = append(out,
-			tableRow{fmt.Sprintf("cascade @%s (tuned on dev for %s)", formatThreshold(op.Threshold), sourceTitle(source)), s},
+			tableRow{fmt.Sprintf("cascade @%s (tuned on dev for %s)", formatThreshold(op.Threshold), evaldata.SourceTitle(source)), s},
 			tableRow{"  random at the same rate", rnd(s.Escalation)})
 	}
 	return out
 }
 
 func meets(s strategy, source string) bool {
-	return s.QualityRatio >= qualityTarget && s.CostShare <= costTargets[source]
+	return s.QualityRatio >= evaldata.QualityTarget && s.CostShare <= evaldata.CostTargets[source]
 }
 
 // shortfall describes how often and by how much the cascade is below random.
@@ -132,17 +123,17 @@ func (r *report) text() string {
 	fmt.Fprintf(&b, "cascade eval: %d rows of %s replayed through the proxy (%d requests)\n", r.Rows, r.DataFile, r.Requests)
 	for _, s := range r.Sources {
 		base := r.Base[s]
-		fmt.Fprintf(&b, "\n== %s (%d rows) ==\n", sourceTitle(s), base.Rows)
+		fmt.Fprintf(&b, "\n== %s (%d rows) ==\n", evaldata.SourceTitle(s), base.Rows)
 		fmt.Fprintf(&b, "%-44s %8s %12s %11s %11s\n", "strategy", "quality", "vs verifier", "cost share", "escalation")
 		for _, tr := range r.rowsFor(s) {
 			fmt.Fprintf(&b, "%-44s %8.3f %11.1f%% %11.3f %10.1f%%\n", tr.name, tr.s.Quality, 100*tr.s.QualityRatio, tr.s.CostShare, 100*tr.s.Escalation)
 		}
 		if op, o, ok := r.operating(s); ok {
 			fmt.Fprintf(&b, "target ≥%.0f%% of verifier quality at cost share ≤%.2f: %s at @%s (%.1f%%, cost share %.3f, escalation %.1f%%)\n",
-				100*qualityTarget, costTargets[s], map[bool]string{true: "MET", false: "NOT MET"}[meets(op, s)], formatThreshold(o.Threshold),
+				100*evaldata.QualityTarget, evaldata.CostTargets[s], map[bool]string{true: "MET", false: "NOT MET"}[meets(op, s)], formatThreshold(o.Threshold),
 				100*op.QualityRatio, op.CostShare, 100*op.Escalation)
 		} else {
-			fmt.Fprintf(&b, "target ≥%.0f%% of verifier quality at cost share ≤%.2f: NOT MET (no threshold keeps ≥%.0f%%)\n", 100*qualityTarget, costTargets[s], 100*qualityTarget)
+			fmt.Fprintf(&b, "target ≥%.0f%% of verifier quality at cost share ≤%.2f: NOT MET (no threshold keeps ≥%.0f%%)\n", 100*evaldata.QualityTarget, evaldata.CostTargets[s], 100*evaldata.QualityTarget)
 		}
 		if res := r.Resolution[s]; res.GridOK {
 			fmt.Fprintf(&b, "cheapest on the 0.01 grid: @%s (cost share %.3f, escalation %.1f%%); %s scored between it and the operating threshold\n",
@@ -175,7 +166,7 @@ func (r *report) text() string {
 func (r *report) forLabel(c checkPass) string {
 	var names []string
 	for _, s := range c.For {
-		names = append(names, sourceTitle(s))
+		names = append(names, evaldata.SourceTitle(s))
 	}
 	if c.Stream || c.Threshold == r.DefaultThreshold {
 		names = append([]string{"proxy default"}, names...)
@@ -230,7 +221,7 @@ func (r *report) markdown() string {
 
 	b.WriteString("## Results\n\n")
 	for _, s := range r.Sources {
-		fmt.Fprintf(&b, "### %s (%d rows)\n\n", sourceTitle(s), r.Base[s].Rows)
+		fmt.Fprintf(&b, "### %s (%d rows)\n\n", evaldata.SourceTitle(s), r.Base[s].Rows)
 		b.WriteString("| strategy | quality | vs verifier | cost share | escalation |\n|---|---:|---:|---:|---:|\n")
 		for _, tr := range r.rowsFor(s) {
 			name := strings.TrimSpace(tr.name)
@@ -252,11 +243,11 @@ func (r *report) markdown() string {
 		rnd := fmt.Sprintf("%s / %s of %d thresholds", shortfall(v.BelowSameRate, v.WorstSameRate), shortfall(v.BelowSameCost, v.WorstSameCost), v.Thresholds)
 		st, op, ok := r.operating(s)
 		if !ok {
-			fmt.Fprintf(&b, "| %s | ≥ 95 %% at ≤ %.2f | none keeps ≥ 95 %% | | | | no | %s |\n", sourceTitle(s), costTargets[s], rnd)
+			fmt.Fprintf(&b, "| %s | ≥ 95 %% at ≤ %.2f | none keeps ≥ 95 %% | | | | no | %s |\n", evaldata.SourceTitle(s), evaldata.CostTargets[s], rnd)
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | ≥ 95 %% at ≤ %.2f | %s | %.1f %% | %.3f | %.1f %% | %s | %s |\n",
-			sourceTitle(s), costTargets[s], formatThreshold(op.Threshold), 100*st.QualityRatio, st.CostShare, 100*st.Escalation, yesNo(meets(st, s)), rnd)
+			evaldata.SourceTitle(s), evaldata.CostTargets[s], formatThreshold(op.Threshold), 100*st.QualityRatio, st.CostShare, 100*st.Escalation, yesNo(meets(st, s)), rnd)
 	}
 
 	b.WriteString("\n## Sweep resolution: observed scores against the 0.01 grid\n\n")
@@ -271,7 +262,7 @@ func (r *report) markdown() string {
 		if op, ok := r.Operating[s]; ok {
 			exact = fmt.Sprintf("%s (score %.6f): cost share %.3f, escalation %.1f %%", formatThreshold(op.Threshold), op.Score, op.Predicted.CostShare, 100*op.Predicted.Escalation)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d / %d | %d |\n", sourceTitle(s), grid, exact, res.Between, res.DistinctExact, res.DistinctHeader, res.HeaderWrong)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d / %d | %d |\n", evaldata.SourceTitle(s), grid, exact, res.Between, res.DistinctExact, res.DistinctHeader, res.HeaderWrong)
 	}
 	b.WriteString("\nCost share is a step function of the threshold: it moves only where the threshold crosses a draft's score, and each " +
 		"escalation adds that row's verifier cost. Drafts' scores cluster, so a few thousandths of threshold can move many rows: every draft " +
@@ -292,7 +283,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "\n%s: the cheapest threshold keeping ≥ 95 %% is %s (the score %.6f, which `bench/gate` prints as %.3f): cost share %.3f at "+
 			"escalation %.1f %%. That is the right figure for the operating point. The grid's %s, cost share %.3f at escalation %.1f %%, is also right "+
 			"for its own threshold, but it escalates the %s scored in between, so it is not the cheapest point.\n",
-			sourceTitle(s), formatThreshold(op.Threshold), op.Score, op.Score, op.Predicted.CostShare, 100*op.Predicted.Escalation,
+			evaldata.SourceTitle(s), formatThreshold(op.Threshold), op.Score, op.Score, op.Predicted.CostShare, 100*op.Predicted.Escalation,
 			formatThreshold(res.Grid.Threshold), res.Grid.CostShare, 100*res.Grid.Escalation, drafts(res.Between))
 	}
 

@@ -9,20 +9,20 @@
 //	go run ./bench/gate -signals             # per-signal diagnostics
 //
 // The data is read from ../shared/data/cascade-eval/pairs-dev.jsonl (never
-// copied into the repository); without it the command says so and exits 0.
+// copied into the repository; -data names another file of the data set);
+// without it the command says so and exits 0.
 //
 // Token counts are estimated as ceil(chars / 4) (the data has no usage).
-// Costs use the pricing table: the draft (Mixtral-8x7B, $0.60/$0.60) is paid
-// on every row, the verifier (gpt-4-1106-preview, $10/$30) on escalated rows.
+// Costs use the data set's prices of each row's models (evaldata.Prices):
+// the draft is paid on every row, the verifier on escalated rows (dev
+// pairs: Mixtral-8x7B $0.60/$0.60, gpt-4-1106-preview $10/$30).
 // The verifier's prompt is the row's messages (for MT-Bench turn 2 the
 // verifier actually saw its own turn-1 answer; the length difference is
 // ignored). Cost share = cascade cost / always-verifier cost.
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,42 +33,16 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/quality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
-const (
-	draftModel    = "mistralai/Mixtral-8x7B-Instruct-v0.1"
-	verifierModel = "gpt-4-1106-preview"
-	// Targets of issue 3 on the dev data.
-	qualityTarget = 0.95
-)
-
-var costTargets = map[string]float64{"mt_bench": 0.45, "gsm8k": 0.60}
-
-type answer struct {
-	Model string  `json:"model"`
-	Text  string  `json:"text"`
-	Score float64 `json:"score"`
-}
-
-type row struct {
-	ID       string `json:"id"`
-	Source   string `json:"source"`
-	Group    string `json:"group"`
-	Messages []struct {
-		Role    string `json:"role"`
-		Content string `json:"content"`
-	} `json:"messages"`
-	Draft    answer `json:"draft"`
-	Verifier answer `json:"verifier"`
-}
-
 // scored is one row after the gate.
 type scored struct {
-	row
+	evaldata.Row
 	score     float64
 	decision  quality.Decision
 	draftUSD  float64
@@ -76,7 +50,7 @@ type scored struct {
 }
 
 func main() {
-	data := flag.String("data", "../shared/data/cascade-eval/pairs-dev.jsonl", "cascade-eval JSONL file")
+	data := flag.String("data", evaldata.DevPath, "cascade-eval JSONL file")
 	csvPath := flag.String("csv", "", "write the threshold sweep as CSV to this file")
 	signals := flag.Bool("signals", false, "print per-signal diagnostics")
 	options := flag.String("options", "", "gate options as name=value,... (rules.Gate.Options)")
@@ -86,7 +60,7 @@ func main() {
 	seed := flag.Int64("seed", 1, "random seed for -halves")
 	flag.Parse()
 
-	rows, err := load(*data)
+	rows, err := evaldata.ReadFile(*data)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Printf("skip: %s not found (the cascade-eval data lives outside the repository)\n", *data)
 		return
@@ -108,12 +82,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gate:", err)
 		os.Exit(2)
 	}
-	prices := pricing.Default()
-
 	bySource := map[string][]scored{}
 	var order []string
 	for _, r := range rows {
-		s, err := score(g, prices, r)
+		s, err := score(g, r)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "gate:", err)
 			os.Exit(1)
@@ -154,28 +126,6 @@ func main() {
 	}
 }
 
-func load(path string) ([]row, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var rows []row
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var r row
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("decode %s line %d: %w", path, len(rows)+1, err)
-		}
-		rows = append(rows, r)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return rows, nil
-}
-
 func parseKV(s string) (map[string]float64, error) {
 	if s == "" {
 		return nil, nil
@@ -192,33 +142,34 @@ func parseKV(s string) (map[string]float64, error) {
 	return m, nil
 }
 
-// tokens estimates a token count from text length.
-func tokens(s string) int { return (len(s) + 3) / 4 }
-
-func score(g *quality.Gate, prices *pricing.Table, r row) (scored, error) {
-	req := &llm.Request{Model: verifierModel, MaxTokens: 1024}
-	in := 0
+// score builds the request from the row's messages and the draft as a
+// finished answer, scores it, and prices both answers with the data set's
+// prices of the row's own models.
+func score(g *quality.Gate, r evaldata.Row) (scored, error) {
+	req := &llm.Request{Model: r.Verifier.Model, MaxTokens: 1024}
 	for _, m := range r.Messages {
 		role := llm.RoleUser
 		if m.Role == "assistant" {
 			role = llm.RoleAssistant
 		}
 		req.Messages = append(req.Messages, llm.Message{Role: role, Content: []llm.Block{{Type: llm.BlockText, Text: m.Content}}})
-		in += tokens(m.Content)
 	}
+	in := evaldata.PromptTokens(r.Messages)
 	draft := &llm.Response{
-		Model:      draftModel,
+		Model:      r.Draft.Model,
 		Content:    []llm.Block{{Type: llm.BlockText, Text: r.Draft.Text}},
 		StopReason: llm.StopEndTurn,
-		Usage:      llm.Usage{InputTokens: in, OutputTokens: tokens(r.Draft.Text)},
+		Usage:      llm.Usage{InputTokens: in, OutputTokens: evaldata.EstimateTokens(r.Draft.Text)},
 	}
 	d := g.Evaluate(context.Background(), req, draft, nil)
-	du, ok1 := prices.Cost(draftModel, draft.Usage)
-	vu, ok2 := prices.Cost(verifierModel, llm.Usage{InputTokens: in, OutputTokens: tokens(r.Verifier.Text)})
+	dp, ok1 := evaldata.Prices[r.Draft.Model]
+	vp, ok2 := evaldata.Prices[r.Verifier.Model]
 	if !ok1 || !ok2 {
-		return scored{}, fmt.Errorf("no price for %s or %s", draftModel, verifierModel)
+		return scored{}, fmt.Errorf("row %s: no price for %s or %s", r.Key(), r.Draft.Model, r.Verifier.Model)
 	}
-	return scored{row: r, score: d.Score, decision: d, draftUSD: du, verifyUSD: vu}, nil
+	du := pricing.CostOf(dp, draft.Usage)
+	vu := pricing.CostOf(vp, llm.Usage{InputTokens: in, OutputTokens: evaldata.EstimateTokens(r.Verifier.Text)})
+	return scored{Row: r, score: d.Score, decision: d, draftUSD: du, verifyUSD: vu}, nil
 }
 
 // point is the cascade at one threshold.
@@ -303,14 +254,14 @@ func report(src string, rows []scored, csv *strings.Builder) {
 	// Cheapest threshold that keeps the quality target.
 	best := -1
 	for i, p := range pts {
-		if p.quality >= qualityTarget*vq && (best < 0 || p.costShare < pts[best].costShare) {
+		if p.quality >= evaldata.QualityTarget*vq && (best < 0 || p.costShare < pts[best].costShare) {
 			best = i
 		}
 	}
 	if best >= 0 {
 		p := pts[best]
 		fmt.Printf("cheapest ≥%.0f%% of verifier quality: threshold %.3f, cost share %.3f (target ≤ %.2f), quality %.3f (%.1f%%), escalation %.2f\n",
-			100*qualityTarget, p.threshold, p.costShare, costTargets[src], p.quality, 100*p.quality/vq, p.escalation)
+			100*evaldata.QualityTarget, p.threshold, p.costShare, evaldata.CostTargets[src], p.quality, 100*p.quality/vq, p.escalation)
 	}
 	at := func(t float64) point {
 		esc, cs, q := evaluate(rows, func(r scored) bool { return r.score >= t })
@@ -397,7 +348,7 @@ func cheapest(rows []scored) float64 {
 	best := math.NaN()
 	for _, t := range ths {
 		_, cs, q := evaluate(rows, func(r scored) bool { return r.score >= t })
-		if q >= qualityTarget*vq && (math.IsNaN(best) || cs < best) {
+		if q >= evaldata.QualityTarget*vq && (math.IsNaN(best) || cs < best) {
 			best = cs
 		}
 	}
@@ -433,5 +384,5 @@ func reportHalves(rows []scored, n int, seed int64) {
 		sum += c
 		fmt.Printf(" %.3f", c)
 	}
-	fmt.Printf("\nhalves mean cost share at %.0f%%: %.3f\n", 100*qualityTarget, sum/float64(n))
+	fmt.Printf("\nhalves mean cost share at %.0f%%: %.3f\n", 100*evaldata.QualityTarget, sum/float64(n))
 }

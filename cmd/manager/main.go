@@ -29,6 +29,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
 	"github.com/cascadeflow/cascadeflow-operator/controllers"
 	"github.com/cascadeflow/cascadeflow-operator/controllers/render"
+	"github.com/cascadeflow/cascadeflow-operator/internal/version"
 )
 
 // defaultProxyImage is used when neither --proxy-image nor CASCADEFLOW_PROXY_IMAGE is set.
@@ -48,6 +49,7 @@ type config struct {
 	kubeQPS         float64
 	kubeBurst       int
 	gracefulTimeout time.Duration
+	version         bool
 	// skipNameValidation lets tests run two managers in one process.
 	skipNameValidation bool
 }
@@ -73,10 +75,14 @@ func parseFlags(args []string, usage io.Writer) (*config, error) {
 	fs.Float64Var(&c.kubeQPS, "kube-api-qps", -1, "client-side rate limit towards the API server; negative disables it and leaves fairness to the server's priority and fairness")
 	fs.IntVar(&c.kubeBurst, "kube-api-burst", 0, "client-side burst towards the API server (with a positive --kube-api-qps)")
 	fs.DurationVar(&c.gracefulTimeout, "graceful-shutdown-timeout", 30*time.Second, "time given to running reconciles on shutdown")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	// --kubeconfig, read by ctrl.GetConfig (else $KUBECONFIG, in-cluster, ~/.kube/config).
 	ctrlconfig.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.version {
+		return c, nil
 	}
 	if c.proxyImage == "" {
 		return nil, fmt.Errorf("--proxy-image must not be empty")
@@ -107,6 +113,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	if c.version {
+		fmt.Println("manager", version.String())
+		return
 	}
 	level, err := logLevel(c.logLevel)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/internal/version"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
@@ -43,29 +45,57 @@ type options struct {
 	clientKeysDir   string
 	adminListen     string
 	bodyReadTimeout time.Duration
+	version         bool
+}
+
+// newFlagSet declares the proxy's flags into o.
+func newFlagSet(o *options, usage io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.StringVar(&o.listen, "listen", envOr("CASCADEFLOW_LISTEN", "127.0.0.1:8080"), "address to serve on")
+	fs.StringVar(&o.rulesFile, "rules", envOr("CASCADEFLOW_RULES", ""), "rules file (YAML or JSON); watched and hot-reloaded")
+	fs.StringVar(&o.demo, "demo", "auto", "demo mode: serve from a built-in fake upstream (auto: when no provider key is available; on; off)")
+	fs.Int64Var(&o.maxBody, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body accepted (413 above)")
+	fs.StringVar(&o.cors, "cors-origins", "", "comma-separated browser origins allowed by CORS (\"*\" for any); empty disables CORS")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "json", "json or text")
+	fs.DurationVar(&o.drainDelay, "drain-delay", 0, "on shutdown, how long to keep serving while readiness fails (use ~5s behind a load balancer)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 60*time.Second, "on shutdown, how long in-flight requests (streams included) may take to finish")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "how often the rules file is re-read in case a change event was missed")
+	fs.StringVar(&o.configMap, "rules-configmap", envOr("CASCADEFLOW_RULES_CONFIGMAP", ""), "namespace/name of a ConfigMap to watch through the Kubernetes API for sub-second rule reloads")
+	fs.StringVar(&o.configMapKey, "rules-configmap-key", "rules.yaml", "the ConfigMap key holding the rules")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap (default: in-cluster credentials)")
+	fs.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules and the probes on this separate address (keeps them off an exposed API port); empty serves them on --listen")
+	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a client may take to send a request body once its headers are in (408 after)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	return fs
+}
+
+// parseArgs reads the command line; done means the process ends here with
+// code (after -help, -version or a bad flag, which the flag set explains).
+func parseArgs(args []string, stdout, stderr io.Writer) (o options, code int, done bool) {
+	switch err := newFlagSet(&o, stderr).Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		return o, 0, true
+	case err != nil:
+		return o, 2, true
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "proxy", version.String())
+		return o, 0, true
+	}
+	return o, 0, false
 }
 
 func main() {
-	var o options
-	flag.StringVar(&o.listen, "listen", envOr("CASCADEFLOW_LISTEN", "127.0.0.1:8080"), "address to serve on")
-	flag.StringVar(&o.rulesFile, "rules", envOr("CASCADEFLOW_RULES", ""), "rules file (YAML or JSON); watched and hot-reloaded")
-	flag.StringVar(&o.demo, "demo", "auto", "demo mode: serve from a built-in fake upstream (auto: when no provider key is available; on; off)")
-	flag.Int64Var(&o.maxBody, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body accepted (413 above)")
-	flag.StringVar(&o.cors, "cors-origins", "", "comma-separated browser origins allowed by CORS (\"*\" for any); empty disables CORS")
-	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	flag.StringVar(&o.logFormat, "log-format", "json", "json or text")
-	flag.DurationVar(&o.drainDelay, "drain-delay", 0, "on shutdown, how long to keep serving while readiness fails (use ~5s behind a load balancer)")
-	flag.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 60*time.Second, "on shutdown, how long in-flight requests (streams included) may take to finish")
-	flag.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "how often the rules file is re-read in case a change event was missed")
-	flag.StringVar(&o.configMap, "rules-configmap", envOr("CASCADEFLOW_RULES_CONFIGMAP", ""), "namespace/name of a ConfigMap to watch through the Kubernetes API for sub-second rule reloads")
-	flag.StringVar(&o.configMapKey, "rules-configmap-key", "rules.yaml", "the ConfigMap key holding the rules")
-	flag.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap (default: in-cluster credentials)")
-	flag.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
-	flag.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules and the probes on this separate address (keeps them off an exposed API port); empty serves them on --listen")
-	flag.DurationVar(&o.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a client may take to send a request body once its headers are in (408 after)")
-	flag.Parse()
+	o, code, done := parseArgs(os.Args[1:], os.Stdout, os.Stderr)
+	if done {
+		os.Exit(code)
+	}
 
 	log := newLogger(o.logLevel, o.logFormat)
+	log.Info("cascadeflow proxy", "version", version.String())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o, log); err != nil {

@@ -406,6 +406,12 @@ func TestInvalidRulesAreRefused(t *testing.T) {
 	cases := map[string][]string{
 		"testdata/invalid-duplicate-model.in.yaml":     {`rules[1].models[0]: model "GPT-5" is already served by rule "one"`},
 		"testdata/invalid-undeclared-provider.in.yaml": {`rules[0].draft.provider: names undeclared provider "b"`, "rules[0].threshold: must be in [0, 1]", `defaultRoute.provider: names undeclared provider "c"`},
+		// Misspelt gate settings the API server cannot catch for an older
+		// CRD, and values it does not check.
+		"testdata/invalid-gate.in.yaml": {`rules[0].gate.weights: unknown signal "hedgin" (known: truncation,`,
+			`rules[0].gate.complexityThresholds: unknown complexity level "extreme" (known: simple, moderate, hard)`,
+			`rules[0].gate.options: unknown option "hedge_penalt" (known: veto_cap,`,
+			"rules[0].gate.options[repetition_ngram]: must be an integer in [1, 16], got 2.5"},
 	}
 	for path, wants := range cases {
 		_, err := Rules(readRoute(t, path))

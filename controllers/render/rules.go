@@ -37,6 +37,7 @@ func Rules(cr *v1alpha1.CascadeRoute) (*rules.Set, error) {
 			BaseURL:         p.BaseURL,
 			PassthroughAuth: p.PassthroughAuth,
 			Timeout:         duration(p.Timeout),
+			IdleTimeout:     duration(p.IdleTimeout),
 			Headers:         copyMap(p.Headers),
 		}
 		if p.APIKeySecretRef != nil {

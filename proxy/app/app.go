@@ -1,6 +1,6 @@
 // Package app assembles a proxy from its parts — the two wire-format codecs,
-// the snapshot builder, the rules loader, the cascade engine with its price
-// table, and the HTTP server — so cmd/proxy, the evaluation and the tests
+// the snapshot builder with the price table, the rules loader, the cascade
+// engine, and the HTTP server — so cmd/proxy, the evaluation and the tests
 // all build exactly the same thing.
 package app
 
@@ -62,11 +62,12 @@ func New(o Options) (*Proxy, error) {
 		LookupEnv:       o.LookupEnv,
 		ReadFile:        o.ReadFile,
 		BaseURLOverride: o.BaseURLOverride,
+		Prices:          pricing.Default(),
 	}
 	p := &Proxy{
 		Metrics: m,
 		Loader:  &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log},
-		Engine:  &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
+		Engine:  &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m}},
 	}
 	cfg := o.Server
 	cfg.Store, cfg.Metrics, cfg.Log, cfg.Engine = p.Loader.Store, m, log, p.Engine

@@ -13,9 +13,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -40,7 +40,8 @@ const (
 	SkippedDraft Outcome = "skipped_draft" // complexity pre-routing went straight to the verifier
 	DraftOnly    Outcome = "draft_only"    // mode draft-only
 	VerifierOnly Outcome = "verifier_only" // mode verifier-only
-	Failed       Outcome = "error"         // the answering call failed
+	Failed       Outcome = "error"         // the answering call failed, before or after its first byte
+	Canceled     Outcome = "canceled"      // the client went away before the answer was complete
 )
 
 // DefaultDraftTimeout bounds a draft call when the rule sets none.
@@ -53,10 +54,14 @@ type Request struct {
 	RawDialect llm.Dialect  // the dialect Raw is written in
 	ModelSpan  jsonfield.Span
 	Header     http.Header
+	// VerifierOnly asks the verifier alone, whatever the rule's mode (the
+	// native API's force_direct).
+	VerifierOnly bool
 }
 
-// Result is the cascade's answer. Exactly one of Response and Stream is set
-// (Stream only for a client that asked to stream and a verifier answer).
+// Result is the cascade's answer and what it took. Exactly one of Response
+// and Stream is set once Run succeeds (Stream only for a client that asked
+// to stream and a verifier answer); Recorder.Finish settles it.
 type Result struct {
 	Rule     string
 	Outcome  Outcome
@@ -64,100 +69,143 @@ type Result struct {
 	Response *llm.Response
 	Stream   llm.Stream
 	Decision *quality.Decision
-	// DraftErr is why the draft call failed, when it did (then Outcome is Escalated).
-	DraftErr error
-	// DraftUsage and JudgeUsage are known once Run returns.
-	DraftModel, JudgeModel string
-	DraftUsage, JudgeUsage llm.Usage
+	// Draft, Judge and Verifier are the upstream calls made, nil when not made.
+	Draft, Judge, Verifier *Call
 	Started                time.Time
-	DraftTime, GateTime    time.Duration
+	GateTime               time.Duration
+}
+
+// Call is one upstream call of a request and how it ended.
+type Call struct {
+	Provider string
+	Model    string
+	// Usage is what the call reported: for a stream, as far as it was read.
+	Usage llm.Usage
+	End   CallEnd
+	// Err is why the call did not answer.
+	Err  error
+	Took time.Duration
+	// events counts the stream events read, to tell a stream that broke
+	// after its first byte from one that never started.
+	events int
+}
+
+// CallEnd says how an upstream call ended.
+type CallEnd string
+
+const (
+	CallPending  CallEnd = ""         // a live stream not yet read to its end
+	CallAnswered CallEnd = "answered" // a complete answer
+	CallFailed   CallEnd = "failed"   // no answer: an error, a timeout, a stream that broke before its first event
+	CallBroken   CallEnd = "broken"   // a live stream that failed after its first event (garbage, cut, truncated)
+	CallCanceled CallEnd = "canceled" // the client went away
+)
+
+// ended records how the call ended: err nil is a complete answer.
+func (c *Call) ended(err error) {
+	switch {
+	case err == nil:
+		c.End = CallAnswered
+	case isCanceled(err):
+		c.End, c.Err = CallCanceled, err
+	case c.events > 0:
+		c.End, c.Err = CallBroken, err
+	default:
+		c.End, c.Err = CallFailed, err
+	}
+}
+
+// isCanceled reports whether err says the client went away.
+func isCanceled(err error) bool {
+	var e *llm.Error
+	if errors.As(err, &e) {
+		return e.Kind == llm.ErrCanceled
+	}
+	return errors.Is(err, context.Canceled)
+}
+
+// upstreamFailed reports whether the call failed on the upstream's side.
+func (c *Call) upstreamFailed() bool {
+	return c != nil && (c.End == CallFailed || c.End == CallBroken)
 }
 
 // Engine runs cascades. Safe for concurrent use.
 type Engine struct {
 	Log      *slog.Logger
 	Recorder *Recorder
-
-	mu    sync.Mutex
-	gates map[*rules.Rule]*quality.Gate
-	gen   *rules.Set // the set the cached gates belong to
 }
 
-// Lookup returns the provider named in a rule target.
+// Lookup returns the provider named in a rule target, or nil.
 type Lookup func(name string) Provider
 
-// Run executes rule for r. An error is returned only when no answer can be
-// given (the verifier failed, or the draft did in draft-only mode).
-func (e *Engine) Run(ctx context.Context, set *rules.Set, rule *rules.Rule, providers Lookup, r Request) (*Result, error) {
-	res := &Result{Rule: rule.Name, Started: time.Now()}
-	switch rule.EffectiveMode() {
+// Run executes rule for r. It always returns a Result, to be passed to
+// Recorder.Finish; an error is returned only when no answer can be given
+// (the verifier failed, or the draft did in draft-only mode).
+func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Result, error) {
+	spec := rule.Rule
+	res := &Result{Rule: spec.Name, Started: time.Now()}
+	mode := spec.EffectiveMode()
+	if r.VerifierOnly {
+		mode = rules.ModeVerifierOnly
+	}
+	switch mode {
 	case rules.ModeVerifierOnly:
 		res.Outcome = VerifierOnly
-		return res, e.verify(ctx, rule, providers, r, res)
+		return res, e.verify(ctx, rule, r, res)
 	case rules.ModeDraftOnly:
 		res.Outcome = DraftOnly
-		draft, err := e.draft(ctx, rule, providers, r, res)
+		draft, err := e.draft(ctx, rule, r, res)
 		if err != nil {
-			res.Outcome = Failed
 			return res, err
 		}
-		markDraftThinking(draft, rule.Draft.Model, rule.Verifier.Model)
-		res.Response, res.Served = draft, rule.Draft.Model
+		markDraftThinking(draft, spec.Draft.Model, spec.Verifier.Model)
+		res.Response, res.Served = draft, spec.Draft.Model
 		return res, nil
 	}
-	gate, err := e.gate(set, rule)
-	if err != nil {
-		return res, &llm.Error{Kind: llm.ErrAPI, Message: fmt.Sprintf("rule %s has an invalid gate configuration", rule.Name), Err: err}
-	}
-	if gate.SkipDraft(r.Req) {
+	if rule.Gate.SkipDraft(r.Req) {
 		res.Outcome = SkippedDraft
-		return res, e.verify(ctx, rule, providers, r, res)
+		return res, e.verify(ctx, rule, r, res)
 	}
-	draft, err := e.draft(ctx, rule, providers, r, res)
+	draft, err := e.draft(ctx, rule, r, res)
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return res, &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
 		}
-		res.DraftErr = err
 		res.Outcome = Escalated
-		e.logger(r).Info("draft failed; escalating", "rule", rule.Name, "error_kind", string(llm.AsError(err).Kind))
-		return res, e.verify(ctx, rule, providers, r, res)
+		e.logger(r).Info("draft failed; escalating", "rule", spec.Name, "error_kind", string(llm.AsError(err).Kind))
+		return res, e.verify(ctx, rule, r, res)
 	}
 	t := time.Now()
 	var judge quality.Judge
-	if rule.Gate != nil && rule.Gate.Judge != nil {
-		judge = &modelJudge{cfg: rule.Gate.Judge, provider: providers(rule.Gate.Judge.Provider)}
+	if rule.judge != nil {
+		judge = &recordedJudge{modelJudge: rule.judge, res: res}
 	}
-	d := gate.Evaluate(ctx, r.Req, draft, judge)
+	d := rule.Gate.Evaluate(ctx, r.Req, draft, judge)
 	res.GateTime = time.Since(t)
 	res.Decision = &d
-	res.JudgeUsage, res.JudgeModel = d.JudgeUsage, d.JudgeModel
 	if d.Accept {
-		markDraftThinking(draft, rule.Draft.Model, rule.Verifier.Model)
-		res.Outcome, res.Response, res.Served = Accepted, draft, rule.Draft.Model
+		markDraftThinking(draft, spec.Draft.Model, spec.Verifier.Model)
+		res.Outcome, res.Response, res.Served = Accepted, draft, spec.Draft.Model
 		return res, nil
 	}
 	res.Outcome = Escalated
-	return res, e.verify(ctx, rule, providers, r, res)
+	return res, e.verify(ctx, rule, r, res)
 }
 
 // draft asks the draft model under the rule's draft timeout; a streaming
 // client's draft is streamed and buffered (nothing reaches the client).
-func (e *Engine) draft(ctx context.Context, rule *rules.Rule, providers Lookup, r Request, res *Result) (*llm.Response, error) {
-	p := providers(rule.Draft.Provider)
-	if p == nil {
-		return nil, llm.Errorf(llm.ErrAPI, "rule %s: draft provider %s is not configured", rule.Name, rule.Draft.Provider)
-	}
-	timeout := rule.DraftTimeout.Duration
+func (e *Engine) draft(ctx context.Context, rule *CompiledRule, r Request, res *Result) (*llm.Response, error) {
+	spec, p := rule.Rule, rule.DraftProvider
+	call := &Call{Provider: p.Name(), Model: spec.Draft.Model}
+	res.Draft = call
+	timeout := spec.DraftTimeout.Duration
 	if timeout == 0 {
 		timeout = DefaultDraftTimeout
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	defer func() { res.DraftTime = time.Since(start) }()
-	res.DraftModel = rule.Draft.Model
-	req, raw := target(r, p, rule.Draft.Model, rule.Verifier.Model)
+	req, raw := target(r, p, spec.Draft.Model, spec.Verifier.Model)
 	var resp *llm.Response
 	var err error
 	if r.Req.Stream {
@@ -165,13 +213,16 @@ func (e *Engine) draft(ctx context.Context, rule *rules.Rule, providers Lookup, 
 	} else {
 		resp, err = p.Complete(dctx, req, raw, r.Header)
 	}
+	call.Took = time.Since(start)
 	if err != nil {
 		if dctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-			return nil, &llm.Error{Kind: llm.ErrTimeout, Message: fmt.Sprintf("draft model did not answer within %s", timeout), Err: err}
+			err = &llm.Error{Kind: llm.ErrTimeout, Message: fmt.Sprintf("draft model did not answer within %s", timeout), Err: err}
 		}
+		call.ended(err)
 		return nil, err
 	}
-	res.DraftUsage = resp.Usage
+	call.Usage = resp.Usage
+	call.ended(nil)
 	return resp, nil
 }
 
@@ -203,27 +254,29 @@ func collect(ctx context.Context, p Provider, req *llm.Request, raw []byte, h ht
 
 // verify asks the verifier: a live stream for a streaming client, else a
 // complete response.
-func (e *Engine) verify(ctx context.Context, rule *rules.Rule, providers Lookup, r Request, res *Result) error {
-	p := providers(rule.Verifier.Provider)
-	if p == nil {
-		return llm.Errorf(llm.ErrAPI, "rule %s: verifier provider %s is not configured", rule.Name, rule.Verifier.Provider)
-	}
-	res.Served = rule.Verifier.Model
+func (e *Engine) verify(ctx context.Context, rule *CompiledRule, r Request, res *Result) error {
+	spec, p := rule.Rule, rule.VerifierProvider
+	res.Served = spec.Verifier.Model
+	call := &Call{Provider: p.Name(), Model: spec.Verifier.Model}
+	res.Verifier = call
+	start := time.Now()
 	// verifierTimeout bounds the wait for the verifier's answer to start
 	// (its headers); a long streamed answer may take as long as it takes.
 	vctx, cancel := context.WithCancelCause(ctx)
 	var timer *time.Timer
-	timeout := rule.VerifierTimeout.Duration
+	timeout := spec.VerifierTimeout.Duration
 	if timeout > 0 {
 		timer = time.AfterFunc(timeout, func() { cancel(errVerifierTimeout) })
 	}
-	timedOut := func(err error) error {
+	failed := func(err error) error {
 		if errors.Is(context.Cause(vctx), errVerifierTimeout) && ctx.Err() == nil {
-			return &llm.Error{Kind: llm.ErrTimeout, Message: fmt.Sprintf("verifier model did not answer within %s", timeout), Retryable: true, Err: err}
+			err = &llm.Error{Kind: llm.ErrTimeout, Message: fmt.Sprintf("verifier model did not answer within %s", timeout), Retryable: true, Err: err}
 		}
+		call.Took = time.Since(start)
+		call.ended(err)
 		return err
 	}
-	req, raw := target(r, p, rule.Verifier.Model, rule.Verifier.Model)
+	req, raw := target(r, p, spec.Verifier.Model, spec.Verifier.Model)
 	if r.Req.Stream {
 		s, err := p.Stream(vctx, req, raw, r.Header)
 		if timer != nil {
@@ -231,9 +284,9 @@ func (e *Engine) verify(ctx context.Context, rule *rules.Rule, providers Lookup,
 		}
 		if err != nil {
 			cancel(nil)
-			return timedOut(err)
+			return failed(err)
 		}
-		res.Stream = &cancelOnClose{Stream: s, cancel: cancel}
+		res.Stream = &meteredStream{Stream: s, cancel: cancel, call: call, start: start}
 		return nil
 	}
 	defer cancel(nil)
@@ -242,23 +295,58 @@ func (e *Engine) verify(ctx context.Context, rule *rules.Rule, providers Lookup,
 		timer.Stop()
 	}
 	if err != nil {
-		return timedOut(err)
+		return failed(err)
 	}
+	call.Took, call.Usage = time.Since(start), resp.Usage
+	call.ended(nil)
 	res.Response = resp
 	return nil
 }
 
 var errVerifierTimeout = errors.New("verifier timeout")
 
-// cancelOnClose releases a stream's context when the stream is closed.
-type cancelOnClose struct {
+// meteredStream is the verifier's live stream: it keeps the call's usage up
+// to date as events pass (input counts from message_start, final counts from
+// message_delta) and releases the call's context when closed. How the
+// stream ended is reported to Recorder.Finish by whoever read it.
+type meteredStream struct {
 	llm.Stream
 	cancel context.CancelCauseFunc
+	call   *Call
+	start  time.Time
 }
 
-func (c *cancelOnClose) Close() error {
-	err := c.Stream.Close()
-	c.cancel(nil)
+func (m *meteredStream) Next(ctx context.Context) (llm.Event, error) {
+	ev, err := m.Stream.Next(ctx)
+	if err != nil {
+		return ev, err
+	}
+	m.call.events++
+	switch ev.Type {
+	case llm.EventMessageStart:
+		if ev.Message != nil {
+			m.call.Usage = ev.Message.Usage
+		}
+	case llm.EventMessageDelta:
+		if ev.Usage != nil {
+			m.call.Usage = m.call.Usage.WithFinal(*ev.Usage)
+		}
+	}
+	return ev, nil
+}
+
+// ended records how reading the stream ended (err nil: read to its end),
+// once.
+func (m *meteredStream) ended(err error) {
+	if m.call.End == CallPending {
+		m.call.Took = time.Since(m.start)
+		m.call.ended(err)
+	}
+}
+
+func (m *meteredStream) Close() error {
+	err := m.Stream.Close()
+	m.cancel(nil)
 	return err
 }
 
@@ -279,7 +367,7 @@ func target(r Request, p Provider, model, owner string) (*llm.Request, []byte) {
 		}
 		switch {
 		case r.RawDialect == llm.Anthropic:
-			raw = historyFor(raw, decide)
+			raw = anthropic.FilterHistory(raw, decide)
 		case req.Stream:
 			// The usage chunk lets the accounting price the stream; the client sees
 			// it only if it asked (streams are re-encoded from its own request).
@@ -292,23 +380,6 @@ func target(r Request, p Provider, model, owner string) (*llm.Request, []byte) {
 		llm.StripBillingHeader(&req)
 	}
 	return &req, nil
-}
-
-func (e *Engine) gate(set *rules.Set, rule *rules.Rule) (*quality.Gate, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.gen != set || e.gates == nil {
-		e.gates, e.gen = map[*rules.Rule]*quality.Gate{}, set // a new rules set: drop the old gates
-	}
-	if g, ok := e.gates[rule]; ok {
-		return g, nil
-	}
-	g, err := quality.New(rule.Gate, rule.EffectiveThreshold())
-	if err != nil {
-		return nil, err
-	}
-	e.gates[rule] = g
-	return g, nil
 }
 
 func (e *Engine) logger(r Request) *slog.Logger {

@@ -31,9 +31,6 @@ const judgeSystem = `You grade answers written by an AI assistant. Read the conv
 var firstInt = regexp.MustCompile(`\b(10|[1-9])\b`)
 
 func (j *modelJudge) Grade(ctx context.Context, req *llm.Request, draft *llm.Response) (float64, llm.Usage, string, error) {
-	if j.provider == nil {
-		return 0, llm.Usage{}, "", errors.New("judge provider is not configured")
-	}
 	timeout := j.cfg.Timeout.Duration
 	if timeout == 0 {
 		timeout = DefaultJudgeTimeout
@@ -66,6 +63,9 @@ func (j *modelJudge) Grade(ctx context.Context, req *llm.Request, draft *llm.Res
 	jr.Temperature = &zero
 	resp, err := j.provider.Complete(ctx, jr, nil, nil)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = &llm.Error{Kind: llm.ErrTimeout, Message: "judge model did not answer in time", Err: err}
+		}
 		return 0, llm.Usage{}, j.cfg.Model, fmt.Errorf("judge: %w", err)
 	}
 	m := firstInt.FindString(resp.Text())
@@ -74,4 +74,26 @@ func (j *modelJudge) Grade(ctx context.Context, req *llm.Request, draft *llm.Res
 	}
 	g, _ := strconv.Atoi(m)
 	return float64(g-1) / 9, resp.Usage, j.cfg.Model, nil
+}
+
+// recordedJudge is a rule's judge for one request: it records the judge
+// call in the request's result.
+type recordedJudge struct {
+	*modelJudge
+	res *Result
+}
+
+func (j *recordedJudge) Grade(ctx context.Context, req *llm.Request, draft *llm.Response) (float64, llm.Usage, string, error) {
+	start := time.Now()
+	score, usage, model, err := j.modelJudge.Grade(ctx, req, draft)
+	call := &Call{Provider: j.provider.Name(), Model: j.cfg.Model, Usage: usage, Took: time.Since(start)}
+	// A reply that holds no grade is still an answer; only a failed call is a failure.
+	var upstream *llm.Error
+	if errors.As(err, &upstream) {
+		call.ended(err)
+	} else {
+		call.ended(nil)
+	}
+	j.res.Judge = call
+	return score, usage, model, err
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
 // Accounting is one request's money: what it cost, what the requested model
@@ -18,12 +17,9 @@ type Accounting = pricing.Accounting
 // Recorder prices results and records them in metrics and per-rule stats.
 type Recorder struct {
 	Metrics *metrics.Metrics
-	Prices  *pricing.Table
 
-	mu        sync.Mutex
-	stats     map[string]*RuleStats
-	tables    map[*rules.Rule]*pricing.Table
-	tablesFor *rules.Set
+	mu    sync.Mutex
+	stats map[string]*RuleStats
 }
 
 // RuleStats aggregates one rule's requests in this process.
@@ -44,38 +40,46 @@ type RuleStats struct {
 	latSum      map[Outcome]float64
 }
 
-// Finish prices a finished request (verifierUsage: the verifier call's
-// usage when it answered) and records it. requested is the model the client
-// asked for; it prices the baseline (falling back to the verifier's price
-// when the requested name has none, e.g. an alias).
-func (r *Recorder) Finish(set *rules.Set, rule *rules.Rule, requested string, res *Result, verifierUsage llm.Usage) Accounting {
-	prices := r.table(set, rule)
+// Finish settles and records a request a rule served, whatever happened
+// to it: it is the one place that decides, from the calls res records, the
+// request's outcome, cost and savings. streamErr is how reading res.Stream
+// ended (nil: read to its end; WriteStream's error otherwise); it is ignored
+// when there was no stream. requested is the model the client asked for; it
+// prices the baseline (falling back to the verifier's price when the
+// requested name has none, e.g. an alias).
+//
+// When the answering call did not answer in full, the outcome is Failed (an
+// upstream failure, before or after the first byte) or Canceled (the client
+// went away): no savings are claimed, but what the calls spent is counted.
+// Every call that failed on the upstream's side counts as an upstream error
+// of its provider.
+func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, streamErr error) Accounting {
+	res.settle(streamErr)
+	prices, spec := rule.Prices, rule.Rule
 	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly
-	call := func(model string, u llm.Usage) *pricing.Call {
-		if model == "" || u == (llm.Usage{}) {
+	priced := func(c *Call) *pricing.Call {
+		if c == nil || c.Usage == (llm.Usage{}) {
 			return nil
 		}
-		return &pricing.Call{Model: model, Usage: u}
+		return &pricing.Call{Model: c.Model, Usage: c.Usage}
 	}
-	draft, judge := call(res.DraftModel, res.DraftUsage), call(res.JudgeModel, res.JudgeUsage)
-	var verifier *pricing.Call
-	if verified {
-		verifier = call(rule.Verifier.Model, verifierUsage)
-	}
+	draft, judge, verifier := priced(res.Draft), priced(res.Judge), priced(res.Verifier)
 	baseModel := requested
 	if _, ok := prices.Lookup(baseModel); !ok {
-		baseModel = rule.Verifier.Model
+		baseModel = spec.Verifier.Model
 	}
 	a := prices.Account(baseModel, draft, verifier, judge)
 	// A call that answered without reporting usage has an unknown cost, not a zero one.
-	draftAnswered := res.DraftModel != "" && res.DraftErr == nil && res.DraftTime > 0
-	if (draftAnswered && draft == nil) || (verified && verifier == nil) {
-		a.Known = false
+	for _, c := range []*Call{res.Draft, res.Verifier} {
+		if c != nil && c.End == CallAnswered && c.Usage == (llm.Usage{}) {
+			a.Known = false
+		}
 	}
-	if res.Outcome == Failed {
-		// No answer: nothing to compare with a baseline. The calls' costs are still counted below.
+	if res.Outcome == Failed || res.Outcome == Canceled {
+		// No complete answer: nothing to compare with a baseline. The calls' costs are still counted below.
 		a.Known, a.BaselineUSD, a.SavingsUSD = false, 0, 0
 	}
+	draftEscalated := res.Draft.upstreamFailed() && res.Verifier != nil
 
 	r.count(func(m *metrics.Metrics) {
 		for _, c := range []*pricing.Call{draft, judge, verifier} {
@@ -84,52 +88,80 @@ func (r *Recorder) Finish(set *rules.Set, rule *rules.Rule, requested string, re
 			}
 			tokens(m, c.Model, c.Usage)
 			if usd, ok := prices.Cost(c.Model, c.Usage); ok {
-				m.CostUSD.WithLabelValues(rule.Name, c.Model).Add(usd)
+				m.CostUSD.WithLabelValues(spec.Name, c.Model).Add(usd)
 			} else {
 				m.UnknownPrice.WithLabelValues(c.Model).Inc()
 			}
 		}
-		m.RouteRequests.WithLabelValues(rule.Name, string(res.Outcome)).Inc()
-		if res.DraftErr != nil {
+		for _, c := range []*Call{res.Draft, res.Judge, res.Verifier} {
+			if c.upstreamFailed() {
+				m.UpstreamErrors.WithLabelValues(c.Provider, string(llm.AsError(c.Err).Kind)).Inc()
+			}
+		}
+		m.RouteRequests.WithLabelValues(spec.Name, string(res.Outcome)).Inc()
+		if draftEscalated {
 			reason := "error"
-			if llm.AsError(res.DraftErr).Kind == llm.ErrTimeout {
+			if llm.AsError(res.Draft.Err).Kind == llm.ErrTimeout {
 				reason = "timeout"
 			}
-			m.DraftFailures.WithLabelValues(rule.Name, reason).Inc()
+			m.DraftFailures.WithLabelValues(spec.Name, reason).Inc()
 		}
 		if res.Decision != nil {
-			m.GateScore.WithLabelValues(rule.Name).Observe(res.Decision.Score)
+			m.GateScore.WithLabelValues(spec.Name).Observe(res.Decision.Score)
 			m.StageDuration.WithLabelValues("gate", string(res.Outcome)).Observe(res.GateTime.Seconds())
 		}
-		if res.DraftTime > 0 {
-			m.StageDuration.WithLabelValues("draft", string(res.Outcome)).Observe(res.DraftTime.Seconds())
+		var draftTime time.Duration
+		if res.Draft != nil {
+			draftTime = res.Draft.Took
+			m.StageDuration.WithLabelValues("draft", string(res.Outcome)).Observe(draftTime.Seconds())
 		}
 		total := time.Since(res.Started)
 		if verified {
-			m.StageDuration.WithLabelValues("verifier", string(res.Outcome)).Observe((total - res.DraftTime - res.GateTime).Seconds())
+			m.StageDuration.WithLabelValues("verifier", string(res.Outcome)).Observe((total - draftTime - res.GateTime).Seconds())
 		}
 		m.StageDuration.WithLabelValues("total", string(res.Outcome)).Observe(total.Seconds())
 		if a.Known {
-			m.BaselineUSD.WithLabelValues(rule.Name).Add(a.BaselineUSD)
+			m.BaselineUSD.WithLabelValues(spec.Name).Add(a.BaselineUSD)
 			if a.SavingsUSD >= 0 {
-				m.SavingsUSD.WithLabelValues(rule.Name).Add(a.SavingsUSD)
+				m.SavingsUSD.WithLabelValues(spec.Name).Add(a.SavingsUSD)
 			} else {
-				m.ExtraCostUSD.WithLabelValues(rule.Name).Add(-a.SavingsUSD)
+				m.ExtraCostUSD.WithLabelValues(spec.Name).Add(-a.SavingsUSD)
 			}
 		}
 	})
-	r.aggregate(rule.Name, res, a, verifierUsage, verified)
+	r.aggregate(spec.Name, res, a, draftEscalated)
 	return a
 }
 
+// settle ends a live stream's call with how its reading ended and turns the
+// outcome into Failed or Canceled when the answering call did not answer.
+func (res *Result) settle(streamErr error) {
+	if m, ok := res.Stream.(*meteredStream); ok {
+		m.ended(streamErr)
+	}
+	answer := res.Verifier
+	if answer == nil {
+		answer = res.Draft // accepted or draft-only
+	}
+	switch {
+	case answer == nil:
+		res.Outcome = Failed
+	case answer.End == CallCanceled:
+		res.Outcome = Canceled
+	case answer.End != CallAnswered:
+		res.Outcome = Failed
+	}
+}
+
 // Passthrough records the tokens and cost of a request served without a
-// rule (rule label ""): nothing was cascaded, so there is no baseline.
-func (r *Recorder) Passthrough(set *rules.Set, model string, u llm.Usage) {
+// rule (rule label ""), at the loaded set's prices: nothing was cascaded,
+// so there is no baseline.
+func (r *Recorder) Passthrough(prices *pricing.Table, model string, u llm.Usage) {
 	if r.Metrics == nil || model == "" {
 		return
 	}
 	tokens(r.Metrics, model, u)
-	if usd, ok := r.table(set, nil).Cost(model, u); ok {
+	if usd, ok := prices.Cost(model, u); ok {
 		r.Metrics.CostUSD.WithLabelValues("", model).Add(usd)
 	} else {
 		r.Metrics.UnknownPrice.WithLabelValues(model).Inc()
@@ -153,33 +185,7 @@ func (r *Recorder) count(f func(*metrics.Metrics)) {
 	}
 }
 
-// table returns the price table for a rule (nil: no rule): the built-in
-// prices, then the rules file's, then the rule's own; built once per loaded
-// rules set.
-func (r *Recorder) table(set *rules.Set, rule *rules.Rule) *pricing.Table {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.tablesFor != set {
-		r.tables, r.tablesFor = map[*rules.Rule]*pricing.Table{}, set
-	}
-	if t, ok := r.tables[rule]; ok {
-		return t
-	}
-	t := r.Prices
-	if t == nil {
-		t = pricing.Default()
-	}
-	if len(set.Prices) > 0 {
-		t = t.With(set.Prices)
-	}
-	if rule != nil && len(rule.Prices) > 0 {
-		t = t.With(rule.Prices)
-	}
-	r.tables[rule] = t
-	return t
-}
-
-func (r *Recorder) aggregate(rule string, res *Result, a Accounting, vu llm.Usage, verified bool) {
+func (r *Recorder) aggregate(rule string, res *Result, a Accounting, draftEscalated bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stats == nil {
@@ -192,10 +198,10 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, vu llm.Usag
 	}
 	s.Requests++
 	s.Outcomes[res.Outcome]++
-	if res.Served != "" && res.Outcome != Failed {
+	if res.Served != "" && res.Outcome != Failed && res.Outcome != Canceled {
 		s.Served[res.Served]++
 	}
-	if res.DraftErr != nil {
+	if draftEscalated {
 		s.DraftErrors++
 	}
 	if a.Known {
@@ -208,15 +214,11 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, vu llm.Usag
 		s.scoreN++
 		s.MeanScore = s.scoreSum / float64(s.scoreN)
 	}
-	add := func(model string, u llm.Usage) {
-		if model != "" {
-			s.Tokens[model] += int64(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
+	for _, c := range []*Call{res.Draft, res.Judge, res.Verifier} {
+		if c != nil {
+			u := c.Usage
+			s.Tokens[c.Model] += int64(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
 		}
-	}
-	add(res.DraftModel, res.DraftUsage)
-	add(res.JudgeModel, res.JudgeUsage)
-	if verified {
-		add(res.Served, vu)
 	}
 	s.latSum[res.Outcome] += time.Since(res.Started).Seconds()
 	s.Latency[res.Outcome] = s.latSum[res.Outcome] / float64(s.Outcomes[res.Outcome])

@@ -34,14 +34,17 @@ package cascade
 // A conversation that later leaves the proxy (the rule removed, the client
 // pointed at the vendor directly) carries marked signatures the vendor does
 // not know: ThinkingForModel restores or removes them for a pass-through.
+//
+// This file holds the policy (marks, families, which block goes where); the
+// edits of the wire bytes are the Anthropic dialect's (anthropic.FilterHistory
+// and anthropic.SetThinkingSignature).
 
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"strings"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -101,49 +104,15 @@ func markDraftThinking(resp *llm.Response, draftModel, verifierModel string) {
 	}
 	for i := range resp.Content {
 		b := &resp.Content[i]
-		switch b.Type {
-		case llm.BlockThinking:
-			if _, _, marked := parseMark(b.Signature); marked || b.Signature == "" {
-				continue
-			}
-			b.Signature = markSignature(draftModel, b.Signature)
-			b.Raw = setStringMember(b.Raw, "signature", b.Signature)
-		case llm.BlockRedactedThinking:
-			if _, _, marked := parseMark(b.Data); marked || b.Data == "" {
-				continue
-			}
-			b.Data = markSignature(draftModel, b.Data)
-			b.Raw = setStringMember(b.Raw, "data", b.Data)
+		sig, ok := anthropic.ThinkingSignature(*b)
+		if !ok || sig == "" {
+			continue
 		}
-	}
-}
-
-// setStringMember returns the JSON object raw with member key set to the
-// string v, or nil when raw is empty or the member is missing (the encoder
-// then writes the block from its fields).
-func setStringMember(raw json.RawMessage, key, v string) json.RawMessage {
-	if len(raw) == 0 {
-		return nil
-	}
-	span, ok := memberSpan(raw, key)
-	if !ok {
-		return nil
-	}
-	return jsonfield.Replace(raw, span, jsonfield.QuoteString(v))
-}
-
-// memberSpan finds the last member named key in the object raw (the one a
-// JSON parser keeps).
-func memberSpan(raw []byte, key string) (jsonfield.Span, bool) {
-	var span jsonfield.Span
-	found := false
-	_ = jsonfield.Members(raw, func(k []byte, v jsonfield.Span) bool {
-		if string(k) == key {
-			span, found = v, true
+		if _, _, marked := parseMark(sig); marked {
+			continue
 		}
-		return true
-	})
-	return span, found
+		anthropic.SetThinkingSignature(b, markSignature(draftModel, sig))
+	}
 }
 
 // keepFunc decides a thinking block's fate for one target model: keep it
@@ -171,147 +140,7 @@ func ThinkingForModel(body []byte, model string) []byte {
 	if !bytes.Contains(body, []byte(draftMark)) {
 		return body
 	}
-	return historyFor(body, thinkingPolicy(model, model))
-}
-
-// historyFor rewrites the thinking blocks of the assistant messages in an
-// Anthropic request body with decide. It returns body itself when nothing
-// changes, and when the body cannot be read (the upstream will say why).
-func historyFor(body []byte, decide keepFunc) []byte {
-	// Thinking blocks in a request carry a signature; redacted ones are named.
-	if !bytes.Contains(body, []byte(`"signature"`)) && !bytes.Contains(body, []byte("redacted_thinking")) {
-		return body
-	}
-	msgSpan, ok := memberSpan(body, "messages")
-	if !ok {
-		return body
-	}
-	msgs, ok := arrayElements(body[msgSpan.Start:msgSpan.End])
-	if !ok {
-		return body
-	}
-	changed := false
-	out := make([][]byte, 0, len(msgs))
-	for _, m := range msgs {
-		nm, keep := messageFor(m, decide)
-		if !keep || !bytes.Equal(nm, m) {
-			changed = true
-		}
-		if keep {
-			out = append(out, nm)
-		}
-	}
-	if !changed {
-		return body
-	}
-	return jsonfield.Replace(body, msgSpan, joinArray(out))
-}
-
-// messageFor rewrites one message; keep is false when an assistant message
-// is left without content.
-func messageFor(msg []byte, decide keepFunc) (out []byte, keep bool) {
-	var head struct {
-		Role string `json:"role"`
-	}
-	if json.Unmarshal(msg, &head) != nil || head.Role != string(llm.RoleAssistant) {
-		return msg, true
-	}
-	cSpan, ok := memberSpan(msg, "content")
-	if !ok {
-		return msg, true
-	}
-	blocks, ok := arrayElements(msg[cSpan.Start:cSpan.End])
-	if !ok {
-		return msg, true // a string content has no thinking
-	}
-	changed := false
-	kept := make([][]byte, 0, len(blocks))
-	for _, b := range blocks {
-		nb, keepBlock := blockFor(b, decide)
-		if !keepBlock || !bytes.Equal(nb, b) {
-			changed = true
-		}
-		if keepBlock {
-			kept = append(kept, nb)
-		}
-	}
-	if !changed {
-		return msg, true
-	}
-	if len(kept) == 0 {
-		return nil, false
-	}
-	return jsonfield.Replace(msg, cSpan, joinArray(kept)), true
-}
-
-// blockFor applies decide to a thinking or redacted_thinking block; other
-// blocks are returned as they are.
-func blockFor(block []byte, decide keepFunc) ([]byte, bool) {
-	var head struct {
-		Type      string `json:"type"`
-		Signature string `json:"signature"`
-		Data      string `json:"data"`
-	}
-	if json.Unmarshal(block, &head) != nil {
-		return block, true
-	}
-	field, sig := "", ""
-	switch head.Type {
-	case string(llm.BlockThinking):
-		field, sig = "signature", head.Signature
-	case string(llm.BlockRedactedThinking):
-		field, sig = "data", head.Data
-	default:
-		return block, true
-	}
-	send, keep := decide(sig)
-	if !keep {
-		return nil, false
-	}
-	if send == sig {
-		return block, true
-	}
-	span, ok := memberSpan(block, field)
-	if !ok {
-		return block, true
-	}
-	return jsonfield.Replace(block, span, jsonfield.QuoteString(send)), true
-}
-
-// arrayElements returns the exact bytes of each element of the JSON array
-// raw; ok is false when raw is not an array.
-func arrayElements(raw []byte) ([][]byte, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('[') {
-		return nil, false
-	}
-	var out [][]byte
-	for dec.More() {
-		var el json.RawMessage
-		if err := dec.Decode(&el); err != nil {
-			return nil, false
-		}
-		end := int(dec.InputOffset())
-		out = append(out, raw[end-len(el):end])
-	}
-	return out, true
-}
-
-func joinArray(els [][]byte) []byte {
-	n := 2
-	for _, e := range els {
-		n += len(e) + 1
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '[')
-	for i, e := range els {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, e...)
-	}
-	return append(b, ']')
+	return anthropic.FilterHistory(body, thinkingPolicy(model, model))
 }
 
 // filterThinking applies decide to a canonical request (a call in another
@@ -327,19 +156,11 @@ func filterThinking(req *llm.Request, decide keepFunc) {
 		var content []llm.Block
 		touched := false
 		for i, b := range m.Content {
-			field, sig := "", ""
-			switch b.Type {
-			case llm.BlockThinking:
-				field, sig = "signature", b.Signature
-			case llm.BlockRedactedThinking:
-				field, sig = "data", b.Data
-			default:
-				if touched {
-					content = append(content, b)
-				}
-				continue
+			sig, thinking := anthropic.ThinkingSignature(b)
+			send, keep := sig, true
+			if thinking {
+				send, keep = decide(sig)
 			}
-			send, keep := decide(sig)
 			if keep && send == sig {
 				if touched {
 					content = append(content, b)
@@ -353,12 +174,7 @@ func filterThinking(req *llm.Request, decide keepFunc) {
 			if !keep {
 				continue
 			}
-			if field == "signature" {
-				b.Signature = send
-			} else {
-				b.Data = send
-			}
-			b.Raw = setStringMember(b.Raw, field, send)
+			anthropic.SetThinkingSignature(&b, send)
 			content = append(content, b)
 		}
 		if !touched {

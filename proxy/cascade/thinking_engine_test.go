@@ -14,6 +14,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
@@ -67,7 +68,11 @@ func (r *cascadeRig) run(body string) (*cascade.Result, json.RawMessage) {
 		r.t.Fatal(err)
 	}
 	ctx := context.Background()
-	res, err := r.eng.Run(ctx, r.set, &r.set.Rules[0], func(string) cascade.Provider { return r.client },
+	rule, err := cascade.CompileRule(&r.set.Rules[0], pricing.Default(), func(string) cascade.Provider { return r.client })
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	res, err := r.eng.Run(ctx, rule,
 		cascade.Request{Req: req, Raw: raw, RawDialect: llm.Anthropic, ModelSpan: rt.ModelSpan, Header: http.Header{"Anthropic-Version": {"2023-06-01"}}})
 	if err != nil {
 		r.t.Fatalf("cascade failed: %v", err)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -45,6 +46,29 @@ func TestSameFamily(t *testing.T) {
 	for _, c := range cases {
 		if got := sameFamily(c.a, c.b); got != c.want {
 			t.Errorf("sameFamily(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
+
+func TestThinkingPolicy(t *testing.T) {
+	marked := markSignature(draftModel, "D")
+	cases := []struct {
+		target, sig string
+		send        string
+		keep        bool
+	}{
+		{draftModel, marked, "D", true},                               // the draft's own block, restored
+		{draftModel + "-20260101", marked, "D", true},                 // a snapshot of the draft's family
+		{verifierModel, marked, "D", false},                           // the draft's block is removed for the verifier
+		{verifierModel, "V", "V", true},                               // unmarked blocks are the verifier's
+		{draftModel, "V", "V", false},                                 // and removed for the draft
+		{"claude-sonnet-5-5", marked + "x", "Dx", false},              // marked for another family
+		{verifierModel, draftMark + "!!.V", draftMark + "!!.V", true}, // a broken mark is no mark
+	}
+	for _, c := range cases {
+		send, keep := thinkingPolicy(c.target, verifierModel)(c.sig)
+		if send != c.send || keep != c.keep {
+			t.Errorf("thinkingPolicy(%q)(%q) = %q, %v; want %q, %v", c.target, c.sig, send, keep, c.send, c.keep)
 		}
 	}
 }
@@ -94,9 +118,9 @@ func assistantBlocks(t *testing.T, body []byte) [][]wireBlock {
 	return out
 }
 
-func TestHistoryForDraftRestoresOwnAndRemovesVerifierBlocks(t *testing.T) {
+func TestPolicyForDraftRestoresOwnAndRemovesVerifierBlocks(t *testing.T) {
 	body := []byte(conversation())
-	got := historyFor(body, thinkingPolicy(draftModel, verifierModel))
+	got := anthropic.FilterHistory(body, thinkingPolicy(draftModel, verifierModel))
 	a := assistantBlocks(t, got)
 	if len(a) != 2 {
 		t.Fatalf("%d assistant messages, want 2", len(a))
@@ -118,8 +142,8 @@ func TestHistoryForDraftRestoresOwnAndRemovesVerifierBlocks(t *testing.T) {
 	}
 }
 
-func TestHistoryForVerifierRemovesDraftBlocksAndKeepsItsOwn(t *testing.T) {
-	got := historyFor([]byte(conversation()), thinkingPolicy(verifierModel, verifierModel))
+func TestPolicyForVerifierRemovesDraftBlocksAndKeepsItsOwn(t *testing.T) {
+	got := anthropic.FilterHistory([]byte(conversation()), thinkingPolicy(verifierModel, verifierModel))
 	a := assistantBlocks(t, got)
 	if len(a[0]) != 2 || a[0][0].Type != "text" || a[0][1].Type != "tool_use" {
 		t.Errorf("draft block not removed for the verifier: %+v", a[0])
@@ -132,44 +156,15 @@ func TestHistoryForVerifierRemovesDraftBlocksAndKeepsItsOwn(t *testing.T) {
 	}
 }
 
-func TestHistoryForSameFamilyDraftKeepsEverything(t *testing.T) {
+func TestPolicyForSameFamilyDraftKeepsEverything(t *testing.T) {
 	body := []byte(conversation())
-	got := historyFor(body, thinkingPolicy("claude-opus-5-5-20260101", verifierModel))
+	got := anthropic.FilterHistory(body, thinkingPolicy("claude-opus-5-5-20260101", verifierModel))
 	a := assistantBlocks(t, got)
 	if len(a[1]) != 3 {
 		t.Errorf("same-family draft lost the verifier's blocks: %+v", a[1])
 	}
 	if len(a[0]) != 2 {
 		t.Errorf("a block marked for another family was kept: %+v", a[0])
-	}
-}
-
-func TestHistoryForUnchangedBodyIsReturnedAsIs(t *testing.T) {
-	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"S"},{"type":"text","text":"x"}]}]}`)
-	got := historyFor(body, thinkingPolicy(verifierModel, verifierModel))
-	if &got[0] != &body[0] {
-		t.Error("a body with nothing to change was copied")
-	}
-	plain := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
-	if got := historyFor(plain, thinkingPolicy(draftModel, verifierModel)); string(got) != string(plain) {
-		t.Errorf("plain body changed: %s", got)
-	}
-}
-
-func TestHistoryForRemovesEmptiedAssistantMessage(t *testing.T) {
-	body := []byte(`{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"thinking","thinking":"","signature":"V"}]},{"role":"user","content":"b"}]}`)
-	got := historyFor(body, thinkingPolicy(draftModel, verifierModel))
-	want := `{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}]}`
-	if string(got) != want {
-		t.Errorf("got  %s\nwant %s", got, want)
-	}
-}
-
-func TestHistoryForLeavesUserMessagesAlone(t *testing.T) {
-	// A user message that quotes a thinking-like block is not the model's output.
-	body := []byte(`{"messages":[{"role":"user","content":[{"type":"text","text":"\"signature\""}]}]}`)
-	if got := historyFor(body, thinkingPolicy(draftModel, verifierModel)); string(got) != string(body) {
-		t.Errorf("user message changed: %s", got)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fswatch"
 )
 
 // Keys is the current set of accepted client keys. The zero value accepts nothing.
@@ -109,25 +109,12 @@ func (k *Keys) LoadDir(dir string) error {
 	return nil
 }
 
-// WatchDir reloads the keys when dir changes (and every poll), until ctx
-// ends. A failed reload keeps the current keys.
+// WatchDir reloads the keys when dir changes (and every poll, 0: 10s), until
+// ctx ends. A failed reload keeps the current keys.
 func (k *Keys) WatchDir(ctx context.Context, dir string, poll time.Duration, log *slog.Logger) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch client keys: %w", err)
-	}
-	defer w.Close()
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watch client keys: %w", err)
-	}
-	if poll <= 0 {
-		poll = 10 * time.Second
-	}
 	if log == nil {
 		log = slog.Default()
 	}
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
 	reload := func() {
 		before := k.Len()
 		if err := k.LoadDir(dir); err != nil {
@@ -138,21 +125,8 @@ func (k *Keys) WatchDir(ctx context.Context, dir string, poll time.Duration, log
 			log.Info("client keys reloaded", "keys", k.Len())
 		}
 	}
-	var settle <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case _, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			settle = time.After(50 * time.Millisecond)
-		case <-w.Errors:
-		case <-settle:
-			reload()
-		case <-tick.C:
-			reload()
-		}
+	if err := fswatch.Watch(ctx, dir, poll, log, nil, reload); err != nil {
+		return fmt.Errorf("watch client keys: %w", err)
 	}
+	return nil
 }

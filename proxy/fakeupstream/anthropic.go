@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 )
 
 // anthropicRequest is the part of a Messages API request body
@@ -312,7 +314,7 @@ func textDeltaEvent(index int, text string) []byte {
 	b = append(b, `{"type":"content_block_delta","index":`...)
 	b = strconv.AppendInt(b, int64(index), 10)
 	b = append(b, `,"delta":{"type":"text_delta","text":`...)
-	b = appendJSONString(b, text)
+	b = jsonenc.AppendString(b, text)
 	return append(b, '}', '}')
 }
 

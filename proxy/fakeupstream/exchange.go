@@ -1,7 +1,9 @@
 package fakeupstream
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -120,6 +122,9 @@ func (x *exchange) scripted(p *prepared) bool {
 	for k, v := range p.Header {
 		x.w.Header()[http.CanonicalHeaderKey(k)] = append([]string(nil), v...)
 	}
+	if p.StallAfterBytes > 0 {
+		x.w = &stallWriter{ResponseWriter: x.w, left: p.StallAfterBytes, ctx: x.r.Context(), done: x.srv.closing}
+	}
 	if (p.Status == 0 || p.Status == http.StatusOK) && len(p.RawBody) == 0 {
 		return true
 	}
@@ -206,3 +211,35 @@ func (p *prepared) streamErrorStatus() int {
 	}
 	return 529
 }
+
+// stallWriter passes the first left bytes of a body through and then hangs
+// (Reply.StallAfterBytes).
+type stallWriter struct {
+	http.ResponseWriter
+	left int
+	ctx  context.Context
+	done <-chan struct{}
+}
+
+func (w *stallWriter) Write(b []byte) (int, error) {
+	if w.left <= 0 {
+		return 0, errStalled
+	}
+	n := min(len(b), w.left)
+	n, err := w.ResponseWriter.Write(b[:n])
+	w.left -= n
+	if err != nil || w.left > 0 {
+		return n, err
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	select {
+	case <-w.ctx.Done():
+	case <-w.done:
+	}
+	return n, errStalled
+}
+
+// Unwrap lets http.ResponseController reach the real writer (Flush, Hijack).
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+var errStalled = errors.New("fakeupstream: stalled on purpose")

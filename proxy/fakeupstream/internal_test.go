@@ -147,25 +147,6 @@ func TestCloseEndsStallsAndRefusesLaterRequests(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{
-		"plain", `quote " and \ backslash`, "ctl \x00\x01\x1f\n\r\t", "<html>&amp;</html>",
-		"line\u2028sep\u2029", "bad \xff\xfe utf8", "emoji 🙂 and ü", "",
-	} {
-		enc := appendJSONString(nil, s)
-		if !json.Valid(enc) {
-			t.Fatalf("%q encoded to invalid JSON %s", s, enc)
-		}
-		var got, want string
-		_ = json.Unmarshal(enc, &got)
-		std, _ := json.Marshal(s)
-		_ = json.Unmarshal(std, &want)
-		if got != want {
-			t.Fatalf("%q: decoded %q, encoding/json gives %q", s, got, want)
-		}
-	}
-}
-
 func TestTextDeltaFastPathMatchesStruct(t *testing.T) {
 	fast := textDeltaEvent(3, "a \"quoted\"\ntext")
 	slow, _ := json.Marshal(anthropicBlockDelta{Type: "content_block_delta", Index: 3, Delta: anthropicTextDelta{Type: "text_delta", Text: "a \"quoted\"\ntext"}})

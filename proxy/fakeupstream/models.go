@@ -71,7 +71,8 @@ func (x *exchange) serveModelList() {
 		}
 		limit = n
 	}
-	start, end, hasMore := 0, len(models), false
+	var start, end int
+	var hasMore bool
 	if before := q.Get("before_id"); before != "" {
 		end = max(slices.Index(models, before), 0)
 		start = max(end-limit, 0)

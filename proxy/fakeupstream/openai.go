@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 )
 
 // openAIRequest is the part of a Chat Completions request body
@@ -211,7 +213,7 @@ func (x *exchange) streamOpenAI(p *prepared) {
 	head := []byte(`{"id":"chatcmpl-fake-` + x.id + `","object":"chat.completion.chunk","created":`)
 	head = strconv.AppendInt(head, time.Now().Unix(), 10)
 	head = append(head, `,"model":`...)
-	head = appendJSONString(head, p.model)
+	head = jsonenc.AppendString(head, p.model)
 	head = append(head, `,"system_fingerprint":"`+openAIFingerprint+`","service_tier":"default","choices":[`...)
 	tailUsage := `]}`
 	if includeUsage {
@@ -255,7 +257,7 @@ func (x *exchange) streamOpenAI(p *prepared) {
 		}
 		// Fast path for the common chunk, same JSON as marshalling openAIChunkChoice.
 		choice = append(choice[:0], `{"index":0,"delta":{"content":`...)
-		choice = appendJSONString(choice, text)
+		choice = jsonenc.AppendString(choice, text)
 		choice = append(choice, `},"logprobs":null,"finish_reason":null}`...)
 		if sendRaw(choice) != nil {
 			return

@@ -78,6 +78,11 @@ type Reply struct {
 	// error event (status StreamErrorStatus, default 529) and ends the stream.
 	StreamErrorAfterEvents int
 	StreamErrorStatus      int
+	// StallAfterBytes > 0 writes the headers and that many bytes of the body
+	// (JSON or SSE, possibly ending inside an event), flushes them, and then
+	// sends nothing until the client goes away or the server closes: an
+	// upstream that hangs after its answer has begun.
+	StallAfterBytes int
 	// JSONToStreamRequest answers a streaming request with the non-streaming
 	// JSON body (Claude Code tolerates this by retrying without streaming).
 	JSONToStreamRequest bool

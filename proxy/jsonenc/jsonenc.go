@@ -63,6 +63,19 @@ func AppendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// FirstByte is the first byte of a JSON value past leading white space ('{',
+// '[', '"', 'n', 't', 'f', or a digit or '-'), or 0 when there is none.
+func FirstByte(v []byte) byte {
+	for _, c := range v {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
 // TypeName names a Go type the way a JSON schema would.
 func TypeName(t reflect.Type) string {
 	if t == nil {

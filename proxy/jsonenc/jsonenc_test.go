@@ -47,3 +47,13 @@ func TestTypeNameAndLineCol(t *testing.T) {
 		t.Fatalf("LineCol = %d:%d, want 2:8", line, col)
 	}
 }
+
+func TestFirstByte(t *testing.T) {
+	for in, want := range map[string]byte{
+		`{"a":1}`: '{', " \t\r\n[1]": '[', `"s"`: '"', "\n null": 'n', "-1": '-', "": 0, " \n\t": 0,
+	} {
+		if got := FirstByte([]byte(in)); got != want {
+			t.Errorf("FirstByte(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

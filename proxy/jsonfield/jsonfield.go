@@ -1,7 +1,8 @@
-// Package jsonfield reads and rewrites top-level members of a JSON object
-// without decoding the rest, so a pass-through can route on "model" and
-// "stream" and rewrite "model" while every other byte stays as the client
-// sent it.
+// Package jsonfield finds and rewrites the members of a JSON object and the
+// elements of a JSON array by their byte spans, without decoding the rest, so
+// a pass-through can route on "model" and "stream" and rewrite "model" (or a
+// dialect edit a few values deep in a request) while every other byte stays
+// as the client sent it.
 package jsonfield
 
 import (
@@ -13,6 +14,9 @@ import (
 
 // ErrNotObject is returned when the document is not a JSON object.
 var ErrNotObject = errors.New("request body must be a JSON object")
+
+// ErrNotArray is returned when the document is not a JSON array.
+var ErrNotArray = errors.New("not a JSON array")
 
 // Span locates a member's value: body[Start:End].
 type Span struct{ Start, End int }
@@ -62,6 +66,68 @@ func Members(body []byte, fn func(key []byte, value Span) bool) error {
 	}
 }
 
+// Member returns the span of the value of the member named key in the
+// object body: the last one when the name repeats, the one a JSON parser
+// keeps. Names are compared after unescaping ("mod\u0065l" is "model").
+// ok is false when body is not an object or has no such member. body must be
+// valid JSON, as for Members.
+func Member(body []byte, key string) (span Span, ok bool) {
+	_ = Members(body, func(k []byte, v Span) bool {
+		if name, err := memberName(k); err == nil && name == key {
+			span, ok = v, true
+		}
+		return true
+	})
+	return span, ok
+}
+
+// Elements returns the span of each element of the array in body, in order.
+// body must be valid JSON (check with json.Valid first); Elements does not
+// re-validate it.
+func Elements(body []byte) ([]Span, error) {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '[' {
+		return nil, ErrNotArray
+	}
+	var out []Span
+	i++
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) {
+			return nil, errors.New("unexpected end of JSON array")
+		}
+		if body[i] == ']' {
+			return out, nil
+		}
+		if body[i] == ',' && len(out) > 0 {
+			i = skipSpace(body, i+1)
+		}
+		end := skipValue(body, i)
+		if end <= i {
+			return nil, errors.New("malformed JSON value")
+		}
+		out = append(out, Span{i, end})
+		i = end
+	}
+}
+
+// JoinArray writes the JSON values els as an array, with no space added.
+func JoinArray(els [][]byte) []byte {
+	n := 2
+	for _, e := range els {
+		n += len(e) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, e := range els {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, ']')
+}
+
 // Routing is what the proxy needs to route a request without decoding it.
 type Routing struct {
 	Model      string
@@ -82,14 +148,10 @@ func ReadRouting(body []byte) (Routing, error) {
 	err := Members(body, func(key []byte, v Span) bool {
 		// Compare the decoded key, as the upstream's JSON parser will:
 		// "mod\u0065l" is the member "model" there, so it must be here too.
-		name := string(key)
-		if bytes.IndexByte(key, '\\') >= 0 {
-			k, err := unquote(append(append([]byte{'"'}, key...), '"'))
-			if err != nil {
-				bad = errors.New("invalid member name")
-				return false
-			}
-			name = k
+		name, err := memberName(key)
+		if err != nil {
+			bad = errors.New("invalid member name")
+			return false
 		}
 		switch name {
 		case "model":
@@ -135,6 +197,14 @@ func Replace(body []byte, s Span, value []byte) []byte {
 func QuoteString(s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return b
+}
+
+// memberName decodes a raw member name as Members reports it.
+func memberName(key []byte) (string, error) {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return string(key), nil
+	}
+	return unquote(append(append([]byte{'"'}, key...), '"'))
 }
 
 // unquote decodes a JSON string literal exactly as encoding/json does

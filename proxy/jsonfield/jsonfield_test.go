@@ -337,7 +337,7 @@ func FuzzReadRouting(f *testing.F) {
 			}
 		}
 
-		// And the struct decoding the brief asks for. encoding/json matches
+		// And agree with decoding into a struct. encoding/json matches
 		// struct field names case-insensitively ("MODEL" fills Model), which
 		// upstream APIs do not, so compare only when no other spelling occurs.
 		for _, m := range ms {
@@ -413,6 +413,111 @@ func FuzzReplace(f *testing.F) {
 		r2, err := ReadRouting(out)
 		if err != nil || r2.Model != want || r2.Stream != r.Stream {
 			t.Fatalf("ReadRouting after Replace = %+v, %v; want model %q", r2, err, want)
+		}
+	})
+}
+
+func TestMember(t *testing.T) {
+	tests := []struct {
+		body, key, want string
+		ok              bool
+	}{
+		{`{"a":1,"b":[2]}`, "b", "[2]", true},
+		{`{"a":1,"a":{"x":2}}`, "a", `{"x":2}`, true}, // the last one, as a parser keeps
+		{`{"m\u0065ssages":[]}`, "messages", "[]", true},
+		{`{"outer":{"b":1}}`, "b", "", false}, // top level only
+		{`{"a":1}`, "A", "", false},           // names are case-sensitive
+		{`[{"a":1}]`, "a", "", false},
+		{`"a"`, "a", "", false},
+	}
+	for _, tt := range tests {
+		span, ok := Member([]byte(tt.body), tt.key)
+		if ok != tt.ok || (ok && tt.body[span.Start:span.End] != tt.want) {
+			t.Errorf("Member(%s, %q) = %v %q, want %v %q", tt.body, tt.key, ok, tt.body[span.Start:span.End], tt.ok, tt.want)
+		}
+	}
+}
+
+func TestElementsAndJoinArray(t *testing.T) {
+	tests := []struct {
+		body string
+		want []string
+	}{
+		{`[]`, nil},
+		{" [ ] ", nil},
+		{`[1,"a,]",{"b":[1,2]},[],null]`, []string{"1", `"a,]"`, `{"b":[1,2]}`, "[]", "null"}},
+		{"[\n 1 ,\t\"x\\\"\" \r\n]", []string{"1", `"x\""`}},
+	}
+	for _, tt := range tests {
+		spans, err := Elements([]byte(tt.body))
+		if err != nil {
+			t.Fatalf("Elements(%q): %v", tt.body, err)
+		}
+		var got []string
+		var els [][]byte
+		for _, s := range spans {
+			got = append(got, tt.body[s.Start:s.End])
+			els = append(els, []byte(tt.body[s.Start:s.End]))
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Elements(%q) = %q, want %q", tt.body, got, tt.want)
+		}
+		if joined := JoinArray(els); !json.Valid(joined) || len(spans) != len(referenceElements(t, joined)) {
+			t.Errorf("JoinArray(%q) = %s", got, joined)
+		}
+	}
+	for _, body := range []string{`{"a":1}`, `"[]"`, ``, `  `} {
+		if _, err := Elements([]byte(body)); !errors.Is(err, ErrNotArray) {
+			t.Errorf("Elements(%q) error = %v, want ErrNotArray", body, err)
+		}
+	}
+}
+
+// referenceElements splits a valid JSON array with encoding/json.
+func referenceElements(t *testing.T, body []byte) []json.RawMessage {
+	t.Helper()
+	var els []json.RawMessage
+	if err := json.Unmarshal(body, &els); err != nil {
+		t.Fatalf("reference decoder: %v", err)
+	}
+	return els
+}
+
+// Elements agrees with encoding/json on valid arrays and never panics.
+func FuzzElements(f *testing.F) {
+	f.Add([]byte(`[1,"a,]",{"b":[1,2]},[],null]`))
+	f.Add([]byte(" [ \"\\\\\" , [ [ ] ] ] "))
+	f.Add([]byte(`[{"role":"assistant","content":[{"type":"thinking","signature":"S"}]}]`))
+	f.Add([]byte(`[1,`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		spans, err := Elements(body)
+		if !json.Valid(body) {
+			return // anything but a panic
+		}
+		var probe any
+		_ = json.Unmarshal(body, &probe)
+		if _, isArray := probe.([]any); !isArray {
+			if !errors.Is(err, ErrNotArray) {
+				t.Fatalf("non-array %q: err = %v", body, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		ref := referenceElements(t, body)
+		if len(spans) != len(ref) {
+			t.Fatalf("%q: %d elements, encoding/json has %d", body, len(spans), len(ref))
+		}
+		els := make([][]byte, len(spans))
+		for i, s := range spans {
+			els[i] = body[s.Start:s.End]
+			if !bytes.Equal(els[i], ref[i]) {
+				t.Fatalf("%q: element %d = %q, encoding/json %q", body, i, els[i], ref[i])
+			}
+		}
+		if joined := JoinArray(els); !json.Valid(joined) {
+			t.Fatalf("JoinArray made invalid JSON %q", joined)
 		}
 	})
 }

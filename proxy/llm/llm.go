@@ -205,17 +205,6 @@ func (r *Response) Text() string {
 	return string(b)
 }
 
-// ToolUses returns the response's tool_use blocks.
-func (r *Response) ToolUses() []Block {
-	var out []Block
-	for _, b := range r.Content {
-		if b.Type == BlockToolUse {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
 // WithFinal returns the usage a message_delta reports (cumulative) on top of
 // what message_start reported: the delta's counts win, except input counts
 // the delta leaves at zero.

@@ -6,6 +6,8 @@
 package metrics
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -20,10 +22,10 @@ type Metrics struct {
 	InFlight        prometheus.Gauge
 
 	// Routing and cascade.
-	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|error)
+	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|error|canceled)
 	DraftFailures  *prometheus.CounterVec   // rule, reason (error|timeout)
 	GateScore      *prometheus.HistogramVec // rule
-	StageDuration  *prometheus.HistogramVec // stage (draft|gate|verifier|judge|upstream), outcome
+	StageDuration  *prometheus.HistogramVec // stage (one of Stages), outcome
 	Tokens         *prometheus.CounterVec   // model, kind (input|output|cache_write|cache_read)
 	CostUSD        *prometheus.CounterVec   // rule, model
 	BaselineUSD    *prometheus.CounterVec   // rule
@@ -37,6 +39,11 @@ type Metrics struct {
 	RulesInfo    *prometheus.GaugeVec   // hash: 1 for the loaded rules
 	RulesLoaded  prometheus.Gauge       // unix time of the last successful load
 }
+
+// Stages are the stage label values of cascadeflow_stage_duration_seconds:
+// the draft call, the quality gate's decision, the verifier (the request's
+// time after draft and gate), and the whole cascaded request.
+var Stages = []string{"draft", "gate", "verifier", "total"}
 
 // New registers all collectors on a fresh registry.
 func New() *Metrics {
@@ -54,7 +61,7 @@ func New() *Metrics {
 			Name: "cascadeflow_http_in_flight_requests", Help: "Requests being served now.",
 		}),
 		RouteRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, draft_only, verifier_only, skipped_draft, error).",
+			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, draft_only, verifier_only, skipped_draft, error, canceled).",
 		}, []string{"rule", "outcome"}),
 		DraftFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_draft_failures_total", Help: "Draft calls that failed and were escalated, by reason (error, timeout).",
@@ -64,7 +71,7 @@ func New() *Metrics {
 			Buckets: []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}, // literal: LinearBuckets gives le="0.30000000000000004"
 		}, []string{"rule"}),
 		StageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "cascadeflow_stage_duration_seconds", Help: "Duration of each cascade stage (draft, gate, verifier, judge, upstream) by request outcome.",
+			Name: "cascadeflow_stage_duration_seconds", Help: "Duration of each cascade stage (" + strings.Join(Stages, ", ") + ") by request outcome; total is the whole cascaded request.",
 			Buckets: []float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}, []string{"stage", "outcome"}),
 		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{

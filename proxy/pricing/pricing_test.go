@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
@@ -162,5 +163,44 @@ func TestAccount(t *testing.T) {
 	a = tab.Account("mystery-requested", draft, nil, nil)
 	if a.Known {
 		t.Fatalf("unknown requested model: %+v, want Known false", a)
+	}
+}
+
+// Every model a rule names is checked for a price, with the overrides the
+// accounting itself applies.
+func TestUnpricedModels(t *testing.T) {
+	set := &rules.Set{
+		Prices: map[string]Price{"house-model": {Input: 1, Output: 1}},
+		Rules: []rules.Rule{
+			{Name: "a", Models: []string{"claude-opus-5-5", "opus"}, Draft: rules.Target{Model: "claude-haiku-5-5"}, Verifier: rules.Target{Model: "claude-opus-5-5"}},
+			{Name: "b", Models: []string{"my-alias"}, Draft: rules.Target{Model: "qwen-local"}, Verifier: rules.Target{Model: "house-model"},
+				Gate:   &rules.Gate{Judge: &rules.Judge{Target: rules.Target{Model: "judge-x"}}},
+				Prices: map[string]Price{"my-alias": {Input: 2, Output: 2}}},
+		},
+	}
+	got := UnpricedModels(set, nil)
+	want := []Unpriced{{"a", "requested", "opus"}, {"b", "draft", "qwen-local"}, {"b", "judge", "judge-x"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// The models of the samples and of the usual cascades are priced.
+func TestHardeningCurrentModelsPriced(t *testing.T) {
+	tab := Default()
+	for _, m := range []string{"gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5.1", "gpt-5.2", "gpt-5.4", "gpt-5.4-mini",
+		"gpt-5.4-nano", "gpt-5.5", "gpt-5.6", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-6-astra", "gpt-6-sol",
+		"gpt-6-luna", "gpt-6.1-sol", "gpt-6.2-sol", "gpt-6.2-astra", "gpt-5-mini-2025-08-07", "claude-mythos-5-1"} {
+		if p, ok := tab.Lookup(m); !ok || p.Input <= 0 || p.Output <= p.Input {
+			t.Errorf("Lookup(%q) = %+v, %v", m, p, ok)
+		}
+	}
+	if p, _ := tab.Lookup("gpt-6-luna"); p != (Price{Input: 0.10, Output: 0.50, CacheWrite: 0.125, CacheRead: 0.01}) {
+		t.Errorf("gpt-6-luna = %+v", p)
 	}
 }

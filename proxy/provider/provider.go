@@ -23,6 +23,13 @@ import (
 // DefaultTimeout bounds the wait for an upstream's response headers.
 const DefaultTimeout = 10 * time.Minute
 
+// DefaultIdleTimeout bounds how long an upstream may send nothing once its
+// response headers have arrived. Reasoning models can think silently for
+// minutes in the middle of a stream, so it is generous; it only has to be
+// finite, so that a stalled upstream cannot hold a client, a goroutine and a
+// connection for ever.
+const DefaultIdleTimeout = 5 * time.Minute
+
 // maxErrorBody bounds how much of an upstream error answer is read.
 const maxErrorBody = 1 << 20
 
@@ -39,7 +46,11 @@ type Client struct {
 	passthrough bool
 	headers     map[string]string
 	timeout     time.Duration
+	idle        time.Duration
 	hc          *http.Client
+	redact      *Redactor
+	// unusable, when set, answers every call: the provider has no API key.
+	unusable *llm.Error
 }
 
 // New builds a client for p. key is the resolved API key (empty for
@@ -51,9 +62,17 @@ func New(p rules.Provider, codec dialect.Codec, key string, transport http.Round
 	if !p.PassthroughAuth && key == "" {
 		return nil, fmt.Errorf("provider %s: API key is empty", p.Name)
 	}
+	return newClient(p, codec, key, transport), nil
+}
+
+func newClient(p rules.Provider, codec dialect.Codec, key string, transport http.RoundTripper) *Client {
 	t := p.Timeout.Duration
 	if t == 0 {
 		t = DefaultTimeout
+	}
+	idle := p.IdleTimeout.Duration
+	if idle == 0 {
+		idle = DefaultIdleTimeout
 	}
 	return &Client{
 		name:        p.Name,
@@ -64,9 +83,27 @@ func New(p rules.Provider, codec dialect.Codec, key string, transport http.Round
 		passthrough: p.PassthroughAuth,
 		headers:     p.Headers,
 		timeout:     t,
+		idle:        idle,
 		hc:          &http.Client{Transport: transport, CheckRedirect: noRedirect},
-	}, nil
+	}
 }
+
+// NewWithoutKey builds a client for a provider whose API key could not be
+// resolved: every call fails at once with 503 "provider NAME has no API
+// key", so what depends on it fails clearly while the rest is served.
+func NewWithoutKey(p rules.Provider, codec dialect.Codec) (*Client, error) {
+	if codec == nil {
+		return nil, fmt.Errorf("provider %s: no codec", p.Name)
+	}
+	c := newClient(p, codec, "", nil)
+	c.unusable = &llm.Error{Kind: llm.ErrAPI, Status: http.StatusServiceUnavailable,
+		Message: fmt.Sprintf("provider %s has no API key", p.Name)}
+	return c, nil
+}
+
+// HasKey reports whether the client can call its upstream (false for a
+// provider built by NewWithoutKey).
+func (c *Client) HasKey() bool { return c.unusable == nil }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
@@ -90,9 +127,6 @@ func (c *Client) Name() string { return c.name }
 
 // Dialect is the wire format the provider speaks.
 func (c *Client) Dialect() llm.Dialect { return c.dialect }
-
-// Codec is the provider's wire format codec.
-func (c *Client) Codec() dialect.Codec { return c.codec }
 
 // Path kinds of the upstream API.
 const (
@@ -130,13 +164,21 @@ var hopHeaders = map[string]bool{
 
 // Send issues one request to the upstream: method, url, body, and the
 // client's headers filtered and re-authenticated for this provider. The
-// returned response's status is not checked. The time bound covers the wait
-// for response headers; stop is called when the caller is done with the body
-// and must always be called.
+// returned response's status is not checked. The provider's timeout bounds
+// the wait for response headers; its idle timeout then bounds every wait for
+// more of the body, and a body read that hits it fails with an *llm.Error of
+// kind timeout. stop is called when the caller is done with the body and
+// must always be called.
 func (c *Client) Send(ctx context.Context, method, url string, body []byte, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
+	if c.unusable != nil {
+		e := *c.unusable
+		return nil, nil, &e
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(c.timeout, func() { cancel(errTimeout) })
-	stop = func() { timer.Stop(); cancel(nil) }
+	idle := time.AfterFunc(c.idle, func() { cancel(errIdle) })
+	idle.Stop() // armed only while a body read waits
+	stop = func() { timer.Stop(); idle.Stop(); cancel(nil) }
 
 	var rd io.Reader
 	if body != nil {
@@ -164,10 +206,52 @@ func (c *Client) Send(ctx context.Context, method, url string, body []byte, clie
 		stop()
 		return nil, nil, e
 	}
+	resp.Body = &idleBody{ReadCloser: resp.Body, c: c, timer: idle, ctx: ctx}
 	return resp, stop, nil
 }
 
-var errTimeout = errors.New("upstream timeout")
+var (
+	errTimeout = errors.New("upstream timeout")
+	errIdle    = errors.New("upstream idle")
+)
+
+// idleBody arms the idle timer while a read waits for the upstream (not
+// while the caller is busy elsewhere, e.g. writing to a slow client) and
+// turns the read it aborts into a timeout error.
+type idleBody struct {
+	io.ReadCloser
+	c     *Client
+	timer *time.Timer
+	ctx   context.Context
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.c.idle)
+	n, err := b.ReadCloser.Read(p)
+	b.timer.Stop()
+	if err != nil && errors.Is(context.Cause(b.ctx), errIdle) {
+		err = b.c.idleError(err)
+	}
+	return n, err
+}
+
+func (c *Client) idleError(err error) *llm.Error {
+	return &llm.Error{Kind: llm.ErrTimeout, Message: fmt.Sprintf("upstream %s sent nothing for %s", c.name, c.idle), Retryable: true, Err: err}
+}
+
+// BodyError classifies a failed read of an upstream answer's body: the idle
+// timeout's own error, a cancellation, or an interrupted answer.
+func (c *Client) BodyError(ctx context.Context, err error) *llm.Error {
+	var e *llm.Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case ctx.Err() != nil:
+		return &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
+	default:
+		return &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s answer was interrupted", c.name), Err: err}
+	}
+}
 
 func (c *Client) transportError(ctx context.Context, err error) *llm.Error {
 	switch {
@@ -180,7 +264,39 @@ func (c *Client) transportError(ctx context.Context, err error) *llm.Error {
 	}
 }
 
-func (c *Client) setHeaders(h, client http.Header) {
+// ownCredentialHeaders are the client headers sent upstream with the
+// proxy's own key: what the vendors' APIs need (content negotiation, API
+// version and betas) and how the official SDKs and Claude Code identify
+// themselves (User-Agent, x-stainless-*, x-app, the session id). Anything
+// else could steer the operator's account (OpenAI-Organization,
+// OpenAI-Project), speak for the client's network (Forwarded, X-Real-Ip,
+// Via) or change the request's meaning (X-Http-Method-Override, Expect).
+var ownCredentialHeaders = map[string]bool{
+	"Accept": true, "Content-Type": true, "User-Agent": true,
+	"Anthropic-Version": true, "Anthropic-Beta": true,
+	"X-App": true, "X-Claude-Code-Session-Id": true,
+}
+
+// UpstreamHeaders returns the client's request headers that may go to an
+// upstream. With the proxy's own credentials (ownCredentials) that is an
+// allow-list; when the client's own credentials are forwarded it is every
+// header but hop-by-hop ones, credentials (re-added by the caller) and the
+// proxy's own x-cascade-* and x-forwarded-*.
+func UpstreamHeaders(client http.Header, ownCredentials bool) http.Header {
+	h := make(http.Header, len(client))
+	copyUpstreamHeaders(h, client, ownCredentials)
+	return h
+}
+
+func copyUpstreamHeaders(h, client http.Header, ownCredentials bool) {
+	if ownCredentials {
+		for k, vs := range client {
+			if ownCredentialHeaders[k] || strings.HasPrefix(k, "X-Stainless-") {
+				h[k] = vs
+			}
+		}
+		return
+	}
 	for k, vs := range client {
 		if hopHeaders[k] || strings.HasPrefix(k, "X-Cascade-") || strings.HasPrefix(k, "X-Forwarded-") {
 			continue
@@ -192,6 +308,23 @@ func (c *Client) setHeaders(h, client http.Header) {
 			h.Del(strings.TrimSpace(f))
 		}
 	}
+}
+
+// ClientURL is URL(kind, "") for a request the client addressed with query
+// rawQuery (e.g. Claude Code's ?beta=true). The query is forwarded only with
+// the client's own credentials: with the proxy's key, the client does not
+// get to add parameters to the operator's calls (betas travel in the
+// anthropic-beta header anyway).
+func (c *Client) ClientURL(kind, rawQuery string) string {
+	u := c.URL(kind, "")
+	if c.passthrough && rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	return u
+}
+
+func (c *Client) setHeaders(h, client http.Header) {
+	copyUpstreamHeaders(h, client, !c.passthrough)
 	for k, v := range c.headers {
 		h.Set(k, v)
 	}
@@ -235,7 +368,8 @@ func ClientCredential(h http.Header) string {
 	return ""
 }
 
-// UpstreamError reads an error answer (bounded) and maps it through the codec.
+// UpstreamError reads an error answer (bounded) and maps it through the
+// codec, with the snapshot's keys redacted from what the upstream said.
 func (c *Client) UpstreamError(resp *http.Response) *llm.Error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := c.codec.DecodeError(resp.StatusCode, resp.Header, body)
@@ -243,7 +377,7 @@ func (c *Client) UpstreamError(resp *http.Response) *llm.Error {
 		e = &llm.Error{Kind: llm.KindForStatus(resp.StatusCode), Status: resp.StatusCode, Message: "upstream error"}
 	}
 	e.Header = llm.RetryHeaders(resp.Header)
-	return e
+	return c.redact.Error(e)
 }
 
 // Complete sends a non-streaming request. raw, when non-nil, is the client's
@@ -264,9 +398,14 @@ func (c *Client) Complete(ctx context.Context, req *llm.Request, raw []byte, cli
 	if resp.StatusCode >= 300 {
 		return nil, c.UpstreamError(resp)
 	}
+	return c.readResponse(ctx, resp)
+}
+
+// readResponse reads and decodes a non-streaming answer.
+func (c *Client) readResponse(ctx context.Context, resp *http.Response) (*llm.Response, error) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if err != nil {
-		return nil, c.transportError(ctx, err)
+		return nil, c.BodyError(ctx, err)
 	}
 	out, err := c.codec.DecodeResponse(data)
 	if err != nil {
@@ -294,13 +433,9 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request, raw []byte, clien
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		defer stop()
 		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+		out, err := c.readResponse(ctx, resp)
 		if err != nil {
-			return nil, c.transportError(ctx, err)
-		}
-		out, err := c.codec.DecodeResponse(data)
-		if err != nil {
-			return nil, &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s sent an invalid response", c.name), Err: err}
+			return nil, err
 		}
 		return &replay{events: out.Events()}, nil
 	}

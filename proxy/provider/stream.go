@@ -50,11 +50,7 @@ func (s *eventStream) fill(ctx context.Context) {
 			s.finish()
 			return
 		}
-		if ctx.Err() != nil {
-			s.err = &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
-			return
-		}
-		s.err = &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s stream was interrupted", s.c.name), Err: err}
+		s.err = s.c.BodyError(ctx, err)
 		return
 	}
 	if s.c.dialect == llm.OpenAI && string(ev.Data) == "[DONE]" {
@@ -81,7 +77,7 @@ func (s *eventStream) finish() {
 func asUpstream(c *Client, err error) *llm.Error {
 	var e *llm.Error
 	if errors.As(err, &e) {
-		return e
+		return c.redact.Error(e) // e.g. an in-band error event quoting the key
 	}
 	return &llm.Error{Kind: llm.ErrBadGateway, Message: fmt.Sprintf("upstream %s sent an invalid stream", c.name), Err: err}
 }

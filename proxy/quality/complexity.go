@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/quality/mathtext"
 )
 
 // Task cues. A small model's accuracy drops most on multi-step math, code and
@@ -42,17 +43,8 @@ var (
 	)
 )
 
-// estimateComplexity estimates in [0, 1] how hard req is for a small model.
-func estimateComplexity(req *llm.Request) float64 {
-	v := &draftView{req: req}
-	v.ask, v.turnCount = latestUserText(req)
-	v.askLower = strings.ToLower(v.ask)
-	v.askWords = wordCount(v.ask)
-	v.instr = instructionWindow(v.askLower)
-	return estimateComplexityView(v)
-}
-
-// estimateComplexityView combines features of the latest ask:
+// estimateComplexity estimates in [0, 1] how hard a request is for a small
+// model. It combines features of the latest ask:
 //
 //	0.10 base
 //	+0.10 × length        (log of words; 8 words → 0, 400 → 1)
@@ -61,19 +53,19 @@ func estimateComplexity(req *llm.Request) float64 {
 //	+0.10 × multi-part    (several questions or numbered constraints)
 //	+0.10 follow-up turn, +0.05 tools offered, +0.10 thinking budget ≥ 8k
 //	−0.15 open writing    (poems, stories, rewrites: small models do well)
-func estimateComplexityView(v *draftView) float64 {
+func estimateComplexity(v *askView) float64 {
 	a := v.instr
 	if a == "" && len(v.req.Tools) == 0 {
 		return 0.1
 	}
-	fLen := ramp(math.Log2(1+float64(v.askWords)), math.Log2(9), math.Log2(401))
+	fLen := ramp(math.Log2(1+float64(v.words)), math.Log2(9), math.Log2(401))
 	// The question itself: the ask's last paragraph (after any pasted
 	// material or examples). Longer questions hold more steps.
-	fQuestion := ramp(math.Log2(1+float64(wordCount(lastParagraph(v.askLower)))), math.Log2(11), math.Log2(121))
+	fQuestion := ramp(math.Log2(1+float64(wordCount(lastParagraph(v.lower)))), math.Log2(11), math.Log2(121))
 
 	task := taskStrength(a)
 	// A follow-up ("and if it were 5?") inherits the conversation's task.
-	if v.turnCount > 1 {
+	if v.turns > 1 {
 		task = math.Max(task, 0.8*priorTask(v.req))
 	}
 
@@ -81,7 +73,7 @@ func estimateComplexityView(v *draftView) float64 {
 	fMulti := clamp01(0.2*float64(max(0, q-1)) + 0.1*float64(countEnumerations(a)))
 
 	c := 0.1 + 0.1*fLen + 0.1*fQuestion + 0.45*task + 0.1*fMulti
-	if v.turnCount > 1 {
+	if v.turns > 1 {
 		c += 0.1
 	}
 	if len(v.req.Tools) > 0 {
@@ -96,20 +88,6 @@ func estimateComplexityView(v *draftView) float64 {
 		c -= 0.15
 	}
 	return clamp01(c)
-}
-
-// countNumbers counts runs of digits.
-func countNumbers(s string) int {
-	n := 0
-	in := false
-	for i := 0; i < len(s); i++ {
-		d := isDigit(s[i])
-		if d && !in {
-			n++
-		}
-		in = d
-	}
-	return n
 }
 
 // countEnumerations counts list items at line starts ("1.", "2)", "- ", "* ").
@@ -166,63 +144,52 @@ func priorTask(req *llm.Request) float64 {
 	return best
 }
 
-// lastParagraph returns the text after the last blank line of s.
-func lastParagraph(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndex(s, "\n\n"); i >= 0 {
-		return s[i+2:]
-	}
-	return s
-}
-
-func wordCount(s string) int {
-	n := 0
-	in := false
-	for i := 0; i < len(s); i++ {
-		sp := s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'
-		if !sp && !in {
-			n++
-		}
-		in = !sp
-	}
-	return n
-}
-
 // complexitySignal turns the request's complexity into a prior against the
 // draft: score = 1 - complexity_penalty × complexity × (1 - discount × e),
-// where e in [0, 1] is checked work (see workEvidence) and discount is
+// where e in [0, 1] is the checked work (see checkWork) and discount is
 // complexity_verified_discount. A hard word problem is risky for a small
 // model, but less so once its calculations recompute and its answer uses
 // every given quantity: the checks have then removed part of the risk the
-// prior stands for. The signals it reads (arithmetic, coverage, answer) are
-// evaluated before it.
-func complexitySignal(v *draftView, d *Decision, c *config) result {
-	e := workEvidence(v, d, c)
-	detail := d.Complexity.Level
-	if e > 0 {
-		detail += ", " + strconv.Itoa(v.calcOK) + " calculations checked"
+// prior stands for.
+func complexitySignal(cx Complexity, work checkedWork, o *options) result {
+	detail := cx.Level
+	if work.evidence > 0 {
+		detail += ", " + strconv.Itoa(work.calcs) + " calculations checked"
 	}
-	risk := d.Complexity.Score * (1 - c.o("complexity_verified_discount")*e)
-	return result{score: 1 - c.o("complexity_penalty")*risk, applies: true, detail: detail}
+	risk := cx.Score * (1 - o.ComplexityVerifiedDiscount*work.evidence)
+	return result{score: 1 - o.ComplexityPenalty*risk, applies: true, detail: detail}
 }
 
-// workEvidence is in [0, 1]: the draft answers a word problem, its
-// calculations all recompute, and the coverage and answer checks found
-// nothing. It grows with the share of the problem's steps that were checked:
+// checkedWork is how much of a word problem's work the draft's checks vouch for.
+type checkedWork struct {
+	calcs    int     // correct calculations
+	evidence float64 // in [0, 1]
+}
+
+// checkWork turns what the arithmetic, coverage and answer signals found
+// into evidence in [0, 1]; each result is as counted by Evaluate (not
+// applicable when the signal is off). There is evidence when the draft
+// answers a word problem, its calculations all recompute and no check found a
+// fault. It grows with the share of the problem's steps that were checked:
 // combining n given quantities takes at least n-1 operations, so a problem
 // giving 6 quantities is not vouched for by 2 correct calculations the way a
 // problem giving 3 is (complexity_verified_calcs is the fewest calculations
-// that count as full evidence). With the arithmetic weight at 0 nothing is
+// that count as full evidence). With the arithmetic signal off nothing is
 // checked and there is no evidence.
-func workEvidence(v *draftView, d *Decision, c *config) float64 {
-	if v.calcOK == 0 || !v.math().problem {
-		return 0
+func checkWork(m *mathView, calc mathtext.Tally, arithmetic, coverage, answer result, o *options) checkedWork {
+	w := checkedWork{}
+	if arithmetic.applies {
+		w.calcs = calc.Correct
 	}
-	for _, name := range [...]string{SignalArithmetic, SignalCoverage, SignalAnswer} {
-		if s, ok := d.Signal(name); ok && s.Score < 1 {
-			return 0
+	if w.calcs == 0 || !m.problem {
+		return w
+	}
+	for _, r := range [...]result{arithmetic, coverage, answer} {
+		if r.applies && r.score < 1 {
+			return w
 		}
 	}
-	steps := math.Max(c.o("complexity_verified_calcs"), float64(len(v.math().given)-1))
-	return math.Min(1, float64(v.calcOK)/steps)
+	steps := math.Max(o.ComplexityVerifiedCalcs, float64(len(m.given)-1))
+	w.evidence = math.Min(1, float64(w.calcs)/steps)
+	return w
 }

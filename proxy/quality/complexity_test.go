@@ -1,6 +1,8 @@
 package quality
 
 import (
+	"context"
+	"math"
 	"strings"
 	"testing"
 
@@ -76,5 +78,69 @@ func TestSkipDraft(t *testing.T) {
 	}
 	if g.SkipDraft(ask("Say hello.")) {
 		t.Fatal("trivial request skipped")
+	}
+}
+
+func TestCheckedWorkLowersTheComplexityPenalty(t *testing.T) {
+	g, err := New(nil, 0.7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := ask(wordProblem)
+	checked := g.Evaluate(ctx, req, answer("20% of 25 is 0.2 x 25 = 5 unripe.\nWith 1 bad and 2 sour, 5 + 1 + 2 = 8 are not good.\nSo 25 - 8 = 17 oranges are good.\n#### 17"), nil)
+	cx, ok := checked.Signal(SignalComplexity)
+	if !ok || !strings.Contains(cx.Detail, "calculations checked") {
+		t.Fatalf("complexity signal %+v, want checked work noted", cx)
+	}
+	// Three correct calculations are full evidence: half the penalty goes.
+	want := 1 - 0.5*checked.Complexity.Score*(1-0.5)
+	if math.Abs(cx.Score-want) > 1e-12 {
+		t.Fatalf("complexity signal %v, want %v", cx.Score, want)
+	}
+	// The same work without the bad orange: coverage flags it and the prior
+	// stays whole.
+	unchecked := g.Evaluate(ctx, req, answer("20% of 25 is 0.2 x 25 = 5 unripe.\nWith 2 sour, 5 + 2 = 7 are not good.\nSo 25 - 7 = 18 oranges are good.\n#### 18"), nil)
+	cx2, _ := unchecked.Signal(SignalComplexity)
+	if want := 1 - 0.5*unchecked.Complexity.Score; math.Abs(cx2.Score-want) > 1e-12 {
+		t.Fatalf("complexity signal with a dropped quantity %v, want the full prior %v", cx2.Score, want)
+	}
+	if unchecked.Score >= checked.Score {
+		t.Fatalf("dropped quantity scored %v, not below the complete solution's %v", unchecked.Score, checked.Score)
+	}
+	// With the arithmetic signal off nothing is checked.
+	g0, _ := New(&rules.Gate{Weights: map[string]float64{SignalArithmetic: 0}}, 0.7)
+	d0 := g0.Evaluate(ctx, req, answer("20% of 25 is 0.2 x 25 = 5 unripe.\nWith 1 bad and 2 sour, 5 + 1 + 2 = 8 are not good.\nSo 25 - 8 = 17 oranges are good."), nil)
+	if cx0, _ := d0.Signal(SignalComplexity); cx0.Score != 1-0.5*d0.Complexity.Score {
+		t.Fatalf("arithmetic off: complexity signal %v, want the full prior", cx0.Score)
+	}
+}
+
+// Checked work is weighed against the steps the problem needs: a problem
+// giving n quantities takes at least n-1 operations, so fewer correct
+// calculations vouch for it only in part.
+func TestCheckedWorkCountsAgainstTheStepsNeeded(t *testing.T) {
+	g, err := New(nil, 0.7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := ask(wordProblem) // 25, 1, 20 %, 2: four quantities, three steps
+	// Two correct calculations that still mention every quantity.
+	d := g.Evaluate(ctx, req, answer("Unripe: the 20% are 0.2 x 25 = 5. Not good: the 5 unripe, 1 bad and 2 sour, 8 in all.\nSo 25 - 8 = 17 oranges are good.\n#### 17"), nil)
+	cx, ok := d.Signal(SignalComplexity)
+	if !ok || !strings.Contains(cx.Detail, "2 calculations checked") {
+		t.Fatalf("complexity signal %+v, want 2 calculations checked", cx)
+	}
+	if want := 1 - 0.5*d.Complexity.Score*(1-0.5*2.0/3); math.Abs(cx.Score-want) > 1e-12 {
+		t.Fatalf("complexity signal %v, want %v (two of three steps checked)", cx.Score, want)
+	}
+	// A problem giving three quantities needs two steps: two correct
+	// calculations are full evidence.
+	req3 := ask("A basket contains 25 oranges among which 20% are unripe and 2 are sour; the rest are good. How many oranges are good?")
+	d3 := g.Evaluate(ctx, req3, answer("Unripe: the 20% are 0.2 x 25 = 5.\nSo 25 - 5 - 2 = 18 oranges are good.\n#### 18"), nil)
+	cx3, _ := d3.Signal(SignalComplexity)
+	if want := 1 - 0.5*d3.Complexity.Score*(1-0.5); math.Abs(cx3.Score-want) > 1e-12 {
+		t.Fatalf("three-quantity problem: complexity signal %v (%s), want %v (fully checked)", cx3.Score, cx3.Detail, want)
 	}
 }

@@ -6,16 +6,17 @@ import (
 )
 
 // emptySignal vetoes answers with nothing in them: no tool call and fewer
-// than MinAnswerChars letters or digits ("", "...", "-" all count as empty).
-func emptySignal(v *draftView, c *config) result {
-	if v.toolUses > 0 {
+// than minChars (rules.Gate.MinAnswerChars) letters or digits ("", "...",
+// "-" all count as empty).
+func emptySignal(a *analysis, minChars int) result {
+	if a.toolUses > 0 {
 		return pass("tool call")
 	}
 	n := 0
-	for _, r := range v.text {
+	for _, r := range a.text {
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			n++
-			if n >= c.minAnswerChars && n > 0 {
+			if n >= minChars && n > 0 {
 				return pass("non-empty")
 			}
 		}

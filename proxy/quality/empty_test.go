@@ -7,7 +7,6 @@ import (
 )
 
 func TestEmptySignal(t *testing.T) {
-	c := defaults(t)
 	for text, veto := range map[string]bool{
 		"":        true,
 		"   \n\t": true,
@@ -17,14 +16,14 @@ func TestEmptySignal(t *testing.T) {
 		"Yes.":    false,
 		"是的":      false,
 	} {
-		r := emptySignal(view(ask("q"), answer(text)), c)
+		r := emptySignal(view(ask("q"), answer(text)), 1)
 		if r.veto != veto || (veto && r.score != 0) || (!veto && r.score != 1) {
 			t.Errorf("emptySignal(%q) = %+v, want veto=%v", text, r, veto)
 		}
 	}
 	withTool := answer("")
 	withTool.Content = append(withTool.Content, toolUse("Bash", `{"command":"ls"}`))
-	if r := emptySignal(view(ask("q"), withTool), c); r.veto {
+	if r := emptySignal(view(ask("q"), withTool), 1); r.veto {
 		t.Errorf("a tool-only answer is not empty: %+v", r)
 	}
 }
@@ -34,10 +33,10 @@ func TestEmptySignalMinAnswerChars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := emptySignal(view(ask("q"), answer("ok.")), c); !r.veto || r.detail != "near-empty: 2 letters or digits" {
+	if r := emptySignal(view(ask("q"), answer("ok.")), c.minAnswerChars); !r.veto || r.detail != "near-empty: 2 letters or digits" {
 		t.Errorf("2 letters with MinAnswerChars 5: %+v, want near-empty veto", r)
 	}
-	if r := emptySignal(view(ask("q"), answer("hello")), c); r.veto {
+	if r := emptySignal(view(ask("q"), answer("hello")), c.minAnswerChars); r.veto {
 		t.Errorf("5 letters with MinAnswerChars 5: %+v, want pass", r)
 	}
 }

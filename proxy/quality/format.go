@@ -9,12 +9,12 @@ import (
 // formatSignal vetoes answers that ignore a requested structured format:
 // json_object needs a JSON object, json_schema a JSON value satisfying the
 // schema. It does not apply to plain-text requests or tool-call turns.
-func formatSignal(v *draftView, schemas *schemaCache) result {
-	f := v.req.Format
-	if f == nil || f.Type == "" || f.Type == "text" || v.toolUses > 0 {
+func formatSignal(a *analysis, schemas *schemaCache) result {
+	f := a.ask.req.Format
+	if f == nil || f.Type == "" || f.Type == "text" || a.toolUses > 0 {
 		return result{}
 	}
-	body := []byte(strings.TrimSpace(v.text))
+	body := []byte(strings.TrimSpace(a.text))
 	switch f.Type {
 	case "json_object":
 		if len(body) == 0 || body[0] != '{' {

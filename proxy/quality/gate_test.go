@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/quality/gateconfig"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -16,7 +19,7 @@ import (
 // and the complexity signal (if kept) never lowers the score.
 func only(weights map[string]float64) *rules.Gate {
 	w := map[string]float64{}
-	for name := range defaultWeights {
+	for _, name := range gateconfig.SignalNames() {
 		w[name] = 0
 	}
 	for k, v := range weights {
@@ -141,7 +144,7 @@ func TestEvaluateJudge(t *testing.T) {
 	// No judge call when the other signals already reject the draft.
 	j = &fakeJudge{score: 1}
 	low, _ := New(only(map[string]float64{SignalArithmetic: 1}), 0.9)
-	low.cfg.judgeWeight = 1
+	low.cfg.weights.Judge = 1
 	if d = low.Evaluate(ctx, ask("q"), answer("So 2 + 2 = 5 and 3 + 3 = 6."), j); j.calls != 0 || d.Accept {
 		t.Fatalf("judge called %d times for a draft scoring %v under threshold 0.9", j.calls, d.Score)
 	}
@@ -193,5 +196,85 @@ func TestRemindersDoNotCountAsTheRequest(t *testing.T) {
 	}
 	if got := withoutReminders("a<system-reminder>x</system-reminder>b<system-reminder>y"); got != "ab" {
 		t.Fatalf("withoutReminders = %q", got)
+	}
+}
+
+// Every signal reads the per-draft analysis and nothing else: run in any
+// order, the signals give the same results and leave the analysis as it was.
+func TestSignalsDependOnlyOnTheAnalysis(t *testing.T) {
+	o := defaults(t)
+	cx := Complexity{Score: 0.7, Level: LevelHard}
+	drafts := []*llm.Response{
+		answer("20% of 25 is 0.2 x 25 = 5 unripe.\nWith 1 bad and 2 sour, 5 + 1 + 2 = 8 are not good.\nSo 25 - 8 = 17 oranges are good.\n#### 17"),
+		answer("I'm not sure. Maybe 25 - 7 = 19, or 18 oranges are good?"),
+		answer("I'm sorry, but I can't help with that."),
+	}
+	for _, draft := range drafts {
+		a := view(ask(wordProblem), draft)
+		before := *a
+		before.math.given, before.math.draft = slices.Clone(a.math.given), slices.Clone(a.math.draft)
+		signals := []func() result{
+			func() result { return truncationSignal(a, o) },
+			func() result { return emptySignal(a, 1) },
+			func() result { return refusalSignal(a, o) },
+			func() result { return hedgingSignal(a, o) },
+			func() result { return repetitionSignal(a, o) },
+			func() result { return lengthSignal(a, o) },
+			func() result { return toolCallSignal(a, sharedSchemas) },
+			func() result { return formatSignal(a, sharedSchemas) },
+			func() result { return arithmeticSignal(a.calc) },
+			func() result { return coverageSignal(&a.math, o) },
+			func() result { return answerSignal(a, o) },
+			func() result { return logprobSignal(a, o) },
+		}
+		forward := make([]result, len(signals))
+		for i, fn := range signals {
+			forward[i] = fn()
+		}
+		for i := len(signals) - 1; i >= 0; i-- {
+			if r := signals[i](); r != forward[i] {
+				t.Errorf("signal %d: %+v run last, %+v run first", i, forward[i], r)
+			}
+		}
+		if !reflect.DeepEqual(before, *a) {
+			t.Errorf("the signals changed the analysis")
+		}
+		// The complexity signal's discount is a function of the three checks' results.
+		w1 := checkWork(&a.math, a.calc, forward[8], forward[9], forward[10], o)
+		w2 := checkWork(&a.math, a.calc, forward[8], forward[9], forward[10], o)
+		if w1 != w2 || complexitySignal(cx, w1, o) != complexitySignal(cx, w2, o) {
+			t.Errorf("checkWork is not a function of its arguments: %+v %+v", w1, w2)
+		}
+	}
+}
+
+func TestCheckWorkReadsOnlyTheChecksItIsGiven(t *testing.T) {
+	o := defaults(t)
+	a := view(ask(wordProblem), answer("20% of 25 is 0.2 x 25 = 5 unripe.\nWith 1 bad and 2 sour, 5 + 1 + 2 = 8 are not good.\nSo 25 - 8 = 17 oranges are good."))
+	if a.calc.Correct != 4 || !a.math.problem || len(a.math.given) != 4 {
+		t.Fatalf("analysis: calc %+v, problem %v, given %d", a.calc, a.math.problem, len(a.math.given))
+	}
+	clean := pass("")
+	// Four correct calculations ("20% of 25 is 0.2 x 25 = 5" is two) cover
+	// the three steps four quantities need: full evidence.
+	if w := checkWork(&a.math, a.calc, clean, clean, clean, o); w.evidence != 1 || w.calcs != 4 {
+		t.Errorf("all checks pass: %+v, want evidence 1 from 4 calculations", w)
+	}
+	// A check that is off (not applicable) neither helps nor hurts.
+	if w := checkWork(&a.math, a.calc, clean, result{}, result{}, o); w.evidence != 1 {
+		t.Errorf("coverage and answer off: %+v, want evidence 1", w)
+	}
+	// With the arithmetic signal off nothing was checked, whatever the analysis holds.
+	if w := checkWork(&a.math, a.calc, result{}, clean, clean, o); w.evidence != 0 || w.calcs != 0 {
+		t.Errorf("arithmetic off: %+v, want no evidence", w)
+	}
+	// A check that found a fault removes the evidence.
+	if w := checkWork(&a.math, a.calc, clean, result{score: 0.6, applies: true}, clean, o); w.evidence != 0 {
+		t.Errorf("coverage fault: %+v, want no evidence", w)
+	}
+	// complexity_verified_calcs raises the steps needed.
+	o2 := withOptions(t, map[string]float64{"complexity_verified_calcs": 8})
+	if w := checkWork(&a.math, a.calc, clean, clean, clean, o2); w.evidence != 0.5 {
+		t.Errorf("8 calculations needed: %+v, want evidence 0.5", w)
 	}
 }

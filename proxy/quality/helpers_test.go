@@ -24,24 +24,29 @@ func toolUse(name, input string) llm.Block {
 	return llm.Block{Type: llm.BlockToolUse, ID: "toolu_1", Name: name, Input: json.RawMessage(input)}
 }
 
-func view(req *llm.Request, resp *llm.Response) *draftView { return newDraftView(req, resp) }
-
-func defaults(t testing.TB) *config {
-	t.Helper()
+// view analyses a draft as Evaluate does with every signal on.
+func view(req *llm.Request, resp *llm.Response) *analysis {
 	c, err := resolve(nil)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
-	return c
+	return analyse(req, resp, c)
 }
 
-func withOptions(t testing.TB, opts map[string]float64) *config {
+// defaults returns the default options.
+func defaults(t testing.TB) *options {
+	t.Helper()
+	return withOptions(t, nil)
+}
+
+// withOptions returns the default options overridden by opts.
+func withOptions(t testing.TB, opts map[string]float64) *options {
 	t.Helper()
 	c, err := resolve(&rules.Gate{Options: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return &c.opt
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -53,7 +53,7 @@ var (
 
 // expectedLength reads the nature of the ask: explicit bounds first, then
 // code, long-form writing and explanation requests.
-func expectedLength(ask string, c *config) lengthNeed {
+func expectedLength(ask string, o *options) lengthNeed {
 	var need lengthNeed
 	if b, ok := explicitBound(ask); ok {
 		need.bound = &b
@@ -62,19 +62,19 @@ func expectedLength(ask string, c *config) lengthNeed {
 	switch {
 	case codeCues.contains(ask):
 		need.wantCode = true
-		need.minChars = int(c.o("length_min_code"))
+		need.minChars = int(o.LengthMinCode)
 		need.why = join(need.why, "code request")
 	case longformVerbs.contains(ask) && longformNouns.contains(ask), detailCues.contains(ask):
-		need.minChars = int(c.o("length_min_longform"))
+		need.minChars = int(o.LengthMinLongform)
 		need.why = join(need.why, "long-form request")
 	case explainCues.contains(ask):
-		need.minChars = int(c.o("length_min_explain"))
+		need.minChars = int(o.LengthMinExplain)
 		need.why = join(need.why, "explanation request")
 	}
 	// A math or logic problem's answer should show its work: expect at least
 	// length_work_ratio times the question's length.
 	if q := lastParagraph(ask); need.minChars == 0 && isProblem(q) {
-		need.minChars = int(c.o("length_work_ratio") * float64(len(q)))
+		need.minChars = int(o.LengthWorkRatio * float64(len(q)))
 		need.why = join(need.why, "problem to work out")
 	}
 	if need.bound != nil && need.bound.kind == '<' {
@@ -92,17 +92,17 @@ func join(a, b string) string {
 
 // lengthSignal compares the answer with what the request implies. It does not
 // apply to tool-call turns or to requests without any length expectation.
-func lengthSignal(v *draftView, c *config) result {
-	if v.toolUses > 0 || v.askLower == "" {
+func lengthSignal(a *analysis, o *options) result {
+	if a.toolUses > 0 || a.ask.lower == "" {
 		return result{}
 	}
-	need := expectedLength(v.instr, c)
+	need := expectedLength(a.ask.instr, o)
 	if need.bound == nil && need.minChars == 0 && !need.wantCode {
 		return result{}
 	}
 	s := 1.0
 	if b := need.bound; b != nil {
-		got := measure(v.text, b.unit)
+		got := measure(a.text, b.unit)
 		n := float64(b.n)
 		switch b.kind {
 		case '<':
@@ -121,13 +121,13 @@ func lengthSignal(v *draftView, c *config) result {
 			}
 		}
 	}
-	if need.minChars > 0 && len(v.text) < need.minChars {
-		s *= float64(len(v.text)) / float64(need.minChars)
+	if need.minChars > 0 && len(a.text) < need.minChars {
+		s *= float64(len(a.text)) / float64(need.minChars)
 	}
-	if need.wantCode && !hasCode(v.text) {
-		s *= c.o("length_no_code_score")
+	if need.wantCode && !hasCode(a.text) {
+		s *= o.LengthNoCodeScore
 	}
-	return result{score: s, applies: true, detail: need.why + ", " + strconv.Itoa(len(v.text)) + " chars"}
+	return result{score: s, applies: true, detail: need.why + ", " + strconv.Itoa(len(a.text)) + " chars"}
 }
 
 // explicitBound finds "N words|sentences|paragraphs|lines" with an optional

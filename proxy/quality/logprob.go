@@ -9,8 +9,8 @@ import (
 // upstream returned token log probabilities: the geometric-mean token
 // probability mapped from [logprob_low, logprob_high] onto [0, 1], reduced by
 // the share of tokens the model was unsure of (p < 0.1) beyond 5 %.
-func logprobSignal(v *draftView, c *config) result {
-	lp := v.draft.Logprobs
+func logprobSignal(a *analysis, o *options) result {
+	lp := a.draft.Logprobs
 	if len(lp) == 0 {
 		return result{}
 	}
@@ -31,7 +31,7 @@ func logprobSignal(v *draftView, c *config) result {
 		}
 	}
 	mean := math.Exp(sum / float64(len(lp)))
-	s := ramp(mean, c.o("logprob_low"), c.o("logprob_high"))
+	s := ramp(mean, o.LogprobLow, o.LogprobHigh)
 	if share := float64(unsure) / float64(len(lp)); share > 0.05 {
 		s *= clamp01(1 - 2*(share-0.05))
 	}

@@ -21,20 +21,20 @@ const (
 // n-grams (a healthy answer repeats few 4-word sequences; a looping one
 // repeats most) and the share of repeated long lines. Text without spaces
 // (Chinese, Japanese) uses rune n-grams instead of words.
-func repetitionSignal(v *draftView, c *config) result {
-	n := int(c.o("repetition_ngram"))
+func repetitionSignal(a *analysis, o *options) result {
+	n := o.RepetitionNgram
 	bp := hashPool.Get().(*[]uint64)
 	defer func() { *bp = (*bp)[:0]; hashPool.Put(bp) }()
 
-	grams := ngramHashes((*bp)[:0], v.lower, n)
+	grams := ngramHashes((*bp)[:0], a.lower, n)
 	*bp = grams
 	if len(grams) < 12 {
 		return result{}
 	}
 	uniq := uniqueShare(grams)
-	s := ramp(uniq, c.o("repetition_low"), c.o("repetition_high"))
+	s := ramp(uniq, o.RepetitionLow, o.RepetitionHigh)
 
-	lines := repeatedLineShare(v.text)
+	lines := repeatedLineShare(a.text)
 	if ls := ramp(1-lines, 0.5, 0.8); ls < s {
 		s = ls
 	}

@@ -13,15 +13,15 @@ import (
 // input_schema, or a call that tool_choice forbids; and answers without the
 // tool call tool_choice demands. It applies only to turns with tool calls or
 // a tool_choice that requires one.
-func toolCallSignal(v *draftView, schemas *schemaCache) result {
-	req, uses := v.req, v.draft.Content
+func toolCallSignal(a *analysis, schemas *schemaCache) result {
+	req, uses := a.ask.req, a.draft.Content
 	choice := req.ToolChoice
 	must := choice != nil && (choice.Type == llm.ToolChoiceAny || choice.Type == llm.ToolChoiceTool)
-	if v.toolUses == 0 {
+	if a.toolUses == 0 {
 		switch {
 		case must:
 			return result{score: 0, applies: true, veto: true, detail: "tool_choice requires a tool call"}
-		case v.draft.StopReason == llm.StopToolUse:
+		case a.draft.StopReason == llm.StopToolUse:
 			return result{score: 0, applies: true, veto: true, detail: "stop_reason tool_use without a tool call"}
 		}
 		return result{}
@@ -62,7 +62,7 @@ func toolCallSignal(v *draftView, schemas *schemaCache) result {
 	if choice != nil && choice.Type == llm.ToolChoiceTool && !named {
 		return result{score: 0, applies: true, veto: true, detail: "tool_choice names a tool that was not called"}
 	}
-	return pass(strconv.Itoa(v.toolUses) + " valid tool calls")
+	return pass(strconv.Itoa(a.toolUses) + " valid tool calls")
 }
 
 func findTool(tools []llm.Tool, name string) *llm.Tool {

@@ -11,8 +11,8 @@ import (
 // truncationSignal vetoes drafts the upstream cut off, and marks down text
 // that visibly stops mid-way even when the stop reason claims a normal end
 // (some servers report a length stop as "stop").
-func truncationSignal(v *draftView, c *config) result {
-	switch v.draft.StopReason {
+func truncationSignal(a *analysis, o *options) result {
+	switch a.draft.StopReason {
 	case llm.StopMaxTokens:
 		return result{score: 0, applies: true, veto: true, detail: "stop_reason max_tokens"}
 	case llm.StopContextLimit:
@@ -22,17 +22,17 @@ func truncationSignal(v *draftView, c *config) result {
 	}
 	// Text before a tool call often ends with ":" ("Let me look at the file:"),
 	// and a stop sequence ends the text wherever the client chose.
-	if v.toolUses > 0 {
+	if a.toolUses > 0 {
 		return pass("tool call")
 	}
-	if v.draft.StopReason == llm.StopSequence {
+	if a.draft.StopReason == llm.StopSequence {
 		return pass("stop sequence")
 	}
-	if why := danglingEnd(v.text); why != "" {
-		return result{score: c.o("dangling_score"), applies: true, detail: why}
+	if why := danglingEnd(a.text); why != "" {
+		return result{score: o.DanglingScore, applies: true, detail: why}
 	}
-	if unfinishedLastLine(v.text) {
-		return result{score: c.o("unfinished_score"), applies: true, detail: "last sentence unfinished"}
+	if unfinishedLastLine(a.text) {
+		return result{score: o.UnfinishedScore, applies: true, detail: "last sentence unfinished"}
 	}
 	return pass("complete")
 }

@@ -52,7 +52,7 @@ func TestDecodeClaudeCodeSample(t *testing.T) {
 	if g == nil {
 		t.Fatal("rule 0 has no gate")
 	}
-	if len(g.Weights) != 3 || g.Weights["hedging"] != 1 || g.Weights["tool_validity"] != 2.5 || g.Weights["length"] != 0.5 {
+	if len(g.Weights) != 3 || g.Weights["hedging"] != 1 || g.Weights["tool_calls"] != 2.5 || g.Weights["length"] != 0.5 {
 		t.Errorf("weights = %v", g.Weights)
 	}
 	if len(g.ComplexityThresholds) != 3 || g.ComplexityThresholds["simple"] != 0.5 || g.ComplexityThresholds["hard"] != 0.85 {
@@ -65,7 +65,7 @@ func TestDecodeClaudeCodeSample(t *testing.T) {
 		j.Weight == nil || *j.Weight != 0.5 || j.Timeout.Duration != 5*time.Second {
 		t.Errorf("judge = %+v", g.Judge)
 	}
-	if g.Options["refusal_penalty"] != 0.8 {
+	if g.Options["refusal_partial_score"] != 0.8 {
 		t.Errorf("options = %v", g.Options)
 	}
 
@@ -258,7 +258,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{"apiKey with neither env nor file", provider("  baseURL: http://x\n  apiKey: {}\n"),
 			[]string{"providers[0].apiKey: exactly one of env and file is required"}},
 		{"bad env name", provider("  baseURL: http://x\n  apiKey: {env: OPENAI-API-KEY}\n"),
-			[]string{`providers[0].apiKey.env: "OPENAI-API-KEY" is not an environment variable name`}},
+			[]string{`providers[0].apiKey.env: must be the name of an environment variable`}},
 		{"env name starting with a digit", provider("  baseURL: http://x\n  apiKey: {env: 1KEY}\n"), []string{"providers[0].apiKey.env:"}},
 		{"baseURL with credentials", provider("  baseURL: https://user:sk-secret@api.openai.com/v1\n  passthroughAuth: true\n"),
 			[]string{"providers[0].baseURL: must not contain credentials"}},

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/quality/gateconfig"
 )
 
 // smallSet and its encodings, written by hand: schema field order in JSON,
@@ -92,11 +94,21 @@ func fullSet(rng *rand.Rand) *Set {
 	for _, k := range keys("X-H", 40) {
 		headers[k] = "v" + k
 	}
+	// The gate's maps hold every name the gate knows, inserted in rng's order.
+	shuffled := func(names []string) []string {
+		rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+		return names
+	}
 	weights, thresholds, options := map[string]float64{}, map[string]float64{}, map[string]float64{}
-	for _, k := range keys("signal", 40) {
+	for _, k := range shuffled(gateconfig.SignalNames()) {
 		weights[k] = float64(len(k)) / 7
+	}
+	for _, k := range shuffled(gateconfig.Levels()) {
 		thresholds[k] = 0.25
-		options[k] = -3.5
+	}
+	defaults := gateconfig.DefaultOptions().Map()
+	for _, k := range shuffled(gateconfig.OptionNames()) {
+		options[k] = defaults[k]
 	}
 	prices := map[string]Price{}
 	for _, k := range keys("model", 60) {
@@ -106,7 +118,7 @@ func fullSet(rng *rand.Rand) *Set {
 		Version: "v1",
 		Providers: []Provider{
 			{Name: "anthropic", Type: Anthropic, BaseURL: "https://api.anthropic.com", APIKey: &KeySource{Env: "ANTHROPIC_API_KEY", File: "/keys/a"},
-				PassthroughAuth: true, Timeout: Duration{10 * time.Minute}, Headers: headers},
+				PassthroughAuth: true, Timeout: Duration{10 * time.Minute}, IdleTimeout: Duration{2 * time.Minute}, Headers: headers},
 			{Name: "vllm", Type: OpenAI, BaseURL: "http://vllm:8000/v1", APIKey: &KeySource{File: "/var/run/key"}},
 		},
 		Rules: []Rule{{
@@ -392,17 +404,17 @@ func TestValidateMessagesAreDeterministic(t *testing.T) {
 		}
 	}
 	lines := strings.Split(first.Error(), "\n")
-	if len(lines) != 30+1+30+30+30*4 {
-		t.Errorf("%d problems reported, want %d", len(lines), 30+1+30+30+30*4)
+	// The unknown names of a map are one problem.
+	if len(lines) != 30+1+1+1+30*4 {
+		t.Errorf("%d problems reported, want %d", len(lines), 30+1+1+1+30*4)
 	}
 	// In key order: Authorization < Bad Header 00 < ... ; input < output < cacheWrite < cacheRead.
 	want := []string{
 		"providers[0].headers[Authorization]:",
 		"providers[0].headers[Bad Header 00]:",
 		"providers[0].headers[Bad Header 29]:",
-		"rules[0].gate.weights[w00]:",
-		"rules[0].gate.weights[w29]:",
-		"rules[0].gate.complexityThresholds[t00]:",
+		`rules[0].gate.weights: unknown signals "w00", "w01",`,
+		`rules[0].gate.complexityThresholds: unknown complexity levels "t00", "t01",`,
 		"prices[m00].input:", "prices[m00].output:", "prices[m00].cacheWrite:", "prices[m00].cacheRead:",
 		"prices[m29].cacheRead:",
 	}

@@ -51,8 +51,15 @@ type Provider struct {
 	// PassthroughAuth forwards the client's own credentials (x-api-key or
 	// Authorization) to this provider instead of a configured key.
 	PassthroughAuth bool `json:"passthroughAuth,omitempty"`
-	// Timeout bounds a whole upstream call, e.g. "600s". Default 10m.
+	// Timeout bounds the wait for the upstream's response headers, e.g.
+	// "600s"; a streamed answer may then take as long as it keeps sending.
+	// Default 10m.
 	Timeout Duration `json:"timeout,omitzero"`
+	// IdleTimeout bounds how long the upstream may send nothing once its
+	// headers have arrived (a stalled stream or body), e.g. "2m". A
+	// non-streamed answer then fails with a timeout (504); a stream ends with
+	// an in-band error event. Default 5m.
+	IdleTimeout Duration `json:"idleTimeout,omitzero"`
 	// Headers are extra request headers sent to this provider (no secrets: they
 	// end up in ConfigMaps).
 	Headers map[string]string `json:"headers,omitempty"`

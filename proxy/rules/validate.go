@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/quality/gateconfig"
 )
 
 var (
@@ -54,11 +56,17 @@ func (s *Set) Validate() error {
 			if (k.Env == "") == (k.File == "") {
 				bad(f+".apiKey", "exactly one of env and file is required")
 			}
+			// The values are never quoted: a key pasted here by mistake
+			// must not reach a log.
 			if k.Env != "" && !envPattern.MatchString(k.Env) {
-				bad(f+".apiKey.env", "%q is not an environment variable name", k.Env)
+				bad(f+".apiKey.env", "must be the name of an environment variable (letters, digits and '_'), not the key itself")
+			}
+			if k.File != "" && looksLikeKey(k.File) {
+				bad(f+".apiKey.file", "must be the path of a file holding the key; this looks like a key itself")
 			}
 		}
 		duration(bad, f+".timeout", p.Timeout)
+		duration(bad, f+".idleTimeout", p.IdleTimeout)
 		// Sorted, so the same file always gives the same message.
 		for _, h := range sortedKeys(p.Headers) {
 			hf := f + ".headers[" + h + "]"
@@ -125,13 +133,13 @@ func (s *Set) Validate() error {
 		duration(bad, f+".draftTimeout", r.DraftTimeout)
 		duration(bad, f+".verifierTimeout", r.VerifierTimeout)
 		if g := r.Gate; g != nil {
-			for _, k := range sortedKeys(g.Weights) {
-				if w := g.Weights[k]; w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-					bad(f+".gate.weights["+k+"]", "must be a non-negative number")
-				}
+			// The gate's own definitions: signal, option and level names,
+			// and the values each allows.
+			if _, err := gateconfig.ParseWeights(f+".gate.weights", g.Weights); err != nil {
+				errs = append(errs, err)
 			}
-			for _, k := range sortedKeys(g.ComplexityThresholds) {
-				unit(bad, f+".gate.complexityThresholds["+k+"]", g.ComplexityThresholds[k])
+			if err := gateconfig.CheckComplexityThresholds(f+".gate.complexityThresholds", g.ComplexityThresholds); err != nil {
+				errs = append(errs, err)
 			}
 			if g.SkipDraftAbove != nil {
 				unit(bad, f+".gate.skipDraftAbove", *g.SkipDraftAbove)
@@ -146,10 +154,8 @@ func (s *Set) Validate() error {
 				}
 				duration(bad, f+".gate.judge.timeout", g.Judge.Timeout)
 			}
-			for _, k := range sortedKeys(g.Options) {
-				if v := g.Options[k]; math.IsNaN(v) || math.IsInf(v, 0) {
-					bad(f+".gate.options["+k+"]", "must be a finite number")
-				}
+			if _, err := gateconfig.ParseOptions(f+".gate.options", g.Options); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		prices(bad, f+".prices", r.Prices)
@@ -191,4 +197,13 @@ func duration(bad func(string, string, ...any), field string, d Duration) {
 	if d.Duration < 0 {
 		bad(field, "must not be negative, got %s", d.Duration)
 	}
+}
+
+// looksLikeKey tells an API key pasted where a file path belongs: no path
+// separator, no extension, and a vendor key prefix or the length of one.
+func looksLikeKey(s string) bool {
+	if strings.ContainsAny(s, "/\\.") {
+		return false
+	}
+	return strings.HasPrefix(s, "sk-") || len(s) >= 32
 }

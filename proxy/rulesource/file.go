@@ -1,7 +1,6 @@
 package rulesource
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -10,13 +9,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fswatch"
 )
 
 // WatchFile calls apply with the file's content whenever it changes, until
-// ctx ends. It watches the file's directory, not the file, so the atomic
-// symlink swap a kubelet does for a ConfigMap volume (..data → new dir) and
-// an editor's rename-into-place are both seen; events only trigger a re-read,
+// ctx ends. It watches the file's directory (fswatch), so the atomic symlink
+// swap a kubelet does for a ConfigMap volume (..data → new dir) and an
+// editor's rename-into-place are both seen; events only trigger a re-read,
 // and the content hash decides whether anything changed. A poll every
 // pollEvery (0: 10s) backs up the watch in case an event is missed.
 //
@@ -31,20 +30,8 @@ func WatchFile(ctx context.Context, path string, loaded []byte, pollEvery time.D
 // watchFile is WatchFile with a hook called once the watch is in place and
 // the current content is recorded (tests wait for it before changing files).
 func watchFile(ctx context.Context, path string, loaded []byte, pollEvery time.Duration, apply func([]byte), log *slog.Logger, ready func()) error {
-	if pollEvery <= 0 {
-		pollEvery = 10 * time.Second
-	}
 	if log == nil {
 		log = slog.Default()
-	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch rules: %w", err)
-	}
-	defer w.Close()
-	dir := filepath.Dir(path)
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watch rules directory %s: %w", dir, err)
 	}
 	var last [32]byte
 	readAndApply := func() {
@@ -54,46 +41,25 @@ func watchFile(ctx context.Context, path string, loaded []byte, pollEvery time.D
 			return
 		}
 		sum := sha256.Sum256(data)
-		if bytes.Equal(sum[:], last[:]) {
+		if sum == last {
 			return
 		}
 		last = sum
 		apply(data)
 	}
-	if loaded != nil {
-		last = sha256.Sum256(loaded)
-		readAndApply() // catch a change made before the watch was in place
-	} else if data, err := os.ReadFile(path); err == nil {
-		last = sha256.Sum256(data)
-	}
-	poll := time.NewTicker(pollEvery)
-	defer poll.Stop()
-	if ready != nil {
-		ready()
-	}
-	var settle <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Op == fsnotify.Chmod {
-				continue
-			}
-			settle = time.After(Debounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			log.Warn("rules watch error", "error", err.Error())
-		case <-settle:
-			settle = nil
-			readAndApply()
-		case <-poll.C:
-			readAndApply()
+	started := func() {
+		if loaded != nil {
+			last = sha256.Sum256(loaded)
+			readAndApply() // catch a change made before the watch was in place
+		} else if data, err := os.ReadFile(path); err == nil {
+			last = sha256.Sum256(data)
+		}
+		if ready != nil {
+			ready()
 		}
 	}
+	if err := fswatch.Watch(ctx, filepath.Dir(path), pollEvery, log, started, readAndApply); err != nil {
+		return fmt.Errorf("watch rules: %w", err)
+	}
+	return nil
 }

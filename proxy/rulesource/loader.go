@@ -7,12 +7,15 @@ package rulesource
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
-	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
@@ -23,6 +26,9 @@ type Loader struct {
 	Store   *snapshot.Store
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
+	// Prices is the price table the accounting uses (default
+	// pricing.Default()); loaded rules are checked against it.
+	Prices *pricing.Table
 
 	mu       sync.Mutex
 	lastData string // sha256 of the last document applied successfully
@@ -54,6 +60,9 @@ func (l *Loader) Apply(data []byte, source string) (Result, error) {
 		var snap *snapshot.Snapshot
 		snap, err = l.Builder.Build(set)
 		if err == nil {
+			err = keysLost(l.Store.Load(), snap)
+		}
+		if err == nil {
 			if cur := l.Store.Load(); cur != nil && cur.Hash == snap.Hash && cur.KeysDigest == snap.KeysDigest {
 				l.lastData, l.lastDoc = docHash, data
 				l.count(Unchanged)
@@ -72,12 +81,70 @@ func (l *Loader) Apply(data []byte, source string) (Result, error) {
 			}
 			l.logger().Info("rules loaded", "source", source, "hash", snap.Hash, "previous_hash", prevHash,
 				"rules", len(set.Rules), "providers", len(set.Providers))
+			l.warnMissingKeys(snap)
+			l.warnUnpriced(set)
 			return Loaded, nil
 		}
 	}
 	l.count(Invalid)
-	l.logger().Error("rules rejected; still serving the previous rules", "source", source, "error", err.Error())
+	if l.Store.Load() != nil {
+		l.logger().Error("rules rejected; still serving the previous rules", "source", source, "error", err.Error())
+	} else {
+		l.logger().Error("rules rejected; no rules are being served", "source", source, "error", err.Error())
+	}
 	return Invalid, fmt.Errorf("load rules from %s: %w", source, err)
+}
+
+// keysLost refuses a snapshot that would take away a provider key the
+// served one has (a key file caught mid-rotation, a Secret not yet mounted
+// on an old pod): the served rules stay. With nothing served yet, or for a
+// provider that had no key before either, a missing key only disables what
+// depends on it (warnMissingKeys).
+func keysLost(cur, next *snapshot.Snapshot) error {
+	if cur == nil {
+		return nil
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(next.MissingKeys)) {
+		if _, before := cur.MissingKeys[name]; !before {
+			errs = append(errs, errors.New(next.MissingKeys[name]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// warnUnpriced names, rule by rule, the models without a price: their
+// requests get no cost figures, which otherwise only a counter
+// (cascadeflow_unknown_price_total) would reveal.
+func (l *Loader) warnUnpriced(set *rules.Set) {
+	missing := pricing.UnpricedModels(set, l.Prices)
+	for i := 0; i < len(missing); {
+		rule := missing[i].Rule
+		var models []string
+		calls := false
+		for ; i < len(missing) && missing[i].Rule == rule; i++ {
+			models = append(models, missing[i].Role+" "+missing[i].Model)
+			calls = calls || missing[i].Role != "requested"
+		}
+		msg := "rule names models without a price: the baseline of these requested names is priced as the verifier"
+		if calls {
+			msg = "rule names models without a price: its requests get no cost or savings figures " +
+				"(x-cascade-cost-usd, cascadeflow_cost_usd_total) until the models are priced under prices"
+		}
+		l.logger().Warn(msg, "rule", rule, "unpriced", models)
+	}
+}
+
+// warnMissingKeys says loudly what a provider without a key disables.
+func (l *Loader) warnMissingKeys(snap *snapshot.Snapshot) {
+	for _, name := range slices.Sorted(maps.Keys(snap.MissingKeys)) {
+		d := snap.Dependents(name)
+		l.logger().Warn("provider has no API key, so what depends on it is disabled: its calls answer 503 "+
+			"\"provider "+name+" has no API key\" (a cascade whose draft it serves escalates to the verifier)",
+			"provider", name, "reason", snap.MissingKeys[name],
+			"unavailable_rules", d.Verifier, "escalating_rules", d.Draft, "judge_skipped_rules", d.Judge,
+			"default_route_unavailable", d.DefaultRoute)
+	}
 }
 
 // Refresh rebuilds the served rules from the last applied document and
@@ -92,6 +159,9 @@ func (l *Loader) Refresh() bool {
 		return false
 	}
 	snap, err := l.Builder.Build(cur.Rules)
+	if err == nil {
+		err = keysLost(cur, snap)
+	}
 	if err != nil {
 		l.logger().Warn("provider keys could not be re-read; keeping the current ones", "error", err.Error())
 		return false
@@ -102,6 +172,7 @@ func (l *Loader) Refresh() bool {
 	l.Store.Swap(snap)
 	l.count(Loaded)
 	l.logger().Info("provider keys rotated; new requests use the new keys", "hash", snap.Hash)
+	l.warnMissingKeys(snap)
 	return true
 }
 
@@ -117,6 +188,3 @@ func (l *Loader) logger() *slog.Logger {
 	}
 	return slog.Default()
 }
-
-// Debounce is how long watchers wait for a burst of file events to settle.
-const Debounce = 50 * time.Millisecond

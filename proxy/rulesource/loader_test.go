@@ -223,6 +223,40 @@ func TestApplyInvalidKeepsOldSnapshot(t *testing.T) {
 	}
 }
 
+// A gate configuration the quality gate refuses is a load error naming the
+// rule's field, found when the rules are loaded rather than by the first
+// request; the rules being served keep serving, compiled as they were.
+func TestApplyUncompilableGateKeepsOldSnapshot(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.loader.Apply([]byte(docB), "test"); err != nil {
+		t.Fatal(err)
+	}
+	before := f.store.Load()
+	served := before.Rule("gpt-5")
+	if served == nil || served.Gate == nil || served.Prices == nil || served.VerifierProvider == nil {
+		t.Fatalf("docB's gpt rule was not compiled: %+v", served)
+	}
+	bad := docB + "  gate: {weights: {hedgin: 1.0}}\n" // on the last rule, gpt
+	res, err := f.loader.Apply([]byte(bad), "/etc/cascadeflow/rules.yaml")
+	if res != Invalid || err == nil {
+		t.Fatalf("Apply(bad gate) = %q, %v; want %q and an error", res, err, Invalid)
+	}
+	for _, want := range []string{"rules[1].gate", `"hedgin"`, "/etc/cascadeflow/rules.yaml"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if f.store.Load() != before || before.Rule("gpt-5") != served {
+		t.Error("a rules set that cannot compile replaced the one being served")
+	}
+	if got := f.reloads("invalid"); got != 1 {
+		t.Errorf("reloads{result=invalid} = %v, want 1", got)
+	}
+	if !strings.Contains(f.logs.String(), "hedgin") {
+		t.Errorf("the rejection was not logged with its reason: %s", f.logs)
+	}
+}
+
 func TestApplyBuildFailureKeepsOldSnapshot(t *testing.T) {
 	f := newFixture(t)
 	if _, err := f.loader.Apply([]byte(docA), "test"); err != nil {

@@ -121,6 +121,7 @@ func newBenchProxy(tb testing.TB, upstream string) http.Handler {
 		Codecs:    map[rules.ProviderType]dialect.Codec{rules.Anthropic: anthropicdialect.Codec{}, rules.OpenAI: openaidialect.Codec{}},
 		Transport: provider.NewTransport(),
 		LookupEnv: func(string) (string, bool) { return "sk-bench-upstream", true },
+		Prices:    pricing.Default(),
 	}
 	loader := &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log}
 	set := "version: v1\nproviders:\n  - {name: anthropic, type: anthropic, baseURL: '" + upstream + "', apiKey: {env: KEY}}\n" +
@@ -130,7 +131,7 @@ func newBenchProxy(tb testing.TB, upstream string) http.Handler {
 	}
 	srv, err := server.New(server.Config{
 		Store: loader.Store, Metrics: m, Log: log,
-		Engine: &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
+		Engine: &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m}},
 		Codecs: map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropicdialect.Codec{}, llm.OpenAI: openaidialect.Codec{}},
 	})
 	if err != nil {

@@ -51,9 +51,9 @@ func (s *Server) handleChat(d llm.Dialect) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		if rule := snap.Index.Match(rt.Model); rule != nil {
-			route(c).Rule = rule.Name
-			s.serveRule(c, codec, body, rt, rule, snap)
+		if rule := snap.Rule(rt.Model); rule != nil {
+			route(c).Rule = rule.Name()
+			s.serveRule(c, codec, body, rt, rule)
 			return
 		}
 		s.passThrough(c, codec, body, rt, snap)
@@ -75,14 +75,14 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	if dr.Model != "" {
 		model = dr.Model
 	}
-	metered := s.meteredName(snap.Rules, model) // a bounded metric label
+	metered := s.meteredName(snap, model) // a bounded metric label
 	rec := route(c)
 	rec.Served = model
 	meter := func(u llm.Usage) {
-		s.cfg.Engine.Recorder.Passthrough(snap.Rules, metered, u)
+		s.cfg.Engine.Recorder.Passthrough(snap.Compiled.Prices, metered, u)
 		rec.Usage = u
 		if s.log.Enabled(c.Request.Context(), slog.LevelInfo) { // only the access log reads it
-			rec.CostUSD, rec.CostKnown = s.passthroughCost(snap.Rules, model, u)
+			rec.CostUSD, rec.CostKnown = snap.Compiled.Prices.Cost(model, u)
 		}
 	}
 	p := snap.Provider(dr.Provider)

@@ -2,15 +2,9 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
-	"io"
-	"net"
 	"net/http"
-	"runtime"
-	"strconv"
+	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,414 +13,273 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 )
 
-// The TestHardening tests play a hostile client or a failing upstream
-// against the proxy's HTTP shell (make reliability runs them alone).
+// Hardening tests: how failures of upstreams and clients are answered and
+// accounted. `make reliability` runs them (-run Hardening).
 
-// rawRequest opens a connection to the proxy and writes head (a request
-// line and headers, without the blank line) and then body.
-func rawRequest(t *testing.T, url, head, body string) net.Conn {
-	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := io.WriteString(conn, head+"\r\n\r\n"+body); err != nil {
-		t.Fatal(err)
-	}
-	return conn
+var anthropicHeaders = map[string]string{"anthropic-version": "2023-06-01"}
+
+const capitalQuestion = "What is the capital of France? Answer in two sentences."
+
+func anthropicStreamBody(model string) string {
+	return `{"model":"` + model + `","stream":true,"max_tokens":200,"messages":[{"role":"user","content":"` + capitalQuestion + `"}]}`
 }
 
-// readRawResponse reads one response from conn within d.
-func readRawResponse(t *testing.T, conn net.Conn, d time.Duration) (*http.Response, string) {
-	t.Helper()
-	_ = conn.SetReadDeadline(time.Now().Add(d))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no response within %s: %v", d, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
+// outcomes are every outcome a rule's request can be recorded with.
+var outcomes = []string{"accepted", "escalated", "skipped_draft", "draft_only", "verifier_only", "error", "canceled"}
 
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// settled waits until rule has recorded n requests: a streamed answer is
+// accounted once its last byte is written, so possibly after the client read it.
+func settled(t *testing.T, h *harness, rule string, n float64) map[string]float64 {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, total := map[string]float64{}, 0.0
+		for _, o := range outcomes {
+			if v := testutil.ToFloat64(h.metrics.RouteRequests.WithLabelValues(rule, o)); v > 0 {
+				got[o] = v
+				total += v
+			}
+		}
+		if total >= n || time.Now().After(deadline) {
+			if total != n {
+				t.Fatalf("rule %s recorded %v requests (%v), want %v", rule, total, got, n)
+			}
+			return got
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// A client announcing a large body and sending nothing must not make the
-// proxy allocate the announced size.
-func TestHardeningAnnouncedLengthDoesNotAllocate(t *testing.T) {
-	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{bodyTimeout: 10 * time.Second})
-	const conns, announced = 8, 32<<20 - 1024
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for range conns {
-		rawRequest(t, h.url, "POST /v1/messages HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"+
-			"Anthropic-Version: 2023-06-01\r\nContent-Length: "+strconv.Itoa(announced), `{"model":`)
-	}
-	waitFor(t, "the requests to be in flight", func() bool { return testutil.ToFloat64(h.metrics.InFlight) == conns })
-	time.Sleep(50 * time.Millisecond) // let every handler reach its body read
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	if limit := int64(conns) << 20; growth > limit {
-		t.Fatalf("%d idle connections announcing %d MiB each grew the heap by %d MiB (limit %d MiB)",
-			conns, announced>>20, growth>>20, limit>>20)
-	}
-}
-
-// A client that sends its headers and then dribbles (or withholds) the body
-// gets a 408 in its own dialect once the body read timeout passes; a stream
-// that outlasts that timeout is not affected.
-func TestHardeningBodyReadTimeout(t *testing.T) {
-	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{bodyTimeout: 300 * time.Millisecond})
-	for _, c := range []struct{ name, path, header string }{
-		{"anthropic", "/v1/messages", "Anthropic-Version: 2023-06-01\r\n"},
-		{"openai", "/v1/chat/completions", ""},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			start := time.Now()
-			conn := rawRequest(t, h.url, "POST "+c.path+" HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"+
-				c.header+"Content-Length: 1000", `{"model":"claude-haiku-5-5",`)
-			resp, body := readRawResponse(t, conn, 3*time.Second)
-			if resp.StatusCode != http.StatusRequestTimeout {
-				t.Fatalf("status %d, want 408: %s", resp.StatusCode, body)
-			}
-			if c.name == "anthropic" {
-				anthropicEnvelope(t, body, "timeout_error")
-			} else {
-				openAIEnvelope(t, body)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Fatalf("answered after %s", d)
-			}
-		})
-	}
-	t.Run("long stream", func(t *testing.T) {
-		h.fake.Enqueue(fakeupstream.Reply{Text: "one two three four five six", ChunkDelay: 80 * time.Millisecond})
-		msg, _, err := streamAnthropic(t, h.anthropic(), userParams("claude-haiku-5-5", "count"))
-		if err != nil || len(msg.Content) == 0 || msg.Content[0].Text != "one two three four five six" {
-			t.Fatalf("a stream longer than the body read timeout: %v %+v", err, msg.Content)
-		}
-	})
-}
-
-// An upstream's 429/529/503 tells the client when to retry on every route
-// (cascade and translated, both client dialects), its rate-limit headers
-// renamed to the client's vendor.
-func TestHardeningRetryAfterOnEveryRoute(t *testing.T) {
-	h := newHarness(t, cascadeRules("defaultRoute: {provider: oai}\n"), harnessOptions{})
-	reset := time.Now().Add(30 * time.Second).UTC().Format(time.RFC3339)
-	anthropicLimited := fakeupstream.Reply{Status: http.StatusTooManyRequests, Header: http.Header{
-		"Retry-After": {"7"}, "Anthropic-Ratelimit-Requests-Remaining": {"0"}, "Anthropic-Ratelimit-Requests-Reset": {reset}}}
-	h.fake.SetReply("claude-haiku-5-5", anthropicLimited) // the draft
-	h.fake.SetReply("claude-opus-5-5", anthropicLimited)  // the verifier
-	h.fake.SetReply("gpt-5-mini", fakeupstream.Reply{Status: http.StatusTooManyRequests, Header: http.Header{
-		"Retry-After": {"3"}, "X-Ratelimit-Remaining-Tokens": {"0"}, "X-Ratelimit-Reset-Tokens": {"6m0s"}}})
-	h.fake.SetReply("gpt-5", fakeupstream.Reply{Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"11"}}})
-	anth := map[string]string{"anthropic-version": "2023-06-01"}
-	msg := func(model string) string {
-		return `{"model":"` + model + `","max_tokens":64,"messages":[{"role":"user","content":"What is the capital of France?"}]}`
-	}
-	inSeconds := func(t *testing.T, v string, lo, hi time.Duration) {
-		t.Helper()
-		at, err := time.Parse(time.RFC3339, v)
-		if d := time.Until(at); err != nil || d < lo || d > hi {
-			t.Fatalf("reset %q is not %s..%s from now (%v)", v, lo, hi, err)
-		}
-	}
-	t.Run("cascade/anthropic", func(t *testing.T) {
-		status, hdr, body := h.post("/v1/messages", msg("claude-opus-5-5"), anth)
-		if status != 429 || hdr.Get("Retry-After") != "7" || hdr.Get("Anthropic-Ratelimit-Requests-Remaining") != "0" ||
-			hdr.Get("Anthropic-Ratelimit-Requests-Reset") != reset || hdr.Get("X-Upstream-Request-Id") == "" {
-			t.Fatalf("%d %v\n%s", status, hdr, body)
-		}
-		anthropicEnvelope(t, body, "rate_limit_error")
-	})
-	t.Run("cascade/openai", func(t *testing.T) {
-		status, hdr, body := h.post("/v1/chat/completions", `{"model":"opus","messages":[{"role":"user","content":"What is the capital of France?"}]}`, nil)
-		if status != 429 || hdr.Get("Retry-After") != "7" || hdr.Get("X-Ratelimit-Remaining-Requests") != "0" {
-			t.Fatalf("%d %v\n%s", status, hdr, body)
-		}
-		d, err := time.ParseDuration(hdr.Get("X-Ratelimit-Reset-Requests"))
-		if err != nil || d < 20*time.Second || d > 31*time.Second {
-			t.Fatalf("x-ratelimit-reset-requests %q", hdr.Get("X-Ratelimit-Reset-Requests"))
-		}
-		openAIEnvelope(t, body)
-	})
-	t.Run("translated/anthropic", func(t *testing.T) {
-		status, hdr, body := h.post("/v1/messages", msg("gpt-5-mini"), anth)
-		if status != 429 || hdr.Get("Retry-After") != "3" || hdr.Get("Anthropic-Ratelimit-Tokens-Remaining") != "0" {
-			t.Fatalf("%d %v\n%s", status, hdr, body)
-		}
-		inSeconds(t, hdr.Get("Anthropic-Ratelimit-Tokens-Reset"), 5*time.Minute, 6*time.Minute+time.Second)
-		anthropicEnvelope(t, body, "rate_limit_error")
-	})
-	t.Run("translated/overloaded", func(t *testing.T) {
-		status, hdr, body := h.post("/v1/messages", msg("gpt-5"), anth)
-		if status != 529 && status != 503 || hdr.Get("Retry-After") != "11" {
-			t.Fatalf("%d %v\n%s", status, hdr, body)
-		}
-	})
-}
-
-// An upstream that cuts a pass-through answer mid-body: a non-streamed
-// answer becomes a clean 502 in the client's envelope (never a 200 with half
-// a body); a stream that has begun ends with an in-band error event.
-func TestHardeningPassthroughCutBody(t *testing.T) {
-	for _, c := range []struct {
-		name, provider, path, body string
-		header                     map[string]string
-	}{
-		{"anthropic", "anth", "/v1/messages", `{"model":"claude-haiku-5-5","max_tokens":64,%s"messages":[{"role":"user","content":"hi"}]}`,
-			map[string]string{"anthropic-version": "2023-06-01"}},
-		{"openai", "oai", "/v1/chat/completions", `{"model":"gpt-5-mini",%s"messages":[{"role":"user","content":"hi"}]}`, nil},
-	} {
-		h := newHarness(t, passthroughRules(c.provider, ""), harnessOptions{})
-		t.Run(c.name+"/body", func(t *testing.T) {
-			h.fake.Enqueue(fakeupstream.Reply{Text: "a whole answer that is cut", ResetAfterBytes: 40})
-			status, _, body := h.post(c.path, strings.Replace(c.body, "%s", "", 1), c.header)
-			if status != http.StatusBadGateway {
-				t.Fatalf("status %d, want 502: %s", status, body)
-			}
-			if c.name == "anthropic" {
-				anthropicEnvelope(t, body, "api_error")
-			} else {
-				openAIEnvelope(t, body)
-			}
-		})
-		t.Run(c.name+"/stream", func(t *testing.T) {
-			h.fake.Enqueue(fakeupstream.Reply{Text: "one two three four five six", ResetAfterEvents: 3})
-			status, _, body := h.post(c.path, strings.Replace(c.body, "%s", `"stream":true,`, 1), c.header)
-			last := body[strings.LastIndex(strings.TrimSuffix(body, "\n\n"), "\n\n")+2:]
-			if status != 200 || !strings.Contains(last, `"error":{`) || (c.name == "anthropic" && !strings.HasPrefix(last, "event: error\n")) {
-				t.Fatalf("status %d, last event %q", status, last)
-			}
-		})
-	}
-}
-
-// Model names invented by clients do not become metric series: 300 of them
-// add a handful at most (an "other" label), while known names keep theirs.
-func TestHardeningMetricCardinality(t *testing.T) {
-	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{})
-	anth := map[string]string{"anthropic-version": "2023-06-01"}
-	send := func(model string) {
-		status, _, body := h.post("/v1/messages", `{"model":"`+model+`","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, anth)
-		if status != 200 {
-			t.Fatalf("%s: %d %s", model, status, body)
-		}
-	}
-	series := func() int {
-		mfs, err := h.metrics.Registry.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, mf := range mfs {
-			if strings.HasPrefix(mf.GetName(), "cascadeflow_") {
-				n += len(mf.GetMetric())
-			}
-		}
-		return n
-	}
-	send("claude-haiku-5-5")
-	before := series()
-	const invented = 300
-	var wg sync.WaitGroup
-	names := make(chan string)
-	for range 8 {
-		wg.Go(func() {
-			for name := range names {
-				send(name)
-			}
-		})
-	}
-	for i := range invented {
-		names <- "made-up-model-" + strconv.Itoa(i)
-	}
-	close(names)
-	wg.Wait()
-	if added := series() - before; added > 5 {
-		t.Fatalf("%d invented model names added %d series", invented, added)
-	}
-	if v := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("other", "output")); v == 0 {
-		t.Fatal("the invented names' tokens are not counted under other")
-	}
-	// A dated name is recorded under its price-table entry, a known name under its own.
-	send("claude-sonnet-4-5-20250929")
-	send("CLAUDE-HAIKU-5-5")
-	if testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("claude-sonnet-4-5", "output")) == 0 ||
-		testutil.ToFloat64(h.metrics.CostUSD.WithLabelValues("", "claude-haiku-5-5")) == 0 {
-		t.Fatal("known models lost their labels")
-	}
-}
-
-// A shutdown whose timeout passes ends each open stream with an error event
-// in its client's dialect (pass-through and translated) and returns cleanly.
-func TestHardeningShutdownEndsStreams(t *testing.T) {
-	h := newHarness(t, passthroughRules("anth", ""), harnessOptions{shutdownWait: 300 * time.Millisecond})
-	long := fakeupstream.Reply{Text: strings.Repeat("word ", 40), ChunkDelay: 100 * time.Millisecond}
-	type result struct {
-		name, body string
-		err        error
-	}
-	results := make(chan result, 2)
-	started := make(chan struct{}, 2)
-	stream := func(name, path, body string, header map[string]string) {
-		req, _ := http.NewRequest(http.MethodPost, h.url+path, strings.NewReader(body))
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			results <- result{name, "", err}
-			return
-		}
-		defer resp.Body.Close()
-		var got []byte
-		buf := make([]byte, 4096)
-		for {
-			n, err := resp.Body.Read(buf)
-			if len(got) == 0 && n > 0 {
-				started <- struct{}{}
-			}
-			got = append(got, buf[:n]...)
-			if err != nil {
-				if err == io.EOF {
-					err = nil
-				}
-				results <- result{name, string(got), err}
-				return
-			}
-		}
-	}
-	h.fake.SetReply("claude-haiku-5-5", long)
-	go stream("anthropic", "/v1/messages", `{"model":"claude-haiku-5-5","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"talk"}]}`,
-		map[string]string{"anthropic-version": "2023-06-01"})
-	go stream("openai", "/v1/chat/completions", `{"model":"claude-haiku-5-5","stream":true,"messages":[{"role":"user","content":"talk"}]}`, nil)
-	for range 2 {
-		select {
-		case <-started:
-		case <-time.After(5 * time.Second):
-			t.Fatal("streams did not start")
-		}
-	}
-	start := time.Now()
-	h.cancel()
-	for range 2 {
-		r := <-results
-		last := r.body[strings.LastIndex(strings.TrimSuffix(r.body, "\n\n"), "\n\n")+2:]
-		ended := r.name == "anthropic" && strings.HasPrefix(last, "event: error\n") && strings.Contains(last, `"overloaded_error"`) ||
-			r.name == "openai" && strings.HasPrefix(last, `data: {"error":`) && strings.Contains(last, `"server_is_overloaded"`)
-		if r.err != nil || !ended {
-			t.Errorf("%s: stream not ended with an error event (%v); last event %q", r.name, r.err, last)
-		}
-	}
-	select {
-	case err := <-h.done:
-		h.done <- nil // for the harness's cleanup
-		if err != nil {
-			t.Fatalf("shutdown returned %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("shutdown did not return")
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("shutdown took %s", d)
-	}
-}
-
-// requestLogs returns the access log lines ("request") logged so far.
-func requestLogs(t *testing.T, h *harness) []map[string]any {
+// upstreamErrors returns cascadeflow_upstream_errors_total by provider and kind.
+func upstreamErrors(t *testing.T, h *harness) map[string]float64 {
 	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(h.logs.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "request" {
-			out = append(out, m)
+	mfs, err := h.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "cascadeflow_upstream_errors_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out[labels["provider"]+"/"+labels["kind"]] += m.GetCounter().GetValue()
 		}
 	}
 	return out
 }
 
-// The access log line says what a request cost and who served it: tokens,
-// cost, served model, the vendor's request id, and the client key by a
-// fingerprint (never the key).
-func TestHardeningRequestLogLine(t *testing.T) {
-	h := newHarness(t, cascadeRules("defaultRoute: {provider: anth}\n"), harnessOptions{})
-	h.fake.SetReply("claude-sonnet-5-5", fakeupstream.Reply{Text: "Logged.", Usage: &fakeupstream.Usage{InputTokens: 100, OutputTokens: 20}})
-	h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: goodAnswer, Usage: &fakeupstream.Usage{InputTokens: 50, OutputTokens: 30}})
-	const clientKey = "sk-client-LOGGED-NEVER"
-	hdr := map[string]string{"anthropic-version": "2023-06-01", "x-api-key": clientKey}
-	for _, model := range []string{"claude-sonnet-5-5", "claude-opus-5-5"} {
-		body := `{"model":"` + model + `","max_tokens":64,"messages":[{"role":"user","content":"What is the capital of France? Answer in two sentences."}]}`
-		if status, _, out := h.post("/v1/messages", body, hdr); status != 200 {
-			t.Fatalf("%s: %d %s", model, status, out)
-		}
-	}
-	if strings.Contains(h.logs.String(), clientKey) {
-		t.Fatal("the client key appeared in the logs")
-	}
-	var lines []map[string]any
-	waitFor(t, "two request log lines", func() bool { lines = requestLogs(t, h); return len(lines) == 2 })
-	want := []struct {
-		served      string
-		in, out     float64
-		upstreamIDs bool
-	}{{"claude-sonnet-5-5", 100, 20, true}, {"claude-haiku-5-5", 50, 30, false}}
-	for i, l := range lines {
-		w := want[i]
-		cost, _ := l["cost_usd"].(float64)
-		key, _ := l["client_key"].(string)
-		if l["served_model"] != w.served || l["input_tokens"] != w.in || l["output_tokens"] != w.out || cost <= 0 ||
-			len(key) != len("sha256:")+8 || !strings.HasPrefix(key, "sha256:") {
-			t.Errorf("log line %d: %v", i, l)
-		}
-		if id, _ := l["upstream_request_id"].(string); w.upstreamIDs && !strings.HasPrefix(id, "req_fake_") {
-			t.Errorf("log line %d: upstream_request_id %q", i, id)
+// noSavingsClaimed fails when rule recorded a baseline, savings or extra cost.
+func noSavingsClaimed(t *testing.T, h *harness, rule string) {
+	t.Helper()
+	m := h.metrics
+	for name, v := range map[string]float64{
+		"baseline": testutil.ToFloat64(m.BaselineUSD.WithLabelValues(rule)),
+		"savings":  testutil.ToFloat64(m.SavingsUSD.WithLabelValues(rule)),
+		"extra":    testutil.ToFloat64(m.ExtraCostUSD.WithLabelValues(rule)),
+	} {
+		if v != 0 {
+			t.Errorf("%s recorded for a failed answer: %v", name, v)
 		}
 	}
 }
 
-// A cascade request with a large body allocates a bounded multiple of it
-// (it was 8.4 times: the body read into a buffer grown from scratch, a
-// model rewrite per target, the latest user text copied per user turn).
-// BenchmarkCascadeLargeBody reports the figure.
-func TestHardeningCascadeMemoryPerRequest(t *testing.T) {
-	body := largeCascadeBody(2 << 20)
-	h := newCascadeBenchProxy(t, startDiscardingUpstream(t))
-	w := &benchWriter{h: http.Header{}, tail: make([]byte, 0, 64)}
-	serve := func() {
-		w.reset()
-		req, _ := http.NewRequest(http.MethodPost, "http://proxy.test/v1/messages", bytes.NewReader(body))
-		req.Header.Set("Anthropic-Version", "2023-06-01")
-		h.ServeHTTP(w, req)
-		if w.status != http.StatusOK {
-			t.Fatalf("status %d", w.status)
+// An escalated verifier stream that breaks after its first byte is an error
+// for the accounting, through every API that streams it: no savings claimed,
+// the spend counted, an upstream error of the verifier's provider.
+func TestHardeningBrokenVerifierStreamIsAnError(t *testing.T) {
+	long := strings.Repeat("word ", 30)
+	for _, tc := range []struct {
+		name, rule, draft string
+		send              func(h *harness) string
+	}{
+		{"anthropic", "opus", "claude-haiku-5-5", func(h *harness) string {
+			_, _, body := h.post("/v1/messages", anthropicStreamBody("claude-opus-5-5"), anthropicHeaders)
+			return body
+		}},
+		{"openai", "gpt", "gpt-4.1-mini", func(h *harness) string {
+			_, _, body := h.post("/v1/chat/completions", `{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"`+capitalQuestion+`"}]}`, nil)
+			return body
+		}},
+		{"native", "opus", "claude-haiku-5-5", func(h *harness) string {
+			_, body := h.get("/api/query/stream?query="+url.QueryEscape(capitalQuestion), nil)
+			return body
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, cascadeRules(""), harnessOptions{})
+			h.fake.SetReply(tc.draft, fakeupstream.Reply{Text: refusal})
+			h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{Text: long, ResetAfterEvents: 5})
+			body := tc.send(h)
+			if !strings.Contains(body, "error") || strings.Contains(body, "event: message_stop") || strings.Contains(body, "data: [DONE]") {
+				t.Fatalf("the client was not told the answer broke:\n%s", body)
+			}
+			if got := settled(t, h, tc.rule, 1); got["error"] != 1 {
+				t.Fatalf("recorded %v, want one error", got)
+			}
+			noSavingsClaimed(t, h, tc.rule)
+			if got := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("claude-opus-5-5", "input")); got == 0 {
+				t.Error("the broken verifier call's spend was not counted")
+			}
+			if got := upstreamErrors(t, h); got["anth/bad_gateway"] != 1 {
+				t.Errorf("upstream errors %v, want anth/bad_gateway once", got)
+			}
+		})
+	}
+}
+
+// The upstream error metric is labelled with the provider's name from the
+// rules file, never a model's.
+func TestHardeningUpstreamErrorProviderLabel(t *testing.T) {
+	h := newHarness(t, cascadeRules(""), harnessOptions{})
+	h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: refusal})
+	h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{Status: 429})
+	h.fake.SetReply("gpt-4.1-mini", fakeupstream.Reply{Status: 500})
+	if status, _, body := h.post("/v1/messages", strings.Replace(anthropicStreamBody("claude-opus-5-5"), `"stream":true,`, "", 1), anthropicHeaders); status != 429 {
+		t.Fatalf("verifier 429: %d %s", status, body)
+	}
+	if status, _, body := h.post("/v1/messages", anthropicStreamBody("claude-opus-5-5"), anthropicHeaders); status != 429 {
+		t.Fatalf("streamed verifier 429: %d %s", status, body)
+	}
+	// gpt: the OpenAI draft fails (escalated), then the Anthropic verifier.
+	if status, _, body := h.post("/v1/chat/completions", `{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}`, nil); status != 429 {
+		t.Fatalf("gpt: %d %s", status, body)
+	}
+	want := map[string]float64{"anth/rate_limit": 3, "oai/api_error": 1}
+	got := upstreamErrors(t, h)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("upstream errors[%s] = %v, want %v (all: %v)", k, got[k], v, got)
 		}
 	}
-	serve() // connections, pools and caches
-	const runs = 3
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		serve()
+	if len(got) != len(want) {
+		t.Errorf("unexpected upstream error series: %v", got)
 	}
-	runtime.ReadMemStats(&after)
-	perByte := float64(after.TotalAlloc-before.TotalAlloc) / runs / float64(len(body))
-	t.Logf("%.2f bytes allocated per body byte", perByte)
-	if perByte > 6 {
-		t.Fatalf("a cascade request allocated %.2f times its %d byte body", perByte, len(body))
+}
+
+// Every garbled or truncated upstream stream is counted as an upstream
+// error, whichever path relayed it; a cascade answer it broke is an error.
+func TestHardeningGarbageAndTruncatedStreamsAreCounted(t *testing.T) {
+	sse := func(body string) fakeupstream.Reply {
+		return fakeupstream.Reply{Status: 200, ContentType: "text/event-stream", RawBody: []byte(body)}
+	}
+	const start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n" +
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n"
+	faults := map[string]fakeupstream.Reply{
+		"truncated":        sse(start),
+		"cut mid-event":    sse(start + "event: content_block_delta\ndata: {\"type\":\"content_blo"),
+		"garbage":          sse("event: message_start\ndata: {not json\n\n"),
+		"in-band error":    {Text: strings.Repeat("word ", 30), StreamErrorAfterEvents: 4},
+		"connection reset": {Text: strings.Repeat("word ", 30), ResetAfterEvents: 4},
+	}
+	kind := func(fault string) string {
+		if fault == "in-band error" {
+			return "anth/overloaded"
+		}
+		return "anth/bad_gateway"
+	}
+	for fault, reply := range faults {
+		t.Run("verifier "+fault, func(t *testing.T) {
+			h := newHarness(t, cascadeRules(""), harnessOptions{})
+			h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: refusal})
+			h.fake.SetReply("claude-opus-5-5", reply)
+			_, _, body := h.post("/v1/messages", anthropicStreamBody("claude-opus-5-5"), anthropicHeaders)
+			if strings.Contains(body, "event: message_stop") {
+				t.Fatalf("a broken answer claims completion:\n%s", body)
+			}
+			if got := settled(t, h, "opus", 1); got["error"] != 1 {
+				t.Fatalf("recorded %v, want one error", got)
+			}
+			noSavingsClaimed(t, h, "opus")
+			if got := upstreamErrors(t, h); got[kind(fault)] != 1 || len(got) != 1 {
+				t.Errorf("upstream errors %v, want %s once", got, kind(fault))
+			}
+		})
+		t.Run("draft "+fault, func(t *testing.T) {
+			h := newHarness(t, cascadeRules(""), harnessOptions{})
+			h.fake.SetReply("claude-haiku-5-5", reply)
+			status, _, body := h.post("/v1/messages", anthropicStreamBody("claude-opus-5-5"), anthropicHeaders)
+			if called := modelsCalled(h); status != 200 || !strings.Contains(body, "event: message_stop") || len(called) != 2 || called[1] != "claude-opus-5-5" {
+				t.Fatalf("a broken draft was not escalated: %d\n%s", status, body)
+			}
+			if got := settled(t, h, "opus", 1); got["escalated"] != 1 {
+				t.Fatalf("recorded %v, want one escalation", got)
+			}
+			if got := upstreamErrors(t, h); got[kind(fault)] != 1 || len(got) != 1 {
+				t.Errorf("upstream errors %v, want %s once", got, kind(fault))
+			}
+		})
+		for _, client := range []string{"anthropic", "openai"} {
+			// anthropic: relayed bytes in, bytes out; openai: translated.
+			t.Run("pass-through "+client+" "+fault, func(t *testing.T) {
+				h := newHarness(t, passthroughRules("anth", ""), harnessOptions{})
+				h.fake.SetReply("claude-haiku-5-5", reply)
+				if client == "anthropic" {
+					h.post("/v1/messages", anthropicStreamBody("claude-haiku-5-5"), anthropicHeaders)
+				} else {
+					h.post("/v1/chat/completions", `{"model":"claude-haiku-5-5","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
+				}
+				deadline := time.Now().Add(10 * time.Second)
+				for len(upstreamErrors(t, h)) == 0 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				want := kind(fault)
+				if client == "anthropic" && fault == "in-band error" {
+					// Relayed bytes in, bytes out: the client reads the upstream's own
+					// error event; the proxy sees a stream that never completed.
+					want = "anth/bad_gateway"
+				}
+				if got := upstreamErrors(t, h); got[want] != 1 || len(got) != 1 {
+					t.Errorf("upstream errors %v, want %s once", got, want)
+				}
+			})
+		}
+	}
+}
+
+// A client that goes away mid-stream cancels the request: not an error of
+// the upstream, no savings claimed, the spend so far counted.
+func TestHardeningClientGoneMidStreamIsCanceled(t *testing.T) {
+	for _, api := range []string{"anthropic", "native"} {
+		t.Run(api, func(t *testing.T) {
+			h := newHarness(t, cascadeRules(""), harnessOptions{})
+			h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: refusal})
+			h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{Text: strings.Repeat("word ", 400), ChunkDelay: 20 * time.Millisecond})
+			var req *http.Request
+			if api == "anthropic" {
+				req, _ = http.NewRequest(http.MethodPost, h.url+"/v1/messages", strings.NewReader(anthropicStreamBody("claude-opus-5-5")))
+				req.Header.Set("anthropic-version", "2023-06-01")
+				req.Header.Set("content-type", "application/json")
+			} else {
+				req, _ = http.NewRequest(http.MethodGet, h.url+"/api/query/stream?query="+url.QueryEscape(capitalQuestion), nil)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Read until the answer's text is flowing, then hang up.
+			sc := bufio.NewScanner(resp.Body)
+			for n := 0; n < 3 && sc.Scan(); {
+				if strings.Contains(sc.Text(), "word") {
+					n++
+				}
+			}
+			resp.Body.Close()
+			if got := settled(t, h, "opus", 1); got["canceled"] != 1 {
+				t.Fatalf("recorded %v, want one canceled", got)
+			}
+			noSavingsClaimed(t, h, "opus")
+			if got := upstreamErrors(t, h); len(got) != 0 {
+				t.Errorf("a client hanging up counted as upstream errors: %v", got)
+			}
+			if got := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("claude-opus-5-5", "input")); got == 0 {
+				t.Error("the verifier's spend so far was not counted")
+			}
+		})
 	}
 }

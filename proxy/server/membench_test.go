@@ -17,7 +17,6 @@ import (
 	openaidialect "github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
@@ -87,7 +86,7 @@ func newCascadeBenchProxy(tb testing.TB, upstream string) http.Handler {
 	}
 	srv, err := server.New(server.Config{
 		Store: loader.Store, Metrics: m, Log: log,
-		Engine: &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m, Prices: pricing.Default()}},
+		Engine: &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m}},
 		Codecs: map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropicdialect.Codec{}, llm.OpenAI: openaidialect.Codec{}},
 	})
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/sse"
 )
@@ -114,12 +113,12 @@ func (s *Server) handleNativeStream(c *gin.Context) {
 }
 
 // nativeRule picks the rule a native query runs.
-func nativeRule(snap *snapshot.Snapshot, model string) *rules.Rule {
+func nativeRule(snap *snapshot.Snapshot, model string) *cascade.CompiledRule {
 	if model != "" {
-		return snap.Index.Match(model)
+		return snap.Rule(model)
 	}
-	if len(snap.Rules.Rules) > 0 {
-		return &snap.Rules.Rules[0]
+	if len(snap.Compiled.Rules) > 0 {
+		return snap.Compiled.Rules[0]
 	}
 	return nil
 }
@@ -135,96 +134,87 @@ func (s *Server) runNative(c *gin.Context, q nativeQuery, stream bool) {
 		nativeError(c, http.StatusNotFound, "no rule serves this query: the rules file has no rules, or none names the given model")
 		return
 	}
-	route(c).Rule = rule.Name
-	run := rule
-	if q.ForceDirect {
-		direct := *rule
-		direct.Mode = rules.ModeVerifierOnly
-		run = &direct
-	}
-	requested := rule.Models[0]
+	rec := route(c)
+	rec.Rule = rule.Name()
+	requested := rule.Rule.Models[0]
 	req := &llm.Request{
 		Model: requested, MaxTokens: *q.MaxTokens, Temperature: q.Temperature, Stream: stream,
 		Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockText, Text: q.Query}}}},
 	}
 	ctx := c.Request.Context()
-	res, err := s.cfg.Engine.Run(ctx, snap.Rules, run, providers(snap), cascade.Request{Req: req, Header: http.Header{}})
+	recorder := s.cfg.Engine.Recorder
+	res, err := s.cfg.Engine.Run(ctx, rule, cascade.Request{Req: req, Header: http.Header{}, VerifierOnly: q.ForceDirect})
 	if err != nil {
+		recorder.Finish(rule, requested, res, nil)
+		rec.Outcome = string(res.Outcome)
 		e := llm.AsError(err)
-		if res != nil {
-			res.Outcome = cascade.Failed
-			s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, llm.Usage{})
-		}
 		nativeError(c, e.HTTPStatus(), e.Message)
 		return
 	}
-	route(c).Outcome = string(res.Outcome)
 	if !stream {
-		resp := res.Response
-		acct := s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, verifierUsage(res, resp.Usage))
-		c.JSON(http.StatusOK, answer(res, resp.Text(), acct))
+		acct := recorder.Finish(rule, requested, res, nil)
+		rec.Outcome = string(res.Outcome)
+		c.JSON(http.StatusOK, answer(res, res.Response.Text(), acct))
 		return
 	}
 	out := sse.NewWriter(c.Writer)
 	send := func(v any) error {
 		b, _ := json.Marshal(v)
 		_, err := out.Write(append(append([]byte("data: "), b...), '\n', '\n'))
-		return err
+		if err != nil {
+			return &llm.Error{Kind: llm.ErrCanceled, Message: "client went away", Err: err}
+		}
+		return nil
 	}
 	var text string
-	var usage llm.Usage
+	var acct cascade.Accounting
 	if res.Response != nil {
-		text, usage = res.Response.Text(), res.Response.Usage
+		text = res.Response.Text()
+		acct = recorder.Finish(rule, requested, res, nil)
+		rec.Outcome = string(res.Outcome)
 		if err := send(gin.H{"type": "chunk", "content": text, "data": gin.H{"model": res.Served}}); err != nil {
 			return
 		}
 	} else {
 		defer res.Stream.Close()
 		var err error
-		text, usage, err = relayNativeText(ctx, res.Stream, func(chunk string) error {
+		text, err = relayNativeText(ctx, res.Stream, func(chunk string) error {
 			return send(gin.H{"type": "chunk", "content": chunk, "data": gin.H{"model": res.Served}})
 		})
+		acct = recorder.Finish(rule, requested, res, err)
+		rec.Outcome = string(res.Outcome)
 		if err != nil {
-			res.Outcome = cascade.Failed
-			s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, usage)
-			_ = send(gin.H{"type": "error", "content": llm.AsError(err).Message})
+			if llm.AsError(err).Kind != llm.ErrCanceled {
+				_ = send(gin.H{"type": "error", "content": llm.AsError(err).Message})
+			}
 			return
 		}
 	}
-	acct := s.cfg.Engine.Recorder.Finish(snap.Rules, rule, requested, res, verifierUsage(res, usage))
 	a := answer(res, text, acct)
 	_ = send(gin.H{"type": "complete", "content": "", "data": gin.H{"result": gin.H{
 		"content": a.Content, "model_used": a.ModelUsed, "total_cost": a.Cost, "latency_ms": a.LatencyMS,
 		"cascaded": a.Cascaded, "draft_accepted": a.DraftAccepted, "complexity": a.Complexity}}})
 }
 
-// relayNativeText sends each text delta of a stream and returns the whole text and usage.
-func relayNativeText(ctx context.Context, st llm.Stream, chunk func(string) error) (string, llm.Usage, error) {
-	tap := &usageTap{Stream: st}
+// relayNativeText sends each text delta of a stream and returns the whole
+// text, and the error that stopped it (nil: the stream was read to its end).
+func relayNativeText(ctx context.Context, st llm.Stream, chunk func(string) error) (string, error) {
 	var all []byte
 	for {
-		ev, err := tap.Next(ctx)
+		ev, err := st.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			return string(all), tap.usage, nil
+			return string(all), nil
 		}
 		if err != nil {
-			return string(all), tap.usage, err
+			return string(all), err
 		}
 		if ev.Type == llm.EventBlockDelta && ev.Delta != nil && ev.Delta.Type == llm.DeltaText && ev.Delta.Text != "" {
 			all = append(all, ev.Delta.Text...)
 			if err := chunk(ev.Delta.Text); err != nil {
-				return string(all), tap.usage, err
+				return string(all), err
 			}
 		}
 	}
-}
-
-// verifierUsage is the usage to bill to the verifier: the answer's, unless the draft answered.
-func verifierUsage(res *cascade.Result, answered llm.Usage) llm.Usage {
-	if res.Outcome == cascade.Accepted || res.Outcome == cascade.DraftOnly {
-		return llm.Usage{}
-	}
-	return answered
 }
 
 func answer(res *cascade.Result, text string, acct cascade.Accounting) nativeAnswer {

@@ -5,9 +5,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
 
 // otherModel is the metric label of every model name neither the rules nor
@@ -36,8 +36,8 @@ type meteredNameCache struct{ p atomic.Pointer[meteredNames] }
 // draft, verifier or judge, the default route's model) keeps the rules'
 // spelling; a priced model is recorded under its price-table entry (the same
 // price); any other name is "other".
-func (s *Server) meteredName(set *rules.Set, model string) string {
-	n := s.meteredNames(set)
+func (s *Server) meteredName(snap *snapshot.Snapshot, model string) string {
+	n := s.meteredNames(snap)
 	if label, ok := n.seen.Load(model); ok {
 		return label.(string)
 	}
@@ -53,29 +53,22 @@ func (s *Server) meteredName(set *rules.Set, model string) string {
 	return label
 }
 
-// passthroughCost prices a pass-through request's usage as the recorder
-// does (the built-in prices and the rules file's).
-func (s *Server) passthroughCost(set *rules.Set, model string, u llm.Usage) (float64, bool) {
-	return s.meteredNames(set).prices.Cost(model, u)
-}
-
-func (s *Server) meteredNames(set *rules.Set) *meteredNames {
+func (s *Server) meteredNames(snap *snapshot.Snapshot) *meteredNames {
 	n := s.names.p.Load()
-	if n == nil || n.set != set {
-		n = newMeteredNames(set, s.cfg.Engine.Recorder.Prices)
+	if n == nil || n.set != snap.Rules {
+		n = newMeteredNames(snap.Rules, snap.Compiled.Prices)
 		s.names.p.Store(n)
 	}
 	return n
 }
 
-// newMeteredNames collects the rules' model names; prices is the built-in
-// table the rules' own prices are added to (nil: pricing.Default), as the
-// cascade's recorder prices pass-through requests.
+// newMeteredNames collects the rules' model names; prices is the snapshot's
+// pass-through price table (nil: pricing.Default).
 func newMeteredNames(set *rules.Set, prices *pricing.Table) *meteredNames {
 	if prices == nil {
 		prices = pricing.Default()
 	}
-	n := &meteredNames{set: set, named: map[string]string{}, prices: prices.With(set.Prices)}
+	n := &meteredNames{set: set, named: map[string]string{}, prices: prices}
 	add := func(name string) {
 		if name != "" {
 			n.named[strings.ToLower(name)] = name

@@ -47,10 +47,7 @@ const maxRelayedBody = 64 << 20
 // asked for itself (to meter the stream) when the client did not.
 func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage), hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
-	url := p.URL(kind, "")
-	if q := r.URL.RawQuery; q != "" {
-		url += "?" + q // e.g. Claude Code's ?beta=true
-	}
+	url := p.ClientURL(kind, r.URL.RawQuery)
 	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
@@ -145,11 +142,17 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 			continue
 		case errors.Is(err, io.EOF):
 			if held > 0 {
+				if wantUsage {
+					sniff.Events(buf[:held])
+				}
 				_, _ = w.Write(buf[:held])
 				_ = rc.Flush()
 			}
+			if wantUsage && !sniff.ended {
+				s.upstreamFailed(p, &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream " + p.Name() + " stream ended before its last event"})
+			}
 		case r.Context().Err() == nil:
-			e := &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream " + p.Name() + " stream was interrupted", Err: err}
+			e := p.BodyError(r.Context(), err)
 			s.upstreamFailed(p, e)
 			_, _ = w.Write(codec.ErrorEvent(e))
 			_ = rc.Flush()

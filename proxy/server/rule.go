@@ -12,7 +12,6 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
 
 // Response headers that show what the cascade did (optional per rule).
@@ -24,18 +23,9 @@ const (
 	HeaderSavings = "X-Cascade-Savings-Usd"
 )
 
-// providers adapts a snapshot to the cascade's provider lookup.
-func providers(snap *snapshot.Snapshot) cascade.Lookup {
-	return func(name string) cascade.Provider {
-		if p := snap.Provider(name); p != nil {
-			return p
-		}
-		return nil
-	}
-}
-
-// serveRule runs a rule's cascade and writes its answer in the client's dialect.
-func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt jsonfield.Routing, rule *rules.Rule, snap *snapshot.Snapshot) {
+// serveRule runs a rule's cascade and writes its answer in the client's
+// dialect; Recorder.Finish is told what happened and settles the accounting.
+func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt jsonfield.Routing, rule *cascade.CompiledRule) {
 	w, r := c.Writer, c.Request
 	req, err := codec.DecodeRequest(body)
 	if err != nil {
@@ -44,28 +34,20 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	}
 	rec := route(c)
 	eng := s.cfg.Engine
-	res, err := eng.Run(r.Context(), snap.Rules, rule, providers(snap), cascade.Request{
+	res, err := eng.Run(r.Context(), rule, cascade.Request{
 		Req: req, Raw: body, RawDialect: codec.Dialect(), ModelSpan: rt.ModelSpan, Header: r.Header,
 	})
 	if err != nil {
-		rec.Outcome = string(cascade.Failed)
-		if res != nil {
-			// Record what was spent (the draft, a judge) even when the answer failed.
-			res.Outcome = cascade.Failed
-			rec.Cascaded(res, llm.Usage{}, eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, llm.Usage{}))
-			if kind := llm.AsError(err).Kind; kind != llm.ErrCanceled {
-				s.m.UpstreamErrors.WithLabelValues(res.Served, string(kind)).Inc()
-			}
-		}
+		// Record what was spent (the draft, a judge) even when the answer failed.
+		rec.Cascaded(res, eng.Recorder.Finish(rule, rt.Model, res, nil))
 		writeError(w, codec, err)
 		return
 	}
-	rec.Outcome = string(res.Outcome)
 	answerModel := rt.Model
-	if rule.ResponseModel == rules.ResponseModelServed {
+	if rule.Rule.ResponseModel == rules.ResponseModelServed {
 		answerModel = res.Served
 	}
-	headers := rule.WantsCascadeHeaders()
+	headers := rule.Rule.WantsCascadeHeaders()
 	if headers {
 		h := w.Header()
 		h.Set(HeaderOutcome, string(res.Outcome))
@@ -76,12 +58,8 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	}
 	if res.Response != nil {
 		resp := res.Response
-		verifierUsage := llm.Usage{}
-		if res.Outcome != cascade.Accepted && res.Outcome != cascade.DraftOnly {
-			verifierUsage = resp.Usage
-		}
-		acct := eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, verifierUsage)
-		rec.Cascaded(res, verifierUsage, acct)
+		acct := eng.Recorder.Finish(rule, rt.Model, res, nil)
+		rec.Cascaded(res, acct)
 		if headers {
 			setCostHeaders(w.Header(), acct)
 		}
@@ -101,16 +79,15 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		return
 	}
 	// A live verifier stream: cost is known only at its end, so no cost headers.
-	tap := &usageTap{Stream: res.Stream}
 	defer res.Stream.Close()
-	_ = WriteStream(r.Context(), w, codec, req, tap, func(ev *llm.Event) {
+	err = WriteStream(r.Context(), w, codec, req, res.Stream, func(ev *llm.Event) {
 		if ev.Type == llm.EventMessageStart && ev.Message != nil {
 			m := *ev.Message
 			m.Model = answerModel
 			ev.Message = &m
 		}
 	})
-	rec.Cascaded(res, tap.usage, eng.Recorder.Finish(snap.Rules, rule, rt.Model, res, tap.usage))
+	rec.Cascaded(res, eng.Recorder.Finish(rule, rt.Model, res, err))
 }
 
 // setCostHeaders reports the request's money when every price involved is known.

@@ -45,9 +45,15 @@ type RouteRecorder struct {
 }
 
 // Cascaded records what a rule's cascade spent and who answered.
-func (r *RouteRecorder) Cascaded(res *cascade.Result, verifierUsage llm.Usage, a cascade.Accounting) {
+func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
+	r.Outcome = string(res.Outcome)
 	r.Served = res.Served
-	r.Usage = res.DraftUsage.Add(res.JudgeUsage).Add(verifierUsage)
+	r.Usage = llm.Usage{}
+	for _, c := range []*cascade.Call{res.Draft, res.Judge, res.Verifier} {
+		if c != nil {
+			r.Usage = r.Usage.Add(c.Usage)
+		}
+	}
 	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
 }
 

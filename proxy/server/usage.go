@@ -15,6 +15,10 @@ type usageSniffer struct {
 	dialect llm.Dialect
 	usage   llm.Usage
 	seen    bool
+	// ended is set once a stream has said it is complete (Anthropic's
+	// message_stop; OpenAI's finish_reason or [DONE]), as the stream
+	// decoders judge it: a stream that ends before was cut.
+	ended bool
 }
 
 var usageKey = []byte(`"usage"`)
@@ -60,8 +64,15 @@ func (u *usageSniffer) Body(b []byte) {
 
 // Events reads usage from complete SSE events: Anthropic's message_start
 // (message.usage) and message_delta (usage, cumulative), OpenAI's final
-// usage chunk.
+// usage chunk. It also notes the stream's last event.
 func (u *usageSniffer) Events(b []byte) {
+	if !u.ended {
+		if u.dialect == llm.OpenAI {
+			u.ended = hasLine(b, []byte("data: [DONE]")) || hasFinishReason(b)
+		} else {
+			u.ended = hasLine(b, []byte("event: message_stop"))
+		}
+	}
 	for len(b) > 0 {
 		i := bytes.Index(b, usageKey)
 		if i < 0 {
@@ -98,5 +109,42 @@ func (u *usageSniffer) event(data []byte) {
 		u.usage, u.seen = u.usage.WithFinal(u.canonical(*ev.Usage)), true
 	case ev.Usage != nil:
 		u.usage, u.seen = u.canonical(*ev.Usage), true
+	}
+}
+
+// hasLine reports whether line is one of b's lines (a JSON string never
+// holds a raw newline, so no event's data can fake it).
+func hasLine(b, line []byte) bool {
+	for len(b) > 0 {
+		i := bytes.Index(b, line)
+		if i < 0 {
+			return false
+		}
+		end := i + len(line)
+		if (i == 0 || b[i-1] == '\n') && (end == len(b) || b[end] == '\n' || b[end] == '\r') {
+			return true
+		}
+		b = b[end:]
+	}
+	return false
+}
+
+var finishReasonKey = []byte(`"finish_reason"`)
+
+// hasFinishReason reports whether b holds a chunk with a string
+// finish_reason (not null). Inside a JSON string the key's quotes would be
+// escaped, so only a real key matches.
+func hasFinishReason(b []byte) bool {
+	for {
+		i := bytes.Index(b, finishReasonKey)
+		if i < 0 {
+			return false
+		}
+		b = bytes.TrimLeft(b[i+len(finishReasonKey):], " \t")
+		if len(b) > 0 && b[0] == ':' {
+			if v := bytes.TrimLeft(b[1:], " \t"); len(v) > 0 && v[0] == '"' {
+				return true
+			}
+		}
 	}
 }

@@ -47,3 +47,30 @@ func TestUsageSnifferStreams(t *testing.T) {
 		t.Fatalf("openai stream %+v", o.usage)
 	}
 }
+
+// The sniffer tells a relayed stream that said it was complete from one cut
+// short, as the stream decoders do.
+func TestHardeningUsageSnifferSeesTheStreamEnd(t *testing.T) {
+	for _, tc := range []struct {
+		dialect llm.Dialect
+		chunks  []string
+		ended   bool
+	}{
+		{llm.Anthropic, []string{"event: message_start\ndata: {}\n\n", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"}, true},
+		{llm.Anthropic, []string{"event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n"}, true},
+		{llm.Anthropic, []string{"event: message_start\ndata: {}\n\n", "event: content_block_delta\ndata: {\"delta\":{\"text\":\"event: message_stop\\n\"}}\n\n"}, false},
+		{llm.Anthropic, []string{"event: message_start\ndata: {}\n\n", "event: message_st"}, false},
+		{llm.OpenAI, []string{"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n", "data: [DONE]\n\n"}, true},
+		{llm.OpenAI, []string{"data: {\"choices\":[{\"delta\":{},\"finish_reason\": \"stop\"}]}\n\n"}, true}, // no [DONE], as some servers do
+		{llm.OpenAI, []string{"data: {\"choices\":[{\"delta\":{\"content\":\"\\\"finish_reason\\\":\\\"stop\\\"\"},\"finish_reason\":null}]}\n\n"}, false},
+		{llm.OpenAI, []string{"data: {\"choices\":[{\"delta\":{\"content\":\"data: [DONE]\"}}]}\n\n"}, false},
+	} {
+		u := &usageSniffer{dialect: tc.dialect}
+		for _, c := range tc.chunks {
+			u.Events([]byte(c))
+		}
+		if u.ended != tc.ended {
+			t.Errorf("%s %q: ended %v, want %v", tc.dialect, tc.chunks, u.ended, tc.ended)
+		}
+	}
+}

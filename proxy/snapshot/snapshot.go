@@ -1,7 +1,10 @@
 // Package snapshot turns a validated rules set into what requests are served
-// with (model index, provider clients with their keys) and holds the current
-// one behind an atomic pointer: a reload swaps it whole, so a request that
-// took a snapshot finishes on it, and the hot path takes no lock.
+// with (model index, provider clients with their keys, the rules compiled:
+// quality gates, price tables, resolved providers) and holds the current one
+// behind an atomic pointer: a reload swaps it whole, so a request that took
+// a snapshot finishes on it, and the hot path takes no lock. A set that
+// cannot be built or compiled is an error; the caller keeps serving the
+// previous snapshot.
 package snapshot
 
 import (
@@ -16,7 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
@@ -27,14 +32,65 @@ type Snapshot struct {
 	Index     *rules.Index
 	Hash      string
 	Providers map[string]*provider.Client
-	LoadedAt  time.Time
+	// Compiled holds each rule ready to run and the set's price table.
+	Compiled *cascade.Compiled
+	LoadedAt time.Time
 	// KeysDigest fingerprints the resolved provider keys (never the keys
 	// themselves), so a rotated key can be told from an unchanged one.
 	KeysDigest string
+	// Redactor hides the resolved provider keys; every provider client
+	// applies it to upstream errors before they are relayed or logged.
+	Redactor *provider.Redactor
+	// MissingKeys names the providers whose API key could not be resolved,
+	// with why (never the key). Their clients answer every call with 503;
+	// see Dependents for what that disables.
+	MissingKeys map[string]string
+}
+
+// Dependents is what relies on one provider.
+type Dependents struct {
+	// Verifier and Draft name the rules using the provider in that role; a
+	// rule whose draft fails escalates to its verifier. Judge names the
+	// rules whose gate judge it serves (a failed judge is skipped).
+	Verifier, Draft, Judge []string
+	// DefaultRoute is true when the default route goes to the provider.
+	DefaultRoute bool
+}
+
+// Dependents lists what relies on the named provider.
+func (s *Snapshot) Dependents(name string) Dependents {
+	var d Dependents
+	for _, r := range s.Rules.Rules {
+		if r.Verifier.Provider == name {
+			d.Verifier = append(d.Verifier, r.Name)
+		}
+		if r.Draft.Provider == name {
+			d.Draft = append(d.Draft, r.Name)
+		}
+		if r.Gate != nil && r.Gate.Judge != nil && r.Gate.Judge.Provider == name {
+			d.Judge = append(d.Judge, r.Name)
+		}
+	}
+	d.DefaultRoute = s.Rules.DefaultRoute != nil && s.Rules.DefaultRoute.Provider == name
+	return d
 }
 
 // Provider returns the named provider client, or nil.
 func (s *Snapshot) Provider(name string) *provider.Client { return s.Providers[name] }
+
+// Rule returns the compiled rule serving model, or nil.
+func (s *Snapshot) Rule(model string) *cascade.CompiledRule {
+	return s.Compiled.For(s.Index.Match(model))
+}
+
+// lookup resolves provider names for the cascade (a missing one is a nil
+// interface, not a nil *provider.Client in one).
+func (s *Snapshot) lookup(name string) cascade.Provider {
+	if c := s.Providers[name]; c != nil {
+		return c
+	}
+	return nil
+}
 
 // Builder makes snapshots: it knows the codecs, how to resolve keys, and the
 // shared transport.
@@ -47,10 +103,16 @@ type Builder struct {
 	ReadFile func(string) ([]byte, error)
 	// BaseURLOverride, when set, replaces every provider's base URL (demo mode).
 	BaseURLOverride func(rules.Provider) string
+	// Prices is the built-in price table the rules' prices override
+	// (default pricing.Default()).
+	Prices *pricing.Table
 }
 
-// Build resolves keys and builds clients. Errors name the provider and the
-// key's source, never the key.
+// Build resolves keys, builds clients and compiles the rules. A provider
+// whose key cannot be resolved does not fail the build: it is listed in
+// MissingKeys and its client answers 503, so the rest of the rules are
+// served. Errors name the provider and the key's source (never the key), or
+// the rule field that cannot be compiled.
 func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	lookup, read := b.LookupEnv, b.ReadFile
 	if lookup == nil {
@@ -61,6 +123,7 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	}
 	snap := &Snapshot{Rules: set, Index: rules.NewIndex(set), Hash: set.Hash(), Providers: map[string]*provider.Client{}, LoadedAt: time.Now()}
 	var errs []error
+	var secrets []string
 	keys := sha256.New()
 	for _, p := range set.Providers {
 		codec := b.Codecs[p.Type]
@@ -70,10 +133,20 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 		}
 		key, err := ResolveKey(p, lookup, read)
 		if err != nil {
-			errs = append(errs, err)
+			c, cerr := provider.NewWithoutKey(p, codec)
+			if cerr != nil {
+				errs = append(errs, cerr)
+				continue
+			}
+			if snap.MissingKeys == nil {
+				snap.MissingKeys = map[string]string{}
+			}
+			snap.MissingKeys[p.Name] = err.Error()
+			snap.Providers[p.Name] = c
 			continue
 		}
 		fmt.Fprintf(keys, "%s\x00%s\x00", p.Name, key)
+		secrets = append(secrets, key)
 		if b.BaseURLOverride != nil {
 			p.BaseURL = b.BaseURLOverride(p)
 		}
@@ -87,7 +160,16 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("build snapshot: %w", err)
 	}
+	compiled, err := cascade.Compile(set, b.Prices, snap.lookup)
+	if err != nil {
+		return nil, fmt.Errorf("compile rules: %w", err)
+	}
+	snap.Compiled = compiled
 	snap.KeysDigest = hex.EncodeToString(keys.Sum(nil))
+	snap.Redactor = provider.NewRedactor(secrets...)
+	for _, c := range snap.Providers {
+		c.SetRedactor(snap.Redactor)
+	}
 	return snap, nil
 }
 

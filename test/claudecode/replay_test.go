@@ -154,13 +154,20 @@ func TestReplayPassthroughKeepsClaudeCodeBytes(t *testing.T) {
 		if !bytes.Equal(up[0].Body, body) {
 			t.Errorf("%s: upstream body differs from the CLI's (%d vs %d bytes)", name, len(up[0].Body), len(body))
 		}
+		// The vendor key is the proxy's: the CLI's headers go through an
+		// allow-list (the browser-access flag means nothing server to server)
+		// and its query string stays behind.
 		for k, v := range rec.header.Header {
-			if got := up[0].Header.Get(k); got != v {
-				t.Errorf("%s: header %s upstream %q, CLI %q", name, k, got, v)
+			want := v
+			if k == "Anthropic-Dangerous-Direct-Browser-Access" {
+				want = ""
+			}
+			if got := up[0].Header.Get(k); got != want {
+				t.Errorf("%s: header %s upstream %q, want %q", name, k, got, want)
 			}
 		}
-		if up[0].Query.Encode() != rec.header.Query {
-			t.Errorf("%s: query %q", name, up[0].Query.Encode())
+		if len(up[0].Query) != 0 {
+			t.Errorf("%s: query %q forwarded with the proxy's key", name, up[0].Query.Encode())
 		}
 		if types := sseTypes(out); len(types) < 5 || types[0] != "message_start" || types[len(types)-1] != "message_stop" {
 			t.Errorf("%s: stream events %v", name, types)

@@ -582,11 +582,10 @@ func countTokens(t *testing.T, e *env) string {
 	for _, k := range []string{"model", "messages", "system", "tools", "thinking"} {
 		count[k] = full[k]
 	}
-	body, _ := json.Marshal(count)
 	var notes []string
 	for _, model := range []string{opus, sonnet45, sonnet} {
 		count["model"], _ = json.Marshal(model)
-		body, _ = json.Marshal(count)
+		body, _ := json.Marshal(count)
 		req, _ := http.NewRequest(http.MethodPost, e.main.frontURL+"/v1/messages/count_tokens?beta=true", bytes.NewReader(body))
 		for _, h := range []string{"Anthropic-Version", "Anthropic-Beta", "X-Api-Key", "User-Agent", "Content-Type"} {
 			req.Header.Set(h, msgs[0].Header.Get(h))

@@ -287,7 +287,7 @@ func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	// What the issue asks the dashboard to show, by the metric that carries it.
+	// What the dashboard must show, by the metric that carries it.
 	for _, name := range []string{
 		"cascadeflow_requests_total",                // requests, draft acceptance rate
 		"cascadeflow_savings_usd_total",             // dollars saved

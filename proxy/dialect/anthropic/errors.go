@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -211,7 +212,7 @@ func (Codec) DecodeError(status int, header http.Header, body []byte) *llm.Error
 
 // decodeEnvelope returns nil when body is not a recognisable error envelope.
 func decodeEnvelope(status int, body []byte) *llm.Error {
-	if firstByte(body) != '{' {
+	if jsonenc.FirstByte(body) != '{' {
 		return nil
 	}
 	var env struct {
@@ -222,7 +223,7 @@ func decodeEnvelope(status int, body []byte) *llm.Error {
 		return nil
 	}
 	var eb wireErrorBody
-	switch firstByte(env.Error) {
+	switch jsonenc.FirstByte(env.Error) {
 	case '{':
 		if json.Unmarshal(env.Error, &eb) != nil {
 			return nil
@@ -258,7 +259,7 @@ func nonJSONError(status int, body []byte) *llm.Error {
 	e := &llm.Error{Message: fmt.Sprintf("upstream returned HTTP %d with a non-JSON body", status)}
 	if len(body) == 0 {
 		e.Message = fmt.Sprintf("upstream returned HTTP %d with an empty body", status)
-	} else if firstByte(body) == '{' || firstByte(body) == '[' {
+	} else if jsonenc.FirstByte(body) == '{' || jsonenc.FirstByte(body) == '[' {
 		e.Message = fmt.Sprintf("upstream returned HTTP %d with an unrecognised error body", status)
 	}
 	switch status {

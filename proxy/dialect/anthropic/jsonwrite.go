@@ -63,18 +63,6 @@ func appendElem(b []byte) []byte {
 	return b
 }
 
-// firstByte is the first non-space byte of a JSON value, or 0.
-func firstByte(v []byte) byte {
-	for _, c := range v {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		}
-		return c
-	}
-	return 0
-}
-
 // isNull reports whether v is absent or the JSON literal null.
 func isNull(v []byte) bool {
 	v = bytes.TrimSpace(v)
@@ -83,7 +71,7 @@ func isNull(v []byte) bool {
 
 // isObject reports whether v is a valid JSON object.
 func isObject(v []byte) bool {
-	return firstByte(v) == '{' && json.Valid(v)
+	return jsonenc.FirstByte(v) == '{' && json.Valid(v)
 }
 
 const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

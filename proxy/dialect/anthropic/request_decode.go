@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -21,7 +22,7 @@ func (Codec) DecodeRequest(body []byte) (*llm.Request, error) {
 }
 
 func decodeRequest(body []byte) (*llm.Request, *llm.Error) {
-	switch firstByte(body) {
+	switch jsonenc.FirstByte(body) {
 	case '{':
 	case 0:
 		return nil, invalid("", "request body is empty")
@@ -148,7 +149,7 @@ func decodeRequest(body []byte) (*llm.Request, *llm.Error) {
 
 // decodeSystem reads a system prompt: a string, or an array of text blocks.
 func decodeSystem(raw json.RawMessage, path string) ([]llm.Block, *llm.Error) {
-	switch firstByte(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -188,7 +189,7 @@ const (
 // decodeContent reads message content: a string (one text block) or an array
 // of blocks.
 func decodeContent(raw json.RawMessage, path string, place blockPlace) ([]llm.Block, *llm.Error) {
-	switch firstByte(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -222,7 +223,7 @@ func decodeContent(raw json.RawMessage, path string, place blockPlace) ([]llm.Bl
 // decodeBlock reads one content block. raw must be a copy the caller owns
 // (json.RawMessage elements are): it becomes Block.Raw where one is kept.
 func decodeBlock(raw json.RawMessage, path string, place blockPlace) (llm.Block, *llm.Error) {
-	if firstByte(raw) != '{' {
+	if jsonenc.FirstByte(raw) != '{' {
 		return llm.Block{}, invalid(path, "expected a content block object")
 	}
 	var w wireBlock
@@ -255,7 +256,7 @@ func decodeBlock(raw json.RawMessage, path string, place blockPlace) (llm.Block,
 
 	b := llm.Block{Type: llm.BlockType(w.Type)}
 	if !isNull(w.CacheControl) {
-		if firstByte(w.CacheControl) != '{' {
+		if jsonenc.FirstByte(w.CacheControl) != '{' {
 			return llm.Block{}, invalid(path+".cache_control", "expected an object")
 		}
 		b.CacheControl = w.CacheControl
@@ -338,7 +339,7 @@ func decodeImageSource(b *llm.Block, raw json.RawMessage, path string) *llm.Erro
 	if isNull(raw) {
 		return invalid(path, "field required")
 	}
-	if firstByte(raw) != '{' {
+	if jsonenc.FirstByte(raw) != '{' {
 		return invalid(path, "expected an object")
 	}
 	var s wireSource
@@ -390,7 +391,7 @@ func decodeTools(r *llm.Request, tools []wireTool) *llm.Error {
 		if isNull(t.InputSchema) {
 			return invalid(path+".input_schema", "field required")
 		}
-		if firstByte(t.InputSchema) != '{' {
+		if jsonenc.FirstByte(t.InputSchema) != '{' {
 			return invalid(path+".input_schema", "expected a JSON Schema object")
 		}
 		r.Tools = append(r.Tools, llm.Tool{Name: *t.Name, Description: t.Description, InputSchema: t.InputSchema})

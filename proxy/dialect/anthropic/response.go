@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -14,7 +15,7 @@ import (
 // exact bytes. A body that is an error envelope yields that error; any other
 // problem is a bad_gateway *llm.Error.
 func (c Codec) DecodeResponse(body []byte) (*llm.Response, error) {
-	if firstByte(body) != '{' {
+	if jsonenc.FirstByte(body) != '{' {
 		return nil, badResponse("the response is not a JSON object", nil)
 	}
 	var w wireResponse

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -276,7 +277,7 @@ func (e *streamEncoder) canonicalStart(dst []byte, index int, b *llm.Block) ([]b
 }
 
 func isEmptyObject(v []byte) bool {
-	if firstByte(v) != '{' {
+	if jsonenc.FirstByte(v) != '{' {
 		return false
 	}
 	var m map[string]json.RawMessage

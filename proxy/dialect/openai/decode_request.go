@@ -105,7 +105,7 @@ func (Codec) DecodeRequest(body []byte) (*llm.Request, error) {
 }
 
 func decodeStop(raw json.RawMessage) ([]string, error) {
-	switch jsonKind(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case 0, 'n':
 		return nil, nil
 	case '"':
@@ -189,7 +189,7 @@ func decodeMessages(r *llm.Request, msgs []chatMessage) error {
 // decodeTextContent reads a string or an array of text parts (system,
 // developer and tool messages). Null is empty.
 func decodeTextContent(raw json.RawMessage, param string) ([]llm.Block, error) {
-	switch jsonKind(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case 0, 'n':
 		return nil, nil
 	case '"':
@@ -207,7 +207,7 @@ func decodeTextContent(raw json.RawMessage, param string) ([]llm.Block, error) {
 
 // decodeUserContent reads a string or an array of text and image parts.
 func decodeUserContent(raw json.RawMessage, param string) ([]llm.Block, error) {
-	switch jsonKind(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case 0, 'n':
 		return nil, invalid(param, "%s is required for user messages", param)
 	case '"':
@@ -231,7 +231,7 @@ func decodeParts(raw json.RawMessage, param string, images bool) ([]llm.Block, e
 	blocks := make([]llm.Block, 0, len(parts))
 	for j, praw := range parts {
 		pp := param + "[" + strconv.Itoa(j) + "]"
-		if jsonKind(praw) != '{' {
+		if jsonenc.FirstByte(praw) != '{' {
 			return nil, invalid(pp, "%s must be an object", pp)
 		}
 		var p contentPart
@@ -266,7 +266,7 @@ func decodeParts(raw json.RawMessage, param string, images bool) ([]llm.Block, e
 // send). data: URLs must be base64; http(s) URLs are passed by reference.
 func decodeImageURL(raw json.RawMessage, param string) (llm.Block, error) {
 	var u imageURL
-	switch jsonKind(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case '{':
 		if err := json.Unmarshal(raw, &u); err != nil {
 			return llm.Block{}, jsonError(raw, err, param)
@@ -351,7 +351,7 @@ var emptyObject = json.RawMessage(`{}`)
 // JSON string so nothing the model produced is lost. Some servers send the
 // arguments as an object instead of a string; that is accepted too.
 func toolInput(raw json.RawMessage, param string) (json.RawMessage, error) {
-	switch jsonKind(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case 0, 'n':
 		return emptyObject, nil
 	case '{':
@@ -398,7 +398,7 @@ func decodeTools(defs []toolDefinition) ([]llm.Tool, error) {
 			return nil, invalid(p+".function.name", "%s.function.name is required", p)
 		}
 		var schema json.RawMessage
-		switch jsonKind(t.Function.Parameters) {
+		switch jsonenc.FirstByte(t.Function.Parameters) {
 		case 0, 'n':
 		case '{':
 			schema = t.Function.Parameters
@@ -411,7 +411,7 @@ func decodeTools(defs []toolDefinition) ([]llm.Tool, error) {
 }
 
 func decodeToolChoice(raw json.RawMessage) (*llm.ToolChoice, error) {
-	switch jsonKind(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case 0, 'n':
 		return nil, nil
 	case '"':
@@ -446,7 +446,7 @@ func decodeToolChoice(raw json.RawMessage) (*llm.ToolChoice, error) {
 }
 
 func decodeResponseFormat(raw json.RawMessage) (*llm.ResponseFormat, error) {
-	switch jsonKind(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case 0, 'n':
 		return nil, nil
 	case '{':
@@ -464,7 +464,7 @@ func decodeResponseFormat(raw json.RawMessage) (*llm.ResponseFormat, error) {
 		if f.JSONSchema == nil {
 			return nil, invalid("response_format.json_schema", "response_format.json_schema is required when type is json_schema")
 		}
-		if jsonKind(f.JSONSchema.Schema) != '{' {
+		if jsonenc.FirstByte(f.JSONSchema.Schema) != '{' {
 			return nil, invalid("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON Schema object")
 		}
 		return &llm.ResponseFormat{Type: f.Type, Name: f.JSONSchema.Name, Schema: f.JSONSchema.Schema}, nil
@@ -517,7 +517,7 @@ func requestJSONError(body []byte, err error) *llm.Error {
 // elementError decodes one array element into v and describes the first
 // problem, naming param.
 func elementError(raw json.RawMessage, param string, v any) *llm.Error {
-	if k := jsonKind(raw); k != '{' && k != 'n' {
+	if k := jsonenc.FirstByte(raw); k != '{' && k != 'n' {
 		return invalid(param, "%s must be an object", param)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
@@ -585,21 +585,8 @@ func position(data []byte, offset int64) (line, col int) {
 	return line, col
 }
 
-// jsonKind returns the first byte of a JSON value ('{', '[', '"', 'n', 't',
-// 'f', or a digit/'-'), or 0 when raw is empty.
-func jsonKind(raw json.RawMessage) byte {
-	for _, c := range raw {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		}
-		return c
-	}
-	return 0
-}
-
 func isNull(raw json.RawMessage) bool {
-	k := jsonKind(raw)
+	k := jsonenc.FirstByte(raw)
 	return k == 0 || k == 'n'
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -91,10 +92,6 @@ type outJSONSchema struct {
 	Name   string          `json:"name"`
 	Schema json.RawMessage `json:"schema,omitempty"`
 }
-
-// billingHeaderPrefix starts the per-request system block Claude Code sends;
-// it changes on every request and defeats prefix caching elsewhere.
-const billingHeaderPrefix = "x-anthropic-billing-header:"
 
 // EncodeRequest writes a canonical request for an OpenAI-compatible
 // upstream. What Chat Completions cannot express is dropped on purpose (see
@@ -188,7 +185,7 @@ func (c Codec) EncodeRequest(r *llm.Request) ([]byte, error) {
 func systemText(blocks []llm.Block) string {
 	var b strings.Builder
 	for _, blk := range blocks {
-		if blk.Type != llm.BlockText || blk.Text == "" || strings.HasPrefix(blk.Text, billingHeaderPrefix) {
+		if blk.Type != llm.BlockText || blk.Text == "" || llm.IsBillingHeader(blk) {
 			continue
 		}
 		if b.Len() > 0 {
@@ -226,7 +223,7 @@ func encodeAssistant(blocks []llm.Block) outMessage {
 // inputArguments is the inverse of argumentsInput: a JSON string Input (kept
 // from invalid arguments) is sent back verbatim.
 func inputArguments(input json.RawMessage) string {
-	switch jsonKind(input) {
+	switch jsonenc.FirstByte(input) {
 	case 0, 'n':
 		return "{}"
 	case '"':

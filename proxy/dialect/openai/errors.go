@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
@@ -190,10 +191,10 @@ type parsedError struct {
 // {"message","type","code"} some compatible servers send.
 func parseErrorBody(body []byte) (parsedError, bool) {
 	var b errorBody
-	if jsonKind(body) != '{' || json.Unmarshal(body, &b) != nil {
+	if jsonenc.FirstByte(body) != '{' || json.Unmarshal(body, &b) != nil {
 		return parsedError{}, false
 	}
-	switch jsonKind(b.Error) {
+	switch jsonenc.FirstByte(b.Error) {
 	case '{', '"':
 		return parseErrorValue(b.Error)
 	}
@@ -207,7 +208,7 @@ func parseErrorBody(body []byte) (parsedError, bool) {
 
 // parseErrorValue reads the value of an "error" key: an object or a string.
 func parseErrorValue(raw json.RawMessage) (parsedError, bool) {
-	if jsonKind(raw) == '"' {
+	if jsonenc.FirstByte(raw) == '"' {
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return parsedError{}, false
@@ -215,7 +216,7 @@ func parseErrorValue(raw json.RawMessage) (parsedError, bool) {
 		return parsedError{Message: s}, true
 	}
 	var o errorObject
-	if jsonKind(raw) != '{' || json.Unmarshal(raw, &o) != nil {
+	if jsonenc.FirstByte(raw) != '{' || json.Unmarshal(raw, &o) != nil {
 		return parsedError{}, false
 	}
 	p := parsedError{Message: o.Message, Type: o.Type}
@@ -226,7 +227,7 @@ func parseErrorValue(raw json.RawMessage) (parsedError, bool) {
 
 // looseString reads a JSON string, or a number (returned also as an int).
 func looseString(raw json.RawMessage) (string, int) {
-	switch k := jsonKind(raw); {
+	switch k := jsonenc.FirstByte(raw); {
 	case k == '"':
 		var s string
 		_ = json.Unmarshal(raw, &s)

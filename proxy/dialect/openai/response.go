@@ -69,7 +69,7 @@ func (Codec) DecodeResponse(body []byte) (*llm.Response, error) {
 // responseText reads message.content: a string, null, or (from some
 // compatible servers) an array of text parts.
 func responseText(raw json.RawMessage) (string, error) {
-	switch jsonKind(raw) {
+	switch jsonenc.FirstByte(raw) {
 	case 0, 'n':
 		return "", nil
 	case '"':
