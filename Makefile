@@ -35,7 +35,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO_LDFLAGS := -X github.com/cascadeflow/cascadeflow-operator/internal/version.Version=$(VERSION)
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml $(CHART)/files
 
-.PHONY: all build run test lint fmt vet staticcheck manifests generate envtest-assets verify-generated bench-operator helm-sync helm-lint docker-build
+.PHONY: all build run test reliability lint fmt vet staticcheck manifests generate envtest-assets verify-generated bench-operator helm-sync helm-lint docker-build
 
 all: build
 
@@ -67,6 +67,9 @@ $(STATICCHECK):
 # In CI (CI=true) the test run also fails when generated files are stale.
 test: lint helm-lint envtest-assets $(if $(CI),verify-generated) ## Unit and envtest suites with the race detector (a real etcd + kube-apiserver); helm lint and template.
 	HELM="$(HELM)" KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) test -race -count=1 ./...
+
+reliability: ## The hardening tests alone (hostile clients, failing upstreams, shutdown), with the race detector; also part of make test.
+	$(GO) test -race -count=1 -run Hardening ./...
 
 $(CONTROLLER_GEN):
 	mkdir -p $(BIN)/.controller-gen

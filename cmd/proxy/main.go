@@ -44,6 +44,7 @@ type options struct {
 	kubeconfig      string
 	clientKeysDir   string
 	adminListen     string
+	bodyReadTimeout time.Duration
 	version         bool
 }
 
@@ -66,6 +67,7 @@ func newFlagSet(o *options, usage io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap (default: in-cluster credentials)")
 	fs.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules and the probes on this separate address (keeps them off an exposed API port); empty serves them on --listen")
+	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a client may take to send a request body once its headers are in (408 after)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	return fs
 }
@@ -119,7 +121,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 	}
 	opts := app.Options{Log: log, Server: server.Config{
-		MaxBodyBytes: o.maxBody, CORSOrigins: splitList(o.cors), AdminSeparate: o.adminListen != ""}}
+		MaxBodyBytes: o.maxBody, CORSOrigins: splitList(o.cors), AdminSeparate: o.adminListen != "",
+		BodyReadTimeout: o.bodyReadTimeout}}
 	if initial != nil {
 		set, err := rules.Decode(initial)
 		if err != nil {

@@ -6,6 +6,7 @@
 package cascade
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -360,7 +361,10 @@ func target(r Request, p Provider, model, owner string) (*llm.Request, []byte) {
 	req.Model = model
 	decide := thinkingPolicy(model, owner)
 	if p.Dialect() == r.RawDialect && r.Raw != nil {
-		raw := jsonfield.Replace(r.Raw, r.ModelSpan, jsonfield.QuoteString(model))
+		raw := r.Raw // shared, never written: a target asking for the requested model (often the verifier) costs no copy
+		if q := jsonfield.QuoteString(model); !bytes.Equal(raw[r.ModelSpan.Start:r.ModelSpan.End], q) {
+			raw = jsonfield.Replace(raw, r.ModelSpan, q)
+		}
 		switch {
 		case r.RawDialect == llm.Anthropic:
 			raw = anthropic.FilterHistory(raw, decide)

@@ -176,7 +176,7 @@ func (x *exchange) serveMessages() {
 		x.fail(http.StatusInternalServerError, "encode message: "+err.Error())
 		return
 	}
-	x.writeJSON(http.StatusOK, body)
+	x.writeAnswer(p, body)
 }
 
 // anthropicMessage is the Message object for p; forStart gives the

@@ -164,6 +164,24 @@ func (x *exchange) writeJSON(status int, body []byte) {
 	_, _ = x.w.Write(body)
 }
 
+// writeAnswer writes a non-streaming completion, cut after
+// p.ResetAfterBytes bytes when that fault is scripted.
+func (x *exchange) writeAnswer(p *prepared, body []byte) {
+	n := p.ResetAfterBytes
+	if n <= 0 || n >= len(body) {
+		x.writeJSON(http.StatusOK, body)
+		return
+	}
+	h := x.w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	x.w.WriteHeader(http.StatusOK)
+	_, _ = x.w.Write(body[:n])
+	rc := http.NewResponseController(x.w)
+	_ = rc.Flush()
+	resetConn(rc)
+}
+
 // stream starts an SSE response and returns its writer.
 func (x *exchange) stream(p *prepared, errName string, errData []byte) *eventStream {
 	h := x.w.Header()

@@ -170,7 +170,7 @@ func (x *exchange) serveChatCompletions() {
 		x.fail(http.StatusInternalServerError, "encode completion: "+err.Error())
 		return
 	}
-	x.writeJSON(http.StatusOK, body)
+	x.writeAnswer(p, body)
 }
 
 func (x *exchange) openAICompletion(p *prepared) openAICompletion {

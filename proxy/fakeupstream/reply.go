@@ -69,6 +69,11 @@ type Reply struct {
 	// connection abruptly (RST) without finishing the response. Streaming
 	// answers only; a stream with fewer events ends normally.
 	ResetAfterEvents int
+	// ResetAfterBytes > 0 cuts a non-streaming answer: its full
+	// Content-Length is announced, that many bytes of the body are written,
+	// then the TCP connection is closed abruptly (RST). An answer no longer
+	// than that is written whole.
+	ResetAfterBytes int
 	// StreamErrorAfterEvents > 0 writes that many SSE events, then an in-band
 	// error event (status StreamErrorStatus, default 529) and ends the stream.
 	StreamErrorAfterEvents int

@@ -74,8 +74,11 @@ func (s *eventStream) write(name string, data []byte) error {
 
 // reset closes the connection under the response with an RST, so the client
 // sees a connection reset mid-body rather than a clean end of stream.
-func (s *eventStream) reset() {
-	conn, _, err := s.rc.Hijack()
+func (s *eventStream) reset() { resetConn(s.rc) }
+
+// resetConn closes the connection under a response with an RST.
+func resetConn(rc *http.ResponseController) {
+	conn, _, err := rc.Hijack()
 	if err != nil {
 		// Not hijackable (HTTP/2): abort the handler, which also breaks the stream.
 		panic(http.ErrAbortHandler)

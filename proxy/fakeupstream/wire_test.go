@@ -311,6 +311,26 @@ func TestResetAfterEventsClosesConnection(t *testing.T) {
 	}
 }
 
+func TestResetAfterBytesCutsTheBody(t *testing.T) {
+	for _, tc := range []struct {
+		name, path, body string
+	}{
+		{"anthropic", "/v1/messages", `{"model":"claude-haiku-5-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`},
+		{"openai", "/v1/chat/completions", `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, url := startServer(t, fakeupstream.Options{})
+			s.Enqueue(fakeupstream.Reply{Text: "a whole answer", ResetAfterBytes: 20})
+			res := post(t, url+tc.path, tc.body, nil)
+			defer res.Body.Close()
+			got, err := io.ReadAll(res.Body)
+			if res.StatusCode != 200 || err == nil || len(got) != 20 || res.ContentLength <= 20 {
+				t.Fatalf("status %d, announced %d, read %d bytes (%q), error %v", res.StatusCode, res.ContentLength, len(got), got, err)
+			}
+		})
+	}
+}
+
 func TestHTMLErrorBodyIsSentVerbatim(t *testing.T) {
 	s, url := startServer(t, fakeupstream.Options{})
 	page := "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"

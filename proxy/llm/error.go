@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // ErrorKind classifies an error independently of any dialect.
@@ -36,7 +37,11 @@ type Error struct {
 	Retryable bool
 	// UpstreamType is the vendor's own error type string, when known.
 	UpstreamType string
-	Err          error
+	// Header is what the upstream's error answer said about retrying and its
+	// identity (see RetryHeaders), nil when nothing; the server passes it on
+	// to the client in the client's dialect. A pointer keeps Error comparable.
+	Header *http.Header
+	Err    error
 }
 
 func (e *Error) Error() string {
@@ -108,6 +113,38 @@ func KindForStatus(status int) ErrorKind {
 	default:
 		return ErrInvalidRequest
 	}
+}
+
+// RetryHeaders picks from an upstream answer's headers those a client
+// needs to back off and to report the failure: Retry-After,
+// Retry-After-Ms, X-Should-Retry, the vendors' rate-limit headers
+// (anthropic-ratelimit-*, x-ratelimit-*) and the vendor's request id
+// (request-id, x-request-id). It returns nil when there are none.
+func RetryHeaders(h http.Header) *http.Header {
+	var out http.Header
+	for k, vs := range h {
+		if !IsRetryHeader(k) {
+			continue
+		}
+		if out == nil {
+			out = http.Header{}
+		}
+		out[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	if out == nil {
+		return nil
+	}
+	return &out
+}
+
+// IsRetryHeader reports whether RetryHeaders keeps the header named k.
+func IsRetryHeader(k string) bool {
+	k = strings.ToLower(k)
+	switch k {
+	case "retry-after", "retry-after-ms", "x-should-retry", "request-id", "x-request-id":
+		return true
+	}
+	return strings.HasPrefix(k, "anthropic-ratelimit-") || strings.HasPrefix(k, "x-ratelimit-")
 }
 
 // Errorf builds an *Error of the given kind.

@@ -1,7 +1,8 @@
 // Package metrics defines every Prometheus metric the proxy exports, on a
 // registry of its own (never the global one). Names use the cascadeflow_
-// prefix and base units; labels are bounded (rule names come from the rules
-// file, models from rules and provider answers).
+// prefix and base units; labels are bounded: rule names come from the rules
+// file, model names from the rules or the price table, and a model name a
+// client invented is recorded as "other".
 package metrics
 
 import (

@@ -52,21 +52,29 @@ func (t *Table) With(overrides map[string]Price) *Table {
 // "-2024-08-06", "-latest"), then the id without a vendor prefix
 // ("anthropic/…", "openai/…"), then the known aliases.
 func (t *Table) Lookup(model string) (Price, bool) {
+	k, ok := t.Key(model)
+	return t.prices[k], ok
+}
+
+// Key is the table entry Lookup prices model with, e.g. "claude-sonnet-4-5"
+// for "claude-sonnet-4-5-20250929". Keys are bounded by the table, so they
+// are safe metric labels where client-chosen names are not.
+func (t *Table) Key(model string) (string, bool) {
 	id := strings.ToLower(strings.TrimSpace(model))
 	if id == "" {
-		return Price{}, false
+		return "", false
 	}
 	for _, cand := range candidates(id) {
-		if p, ok := t.prices[cand]; ok {
-			return p, true
+		if _, ok := t.prices[cand]; ok {
+			return cand, true
 		}
 		if a, ok := aliases[cand]; ok {
-			if p, ok := t.prices[a]; ok {
-				return p, true
+			if _, ok := t.prices[a]; ok {
+				return a, true
 			}
 		}
 	}
-	return Price{}, false
+	return "", false
 }
 
 // candidates lists the ids to try for id, most specific first.

@@ -65,6 +65,9 @@ func TestLookupNormalisesIDs(t *testing.T) {
 		if !ok || got != want {
 			t.Errorf("Lookup(%q) = %+v, %v; want the price of %s %+v", id, got, ok, base, want)
 		}
+		if k, ok := tab.Key(id); !ok || k != base {
+			t.Errorf("Key(%q) = %q, %v; want %q", id, k, ok, base)
+		}
 	}
 	for _, id := range []string{"", "gpt-9", "claude-opus-9-9", "llama-3-70b", "claude-sonnet-4-5-2025"} {
 		if p, ok := tab.Lookup(id); ok {

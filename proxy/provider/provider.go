@@ -376,6 +376,7 @@ func (c *Client) UpstreamError(resp *http.Response) *llm.Error {
 	if e == nil {
 		e = &llm.Error{Kind: llm.KindForStatus(resp.StatusCode), Status: resp.StatusCode, Message: "upstream error"}
 	}
+	e.Header = llm.RetryHeaders(resp.Header)
 	return c.redact.Error(e)
 }
 

@@ -173,24 +173,33 @@ func latestUserText(req *llm.Request) (string, int) {
 	ask := ""
 	for i := len(req.Messages) - 1; i >= 0; i-- {
 		m := &req.Messages[i]
-		if m.Role != llm.RoleUser {
-			continue
-		}
-		text := userText(m)
-		if text == "" {
+		if m.Role != llm.RoleUser || !hasUserText(m) {
 			continue
 		}
 		if turns == 0 {
-			ask = text
+			ask = userText(m)
 		}
 		turns++
 	}
 	return ask, turns
 }
 
-// userText joins a user message's text blocks, reminders removed.
+// hasUserText reports whether userText(m) is not empty, without building it.
+func hasUserText(m *llm.Message) bool {
+	for _, bl := range m.Content {
+		if bl.Type == llm.BlockText && strings.TrimSpace(withoutReminders(bl.Text)) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// userText joins a user message's text blocks, reminders removed. A single
+// text block is returned as it is (a long prompt is not copied).
 func userText(m *llm.Message) string {
+	var first string
 	var b strings.Builder
+	n := 0
 	for _, bl := range m.Content {
 		if bl.Type != llm.BlockText {
 			continue
@@ -199,10 +208,20 @@ func userText(m *llm.Message) string {
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
-		if b.Len() > 0 {
+		switch n {
+		case 0:
+			first = text
+		case 1:
+			b.WriteString(first)
+			fallthrough
+		default:
 			b.WriteByte('\n')
+			b.WriteString(text)
 		}
-		b.WriteString(text)
+		n++
+	}
+	if n <= 1 {
+		return first
 	}
 	return b.String()
 }

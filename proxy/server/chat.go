@@ -2,9 +2,8 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -19,52 +18,6 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
-
-// readBody reads the whole request body under the size limit. Reading it
-// fully before answering also avoids net/http closing it under a streaming
-// response (no full-duplex needed).
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, tooLarge(s.cfg.MaxBodyBytes)
-	}
-	body, err := readAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(s.cfg.MaxBodyBytes)
-		}
-		return nil, &llm.Error{Kind: llm.ErrInvalidRequest, Message: "could not read the request body", Err: err}
-	}
-	return body, nil
-}
-
-// readAll reads r whole into one buffer sized from the announced length
-// (io.ReadAll would grow it several times).
-func readAll(r io.Reader, announced int64) ([]byte, error) {
-	if announced <= 0 {
-		return io.ReadAll(r)
-	}
-	buf := make([]byte, announced, announced+1)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("body shorter than its Content-Length: %w", err)
-		}
-		return nil, err
-	}
-	// Nothing may follow the announced length; one more byte read proves it.
-	var one [1]byte
-	if n, err := r.Read(one[:]); n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
-		if err == nil {
-			err = errors.New("body longer than its Content-Length")
-		}
-		return nil, err
-	}
-	return buf, nil
-}
-
-func tooLarge(limit int64) *llm.Error {
-	return llm.Errorf(llm.ErrRequestTooLarge, "request body exceeds the %d byte limit", limit)
-}
 
 // errNoRules answers requests that arrive before the first rules load.
 var errNoRules = &llm.Error{Kind: llm.ErrOverloaded, Status: http.StatusServiceUnavailable, Message: "the proxy has no rules loaded yet"}
@@ -122,7 +75,16 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	if dr.Model != "" {
 		model = dr.Model
 	}
-	meter := func(u llm.Usage) { s.cfg.Engine.Recorder.Passthrough(snap.Compiled.Prices, model, u) }
+	metered := s.meteredName(snap, model) // a bounded metric label
+	rec := route(c)
+	rec.Served = model
+	meter := func(u llm.Usage) {
+		s.cfg.Engine.Recorder.Passthrough(snap.Compiled.Prices, metered, u)
+		rec.Usage = u
+		if s.log.Enabled(c.Request.Context(), slog.LevelInfo) { // only the access log reads it
+			rec.CostUSD, rec.CostKnown = snap.Compiled.Prices.Cost(model, u)
+		}
+	}
 	p := snap.Provider(dr.Provider)
 	if p.Dialect() == codec.Dialect() {
 		if dr.Model != "" {

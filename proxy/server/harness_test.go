@@ -50,6 +50,7 @@ type harnessOptions struct {
 	shutdownWait time.Duration
 	clientKeys   *clientauth.Keys
 	adminApart   bool
+	bodyTimeout  time.Duration
 }
 
 // rulesTemplate is expanded with the fake's URL for {{URL}}.
@@ -72,7 +73,8 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 			}
 			return "", false
 		},
-		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart},
+		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
+			BodyReadTimeout: o.bodyTimeout},
 	})
 	if err != nil {
 		t.Fatal(err)

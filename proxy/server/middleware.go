@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
@@ -97,6 +98,28 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		if route.Model != "" {
 			attrs = append(attrs, slog.String("model", route.Model))
 		}
+		if route.Served != "" {
+			attrs = append(attrs, slog.String("served_model", route.Served))
+		}
+		if u := route.Usage; u != (llm.Usage{}) {
+			attrs = append(attrs, slog.Int("input_tokens", u.InputTokens), slog.Int("output_tokens", u.OutputTokens))
+			if u.CacheReadInputTokens+u.CacheCreationInputTokens > 0 {
+				attrs = append(attrs, slog.Int("cache_read_tokens", u.CacheReadInputTokens), slog.Int("cache_write_tokens", u.CacheCreationInputTokens))
+			}
+		}
+		if route.CostKnown {
+			attrs = append(attrs, slog.Float64("cost_usd", route.CostUSD))
+		}
+		upstreamID := route.UpstreamRequestID
+		if upstreamID == "" {
+			upstreamID = c.Writer.Header().Get("X-Upstream-Request-Id") // an upstream error's (see writeError)
+		}
+		if upstreamID != "" {
+			attrs = append(attrs, slog.String("upstream_request_id", upstreamID))
+		}
+		if cred := provider.ClientCredential(c.Request.Header); cred != "" {
+			attrs = append(attrs, slog.String("client_key", keyFingerprint(cred)))
+		}
 		if route.Rule != "" {
 			attrs = append(attrs, slog.String("rule", route.Rule))
 		}
@@ -105,6 +128,13 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		}
 		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", attrs...)
 	}
+}
+
+// keyFingerprint names a client key in logs without revealing it: the first
+// 8 hex digits of its SHA-256.
+func keyFingerprint(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:4])
 }
 
 // cors lets browser clients of the SDKs call the proxy from allowed origins.

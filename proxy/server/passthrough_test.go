@@ -359,9 +359,10 @@ func TestOpenAIStreamPassthroughMeteredWithoutUsageChunk(t *testing.T) {
 	if err != nil || sc.Choices[0].Message.Content != "Metered stream." {
 		t.Fatalf("SDK: %v %+v", err, sc)
 	}
-	if in := testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("gpt-5-mini", "input")); in != 80 {
-		t.Fatalf("input tokens %v, want 80", in)
-	}
+	// The SDK stops at [DONE]; the proxy meters once the upstream's stream has ended.
+	waitFor(t, "80 input tokens metered", func() bool {
+		return testutil.ToFloat64(h.metrics.Tokens.WithLabelValues("gpt-5-mini", "input")) == 80
+	})
 	// A client that asked for usage gets its chunk, and the upstream saw its own request unchanged.
 	h.fake.Reset()
 	body2 := `{"model":"gpt-5-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`

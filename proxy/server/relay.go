@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -28,10 +29,16 @@ var relayHeaders = map[string]bool{
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// maxRelayedBody bounds a non-streaming answer, which is read whole before
+// the client gets a byte of it (the provider's bound on its own answers).
+const maxRelayedBody = 64 << 20
+
 // relay forwards body (already in the provider's dialect) and copies the
-// answer back as it arrives: bytes in, bytes out, a flush after every read
-// of an event stream. Upstream errors are re-enveloped for the client (an
-// HTML error page becomes a clean 502).
+// answer back byte for byte. A non-streaming answer is read whole first, so
+// an upstream cut becomes a clean 502; an event stream is passed on as it
+// arrives, whole events at a time, and a cut ends it with an in-band error
+// event. Upstream errors are re-enveloped for the client (an HTML error page
+// becomes a clean 502).
 //
 // onUsage, when set, receives the answer's token usage read on the way
 // through (see usageSniffer); it is not called when none was found.
@@ -49,78 +56,76 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 	}
 	defer stop()
 	defer resp.Body.Close()
+	route(c).UpstreamRequestID = upstreamRequestID(resp.Header)
 	if resp.StatusCode >= 400 {
 		e := p.UpstreamError(resp)
 		s.upstreamFailed(p, e)
-		copyRateLimitHeaders(w.Header(), resp.Header)
 		writeError(w, codec, e)
 		return
 	}
-	h := w.Header()
-	for k, vs := range resp.Header {
-		if !relayHeaders[k] {
-			h[k] = vs
+	sniff := usageSniffer{dialect: p.Dialect()}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		copyRelayHeaders(w.Header(), resp.Header)
+		w.Header().Del("Content-Length")
+		w.Header().Set("X-Accel-Buffering", "no")
+		w.WriteHeader(resp.StatusCode)
+		s.relayStream(c, codec, p, resp.Body, &sniff, onUsage != nil, hideUsageChunk)
+	} else if !s.relayBody(c, codec, p, resp, &sniff, onUsage != nil) {
+		return
+	}
+	if onUsage != nil && sniff.seen {
+		onUsage(sniff.usage)
+	}
+}
+
+// relayBody reads a non-streaming answer whole, then sends it with the
+// upstream's status and headers. A cut or oversized answer is a 502 instead.
+// It reports whether the upstream answered whole (its usage counts even if
+// the client has gone).
+func (s *Server) relayBody(c *gin.Context, codec dialect.Codec, p *provider.Client, resp *http.Response, sniff *usageSniffer, wantUsage bool) bool {
+	w, r := c.Writer, c.Request
+	whole, err := readAnnounced(resp.Body, resp.ContentLength, maxRelayedBody+1)
+	if err == nil && len(whole) > maxRelayedBody {
+		err = fmt.Errorf("answer larger than %d bytes", maxRelayedBody)
+	}
+	if err != nil {
+		if r.Context().Err() != nil {
+			return false // the client went away
 		}
+		e := &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream " + p.Name() + " answer was interrupted", Err: err}
+		s.upstreamFailed(p, e)
+		writeError(w, codec, e)
+		return false
 	}
-	for _, f := range strings.Split(resp.Header.Get("Connection"), ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			h.Del(f)
-		}
+	if wantUsage {
+		sniff.Body(whole)
 	}
-	if id := resp.Header.Get("X-Request-Id"); id != "" {
-		h.Set("X-Upstream-Request-Id", id)
-	}
-	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if stream {
-		h.Del("Content-Length")
-		h.Set("X-Accel-Buffering", "no")
-	}
+	copyRelayHeaders(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(whole)
+	return true
+}
+
+// relayStream passes an event stream on whole events at a time (a stream
+// cut inside an event then ends with a clean in-band error event instead of
+// half an event), flushing after each read. It reads usage on the way
+// (wantUsage) and drops the proxy's own usage chunk (hideUsageChunk).
+func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Client, body io.Reader, sniff *usageSniffer, wantUsage, hideUsageChunk bool) {
+	w, r := c.Writer, c.Request
+	rc := http.NewResponseController(w)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	sniff := usageSniffer{dialect: p.Dialect()}
-	if onUsage != nil {
-		defer func() {
-			if sniff.seen {
-				onUsage(sniff.usage)
-			}
-		}()
-	}
-	if !stream {
-		if onUsage == nil || resp.ContentLength > maxSniffedBody {
-			if _, err := io.CopyBuffer(w, resp.Body, buf); err != nil && r.Context().Err() == nil {
-				s.upstreamFailed(p, &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream body interrupted", Err: err})
-			}
-			return
-		}
-		whole, err := readAnnounced(resp.Body, resp.ContentLength, maxSniffedBody)
-		if _, werr := w.Write(whole); werr != nil {
-			return
-		}
-		if err == nil && len(whole) == maxSniffedBody {
-			_, err = io.CopyBuffer(w, resp.Body, buf) // larger than announced: pass the rest through
-		} else if err == nil {
-			sniff.Body(whole)
-		}
-		if err != nil && r.Context().Err() == nil {
-			s.upstreamFailed(p, &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream body interrupted", Err: err})
-		}
-		return
-	}
-	// Forward whole events only: a stream cut inside an event then ends
-	// with a clean in-band error event instead of half an event.
-	rc := http.NewResponseController(w)
 	held := 0
 	for {
-		n, err := resp.Body.Read(buf[held:])
+		n, err := body.Read(buf[held:])
 		held += n
 		if cut := lastEventEnd(buf[:held]); cut > 0 || held == len(buf) {
 			if cut == 0 {
 				cut = held // an event larger than the buffer: pass it through in pieces
 			}
 			out := buf[:cut]
-			if onUsage != nil {
+			if wantUsage {
 				sniff.Events(out)
 			}
 			if hideUsageChunk {
@@ -132,35 +137,57 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 			_ = rc.Flush()
 			held = copy(buf, buf[cut:held])
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			continue
-		}
-		if errors.Is(err, io.EOF) {
+		case errors.Is(err, io.EOF):
 			if held > 0 {
-				if onUsage != nil {
+				if wantUsage {
 					sniff.Events(buf[:held])
 				}
 				_, _ = w.Write(buf[:held])
 				_ = rc.Flush()
 			}
-			if onUsage != nil && !sniff.ended {
+			if wantUsage && !sniff.ended {
 				s.upstreamFailed(p, &llm.Error{Kind: llm.ErrBadGateway, Message: "upstream " + p.Name() + " stream ended before its last event"})
 			}
-			return
+		case r.Context().Err() == nil:
+			e := p.BodyError(r.Context(), err)
+			s.upstreamFailed(p, e)
+			_, _ = w.Write(codec.ErrorEvent(e))
+			_ = rc.Flush()
 		}
-		if r.Context().Err() != nil {
-			return
-		}
-		e := p.BodyError(r.Context(), err)
-		s.upstreamFailed(p, e)
-		_, _ = w.Write(codec.ErrorEvent(e))
-		_ = rc.Flush()
 		return
 	}
 }
 
-// maxSniffedBody bounds a non-streaming answer held to read its usage.
-const maxSniffedBody = 4 << 20
+// copyRelayHeaders copies an upstream answer's headers for the client, less
+// hop-by-hop and account headers; the upstream's request id becomes
+// X-Upstream-Request-Id.
+func copyRelayHeaders(dst, src http.Header) {
+	for k, vs := range src {
+		if !relayHeaders[k] {
+			dst[k] = vs
+		}
+	}
+	for _, f := range strings.Split(src.Get("Connection"), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			dst.Del(f)
+		}
+	}
+	if id := src.Get("X-Request-Id"); id != "" {
+		dst.Set("X-Upstream-Request-Id", id)
+	}
+}
+
+// upstreamRequestID is the vendor's id of a request (Anthropic: request-id,
+// OpenAI: x-request-id), for the access log.
+func upstreamRequestID(h http.Header) string {
+	if id := h.Get("Request-Id"); id != "" {
+		return id
+	}
+	return h.Get("X-Request-Id")
+}
 
 // readAnnounced is io.ReadAll(io.LimitReader(r, limit)) with the buffer
 // sized from the announced length (-1: unknown), so a typical answer is
@@ -189,15 +216,4 @@ func lastEventEnd(b []byte) int {
 		return 0
 	}
 	return i + 2
-}
-
-// copyRateLimitHeaders keeps the headers clients use to back off.
-func copyRateLimitHeaders(dst, src http.Header) {
-	for k, vs := range src {
-		lk := strings.ToLower(k)
-		if lk == "retry-after" || strings.HasPrefix(lk, "anthropic-ratelimit-") || strings.HasPrefix(lk, "x-ratelimit-") ||
-			lk == "request-id" || lk == "x-should-retry" {
-			dst[k] = vs
-		}
-	}
 }

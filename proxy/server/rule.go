@@ -39,8 +39,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	})
 	if err != nil {
 		// Record what was spent (the draft, a judge) even when the answer failed.
-		eng.Recorder.Finish(rule, rt.Model, res, nil)
-		rec.Outcome = string(res.Outcome)
+		rec.Cascaded(res, eng.Recorder.Finish(rule, rt.Model, res, nil))
 		writeError(w, codec, err)
 		return
 	}
@@ -60,7 +59,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	if res.Response != nil {
 		resp := res.Response
 		acct := eng.Recorder.Finish(rule, rt.Model, res, nil)
-		rec.Outcome = string(res.Outcome)
+		rec.Cascaded(res, acct)
 		if headers {
 			setCostHeaders(w.Header(), acct)
 		}
@@ -88,8 +87,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 			ev.Message = &m
 		}
 	})
-	eng.Recorder.Finish(rule, rt.Model, res, err)
-	rec.Outcome = string(res.Outcome)
+	rec.Cascaded(res, eng.Recorder.Finish(rule, rt.Model, res, err))
 }
 
 // setCostHeaders reports the request's money when every price involved is known.

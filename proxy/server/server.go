@@ -33,6 +33,28 @@ type RouteRecorder struct {
 	Rule    string
 	Outcome string
 	Model   string
+	// Served is the model that answered (or was asked last).
+	Served string
+	// Usage is the tokens of every upstream call the request made.
+	Usage llm.Usage
+	// CostUSD is their price; CostKnown is false when a price is missing.
+	CostUSD   float64
+	CostKnown bool
+	// UpstreamRequestID is the vendor's id of the (last) upstream call, when known.
+	UpstreamRequestID string
+}
+
+// Cascaded records what a rule's cascade spent and who answered.
+func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
+	r.Outcome = string(res.Outcome)
+	r.Served = res.Served
+	r.Usage = llm.Usage{}
+	for _, c := range []*cascade.Call{res.Draft, res.Judge, res.Verifier} {
+		if c != nil {
+			r.Usage = r.Usage.Add(c.Usage)
+		}
+	}
+	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
 }
 
 // Config configures a Server.
@@ -51,6 +73,10 @@ type Config struct {
 	ClientKeys *clientauth.Keys
 	// ModelsTimeout bounds the upstream model list fetch in GET /v1/models.
 	ModelsTimeout time.Duration
+	// BodyReadTimeout bounds the reading of a request body once its headers
+	// have arrived (0: DefaultBodyReadTimeout), so a client dribbling its
+	// body cannot hold a connection forever.
+	BodyReadTimeout time.Duration
 }
 
 // Server is the proxy's HTTP handler.
@@ -60,6 +86,8 @@ type Server struct {
 	draining atomic.Bool
 	log      *slog.Logger
 	m        *metrics.Metrics
+	names    meteredNameCache
+	open     atomic.Int64 // API requests being served
 }
 
 // New builds the handler and its routes.
@@ -79,13 +107,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ModelsTimeout <= 0 {
 		cfg.ModelsTimeout = 2 * time.Second
 	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, engine: gin.New(), log: cfg.Log, m: cfg.Metrics}
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.ContextWithFallback = true
 	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
 
-	api := s.engine.Group("/", s.authenticate())
+	api := s.engine.Group("/", s.authenticate(), s.endable())
 	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
 	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
 	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI))
@@ -131,10 +162,16 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 
 // Run serves on ln until ctx ends, then drains: readiness fails, new
 // connections are refused after drainDelay, and in-flight requests (streams
-// included) get up to shutdownTimeout to finish.
+// included) get up to shutdownTimeout to finish. Those still open then are
+// ended with an overloaded error in their client's dialect (an in-band error
+// event for a stream) and Run returns nil: a shutdown is not a failure.
 func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownTimeout time.Duration) error {
+	// Every request's context derives from base, so ending base ends them all.
+	base, endAll := context.WithCancelCause(context.Background())
+	defer endAll(nil)
 	hs := &http.Server{
 		Handler:           s,
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -153,24 +190,31 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownT
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		_ = hs.Close()
+	err := hs.Shutdown(sctx)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	// Time is up: end what is still open with an error in its client's
+	// dialect (an in-band event for a stream), then close what remains.
+	s.log.Warn("shutdown timeout passed: ending open requests", "requests", s.open.Load(), "timeout", shutdownTimeout.String())
+	endAll(errShuttingDown)
+	gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer gcancel()
+	if err := hs.Shutdown(gctx); errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("closing connections still open after the shutdown grace", "grace", shutdownGrace.String())
+		_ = hs.Close()
 	}
 	return nil
 }
 
-func (s *Server) codec(d llm.Dialect) dialect.Codec { return s.cfg.Codecs[d] }
+// shutdownGrace is how long requests ended by a shutdown have to send their
+// closing error before their connections are closed.
+const shutdownGrace = 2 * time.Second
 
-// writeError answers with err in the client's own envelope.
-func writeError(w http.ResponseWriter, codec dialect.Codec, err error) {
-	status, body := codec.ErrorResponse(err)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Del("Content-Length")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
+func (s *Server) codec(d llm.Dialect) dialect.Codec { return s.cfg.Codecs[d] }
 
 func (s *Server) handleHealth(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
