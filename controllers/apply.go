@@ -376,7 +376,7 @@ func (r *CascadeRouteReconciler) ownsReplicas(ctx context.Context, d *appsv1.Dep
 		var fields struct {
 			Spec map[string]json.RawMessage `json:"f:spec"`
 		}
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			return false, fmt.Errorf("decode managed fields of Deployment %s: %w", d.Name, err)
 		}
 		if _, ok := fields.Spec["f:replicas"]; ok {

@@ -175,11 +175,6 @@ func route(c *gin.Context) *RouteRecorder {
 	return &RouteRecorder{}
 }
 
-// requestLogger returns a logger carrying the request id.
-func (s *Server) requestLogger(c *gin.Context) *slog.Logger {
-	return s.log.With("request_id", c.GetString(ctxRequestID))
-}
-
 // authenticate admits only clients presenting a configured key (when keys
 // are configured), answering others with their own dialect's 401.
 func (s *Server) authenticate() gin.HandlerFunc {

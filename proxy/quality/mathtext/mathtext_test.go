@@ -12,7 +12,7 @@ func countStatements(text string) (ok, bad int) {
 
 func TestArithmeticStatements(t *testing.T) {
 	for text, want := range map[string][2]int{
-		// The examples of the brief.
+		// Worked examples as models write them.
 		"12 * 4 = 48":     {1, 0},
 		"48/2 = 24":       {1, 0},
 		"$3 + $5 = $8":    {1, 0},
