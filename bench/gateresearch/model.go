@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/cascadeflow/cascadeflow-operator/proxy/calibrate"
+
 	"math"
 )
 
@@ -217,28 +219,9 @@ func solveFree(H [][]float64, g []float64, free []bool) []float64 {
 
 // --- binomial bounds ---
 
-// cpUpper is the one-sided Clopper-Pearson upper bound of a proportion with
-// k successes in n trials at confidence 1-delta (k, n may be fractional
-// effective counts).
-func cpUpper(k, n, delta float64) float64 {
-	if n <= 0 {
-		return 1
-	}
-	if k >= n {
-		return 1
-	}
-	// Upper bound u solves P(Bin(n,u) <= k) = delta, i.e. I_{u}(k+1, n-k) = 1-delta.
-	lo, hi := k/n, 1.0
-	for range 60 {
-		mid := (lo + hi) / 2
-		if regIncBeta(k+1, n-k, mid) < 1-delta {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return hi
-}
+// cpUpper is the one-sided Clopper-Pearson upper bound the proxy's
+// calibration uses (k, n may be fractional effective counts).
+func cpUpper(k, n, delta float64) float64 { return calibrate.UpperBound(k, n, delta) }
 
 // wilsonUpper is the one-sided Wilson score upper bound.
 func wilsonUpper(k, n, z float64) float64 {
@@ -250,64 +233,4 @@ func wilsonUpper(k, n, z float64) float64 {
 	c := p + z*z/(2*n)
 	r := z * math.Sqrt(p*(1-p)/n+z*z/(4*n*n))
 	return math.Min(1, (c+r)/den)
-}
-
-// regIncBeta is the regularised incomplete beta I_x(a, b) (continued fraction).
-func regIncBeta(a, b, x float64) float64 {
-	if x <= 0 {
-		return 0
-	}
-	if x >= 1 {
-		return 1
-	}
-	la, _ := math.Lgamma(a + b)
-	lb, _ := math.Lgamma(a)
-	lc, _ := math.Lgamma(b)
-	bt := math.Exp(la - lb - lc + a*math.Log(x) + b*math.Log(1-x))
-	if x < (a+1)/(a+b+2) {
-		return bt * betacf(a, b, x) / a
-	}
-	return 1 - bt*betacf(b, a, 1-x)/b
-}
-
-func betacf(a, b, x float64) float64 {
-	const eps, fpmin = 1e-12, 1e-300
-	qab, qap, qam := a+b, a+1, a-1
-	c, d := 1.0, 1-qab*x/qap
-	if math.Abs(d) < fpmin {
-		d = fpmin
-	}
-	d = 1 / d
-	h := d
-	for m := 1; m <= 300; m++ {
-		fm := float64(m)
-		m2 := 2 * fm
-		aa := fm * (b - fm) * x / ((qam + m2) * (a + m2))
-		d = 1 + aa*d
-		if math.Abs(d) < fpmin {
-			d = fpmin
-		}
-		c = 1 + aa/c
-		if math.Abs(c) < fpmin {
-			c = fpmin
-		}
-		d = 1 / d
-		h *= d * c
-		aa = -(a + fm) * (qab + fm) * x / ((a + m2) * (qap + m2))
-		d = 1 + aa*d
-		if math.Abs(d) < fpmin {
-			d = fpmin
-		}
-		c = 1 + aa/c
-		if math.Abs(c) < fpmin {
-			c = fpmin
-		}
-		d = 1 / d
-		del := d * c
-		h *= del
-		if math.Abs(del-1) < eps {
-			break
-		}
-	}
-	return h
 }
