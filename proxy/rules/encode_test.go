@@ -108,7 +108,11 @@ func fullSet(rng *rand.Rand) *Set {
 	}
 	defaults := gateconfig.DefaultOptions().Map()
 	for _, k := range shuffled(gateconfig.OptionNames()) {
+		// Non-zero, so that any map entry the walk below picks counts as set.
 		options[k] = defaults[k]
+		if options[k] == 0 {
+			options[k] = 1
+		}
 	}
 	prices := map[string]Price{}
 	for _, k := range keys("model", 60) {
