@@ -137,6 +137,19 @@ func fullSet(rng *rand.Rand) *Set {
 			},
 			Prices:         map[string]Price{"qwen": {Input: 0.1, Output: 0.2, CacheWrite: 0.3, CacheRead: 0.05}},
 			CascadeHeaders: boolp(false),
+			Quality: &Quality{
+				Target: f64(0.95), Confidence: f64(0.9), MinSamples: intp(100), Learn: boolp(true),
+				ColdStart: ColdStartVerifier, Explore: f64(0.1),
+				Audit: &Audit{
+					Rate: f64(0.05), MaxCostShare: f64(0.1), Comparer: ComparerAuto, JudgeRate: f64(0.2),
+					Judge:    &AuditJudge{Target: Target{"anthropic", "claude-haiku-5-5"}, Timeout: Duration{time.Minute}},
+					KeepText: true,
+				},
+			},
+			SecondOpinion: &SecondOpinion{
+				Targets: []Target{{"vllm", "llama"}, {"anthropic", "claude-haiku-5-5"}},
+				Timeout: Duration{2 * time.Second},
+			},
 		}},
 		DefaultRoute: &Route{Provider: "anthropic", Model: "claude-sonnet-5-5"},
 		Prices:       prices,

@@ -123,6 +123,105 @@ type Rule struct {
 	Prices map[string]Price `json:"prices,omitempty"`
 	// Headers: add x-cascade-* headers to responses. Default true.
 	CascadeHeaders *bool `json:"cascadeHeaders,omitempty"`
+	// Quality declares the quality the rule must deliver and how it is
+	// measured (audits) and held (a calibrated threshold and learned score).
+	Quality *Quality `json:"quality,omitempty"`
+	// SecondOpinion names cheap models asked in parallel with the draft; the
+	// agreement of their final answers with the draft's is a gate signal.
+	SecondOpinion *SecondOpinion `json:"secondOpinion,omitempty"`
+}
+
+// Quality is a rule's quality target and the audits that measure it.
+type Quality struct {
+	// Target is the share of the rule's answers that must be at least as good
+	// as the verifier's would have been (escalated answers count as good), in
+	// (0, 1], e.g. 0.95. With a target the threshold in effect is calibrated
+	// from audit samples; without one it stays Rule.Threshold and audits only
+	// measure.
+	Target *float64 `json:"target,omitempty"`
+	// Confidence is the one-sided confidence at which the target is held, in
+	// [0.5, 1). Default 0.9.
+	Confidence *float64 `json:"confidence,omitempty"`
+	// MinSamples is the number of labelled samples before the threshold moves
+	// or a score is learned. At least 20; default 100.
+	MinSamples *int `json:"minSamples,omitempty"`
+	// Learn fits the rule's own score of "the draft is good" from its audit
+	// samples once MinSamples are labelled. Default true with a target.
+	Learn *bool `json:"learn,omitempty"`
+	// ColdStart is what the rule does until it is calibrated: "threshold"
+	// (default: hold Rule.Threshold) or "verifier" (answer every request with
+	// the verifier, drafting a share Explore of them for samples).
+	ColdStart ColdStart `json:"coldStart,omitempty"`
+	// Explore is the share of requests still drafted (and compared, never
+	// served) while the rule escalates everything, so that it can learn that
+	// drafts got better. In [0, 1]; default 0.1.
+	Explore *float64 `json:"explore,omitempty"`
+	// Audit sends a share of accepted drafts to the verifier too.
+	Audit *Audit `json:"audit,omitempty"`
+}
+
+// ColdStart selects a rule's behaviour before it is calibrated.
+type ColdStart string
+
+const (
+	// ColdStartThreshold holds the configured threshold.
+	ColdStartThreshold ColdStart = "threshold"
+	// ColdStartVerifier escalates every request until calibrated.
+	ColdStartVerifier ColdStart = "verifier"
+)
+
+// Audit compares accepted drafts with the verifier's answer, in the
+// background, after the client has its answer.
+type Audit struct {
+	// Rate is the share of accepted drafts audited, in [0, 1]. Default 0.05
+	// with a target, else 0.
+	Rate *float64 `json:"rate,omitempty"`
+	// MaxCostShare caps audit spend (verifier and judge calls) as a share of
+	// the rule's other spend; an audit that would pass it is skipped. In
+	// [0, 1]; default 0.1.
+	MaxCostShare *float64 `json:"maxCostShare,omitempty"`
+	// Comparer decides whether a draft is at least as good as the verifier's
+	// answer: "auto" (default), "exact" or "judge".
+	Comparer Comparer `json:"comparer,omitempty"`
+	// JudgeRate is the share of comparisons the judge is asked to settle when
+	// the comparer needs it (every audit is judged; escalated drafts are
+	// judged at this rate). In [0, 1]; default 0.2.
+	JudgeRate *float64 `json:"judgeRate,omitempty"`
+	// Judge is the pairwise judge model; its cost counts as audit spend.
+	Judge *AuditJudge `json:"judge,omitempty"`
+	// KeepText keeps the prompt and both answers in exported samples.
+	// Default false: samples carry hashes, scores and verdicts only.
+	KeepText bool `json:"keepText,omitempty"`
+}
+
+// Comparer names how an audit compares two answers.
+type Comparer string
+
+const (
+	// ComparerAuto compares final answers when both have one and they agree;
+	// otherwise asks the judge (when configured).
+	ComparerAuto Comparer = "auto"
+	// ComparerExact compares final answers (numbers, choices, JSON answer
+	// fields, short strings, tool calls); answers without one are not counted.
+	ComparerExact Comparer = "exact"
+	// ComparerJudge asks the pairwise judge, in both orders.
+	ComparerJudge Comparer = "judge"
+)
+
+// AuditJudge is the model that compares two answers.
+type AuditJudge struct {
+	Target
+	// Timeout for each judge call. Default 60s.
+	Timeout Duration `json:"timeout,omitzero"`
+}
+
+// SecondOpinion is a set of cheap models asked alongside the draft.
+type SecondOpinion struct {
+	// Targets are asked in parallel with the draft; at least one.
+	Targets []Target `json:"targets"`
+	// Timeout is how long the gate waits for second opinions once the draft
+	// is ready; a later opinion is dropped (its cost still counts). Default 2s.
+	Timeout Duration `json:"timeout,omitzero"`
 }
 
 // Gate holds the quality gate's tunables. Nil fields mean "use the default".

@@ -159,6 +159,18 @@ func (s *Set) Validate() error {
 			}
 		}
 		prices(bad, f+".prices", r.Prices)
+		if q := r.Quality; q != nil {
+			quality(bad, target, f+".quality", q)
+		}
+		if so := r.SecondOpinion; so != nil {
+			if len(so.Targets) == 0 {
+				bad(f+".secondOpinion.targets", "at least one target is required")
+			}
+			for j, t := range so.Targets {
+				target(fmt.Sprintf("%s.secondOpinion.targets[%d]", f, j), t)
+			}
+			duration(bad, f+".secondOpinion.timeout", so.Timeout)
+		}
 	}
 	if s.DefaultRoute != nil {
 		if s.DefaultRoute.Provider == "" {
@@ -169,6 +181,52 @@ func (s *Set) Validate() error {
 	}
 	prices(bad, "prices", s.Prices)
 	return errors.Join(errs...)
+}
+
+func quality(bad func(string, string, ...any), target func(string, Target), f string, q *Quality) {
+	if q.Target != nil && !(*q.Target > 0 && *q.Target <= 1) {
+		bad(f+".target", "must be in (0, 1], got %v", *q.Target)
+	}
+	if q.Confidence != nil && !(*q.Confidence >= 0.5 && *q.Confidence < 1) {
+		bad(f+".confidence", "must be in [0.5, 1), got %v", *q.Confidence)
+	}
+	if q.MinSamples != nil && *q.MinSamples < 20 {
+		bad(f+".minSamples", "must be at least 20, got %d", *q.MinSamples)
+	}
+	switch q.ColdStart {
+	case "", ColdStartThreshold, ColdStartVerifier:
+	default:
+		bad(f+".coldStart", "must be threshold or verifier; got %q", q.ColdStart)
+	}
+	if q.Explore != nil {
+		unit(bad, f+".explore", *q.Explore)
+	}
+	a := q.Audit
+	if a == nil {
+		return
+	}
+	if a.Rate != nil {
+		unit(bad, f+".audit.rate", *a.Rate)
+	}
+	if a.MaxCostShare != nil {
+		unit(bad, f+".audit.maxCostShare", *a.MaxCostShare)
+	}
+	if a.JudgeRate != nil {
+		unit(bad, f+".audit.judgeRate", *a.JudgeRate)
+	}
+	switch a.Comparer {
+	case "", ComparerAuto, ComparerExact:
+	case ComparerJudge:
+		if a.Judge == nil {
+			bad(f+".audit.judge", "is required with comparer judge")
+		}
+	default:
+		bad(f+".audit.comparer", "must be auto, exact or judge; got %q", a.Comparer)
+	}
+	if a.Judge != nil {
+		target(f+".audit.judge", a.Judge.Target)
+		duration(bad, f+".audit.judge.timeout", a.Judge.Timeout)
+	}
 }
 
 func unit(bad func(string, string, ...any), field string, v float64) {
