@@ -19,6 +19,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
@@ -43,6 +44,8 @@ type Options struct {
 // Proxy is an assembled proxy: load rules through Loader, serve Server.
 type Proxy struct {
 	Metrics *metrics.Metrics
+	// Quality holds the rules' quality loops across reloads.
+	Quality *routequality.Registry
 	Loader  *rulesource.Loader
 	Engine  *cascade.Engine
 	Server  *server.Server
@@ -63,9 +66,11 @@ func New(o Options) (*Proxy, error) {
 		ReadFile:        o.ReadFile,
 		BaseURLOverride: o.BaseURLOverride,
 		Prices:          pricing.Default(),
+		Quality:         &routequality.Registry{},
 	}
 	p := &Proxy{
 		Metrics: m,
+		Quality: builder.Quality,
 		Loader:  &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log},
 		Engine:  &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m}},
 	}

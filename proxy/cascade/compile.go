@@ -6,6 +6,7 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/quality"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -19,7 +20,14 @@ type CompiledRule struct {
 	Prices           *pricing.Table
 	DraftProvider    Provider
 	VerifierProvider Provider
-	judge            *modelJudge // nil without a judge
+	// OpinionProviders serve Rule.SecondOpinion.Targets, in order.
+	OpinionProviders []Provider
+	// AuditJudgeProvider serves Rule.Quality.Audit.Judge; nil without one.
+	AuditJudgeProvider Provider
+	// Quality is the rule's quality loop (samples, learned score, threshold
+	// in effect); it outlives reloads that keep the rule's meaning.
+	Quality *routequality.Route
+	judge   *modelJudge // nil without a judge
 }
 
 // Name is the rule's name.
@@ -45,9 +53,10 @@ func (c *Compiled) For(r *rules.Rule) *CompiledRule {
 
 // Compile prepares every rule of a validated set. base is the built-in
 // price table (nil: pricing.Default()); providers resolves the provider
-// names the rules use. Every rule that cannot be compiled is reported, each
+// names the rules use; reg keeps the rules' quality loops across reloads
+// (nil: every rule starts a fresh one). Every rule that cannot be compiled is reported, each
 // error naming its field (e.g. "rules[2].gate: ...").
-func Compile(set *rules.Set, base *pricing.Table, providers Lookup) (*Compiled, error) {
+func Compile(set *rules.Set, base *pricing.Table, providers Lookup, reg *routequality.Registry) (*Compiled, error) {
 	if base == nil {
 		base = pricing.Default()
 	}
@@ -65,6 +74,9 @@ func Compile(set *rules.Set, base *pricing.Table, providers Lookup) (*Compiled, 
 				errs = append(errs, fmt.Errorf("rules[%d].%w", i, e))
 			}
 			continue
+		}
+		if reg != nil {
+			cr.Quality = reg.Route(r)
 		}
 		c.Rules = append(c.Rules, cr)
 		c.byRule[r] = cr
@@ -102,6 +114,15 @@ func CompileRule(r *rules.Rule, prices *pricing.Table, providers Lookup) (*Compi
 	if r.Gate != nil && r.Gate.Judge != nil {
 		c.judge = &modelJudge{cfg: r.Gate.Judge, provider: provider("gate.judge", r.Gate.Judge.Target)}
 	}
+	if so := r.SecondOpinion; so != nil {
+		for i, t := range so.Targets {
+			c.OpinionProviders = append(c.OpinionProviders, provider(fmt.Sprintf("secondOpinion.targets[%d]", i), t))
+		}
+	}
+	if q := r.Quality; q != nil && q.Audit != nil && q.Audit.Judge != nil {
+		c.AuditJudgeProvider = provider("quality.audit.judge", q.Audit.Judge.Target)
+	}
+	c.Quality = routequality.NewRoute(r.Name, routequality.Resolve(r))
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

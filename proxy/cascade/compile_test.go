@@ -36,7 +36,7 @@ func TestCompileNamesEveryFieldAtFault(t *testing.T) {
 	set.Rules[2].Gate = &rules.Gate{Options: map[string]float64{"repetition_low": 0.9, "repetition_high": 0.1},
 		Judge: &rules.Judge{Target: rules.Target{Provider: "gone", Model: judgeModel}}}
 	set.Rules[2].Draft.Provider = "nope"
-	c, err := cascade.Compile(set, testPrices, lookup("cheap", "strong"))
+	c, err := cascade.Compile(set, testPrices, lookup("cheap", "strong"), nil)
 	if err == nil || c != nil {
 		t.Fatalf("Compile = %v, %v; want an error", c, err)
 	}
@@ -60,7 +60,7 @@ func TestCompileBuildsEachRuleOnce(t *testing.T) {
 	set := testSet()
 	set.Prices = map[string]rules.Price{"shared": {Input: 2}, draftModel: {Input: 3}}
 	set.Rules[1].Prices = map[string]rules.Price{"own": {Input: 4}}
-	c, err := cascade.Compile(set, testPrices, lookup("cheap", "strong"))
+	c, err := cascade.Compile(set, testPrices, lookup("cheap", "strong"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

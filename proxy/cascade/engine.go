@@ -20,6 +20,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/quality"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -71,8 +72,18 @@ type Result struct {
 	Decision *quality.Decision
 	// Draft, Judge and Verifier are the upstream calls made, nil when not made.
 	Draft, Judge, Verifier *Call
-	Started                time.Time
-	GateTime               time.Duration
+	// Opinions are the second-opinion calls made, in the rule's order.
+	Opinions []*Call
+	// DraftResponse is the draft's complete answer when one was read
+	// (accepted or not): the quality loop compares it with the verifier's.
+	DraftResponse *llm.Response
+	// Verdict is the rule's quality-loop decision on the draft (score,
+	// threshold, features); nil when no draft was scored.
+	Verdict *routequality.Verdict
+	// Mass is what this request's sample stands for (see routequality.Route.Bypass); 0 reads as 1.
+	Mass     float64
+	Started  time.Time
+	GateTime time.Duration
 }
 
 // Call is one upstream call of a request and how it ended.

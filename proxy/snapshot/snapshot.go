@@ -23,6 +23,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -106,6 +107,9 @@ type Builder struct {
 	// Prices is the built-in price table the rules' prices override
 	// (default pricing.Default()).
 	Prices *pricing.Table
+	// Quality keeps the rules' quality loops across the snapshots it builds
+	// (nil: each snapshot starts fresh ones).
+	Quality *routequality.Registry
 }
 
 // Build resolves keys, builds clients and compiles the rules. A provider
@@ -160,7 +164,7 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("build snapshot: %w", err)
 	}
-	compiled, err := cascade.Compile(set, b.Prices, snap.lookup)
+	compiled, err := cascade.Compile(set, b.Prices, snap.lookup, b.Quality)
 	if err != nil {
 		return nil, fmt.Errorf("compile rules: %w", err)
 	}
