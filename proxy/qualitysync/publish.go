@@ -156,7 +156,7 @@ func (p *Publisher) collect() map[string]*routequality.Route {
 func (p *Publisher) state() routequality.State {
 	st := routequality.State{Version: routequality.StateVersion, Routes: make(map[string]routequality.RouteState, len(p.windows))}
 	for name, w := range p.windows {
-		st.Routes[name] = routequality.RouteState{Samples: slices.Clone(w.samples), Spend: w.spend, AuditSpend: w.audit}
+		st.Routes[name] = routequality.RouteState{Samples: w.samples, Spend: w.spend, AuditSpend: w.audit}
 	}
 	return st
 }
@@ -174,11 +174,15 @@ func encode(st routequality.State, max int) (doc []byte, stripped, dropped int, 
 		i    int
 	}
 	var refs []ref
+	routes := make(map[string]routequality.RouteState, len(st.Routes))
 	for rule, rs := range st.Routes {
+		rs.Samples = slices.Clone(rs.Samples) // the caller's stay whole
+		routes[rule] = rs
 		for i := range rs.Samples {
 			refs = append(refs, ref{rule, i})
 		}
 	}
+	st.Routes = routes
 	at := func(r ref) *routequality.Sample { return &st.Routes[r.rule].Samples[r.i] }
 	slices.SortStableFunc(refs, func(a, b ref) int { return at(a).Time.Compare(at(b).Time) })
 	size := func(s *routequality.Sample) int {
