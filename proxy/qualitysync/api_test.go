@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -27,9 +28,13 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
 )
 
-// apiConfig is the shared API server's config (envtest: etcd +
-// kube-apiserver), started by TestMain when KUBEBUILDER_ASSETS is set.
-var apiConfig *rest.Config
+// apiEnv and apiConfig are the shared API server (envtest: etcd +
+// kube-apiserver, RBAC on), started by TestMain when KUBEBUILDER_ASSETS is
+// set, and its administrator's config.
+var (
+	apiEnv    *envtest.Environment
+	apiConfig *rest.Config
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
@@ -41,7 +46,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "start the API server:", err)
 		os.Exit(1)
 	}
-	apiConfig = cfg
+	apiEnv, apiConfig = env, cfg
 	code := m.Run()
 	_ = env.Stop()
 	os.Exit(code)
@@ -338,5 +343,73 @@ func TestCalibrationFromTheRulesConfigMapReachesTheRoutes(t *testing.T) {
 	labelled(proxy.Quality.Routes()["opus"], 2*routequality.RefitEvery, false)
 	if c := proxy.Quality.Routes()["opus"].Calibration(); c.Threshold != 0.42 {
 		t.Errorf("the route recalibrated itself: %+v", c)
+	}
+}
+
+// A pod allowed only to create and patch ConfigMaps in its namespace can
+// publish (the first publish creates, the next ones update); without create
+// it cannot start its ConfigMap, and a refusal says so without credentials.
+func TestPublishNeedsCreateAndPatch(t *testing.T) {
+	cfg := needAPI(t)
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	createNamespace(t, cs, "team-rbac")
+	user, err := apiEnv.AddUser(envtest.User{Name: "proxy-pod"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := func(verbs ...string) {
+		t.Helper()
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "publish", Namespace: "team-rbac"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: verbs}}}
+		_ = cs.RbacV1().Roles("team-rbac").Delete(ctx, "publish", metav1.DeleteOptions{})
+		if _, err := cs.RbacV1().Roles("team-rbac").Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "publish", Namespace: "team-rbac"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "publish"},
+		Subjects: []rbacv1.Subject{{Kind: "User", Name: "proxy-pod", APIGroup: "rbac.authorization.k8s.io"}}}
+	if _, err := cs.RbacV1().RoleBindings("team-rbac").Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry("opus")
+	p := &qualitysync.Publisher{Registry: reg, Route: "rbac", Namespace: "team-rbac", Pod: "proxy-1"}
+	if err := p.Connect(user.Config()); err != nil {
+		t.Fatal(err)
+	}
+	labelled(reg.Routes()["opus"], 1, true)
+	// RBAC changes take effect at once in the API server's authorizer, but
+	// give it a moment's retry to be safe.
+	publish := func(wantOK bool) error {
+		t.Helper()
+		var err error
+		for range 50 {
+			if err = p.Publish(ctx); (err == nil) == wantOK {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return err
+	}
+	grant("patch")
+	err = publish(false)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 403") || !strings.Contains(err.Error(), "cannot create") {
+		t.Fatalf("patch alone: %v", err)
+	}
+	if strings.Contains(err.Error(), "BEGIN") || strings.Contains(err.Error(), string(user.Config().KeyData)) {
+		t.Errorf("the error carries credentials: %v", err)
+	}
+	grant("create", "patch")
+	if err := publish(true); err != nil {
+		t.Fatalf("create and patch: %v", err)
+	}
+	labelled(reg.Routes()["opus"], 1, false)
+	if err := p.Publish(ctx); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	_, st := published(t, cs, "team-rbac", "rbac-quality-proxy-1")
+	if n := len(st.Routes["opus"].Samples); n != 2 {
+		t.Errorf("%d samples published, want 2", n)
 	}
 }
