@@ -47,8 +47,10 @@ type Options struct {
 	QualityState         string
 	QualityStateInterval time.Duration
 	// QualityPublish, when set, publishes the pod's quality samples every
-	// QualityPublishInterval (default 30s) and after the server stopped. It
-	// must be connected; New sets its Registry.
+	// QualityPublishInterval (default 30s) and after the server stopped, and
+	// reads back what the pod published before after the first rules load
+	// (qualitysync.Publisher.Restore). It must be connected; New sets its
+	// Registry.
 	QualityPublish         *qualitysync.Publisher
 	QualityPublishInterval time.Duration
 }
@@ -134,14 +136,23 @@ func (p *Proxy) Load(data []byte, source string) error {
 }
 
 func (p *Proxy) restoreQuality() {
-	if p.state == nil {
-		return
+	if p.state != nil {
+		switch restored, err := p.state.Load(); {
+		case err != nil:
+			p.log.Error("quality state not restored; the routes start afresh", "error", err.Error())
+		case restored:
+			p.log.Info("quality state restored", "path", p.state.Path)
+		}
 	}
-	switch restored, err := p.state.Load(); {
-	case err != nil:
-		p.log.Error("quality state not restored; the routes start afresh", "error", err.Error())
-	case restored:
-		p.log.Info("quality state restored", "path", p.state.Path, "routes", len(p.Quality.Routes()))
+	if p.publish != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		defer cancel()
+		switch restored, err := p.publish.Restore(ctx); {
+		case err != nil:
+			p.log.Warn("published quality samples not read back; the routes start afresh", "error", err.Error())
+		case restored:
+			p.log.Info("quality samples this pod published before restored")
+		}
 	}
 }
 

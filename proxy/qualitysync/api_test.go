@@ -413,3 +413,53 @@ func TestPublishNeedsCreateAndPatch(t *testing.T) {
 		t.Errorf("%d samples published, want 2", n)
 	}
 }
+
+// A restarted container keeps its pod's name: it reads back what it
+// published, continues the sequence numbers and the spend totals, and its
+// next publish still carries the earlier samples.
+func TestRestartedPodContinuesWhatItPublished(t *testing.T) {
+	cfg := needAPI(t)
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	first := registry("opus")
+	p := &qualitysync.Publisher{Registry: first, Route: "restart", Namespace: "default", Pod: "proxy-9"}
+	if err := p.Connect(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if restored, err := p.Restore(ctx); restored || err != nil {
+		t.Fatalf("nothing published yet: restored %v, %v", restored, err)
+	}
+	labelled(first.Routes()["opus"], 3, true)
+	first.Routes()["opus"].Spend(2, false)
+	if err := p.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	again := registry("opus", "sonnet")
+	q := &qualitysync.Publisher{Registry: again, Route: "restart", Namespace: "default", Pod: "proxy-9"}
+	if err := q.Connect(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if restored, err := q.Restore(ctx); !restored || err != nil {
+		t.Fatalf("restored %v, %v", restored, err)
+	}
+	opus := again.Routes()["opus"]
+	if n := len(opus.Samples()); n != 3 {
+		t.Errorf("%d samples restored, want 3", n)
+	}
+	labelled(opus, 1, false)
+	opus.Spend(1, false)
+	if err := q.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, st := published(t, cs, "default", "restart-quality-proxy-9")
+	got := st.Routes["opus"]
+	if len(got.Samples) != 4 || got.Spend != 3 {
+		t.Fatalf("%d samples (want 4), spend %v (want 3)", len(got.Samples), got.Spend)
+	}
+	for i, s := range got.Samples {
+		if s.Seq != uint64(i+1) || s.Pod != "proxy-9" {
+			t.Errorf("sample %d: pod %q sequence %d", i, s.Pod, s.Seq)
+		}
+	}
+}

@@ -43,6 +43,8 @@ const maxNameLen = 253
 //
 // Samples drained from the routes stay in the publisher's window whether or
 // not a publish succeeds, so an API outage loses none (beyond the window).
+// Samples of a route that a rules change restarted (another draft, verifier
+// or gate) and not yet drained are lost with it.
 // When the document would exceed MaxBytes, the oldest samples lose their
 // texts (kept only by rules with quality.audit.keepText) first, then the
 // oldest samples are left out of that publish.
@@ -121,6 +123,67 @@ func (p *Publisher) Publish(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Restore reads back what this pod published before: a restarted
+// container keeps its pod's name, and its samples must continue the pod's
+// sequence numbers (the operator keeps one copy of each pod and sequence
+// number, so a restarted count would pass for samples it already has). The
+// routes get the published samples and spend (routequality.Registry.Import)
+// and the next publish carries them on. Run it once the first rules are
+// loaded. A pod without a ConfigMap yet restores nothing.
+func (p *Publisher) Restore(ctx context.Context) (restored bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client == nil {
+		return false, errors.New("quality publisher: Connect first")
+	}
+	name := ConfigMapName(p.Route, p.Pod)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(name), nil)
+	if err != nil {
+		return false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, apiError(resp))
+	}
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&cm); err != nil {
+		return false, fmt.Errorf("decode configmap %s/%s: %w", p.Namespace, name, err)
+	}
+	doc, ok := cm.Data[routequality.SamplesKey]
+	if !ok {
+		return false, nil
+	}
+	var st routequality.State
+	if err := json.Unmarshal([]byte(doc), &st); err != nil {
+		return false, fmt.Errorf("configmap %s/%s %s: %w", p.Namespace, name, routequality.SamplesKey, err)
+	}
+	if err := p.Registry.Import(st); err != nil {
+		return false, fmt.Errorf("configmap %s/%s: %w", p.Namespace, name, err)
+	}
+	p.windows = map[string]*window{}
+	for rule, r := range p.Registry.Routes() {
+		rs, ok := st.Routes[rule]
+		if !ok {
+			continue
+		}
+		w := &window{route: r, spend: rs.Spend, audit: rs.AuditSpend}
+		w.samples = append(w.samples, rs.Samples[max(0, len(rs.Samples)-routequality.Window):]...)
+		w.seenSpend, w.seenAudit = r.Costs()
+		p.windows[rule] = w
+	}
+	return true, nil
 }
 
 // collect drains the routes into the windows.
@@ -248,8 +311,7 @@ func (p *Publisher) apply(ctx context.Context, doc []byte) error {
 	if err != nil {
 		return fmt.Errorf("encode configmap: %w", err)
 	}
-	u := fmt.Sprintf("%s/api/v1/namespaces/%s/configmaps/%s?%s", p.host, url.PathEscape(p.Namespace), url.PathEscape(name),
-		url.Values{"fieldManager": {FieldManager}, "force": {"true"}}.Encode())
+	u := p.url(name) + "?" + url.Values{"fieldManager": {FieldManager}, "force": {"true"}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, u, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("publish quality samples: %w", err)
@@ -265,6 +327,16 @@ func (p *Publisher) apply(ctx context.Context, doc []byte) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		return nil
 	}
+	return fmt.Errorf("publish quality samples to configmap %s/%s: %w", p.Namespace, name, apiError(resp))
+}
+
+func (p *Publisher) url(name string) string {
+	return fmt.Sprintf("%s/api/v1/namespaces/%s/configmaps/%s", p.host, url.PathEscape(p.Namespace), url.PathEscape(name))
+}
+
+// apiError describes a failed API call by its status and the API server's
+// reason and message (a Status object; it carries no credentials).
+func apiError(resp *http.Response) error {
 	var status struct {
 		Reason  string `json:"reason"`
 		Message string `json:"message"`
@@ -274,7 +346,7 @@ func (p *Publisher) apply(ctx context.Context, doc []byte) error {
 	if len(msg) > 300 {
 		msg = msg[:300] + "..."
 	}
-	return fmt.Errorf("publish quality samples to configmap %s/%s: HTTP %d %s: %s", p.Namespace, name, resp.StatusCode, status.Reason, msg)
+	return fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, status.Reason, msg)
 }
 
 func (p *Publisher) maxBytes() int {
