@@ -346,10 +346,11 @@ func TestCalibrationFromTheRulesConfigMapReachesTheRoutes(t *testing.T) {
 	}
 }
 
-// A pod allowed only to create and patch ConfigMaps in its namespace can
-// publish (the first publish creates, the next ones update); without create
-// it cannot start its ConfigMap, and a refusal says so without credentials.
-func TestPublishNeedsCreateAndPatch(t *testing.T) {
+// A pod allowed only to get, create and patch ConfigMaps in its namespace
+// can publish (the first publish creates, the next ones update) and read
+// back; without create it cannot start its ConfigMap, and a refusal says so
+// without credentials.
+func TestPublishNeedsGetCreateAndPatch(t *testing.T) {
 	cfg := needAPI(t)
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
@@ -400,9 +401,12 @@ func TestPublishNeedsCreateAndPatch(t *testing.T) {
 	if strings.Contains(err.Error(), "BEGIN") || strings.Contains(err.Error(), string(user.Config().KeyData)) {
 		t.Errorf("the error carries credentials: %v", err)
 	}
-	grant("create", "patch")
+	grant("get", "create", "patch")
 	if err := publish(true); err != nil {
 		t.Fatalf("create and patch: %v", err)
+	}
+	if restored, err := p.Restore(ctx); !restored || err != nil {
+		t.Fatalf("read back with get: %v, %v", restored, err)
 	}
 	labelled(reg.Routes()["opus"], 1, false)
 	if err := p.Publish(ctx); err != nil {
