@@ -140,8 +140,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		BodyReadTimeout: o.bodyReadTimeout},
 		QualityState: o.qualityState, QualityStateInterval: o.qualityStateInterval,
 		QualityPublishInterval: o.qualityPublishInterval}
-	if o.qualityStateInterval <= 0 || o.qualityPublishInterval <= 0 {
-		return errors.New("--quality-state-interval and --quality-publish-interval must be positive")
+	if o.qualityStateInterval < 0 || o.qualityPublishInterval < 0 {
+		return errors.New("--quality-state-interval and --quality-publish-interval must be positive (0: the default)")
 	}
 	if o.qualityPublish {
 		pub, err := newPublisher(o, os.Getenv)
