@@ -24,6 +24,7 @@ type Metrics struct {
 	// Routing and cascade.
 	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|bypassed|error|canceled)
 	DraftFailures  *prometheus.CounterVec   // rule, reason (error|timeout)
+	SecondOpinions *prometheus.CounterVec   // rule, end (answered|failed|dropped|canceled)
 	GateScore      *prometheus.HistogramVec // rule
 	StageDuration  *prometheus.HistogramVec // stage (one of Stages), outcome
 	Tokens         *prometheus.CounterVec   // model, kind (input|output|cache_write|cache_read)
@@ -33,7 +34,6 @@ type Metrics struct {
 	ExtraCostUSD   *prometheus.CounterVec   // rule: money lost by requests that cost more (escalations pay for both models)
 	UnknownPrice   *prometheus.CounterVec   // model
 	UpstreamErrors *prometheus.CounterVec   // provider, kind
-	SecondOpinions *prometheus.CounterVec   // rule, end (answered|failed|dropped|canceled)
 
 	// Rules loading.
 	RulesReloads *prometheus.CounterVec // result (ok|invalid|unchanged)
@@ -68,6 +68,9 @@ func New() *Metrics {
 		DraftFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_draft_failures_total", Help: "Draft calls that failed and were escalated, by reason (error, timeout).",
 		}, []string{"rule", "reason"}),
+		SecondOpinions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_second_opinions_total", Help: "Second-opinion calls by rule and how they ended (answered, failed, dropped: not awaited, canceled: the client went away).",
+		}, []string{"rule", "end"}),
 		GateScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cascadeflow_gate_score", Help: "Quality gate score of drafts.",
 			Buckets: []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}, // literal: LinearBuckets gives le="0.30000000000000004"
@@ -97,9 +100,6 @@ func New() *Metrics {
 		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_upstream_errors_total", Help: "Failed upstream calls by provider and error kind.",
 		}, []string{"provider", "kind"}),
-		SecondOpinions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cascadeflow_second_opinions_total", Help: "Second-opinion calls by rule and how they ended (answered, failed, dropped: not awaited, canceled: the client went away).",
-		}, []string{"rule", "end"}),
 		RulesReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_rules_reloads_total", Help: "Rules load attempts by result (ok, invalid, unchanged).",
 		}, []string{"result"}),
@@ -114,8 +114,8 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Requests, m.RequestDuration, m.InFlight,
-		m.RouteRequests, m.DraftFailures, m.GateScore, m.StageDuration,
-		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.ExtraCostUSD, m.UnknownPrice, m.UpstreamErrors, m.SecondOpinions,
+		m.RouteRequests, m.DraftFailures, m.SecondOpinions, m.GateScore, m.StageDuration,
+		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.ExtraCostUSD, m.UnknownPrice, m.UpstreamErrors,
 		m.RulesReloads, m.RulesInfo, m.RulesLoaded,
 	)
 	return m
