@@ -93,6 +93,12 @@ type Result struct {
 	OpinionWait time.Duration
 }
 
+// Calls are the upstream calls of the request: the draft, the judge and the
+// verifier (nil when not made), then the second opinions.
+func (res *Result) Calls() []*Call {
+	return append([]*Call{res.Draft, res.Judge, res.Verifier}, res.Opinions...)
+}
+
 // Call is one upstream call of a request and how it ended.
 type Call struct {
 	Provider string

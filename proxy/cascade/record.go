@@ -107,7 +107,7 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 				m.UnknownPrice.WithLabelValues(c.Model).Inc()
 			}
 		}
-		for _, c := range append([]*Call{res.Draft, res.Judge, res.Verifier}, res.Opinions...) {
+		for _, c := range res.Calls() {
 			if c.upstreamFailed() {
 				m.UpstreamErrors.WithLabelValues(c.Provider, string(llm.AsError(c.Err).Kind)).Inc()
 			}
@@ -238,7 +238,7 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, draftEscala
 		}
 		s.SecondOpinions[c.End]++
 	}
-	for _, c := range append([]*Call{res.Draft, res.Judge, res.Verifier}, res.Opinions...) {
+	for _, c := range res.Calls() {
 		if c != nil {
 			u := c.Usage
 			s.Tokens[c.Model] += int64(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
