@@ -125,8 +125,8 @@ func New(o Options) (*Proxy, error) {
 }
 
 // Load applies a rules document, as a rules-file change does. Once rules
-// are served for the first time, the quality state file is read into their
-// routes.
+// are served for the first time, their routes get the quality state saved
+// before (the state file, the samples this pod published).
 func (p *Proxy) Load(data []byte, source string) error {
 	_, err := p.Loader.Apply(data, source)
 	if p.Loader.Store.Load() != nil {
