@@ -62,13 +62,13 @@ func TestEncodeFitsTheBudgetOldestFirst(t *testing.T) {
 	// Room for about 20 bare samples: the oldest go too.
 	bare := texted("a", 1, t0, "")
 	one, _ := json.Marshal(bare)
-	max := 20 * len(one)
-	doc, _, dropped, err = encode(st, max)
+	limit := 20 * len(one)
+	doc, _, dropped, err = encode(st, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(doc) > max || dropped < 170 {
-		t.Fatalf("%d bytes of %d allowed, %d dropped", len(doc), max, dropped)
+	if len(doc) > limit || dropped < 170 {
+		t.Fatalf("%d bytes of %d allowed, %d dropped", len(doc), limit, dropped)
 	}
 	got = routequality.State{}
 	if err := json.Unmarshal(doc, &got); err != nil {

@@ -224,12 +224,12 @@ func (p *Publisher) state() routequality.State {
 	return st
 }
 
-// encode marshals st within max bytes: it first leaves out the texts of the
+// encode marshals st within limit bytes: it first leaves out the texts of the
 // oldest samples, then the oldest samples, until the document fits. It
 // reports how many samples lost their texts and how many were left out.
-func encode(st routequality.State, max int) (doc []byte, stripped, dropped int, err error) {
+func encode(st routequality.State, limit int) (doc []byte, stripped, dropped int, err error) {
 	doc, err = json.Marshal(st)
-	if err != nil || len(doc) <= max {
+	if err != nil || len(doc) <= limit {
 		return doc, 0, 0, err
 	}
 	type ref struct {
@@ -252,7 +252,7 @@ func encode(st routequality.State, max int) (doc []byte, stripped, dropped int, 
 		b, _ := json.Marshal(s)
 		return len(b) + 1 // and its comma
 	}
-	over := len(doc) - max
+	over := len(doc) - limit
 	for _, r := range refs {
 		if over <= 0 {
 			break
@@ -286,8 +286,8 @@ func encode(st routequality.State, max int) (doc []byte, stripped, dropped int, 
 		st.Routes[rule] = rs
 	}
 	doc, err = json.Marshal(st)
-	if err == nil && len(doc) > max {
-		err = fmt.Errorf("quality samples: %d bytes even without samples, over the %d allowed", len(doc), max)
+	if err == nil && len(doc) > limit {
+		err = fmt.Errorf("quality samples: %d bytes even without samples, over the %d allowed", len(doc), limit)
 	}
 	return doc, stripped, dropped, err
 }
