@@ -2,7 +2,9 @@
 // samples of the route's own traffic it estimates, for every candidate
 // threshold, the share of answers at least as good as the verifier's would
 // have been, with a one-sided confidence bound, and picks the cheapest
-// threshold whose bound meets the target.
+// threshold whose bound meets the target and whose accepted drafts are
+// shown to be better than the ones it escalates (a score that separates
+// nothing escalates everything).
 //
 // The choice is a fixed-sequence test ("Learn then Test", Angelopoulos et
 // al. 2021): candidate thresholds are tested from the strictest (accept no
@@ -90,10 +92,11 @@ func At(samples []Sample, t, delta float64) Estimate {
 // region sums what the estimate needs of the samples at or above a threshold.
 type region struct {
 	accepted, wSum, wSq, wBad float64
-	labels                    int
+	labels, n                 int
 }
 
 func (r *region) add(s Sample) {
+	r.n++
 	r.accepted += s.mass()
 	if !s.Labelled {
 		return
@@ -190,6 +193,43 @@ const (
 	EscalateAll Reason = "escalate-all"
 )
 
+// badBounds returns the region's one-sided bounds on the share of bad drafts
+// (weighted as in estimate); ok is false without labels.
+func (r region) badBounds(delta float64) (lo, hi float64, ok bool) {
+	if r.wSum <= 0 {
+		return 0, 1, false
+	}
+	n := r.wSum * r.wSum / r.wSq
+	k := r.wBad / r.wSum * n
+	return LowerBound(k, n, delta), UpperBound(k, n, delta), true
+}
+
+// minus is the region of the samples in r and not in s (s within r).
+func (r region) minus(s region) region {
+	return region{
+		accepted: r.accepted - s.accepted,
+		wSum:     r.wSum - s.wSum,
+		wSq:      r.wSq - s.wSq,
+		wBad:     r.wBad - s.wBad,
+		labels:   r.labels - s.labels,
+		n:        r.n - s.n,
+	}
+}
+
+// separates reports whether the drafts of the accepted region acc are shown,
+// at confidence 1-delta, to be better than the ones the threshold escalates
+// (all minus acc): the upper bound of the accepted drafts' bad share is below
+// the lower bound of the escalated drafts'. Accepting every draft needs no
+// such evidence.
+func separates(acc, all region, delta float64) bool {
+	if acc.n == all.n {
+		return true
+	}
+	_, accHi, okAcc := acc.badBounds(delta)
+	rejLo, _, okRej := all.minus(acc).badBounds(delta)
+	return okAcc && okRej && accHi < rejLo
+}
+
 // Never is a threshold no score reaches: every draft is escalated.
 const Never = 1.01
 
@@ -201,13 +241,26 @@ type Decision struct {
 	// Labels is the number of labelled samples the choice saw.
 	Labels int `json:"labels"`
 	// Met says the estimate's lower bound meets the target at the threshold
-	// in effect (always true when every draft is escalated).
+	// in effect: the answers served hold the target at the declared
+	// confidence. It is true when every draft is escalated (the verifier
+	// answers everything); Reason EscalateAll then says the drafts could not
+	// be accepted at the target.
 	Met bool `json:"met"`
 }
 
 // Choose picks the threshold for a route from its samples: the configured
 // one during cold start, else the loosest threshold reached by testing from
 // the strictest down while the lower confidence bound meets the target.
+//
+// Among the thresholds that pass, only one that accepts some drafts and
+// whose accepted drafts are shown to be better than the ones it escalates
+// (see separates; the confidence of each look is divided by the number of
+// looks) is taken, the loosest such: a score that does not tell good drafts from bad
+// ones could still pass by accepting a random sliver of them, but such a
+// route is better off escalating everything (and, escalating, it can stop
+// paying for drafts). When no threshold qualifies the reason is EscalateAll.
+// Every threshold before the first failure is certified by the fixed
+// sequence, so skipping some of them keeps the guarantee.
 func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	cfg = cfg.Defaults()
 	delta := 1 - cfg.Confidence
@@ -219,18 +272,29 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	}
 	if labels < cfg.MinLabels {
 		e := At(samples, configured, delta)
-		return Decision{Threshold: configured, Reason: ColdStart, Estimate: e, Labels: labels, Met: e.Lower >= cfg.Target}
+		met := e.Lower >= cfg.Target
+		if configured >= Never {
+			met = true
+		}
+		return Decision{Threshold: configured, Reason: ColdStart, Estimate: e, Labels: labels, Met: met}
 	}
 	// One pass from the highest score down: each candidate's region is the
 	// previous one plus the samples between the two thresholds.
 	sorted := append([]Sample(nil), samples...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Score > sorted[j].Score })
 	var total float64
+	var all region
 	for _, s := range sorted {
 		total += s.mass()
+		all.add(s)
 	}
+	// Walk strict to loose, keeping the passing thresholds that accept drafts.
+	type candidate struct {
+		e   Estimate
+		acc region
+	}
+	var passing []candidate
 	var acc region
-	best := acc.estimate(Never, total, delta)
 	next := 0
 	steps := int(math.Round(1 / cfg.Step))
 	for i := steps; i >= 0; i-- {
@@ -243,7 +307,20 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 		if e.Lower < cfg.Target {
 			break
 		}
-		best = e
+		if acc.n > 0 {
+			passing = append(passing, candidate{e, acc})
+		}
+	}
+	// The loosest one that separates, each look at delta/looks so that a
+	// score that separates nothing is caught at about the declared
+	// confidence however many thresholds passed.
+	var none region
+	best := none.estimate(Never, total, delta)
+	for i := len(passing) - 1; i >= 0; i-- {
+		if separates(passing[i].acc, all, delta/float64(len(passing))) {
+			best = passing[i].e
+			break
+		}
 	}
 	d := Decision{Threshold: best.Threshold, Reason: Calibrated, Estimate: best, Labels: labels, Met: true}
 	if best.Threshold >= Never {
