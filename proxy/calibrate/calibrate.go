@@ -22,8 +22,9 @@ package calibrate
 
 import (
 	"fmt"
+	"cmp"
 	"math"
-	"sort"
+	"slices"
 )
 
 // Sample is one scored draft.
@@ -86,7 +87,7 @@ func At(samples []Sample, t, delta float64) Estimate {
 			acc.add(s)
 		}
 	}
-	return acc.estimate(t, total, delta)
+	return acc.estimate(t, total, delta, true)
 }
 
 // region sums what the estimate needs of the samples at or above a threshold.
@@ -110,7 +111,9 @@ func (r *region) add(s Sample) {
 	}
 }
 
-func (r *region) estimate(t, total, delta float64) Estimate {
+// estimate is the region's Estimate; upper false leaves Upper at 1 (the
+// controller's walk needs only Lower, and each bound costs a beta quantile).
+func (r *region) estimate(t, total, delta float64, upper bool) Estimate {
 	e := Estimate{Threshold: t, Labels: r.labels}
 	if total == 0 {
 		e.Quality, e.Lower, e.Upper = 1, 0, 1
@@ -133,7 +136,10 @@ func (r *region) estimate(t, total, delta float64) Estimate {
 	e.Effective = n
 	e.Quality = 1 - e.Accepted*bad
 	e.Lower = 1 - e.Accepted*UpperBound(bad*n, n, delta)
-	e.Upper = 1 - e.Accepted*LowerBound(bad*n, n, delta)
+	e.Upper = 1
+	if upper {
+		e.Upper = 1 - e.Accepted*LowerBound(bad*n, n, delta)
+	}
 	return e
 }
 
@@ -281,7 +287,7 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	// One pass from the highest score down: each candidate's region is the
 	// previous one plus the samples between the two thresholds.
 	sorted := append([]Sample(nil), samples...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Score > sorted[j].Score })
+	slices.SortFunc(sorted, func(a, b Sample) int { return cmp.Compare(b.Score, a.Score) })
 	var total float64
 	var all region
 	for _, s := range sorted {
@@ -303,7 +309,7 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 			acc.add(sorted[next])
 			next++
 		}
-		e := acc.estimate(t, total, delta)
+		e := acc.estimate(t, total, delta, false)
 		if e.Lower < cfg.Target {
 			break
 		}
@@ -315,10 +321,10 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	// score that separates nothing is caught at about the declared
 	// confidence however many thresholds passed.
 	var none region
-	best := none.estimate(Never, total, delta)
+	best := none.estimate(Never, total, delta, true)
 	for i := len(passing) - 1; i >= 0; i-- {
-		if separates(passing[i].acc, all, delta/float64(len(passing))) {
-			best = passing[i].e
+		if c := passing[i]; separates(c.acc, all, delta/float64(len(passing))) {
+			best = c.acc.estimate(c.e.Threshold, total, delta, true)
 			break
 		}
 	}

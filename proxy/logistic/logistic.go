@@ -243,6 +243,15 @@ func (p *problem) solve(maxIter int) []float64 {
 		// diagonal (a descent direction on the projected path).
 		moved, ok := 0.0, false
 		if solveSubset(hess, grad, k, free, step) {
+			// A Newton step this small is below what the loss can resolve
+			// in floating point: the fit has converged.
+			size := 0.0
+			for _, j := range free {
+				size = math.Max(size, math.Abs(step[j]))
+			}
+			if size < 1e-6 {
+				break
+			}
 			moved, ok = p.search(beta, step, grad, next, &cur)
 		}
 		if !ok {
@@ -252,7 +261,7 @@ func (p *problem) solve(maxIter int) []float64 {
 			}
 			moved, ok = p.search(beta, step, grad, next, &cur)
 		}
-		if !ok || moved < 1e-7 {
+		if !ok || moved < 1e-6 {
 			break
 		}
 	}
