@@ -21,8 +21,8 @@
 package calibrate
 
 import (
-	"fmt"
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 )

@@ -63,7 +63,9 @@ func trueQuality(t *testing.T, c Calibration, opinions bool) float64 {
 		return 1
 	}
 	m, _ := scorer(&c, opinions)
-	score := func(s float64) float64 { return m.Score(Vector(Inputs{Decision: gateDecision(s, 0.7), DraftChars: 1000})) }
+	score := func(s float64) float64 {
+		return m.Score(Vector(Inputs{Decision: gateDecision(s, 0.7), DraftChars: 1000}))
+	}
 	lo, hi := 0.005, 0.995
 	if score(hi) < c.Threshold {
 		return 1
