@@ -8,6 +8,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/calibrate"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/logistic"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/quality"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
 // richDraft draws a draft with varied length, a hedging signal on 30 % of
@@ -196,5 +197,62 @@ func TestVectorIsFiniteOnBadInput(t *testing.T) {
 	}
 	if x[index("signal:"+quality.SignalLength)] != math.Log(0.01) {
 		t.Errorf("a negative signal score is not floored: %v", x)
+	}
+}
+
+func TestLearningNeutralisesAnAntiInformativeGateAndKeepsAgreement(t *testing.T) {
+	// The research routes: the gate's score is lower on good drafts than on
+	// bad ones, the second opinion agrees with 80 % of good drafts and 20 % of
+	// bad ones. Learning must drop the gate (weight exactly 0), keep
+	// agreement, and the calibrated route must hold the target on fresh
+	// drafts.
+	draw := func(rng *rand.Rand) (Inputs, bool) {
+		good := rng.Float64() < 0.75
+		s := 0.3 + 0.6*rng.Float64()
+		if good {
+			s -= 0.2
+		}
+		a := Agreement{Asked: 1, Compared: 1, DraftAnswer: true}
+		if (good && rng.Float64() < 0.8) || (!good && rng.Float64() < 0.2) {
+			a.Agree = 1
+		}
+		return Inputs{Decision: gateDecision(s, 0.7), DraftChars: 1000, Agreement: a}, good
+	}
+	s := targetSettings(0.9)
+	s.Opinions = []rules.Target{{Provider: "p", Model: "m"}}
+	rng := rand.New(rand.NewPCG(9, 9))
+	var samples []Sample
+	for i := 0; i < 3000; i++ {
+		in, good := draw(rng)
+		x := Vector(in)
+		smp := Sample{Sample: calibrate.Sample{Score: opinionPrior.Score(x), Features: x, LabelProb: 1, Labelled: true, Good: good}}
+		if smp.Score >= 0.7 { // accepted by the prior, audited at 10 %
+			smp.LabelProb = 0.1
+			smp.Labelled = rng.Float64() < 0.1
+			smp.Good = smp.Labelled && good
+		}
+		samples = append(samples, smp)
+	}
+	c := Calibrate(s, samples)
+	if c.Reason != string(calibrate.Calibrated) || c.Model == nil {
+		t.Fatalf("%+v", c)
+	}
+	w := c.Model.Named()
+	if w[FeaturePrior] != 0 || w[FeatureAgree] < 1 {
+		t.Errorf("weights %v: want the gate at 0 and agreement kept", w)
+	}
+	var accepted, bad, n float64
+	for i := 0; i < 20000; i++ {
+		in, good := draw(rng)
+		n++
+		if c.Model.Score(Vector(in)) >= c.Threshold {
+			accepted++
+			if !good {
+				bad++
+			}
+		}
+	}
+	if q := 1 - bad/n; q < s.Target || accepted/n < 0.3 {
+		t.Errorf("fresh drafts: quality %.3f accepting %.3f at threshold %.2f", q, accepted/n, c.Threshold)
 	}
 }

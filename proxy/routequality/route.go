@@ -86,6 +86,8 @@ type Verdict struct {
 // Route is one rule's quality loop. Safe for concurrent use.
 type Route struct {
 	name string
+	// float draws the route's random numbers (audits, exploration, judging).
+	float func() float64
 
 	// calMu serialises recalibrations (fitting runs without mu held).
 	calMu sync.Mutex
@@ -106,7 +108,7 @@ type Route struct {
 
 // NewRoute starts a route with no samples.
 func NewRoute(name string, s Settings) *Route {
-	r := &Route{name: name, s: s}
+	r := &Route{name: name, s: s, float: rand.Float64}
 	r.cal = Calibrate(s, nil)
 	return r
 }
@@ -192,7 +194,7 @@ func (r *Route) Bypass() (bypass bool, mass float64) {
 	if explore <= 0 {
 		return true, 1
 	}
-	if rand.Float64() < explore {
+	if r.float() < explore {
 		return false, 1 / explore
 	}
 	return true, 1
@@ -208,7 +210,7 @@ func (r *Route) Audit(estimatedCost float64) (audit bool, p float64) {
 	if p <= 0 {
 		return false, 0
 	}
-	if rand.Float64() >= p {
+	if r.float() >= p {
 		return false, p
 	}
 	if r.audit+estimatedCost > r.s.MaxCostShare*r.spend {
@@ -224,7 +226,7 @@ func (r *Route) Judge() (judge bool, p float64) {
 	r.mu.Lock()
 	p = r.s.JudgeRate
 	r.mu.Unlock()
-	return p > 0 && rand.Float64() < p, p
+	return p > 0 && r.float() < p, p
 }
 
 // Spend counts the route's spend answering clients (audit false) or

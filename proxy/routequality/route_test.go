@@ -219,23 +219,19 @@ func TestCalibrateRespectsTheBound(t *testing.T) {
 	}
 }
 
-func TestRouteConvergesNearTheBestThreshold(t *testing.T) {
-	// A live route: bypass, decide, audit, add. It starts at the configured
-	// 0.7 and must settle where the oracle would (s* ≈ 0.684 in gate-score
-	// space), without breaking the target.
-	curve := func(s float64) float64 { return s }
-	s := targetSettings(0.95)
-	s.AuditRate, s.MaxCostShare = 0.2, 1
-	r := NewRoute("r", s)
-	rng := rand.New(rand.NewPCG(4, 4))
-	for i := 0; i < 4000; i++ {
-		if bypass, _ := r.Bypass(); bypass {
+// live runs a route on n requests as the engine would: bypass, decide,
+// audit or compare, add.
+func live(r *Route, rng *rand.Rand, n int, curve func(float64) float64) (drafted int) {
+	for i := 0; i < n; i++ {
+		bypass, mass := r.Bypass()
+		r.Spend(1, false)
+		if bypass {
 			continue
 		}
+		drafted++
 		in, good := drawDraft(rng, curve)
 		v := r.Decide(in, in.Decision.Accept)
-		r.Spend(1, false)
-		x := Sample{Sample: calibrate.Sample{Score: v.Score, Features: v.Features, LabelProb: 1}, Outcome: "escalated"}
+		x := Sample{Sample: calibrate.Sample{Score: v.Score, Features: v.Features, Mass: mass, LabelProb: 1}, Outcome: "escalated"}
 		if v.Accept {
 			x.Outcome = "accepted"
 			audit, p := r.Audit(0.1)
@@ -249,19 +245,41 @@ func TestRouteConvergesNearTheBestThreshold(t *testing.T) {
 		}
 		r.Add(x)
 	}
-	c := r.Calibration()
-	if c.Reason != string(calibrate.Calibrated) || c.Model == nil {
-		t.Fatalf("%+v", c)
-	}
-	q := trueQuality(t, c, false)
-	if q < s.Target || q > 0.99 {
-		t.Errorf("realised quality %.4f at threshold %.2f, want in [0.95, 0.99]", q, c.Threshold)
-	}
-	if c.Estimate.Accepted < 0.15 || c.Estimate.Accepted > 0.32 {
-		t.Errorf("accepts %.3f of drafts, the oracle 0.316", c.Estimate.Accepted)
-	}
-	if st := r.Stats(); st.AuditsDrawn == 0 || st.Scorer != ScorerLearned || st.Weights[FeaturePrior] <= 0 {
-		t.Errorf("stats %+v", st)
+	return drafted
+}
+
+func TestRouteConvergesNearTheBestThreshold(t *testing.T) {
+	// A live route starting at the configured 0.7 (or escalating everything
+	// and drafting a tenth, weighted 10) must settle where the oracle would
+	// (s* ≈ 0.684 in gate-score space, 31.6 % accepted) without breaking the
+	// target.
+	curve := func(s float64) float64 { return s }
+	for _, cold := range []rules.ColdStart{rules.ColdStartThreshold, rules.ColdStartVerifier} {
+		s := targetSettings(0.95)
+		s.AuditRate, s.MaxCostShare, s.ColdStart = 0.2, 1, cold
+		r := NewRoute("r", s)
+		r.float = rand.New(rand.NewPCG(4, 5)).Float64
+		rng := rand.New(rand.NewPCG(4, 4))
+		if cold == rules.ColdStartVerifier {
+			if drafted := live(r, rng, 500, curve); drafted > 100 {
+				t.Fatalf("drafted %d of 500 requests while escalating everything at Explore 0.1", drafted)
+			}
+		}
+		live(r, rng, 4000, curve)
+		c := r.Calibration()
+		if c.Reason != string(calibrate.Calibrated) || c.Model == nil {
+			t.Fatalf("cold start %s: %+v", cold, c)
+		}
+		q := trueQuality(t, c, false)
+		if q < s.Target || q > 0.99 {
+			t.Errorf("cold start %s: realised quality %.4f at threshold %.2f, want in [0.95, 0.99]", cold, q, c.Threshold)
+		}
+		if c.Estimate.Accepted < 0.15 || c.Estimate.Accepted > 0.32 {
+			t.Errorf("cold start %s: accepts %.3f of drafts, the oracle 0.316", cold, c.Estimate.Accepted)
+		}
+		if st := r.Stats(); st.AuditsDrawn == 0 || st.Scorer != ScorerLearned || st.Weights[FeaturePrior] <= 0 {
+			t.Errorf("cold start %s: stats %+v", cold, st)
+		}
 	}
 }
 
