@@ -286,14 +286,20 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	}
 	// One pass from the highest score down: each candidate's region is the
 	// previous one plus the samples between the two thresholds.
-	sorted := append([]Sample(nil), samples...)
-	slices.SortFunc(sorted, func(a, b Sample) int { return cmp.Compare(b.Score, a.Score) })
+	// Sorting small (score, index) pairs is much cheaper than moving samples.
+	type keyed struct {
+		score float64
+		i     int
+	}
+	order := make([]keyed, len(samples))
 	var total float64
 	var all region
-	for _, s := range sorted {
+	for i, s := range samples {
+		order[i] = keyed{s.Score, i}
 		total += s.mass()
 		all.add(s)
 	}
+	slices.SortFunc(order, func(a, b keyed) int { return cmp.Compare(b.score, a.score) })
 	// Walk strict to loose, keeping the passing thresholds that accept drafts.
 	type candidate struct {
 		e   Estimate
@@ -305,8 +311,8 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	steps := int(math.Round(1 / cfg.Step))
 	for i := steps; i >= 0; i-- {
 		t := float64(i) * cfg.Step
-		for next < len(sorted) && sorted[next].Score >= t {
-			acc.add(sorted[next])
+		for next < len(order) && order[next].score >= t {
+			acc.add(samples[order[next].i])
 			next++
 		}
 		e := acc.estimate(t, total, delta, false)

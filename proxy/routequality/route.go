@@ -55,8 +55,11 @@ type Calibration struct {
 	Estimate  calibrate.Estimate `json:"estimate"`
 	Labels    int                `json:"labels"`
 	Samples   int                `json:"samples"`
-	// Met says the target holds at the declared confidence (true without a
-	// target).
+	// Met says the answers served hold the target at the declared
+	// confidence: true without a target, and when everything is escalated
+	// (the verifier answers; reason escalate-all then says the drafts could
+	// not be accepted at the target); in cold start, whether the estimate at
+	// the configured threshold meets it.
 	Met       bool      `json:"met"`
 	Model     *Model    `json:"model,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`

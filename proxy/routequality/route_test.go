@@ -459,3 +459,32 @@ func TestRouteIsSafeForConcurrentUse(t *testing.T) {
 		t.Fatal("accepted while escalating everything")
 	}
 }
+
+func TestAddSkipsARecalibrationWhileOneRuns(t *testing.T) {
+	r := NewRoute("r", targetSettings(0.95))
+	allBad := batch(rand.New(rand.NewPCG(10, 10)), 200, 2, 1, func(float64) float64 { return 0 })
+	for _, x := range allBad[:99] {
+		r.Add(x)
+	}
+	r.calMu.Lock() // a recalibration is running
+	done := make(chan struct{})
+	go func() {
+		for _, x := range allBad[99:150] {
+			r.Add(x)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Add waits for a running recalibration")
+	}
+	if c := r.Calibration(); c.Reason != string(calibrate.ColdStart) {
+		t.Fatalf("a second recalibration ran alongside the first: %+v", c)
+	}
+	r.calMu.Unlock()
+	r.Add(allBad[150]) // the recalibration due is made by the next label
+	if c := r.Calibration(); c.Reason != string(calibrate.EscalateAll) || c.Labels != 151 {
+		t.Fatalf("%+v", c)
+	}
+}
