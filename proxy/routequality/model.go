@@ -27,7 +27,10 @@ const AgreementWeight = 1.4
 // Fitting: the L2 pull toward the prior model, in samples' worth of
 // evidence per weight (sample weights are normalised to average 1), and a
 // nearly free bias (a feature constant over a route gets no weight for what
-// the bias says).
+// the bias says). On the cascade-eval routes a pull from 0.3 to 10 moved
+// the controller's cost by at most 0.07 of the verifier's; 2 keeps a few
+// dozen labels from swinging the prior and is nothing next to the
+// MinSamples (100) labels a fit waits for.
 const (
 	FitLambda     = 2
 	FitBiasLambda = 0.01
