@@ -300,3 +300,28 @@ func BenchmarkPredict12(b *testing.B) {
 		m.Predict(x)
 	}
 }
+
+func TestFitFromAStartReachesTheSameOptimum(t *testing.T) {
+	truth := Model{Bias: 0.3, Weights: []float64{1.5, -1, 0.5}}
+	x, y := draw(rand.New(rand.NewPCG(8, 8)), 3000, truth)
+	o := Options{Lambda: 2, BiasLambda: 0.01, NonNegative: []bool{true, true, false}, Prior: []float64{1, 0, 0}}
+	cold, err := Fit(x, y, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []*Model{cold, {Bias: -3, Weights: []float64{5, -2, 4}}, {Weights: []float64{math.NaN(), 0, 0}}} {
+		o.Start = start
+		warm, err := Fit(x, y, nil, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(warm.Bias-cold.Bias) > 1e-5 {
+			t.Errorf("start %v: bias %v, want %v", start, warm.Bias, cold.Bias)
+		}
+		for j := range cold.Weights {
+			if math.Abs(warm.Weights[j]-cold.Weights[j]) > 1e-5 {
+				t.Errorf("start %v: weight %d = %v, want %v", start, j, warm.Weights[j], cold.Weights[j])
+			}
+		}
+	}
+}

@@ -16,7 +16,7 @@ func BenchmarkDecide(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	s := targetSettings(0.95)
 	r := NewRoute("r", s)
-	m := fit(labelled(rng, 2000, func(x []float64) float64 { return sigmoid(x[featPrior] + x[featAgree]) }), opinionPrior)
+	m := fit(labelled(rng, 2000, func(x []float64) float64 { return sigmoid(x[featPrior] + x[featAgree]) }), opinionPrior, nil)
 	r.SetCalibration(Calibration{Threshold: 0.8, Reason: string(calibrate.Calibrated), Model: m})
 	names := []string{quality.SignalTruncation, quality.SignalEmpty, quality.SignalRefusal, quality.SignalHedging,
 		quality.SignalRepetition, quality.SignalLength, quality.SignalToolCalls, quality.SignalFormat,
@@ -47,6 +47,23 @@ func BenchmarkCalibrate5000(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if c := Calibrate(s, samples); c.Model == nil {
+			b.Fatal("no model")
+		}
+	}
+}
+
+// BenchmarkRecalibrate5000 is the routine refit of a full window: RefitEvery
+// labels more than the model in effect saw, the fit starting from it.
+func BenchmarkRecalibrate5000(b *testing.B) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	samples := labelled(rng, Window, func(x []float64) float64 { return sigmoid(0.5*x[featPrior] + 1.5*x[featAgree] - x[featNoneAgree]) })
+	prev := fit(samples[:Window-RefitEvery], opinionPrior, nil)
+	s := targetSettings(0.95)
+	s.Opinions = []rules.Target{{Provider: "p", Model: "m"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if c := calibrateFrom(s, samples, prev); c.Model == nil {
 			b.Fatal("no model")
 		}
 	}

@@ -128,8 +128,9 @@ func (m *Model) aligned() *Model {
 // held >= 0 (length, none_agree, no_answer, veto and the bias are free).
 // Each sample weighs Mass / LabelProb (inverse probability weighting: a
 // draft audited at 5 % stands for 20), normalised to average 1 so FitLambda
-// keeps its meaning. nil without a usable labelled sample.
-func fit(samples []Sample, prior *Model) *Model {
+// keeps its meaning. start (nil: the prior) is where the fit starts, the
+// previous model on a refit. nil without a usable labelled sample.
+func fit(samples []Sample, prior, start *Model) *Model {
 	var x [][]float64
 	var y []bool
 	var w []float64
@@ -163,11 +164,19 @@ func fit(samples []Sample, prior *Model) *Model {
 		Prior:       prior.Weights,
 		PriorBias:   prior.Bias,
 		NonNegative: nonNegative,
+		Start:       startOf(start),
 	})
 	if err != nil {
 		return nil
 	}
 	return &Model{Features: FeatureNames(), Model: *m}
+}
+
+func startOf(m *Model) *logistic.Model {
+	if m == nil || len(m.Weights) != NumFeatures {
+		return nil
+	}
+	return &m.Model
 }
 
 func finite(x []float64) bool {

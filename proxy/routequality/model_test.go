@@ -75,7 +75,7 @@ func TestFitRecoversKnownWeights(t *testing.T) {
 		truth.Weights[index(n)] = w
 	}
 	samples := labelled(rand.New(rand.NewPCG(1, 2)), 8000, truth.Predict)
-	m := fit(samples, opinionPrior)
+	m := fit(samples, opinionPrior, nil)
 	if m == nil {
 		t.Fatal("no model")
 	}
@@ -108,7 +108,7 @@ func TestFitGivesNoWeightToSignalsThatSayNothing(t *testing.T) {
 	rep := index("signal:" + quality.SignalRepetition)
 	truth := func(x []float64) float64 { return sigmoid(math.Log(base(x)/(1-base(x))) - 1.5*x[rep]) }
 	samples := labelled(rng, 6000, truth)
-	m := fit(samples, opinionPrior)
+	m := fit(samples, opinionPrior, nil)
 	if m == nil {
 		t.Fatal("no model")
 	}
@@ -131,7 +131,7 @@ func TestFitGivesNoWeightToSignalsThatSayNothing(t *testing.T) {
 		}
 		silenced[i] = s
 	}
-	ref := fit(silenced, opinionPrior)
+	ref := fit(silenced, opinionPrior, nil)
 	worst := 0.0
 	for i := range samples {
 		worst = math.Max(worst, math.Abs(m.Score(samples[i].Features)-ref.Score(silenced[i].Features)))
@@ -161,7 +161,7 @@ func TestFitWithFewLabelsStaysNearThePrior(t *testing.T) {
 	// 20 labels, all bad: the prior (agreement counts) still shows.
 	rng := rand.New(rand.NewPCG(5, 6))
 	samples := labelled(rng, 20, func([]float64) float64 { return 0 })
-	m := fit(samples, opinionPrior)
+	m := fit(samples, opinionPrior, nil)
 	w := m.Named()
 	if w[FeatureAgree] < 0.7 || w[FeatureNoneAgree] > -0.7 {
 		t.Errorf("20 labels erased the agreement prior: %v", w)

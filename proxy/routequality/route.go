@@ -293,13 +293,13 @@ func (r *Route) recalibrate(wait bool) {
 		r.mu.Unlock()
 		return
 	}
-	s := r.s
+	s, start := r.s, r.cal.Model
 	// Samples are never changed in place and appends land beyond this view,
 	// so it can be read without the lock.
 	samples := r.samples[:len(r.samples):len(r.samples)]
 	r.newLabs = 0
 	r.mu.Unlock()
-	cal := Calibrate(s, samples)
+	cal := calibrateFrom(s, samples, start)
 	r.mu.Lock()
 	if !r.remote {
 		r.cal = cal
@@ -445,6 +445,11 @@ func (r *Route) Stats() Stats {
 // Samples' Mass (1/Explore for drafts taken while escalating everything)
 // weighs them in every share, and Mass/LabelProb in every label.
 func Calibrate(s Settings, samples []Sample) Calibration {
+	return calibrateFrom(s, samples, nil)
+}
+
+// calibrateFrom is Calibrate with the fit started at a previous model.
+func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	cal := Calibration{Target: s.Target, Samples: len(samples), UpdatedAt: time.Now()}
 	for i := range samples {
 		if samples[i].Labelled {
@@ -457,7 +462,7 @@ func Calibrate(s Settings, samples []Sample) Calibration {
 	}
 	score := prior
 	if s.Learn && cal.Labels >= s.MinSamples {
-		if m := fit(samples, prior); m != nil {
+		if m := fit(samples, prior, start); m != nil {
 			cal.Model, score = m, m
 		}
 	}

@@ -329,7 +329,7 @@ func TestCalibrateHonoursMass(t *testing.T) {
 
 func TestSetCalibrationMatchesFeaturesByName(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	m := fit(batch(rng, 2000, 0.7, 0.2, func(s float64) float64 { return s }), gatePrior)
+	m := fit(batch(rng, 2000, 0.7, 0.2, func(s float64) float64 { return s }), gatePrior, nil)
 	if m == nil {
 		t.Fatal("no model")
 	}
