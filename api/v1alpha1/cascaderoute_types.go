@@ -931,7 +931,8 @@ type RuleQuality struct {
 	// netSavingsUSD estimates, over the archived samples, the verifier spend
 	// avoided by accepted drafts minus the spend on drafts, second opinions
 	// and audits, in USD. An accepted draft's avoided verifier cost is known
-	// from audited drafts only, each standing for the drafts it was drawn
+	// only when it was audited (its audit cost, judge included, stands for
+	// it), each audited draft standing for the accepted drafts it was drawn
 	// from; unset until some accepted draft was audited.
 	// +optional
 	NetSavingsUSD *float64 `json:"netSavingsUSD,omitempty"`

@@ -86,7 +86,8 @@ func All(cr *v1alpha1.CascadeRoute, set *rules.Set, opts Options, keysVersion st
 // Unwanted lists the optional objects a CascadeRoute must not have in its
 // current spec (named as All would name them, without content), so that the
 // reconciler deletes them: an Ingress that was removed or is refused, an
-// autoscaler that was switched off, a disruption budget no longer needed.
+// autoscaler that was switched off, a disruption budget no longer needed,
+// the quality archive of a route whose last quality block was removed.
 func Unwanted(cr *v1alpha1.CascadeRoute) []Object {
 	var out []Object
 	meta := func() metav1.ObjectMeta { return metav1.ObjectMeta{Name: ProxyName(cr), Namespace: cr.Namespace} }
@@ -98,6 +99,10 @@ func Unwanted(cr *v1alpha1.CascadeRoute) []Object {
 	}
 	if !NeedsDisruptionBudget(cr) {
 		out = append(out, &policyv1.PodDisruptionBudget{TypeMeta: metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"}, ObjectMeta: meta()})
+	}
+	if !QualityLoop(cr) {
+		out = append(out, &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Name: QualityArchiveName(cr), Namespace: cr.Namespace}})
 	}
 	return out
 }
@@ -459,4 +464,20 @@ func SecretNames(cr *v1alpha1.CascadeRoute) []string {
 		slices.Sort(names)
 	}
 	return names
+}
+
+// QualityArchiveRole is the value of routequality.LabelRole on a route's
+// quality archive, to tell it from the samples ConfigMaps pods publish.
+const QualityArchiveRole = "quality-archive"
+
+// QualityArchive is the ConfigMap of a route's merged quality samples.
+// data maps keys to their (already encoded) content.
+func QualityArchive(cr *v1alpha1.CascadeRoute, data map[string]string) *corev1.ConfigMap {
+	meta := objectMeta(cr, QualityArchiveName(cr))
+	meta.Labels["routing.cascadeflow.io/role"] = QualityArchiveRole
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: meta,
+		Data:       data,
+	}
 }
