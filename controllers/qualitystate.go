@@ -74,16 +74,22 @@ func ruleIdentity(r *rules.Rule) string {
 }
 
 // epochs returns the epoch of every quality rule: the archived one while the
-// rule's identity is unchanged, else a new one starting now.
+// rule's identity is unchanged, a new one starting now when it changed, and
+// one without a start for a rule the archive does not know yet (every
+// sample the pods hold of it counts).
 func epochs(qrs []qualityRule, archived map[string]ruleEpoch, now time.Time) map[string]ruleEpoch {
 	out := make(map[string]ruleEpoch, len(qrs))
 	for _, q := range qrs {
 		id := ruleIdentity(q.rule)
-		if e, ok := archived[q.rule.Name]; ok && e.Identity == id {
+		e, ok := archived[q.rule.Name]
+		switch {
+		case !ok:
+			out[q.rule.Name] = ruleEpoch{Identity: id}
+		case e.Identity == id:
 			out[q.rule.Name] = e
-			continue
+		default:
+			out[q.rule.Name] = ruleEpoch{Identity: id, Since: now.UTC().Truncate(time.Second)}
 		}
-		out[q.rule.Name] = ruleEpoch{Identity: id, Since: now.UTC().Truncate(time.Second)}
 	}
 	return out
 }

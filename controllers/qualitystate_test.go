@@ -65,6 +65,9 @@ func TestEpochs(t *testing.T) {
 	r := rules.Rule{Name: "opus", Draft: rules.Target{Provider: "a", Model: "haiku"}, Verifier: rules.Target{Provider: "a", Model: "opus"}}
 	q := []qualityRule{{rule: &r}}
 	first := epochs(q, nil, t0)
+	if !first["opus"].Since.IsZero() {
+		t.Errorf("a rule new to the archive drops the pods' earlier samples: epoch %+v", first["opus"])
+	}
 	later := epochs(q, first, t0.Add(time.Hour))
 	if later["opus"] != first["opus"] {
 		t.Errorf("unchanged rule got a new epoch: %+v then %+v", first, later)
@@ -150,7 +153,9 @@ func TestDecisionChanged(t *testing.T) {
 		edit func(*routequality.Calibration)
 		want bool
 	}{
-		{"figures only", func(c *routequality.Calibration) { c.Labels, c.Samples, c.Estimate.Quality, c.UpdatedAt = 300, 900, 0.97, t0 }, false},
+		{"figures only", func(c *routequality.Calibration) {
+			c.Labels, c.Samples, c.Estimate.Quality, c.UpdatedAt = 300, 900, 0.97, t0
+		}, false},
 		{"weights within tolerance", func(c *routequality.Calibration) { c.Model = model(0.52, 1.04, -2.05) }, false},
 		{"threshold", func(c *routequality.Calibration) { c.Threshold = 0.43 }, true},
 		{"reason", func(c *routequality.Calibration) { c.Reason = "escalate-all" }, true},
