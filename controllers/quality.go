@@ -99,7 +99,7 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 	now := time.Now()
 	qrs := qualityRules(set)
 	var list corev1.ConfigMapList
-	if err := r.Quality.SamplesCache.List(ctx, &list, client.InNamespace(cr.Namespace), client.MatchingLabels{
+	if err := r.samplesReader().List(ctx, &list, client.InNamespace(cr.Namespace), client.MatchingLabels{
 		routequality.LabelRole: routequality.RoleSamples, routequality.LabelRoute: cr.Name,
 	}); err != nil {
 		return 0, fmt.Errorf("list quality samples ConfigMaps: %w", err)
@@ -115,7 +115,7 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 	if len(qrs) == 0 {
 		// No quality loop (any more): no figures, no calibration; the
 		// archive is deleted as unwanted; pods' leftovers are cleaned up.
-		cr.Status.Quality = nil
+		cr.Status.Quality, cr.Status.QualitySummary, cr.Status.ThresholdSummary = nil, "", ""
 		meta.RemoveStatusCondition(&cr.Status.Conditions, v1alpha1.ConditionQualityTargetMet)
 		if err := r.writeCalibrations(ctx, rulesCM, nil); err != nil {
 			return 0, err
@@ -175,6 +175,7 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 		entries = append(entries, ruleQuality(n, fresh[n], merged.Routes[n].Samples, prev[n], now))
 	}
 	cr.Status.Quality = entries
+	cr.Status.QualitySummary, cr.Status.ThresholdSummary = summaries(entries)
 	if status, reason, msg, ok := qualityTargetCondition(entries); ok {
 		setCondition(cr, v1alpha1.ConditionQualityTargetMet, status, reason, msg)
 	} else {
@@ -183,6 +184,18 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 
 	// 4. Clean up after pods that are gone.
 	return r.cleanUpSamples(ctx, cr, published, parts, merged, now)
+}
+
+// samplesReader reads the samples ConfigMaps: from their cache, or, for a
+// reconciler set up without one, from the API server.
+func (r *CascadeRouteReconciler) samplesReader() client.Reader {
+	switch {
+	case r.Quality.SamplesCache != nil:
+		return r.Quality.SamplesCache
+	case r.APIReader != nil:
+		return r.APIReader
+	}
+	return r.Client
 }
 
 func decodeState(s string) (routequality.State, error) {

@@ -215,6 +215,13 @@ func TestQualitySamplesAggregated(t *testing.T) {
 		t.Errorf("status.quality[opus] = %+v", q)
 	}
 
+	if want := fmt.Sprintf("opus %v, sonnet 0.7", q.Threshold); got.Status.ThresholdSummary != want {
+		t.Errorf("threshold summary %q, want %q", got.Status.ThresholdSummary, want)
+	}
+	if !strings.HasPrefix(got.Status.QualitySummary, fmt.Sprintf("opus %v, sonnet ", *q.Estimate)) {
+		t.Errorf("quality summary %q does not start with opus's estimate %v", got.Status.QualitySummary, *q.Estimate)
+	}
+
 	// Another reconcile with no new samples rewrites nothing.
 	var archive corev1.ConfigMap
 	if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: render.QualityArchiveName(cr)}, &archive); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -400,6 +401,20 @@ func qualityTargetCondition(entries []v1alpha1.RuleQuality) (status metav1.Condi
 		return metav1.ConditionFalse, reason, strings.Join(problems, "; "), true
 	}
 	return metav1.ConditionTrue, v1alpha1.ReasonTargetMet, "every rule with a quality target holds it", true
+}
+
+// summaries are the one-line Quality and Threshold columns of kubectl get.
+func summaries(entries []v1alpha1.RuleQuality) (quality, threshold string) {
+	var q, th []string
+	for _, e := range entries {
+		est := "-"
+		if e.Estimate != nil {
+			est = strconv.FormatFloat(*e.Estimate, 'f', -1, 64)
+		}
+		q = append(q, e.Rule+" "+est)
+		th = append(th, e.Rule+" "+strconv.FormatFloat(e.Threshold, 'f', -1, 64))
+	}
+	return strings.Join(q, ", "), strings.Join(th, ", ")
 }
 
 // sortedRules lists a map's rule names in order, for deterministic output.

@@ -876,6 +876,16 @@ type CascadeRouteStatus struct {
 	// +listMapKey=rule
 	// +kubebuilder:validation:MaxItems=32
 	Quality []RuleQuality `json:"quality,omitempty"`
+
+	// qualitySummary lists status.quality's estimates, "rule estimate" by
+	// rule ("-" while unknown), for the Quality column of kubectl get.
+	// +optional
+	QualitySummary string `json:"qualitySummary,omitempty"`
+
+	// thresholdSummary lists the thresholds in effect, "rule threshold" by
+	// rule, for the Threshold column of kubectl get.
+	// +optional
+	ThresholdSummary string `json:"thresholdSummary,omitempty"`
 }
 
 // RuleQuality is one rule's measured quality and calibration. Shares are
@@ -894,9 +904,11 @@ type RuleQuality struct {
 	// +optional
 	Estimate *float64 `json:"estimate,omitempty"`
 
-	// lower and upper bound estimate at the rule's confidence (one-sided each).
+	// lower bounds estimate from below at the rule's confidence (one-sided).
 	// +optional
 	Lower *float64 `json:"lower,omitempty"`
+
+	// upper bounds estimate from above at the rule's confidence (one-sided).
 	// +optional
 	Upper *float64 `json:"upper,omitempty"`
 
@@ -952,8 +964,8 @@ type RuleQuality struct {
 // +kubebuilder:printcolumn:name="Rules",type=integer,JSONPath=`.status.ruleCount`,description="Rules in the written rules file"
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`,description="Proxy pods available"
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,description="In-cluster URL of the proxy"
-// +kubebuilder:printcolumn:name="Quality",type=string,JSONPath=`.status.quality[*].estimate`,description="Estimated quality per rule with a quality block (share of answers at least as good as the verifier's)"
-// +kubebuilder:printcolumn:name="Threshold",type=string,JSONPath=`.status.quality[*].threshold`,description="Threshold in effect per rule with a quality block (1.01: every request escalated)"
+// +kubebuilder:printcolumn:name="Quality",type=string,JSONPath=`.status.qualitySummary`,description="Estimated quality per rule with a quality block (share of answers at least as good as the verifier's)"
+// +kubebuilder:printcolumn:name="Threshold",type=string,JSONPath=`.status.thresholdSummary`,description="Threshold in effect per rule with a quality block (1.01: every request escalated)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="TargetMet",type=string,JSONPath=`.status.conditions[?(@.type=="QualityTargetMet")].status`,priority=1,description="Whether every rule with a quality target holds it"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
