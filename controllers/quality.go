@@ -56,6 +56,10 @@ const QualityFieldOwner = "cascadeflow-operator-quality"
 // known is kept.
 const DefaultOrphanGrace = 5 * time.Minute
 
+// ReasonCalibrationChanged is the reason of the Event announcing a new
+// calibration.json (a rule's threshold, reason or learned score changed).
+const ReasonCalibrationChanged = "CalibrationChanged"
+
 // qualityRetry is how soon a reconcile whose quality write conflicted is retried.
 const qualityRetry = time.Second
 
@@ -162,6 +166,10 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 			return 0, err
 		}
 		log.FromContext(ctx).Info("calibration changed", "rules", sortedRules(next))
+		if r.Recorder != nil {
+			r.Recorder.Eventf(cr, nil, "Normal", ReasonCalibrationChanged, "Calibrate", "%s written to ConfigMap %s: %s",
+				routequality.CalibrationKey, rulesCM.Name, truncate(describeCalibrations(next)))
+		}
 	}
 
 	// 3. Status.
@@ -383,4 +391,14 @@ func (r *CascadeRouteReconciler) podExists(ctx context.Context, namespace, name 
 		return false, fmt.Errorf("look up pod %s: %w", name, err)
 	}
 	return true, nil
+}
+
+// describeCalibrations says, rule by rule, the threshold in effect and why.
+func describeCalibrations(cals map[string]routequality.Calibration) string {
+	parts := make([]string, 0, len(cals))
+	for _, rule := range sortedRules(cals) {
+		c := cals[rule]
+		parts = append(parts, fmt.Sprintf("%s threshold %v (%s, %d labels)", rule, round(c.Threshold, 4), c.Reason, c.Labels))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -221,6 +222,24 @@ func TestQualitySamplesAggregated(t *testing.T) {
 	if !strings.HasPrefix(got.Status.QualitySummary, fmt.Sprintf("opus %v, sonnet ", *q.Estimate)) {
 		t.Errorf("quality summary %q does not start with opus's estimate %v", got.Status.QualitySummary, *q.Estimate)
 	}
+
+	eventually(t, wait, func() error {
+		var evs eventsv1.EventList
+		if err := k8s.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			// Events of one reason form a series: the note is the first one's.
+			if e.Reason == ReasonCalibrationChanged && strings.Contains(e.Note, "(calibrated, ") {
+				return nil
+			}
+		}
+		var notes []string
+		for _, e := range evs.Items {
+			notes = append(notes, e.Reason+": "+e.Note)
+		}
+		return fmt.Errorf("no %s event for the calibrated threshold among %q", ReasonCalibrationChanged, notes)
+	})
 
 	// Another reconcile with no new samples rewrites nothing.
 	var archive corev1.ConfigMap
