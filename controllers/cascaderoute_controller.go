@@ -96,7 +96,7 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, &cr); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.applied.forget(req.NamespacedName)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.deleteSamplesOf(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, fmt.Errorf("read CascadeRoute %s: %w", req.NamespacedName, err)
 	}

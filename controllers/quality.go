@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -40,7 +41,8 @@ import (
 //  4. deletes the samples ConfigMaps of pods that no longer exist, once their
 //     samples are in the archive and the ConfigMap has been left alone for
 //     QualityOptions.OrphanGrace (a pod the operator has not seen yet, or
-//     one being replaced, keeps its samples).
+//     one being replaced, keeps its samples). A deleted route's samples
+//     ConfigMaps are deleted with it.
 //
 // The archive and calibration.json are written with optimistic concurrency
 // against what the reconcile read: a stale read conflicts and is retried,
@@ -259,6 +261,11 @@ func (r *CascadeRouteReconciler) writeArchive(ctx context.Context, cr *v1alpha1.
 	data := map[string]string{routequality.SamplesKey: string(samples), ArchiveRulesKey: string(rulesJSON)}
 	want := render.QualityArchive(cr, data)
 	if current == nil {
+		// The cache holds only labelled ConfigMaps: one of that name made
+		// by someone else is left alone, and reported.
+		if err := r.checkUnclaimed(ctx, cr, want); err != nil {
+			return err
+		}
 		err = r.Create(ctx, want, client.FieldOwner(FieldOwner))
 	} else {
 		if current.Data[routequality.SamplesKey] == data[routequality.SamplesKey] && current.Data[ArchiveRulesKey] == data[ArchiveRulesKey] {
@@ -401,4 +408,22 @@ func describeCalibrations(cals map[string]routequality.Calibration) string {
 		parts = append(parts, fmt.Sprintf("%s threshold %v (%s, %d labels)", rule, round(c.Threshold, 4), c.Reason, c.Labels))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// deleteSamplesOf deletes the samples ConfigMaps of a deleted route: its
+// archive went with it (garbage collected), so nothing will merge them, and
+// they name no owner the garbage collector could act on.
+func (r *CascadeRouteReconciler) deleteSamplesOf(ctx context.Context, route types.NamespacedName) error {
+	var list corev1.ConfigMapList
+	if err := r.samplesReader().List(ctx, &list, client.InNamespace(route.Namespace), client.MatchingLabels{
+		routequality.LabelRole: routequality.RoleSamples, routequality.LabelRoute: route.Name,
+	}); err != nil {
+		return fmt.Errorf("list quality samples ConfigMaps of deleted route %s: %w", route, err)
+	}
+	for i := range list.Items {
+		if err := r.Delete(ctx, &list.Items[i]); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete quality samples ConfigMap %s: %w", list.Items[i].Name, err)
+		}
+	}
+	return nil
 }

@@ -297,6 +297,18 @@ func TestQualitySamplesAggregated(t *testing.T) {
 	if perPod := archivedSamples(t, cr); perPod["held-proxy-c"] != 5 {
 		t.Errorf("the archive holds %d samples of the third pod, want 5", perPod["held-proxy-c"])
 	}
+	// Deleting the route deletes whatever samples its pods left.
+	publish(t, cr, "held-proxy-d", podSamples("held-proxy-d", 3, 0.1, time.Now().UTC()))
+	if err := k8s.Delete(ctx, cr.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, func() error {
+		if names := samplesConfigMaps(t, cr); len(names) != 0 {
+			return fmt.Errorf("samples ConfigMaps %v left after the route was deleted", names)
+		}
+		return nil
+	})
+
 	// Pods are not restarted for a calibration: the Deployment was never
 	// rolled (its pod template is the first one) and carries the quality loop.
 	var dep appsv1.Deployment
