@@ -332,3 +332,24 @@ func settle(t *testing.T, r *CascadeRouteReconciler, key types.NamespacedName) {
 	}
 	time.Sleep(500 * time.Millisecond)
 }
+
+// Someone else's ConfigMap under the archive's name is left alone and reported.
+func TestQualityArchiveNameConflict(t *testing.T) {
+	needAPIServer(t)
+	ns := namespace(t)
+	cr := qualityRoute(ns, "taken")
+	mustCreate(t, vendorSecret(ns), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.QualityArchiveName(cr)},
+		Data: map[string]string{"mine": "yes"}})
+	mustCreate(t, cr)
+	got := waitCondition(t, client.ObjectKeyFromObject(cr), v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed)
+	if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionDegraded); !strings.Contains(c.Message, "ConfigMap taken-quality already exists") {
+		t.Errorf("Degraded message %q does not name the conflict", c.Message)
+	}
+	var cm corev1.ConfigMap
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: render.QualityArchiveName(cr)}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["mine"] != "yes" || len(cm.Data) != 1 || len(cm.OwnerReferences) != 0 {
+		t.Errorf("someone else's ConfigMap was changed: %+v", cm)
+	}
+}
