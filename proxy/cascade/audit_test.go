@@ -86,9 +86,9 @@ func accepted(text string) (*cascade.Result, cascade.Accounting) {
 func escalated(draftText, verifierText string) (*cascade.Result, cascade.Accounting) {
 	res := &cascade.Result{Rule: "r", Outcome: cascade.Escalated, Served: verifierModel,
 		DraftResponse: answer(draftModel, draftText, fixedUsage), Response: answer(verifierModel, verifierText, fixedUsage),
-		Draft:         &cascade.Call{Model: draftModel, Usage: fixedUsage, End: cascade.CallAnswered},
-		Verifier:      &cascade.Call{Model: verifierModel, Usage: fixedUsage, End: cascade.CallAnswered},
-		Decision:      &quality.Decision{Score: 0.3}}
+		Draft:    &cascade.Call{Model: draftModel, Usage: fixedUsage, End: cascade.CallAnswered},
+		Verifier: &cascade.Call{Model: verifierModel, Usage: fixedUsage, End: cascade.CallAnswered},
+		Decision: &quality.Decision{Score: 0.3}}
 	return res, cascade.Accounting{ActualUSD: draftCost + verifierCost, BaselineUSD: verifierCost, SavingsUSD: -draftCost, Known: true}
 }
 
@@ -415,4 +415,3 @@ func TestRequestHashIgnoresDialectAndHidesText(t *testing.T) {
 		t.Error("not a SHA-256 hex digest")
 	}
 }
-
