@@ -349,3 +349,42 @@ func TestAuditCanceledAtShutdown(t *testing.T) {
 	}
 	h.done <- nil // for the harness's cleanup
 }
+
+// An escalated draft is compared with the verifier's answer exactly as the
+// client received it, streamed or not, at no model cost.
+func TestEscalatedDraftComparedWithTheAnswerRelayed(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		name := "complete"
+		if stream {
+			name = "stream"
+		}
+		t.Run(name, func(t *testing.T) {
+			rules := strings.Replace(auditRules("    quality: {audit: {rate: 1, maxCostShare: 1, keepText: true}}\n"),
+				"threshold: 0.5", "threshold: 0.99", 1) // every draft escalated
+			h := newHarness(t, rules, harnessOptions{})
+			h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: auditedDraft})
+			h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{Text: auditedVerifier})
+			text, _, outcome := ask(t, h, stream)
+			if outcome != "escalated" || text != auditedVerifier {
+				t.Fatalf("outcome %q text %q", outcome, text)
+			}
+			waitFor(t, "the comparison's sample", func() bool { return len(opusRoute(h).Samples()) == 1 })
+			s := opusRoute(h).Samples()[0]
+			if s.Outcome != "escalated" || !s.Labelled || !s.Good || s.Comparer != "exact" || s.LabelProb != 1 {
+				t.Errorf("sample %+v", s)
+			}
+			if s.VerifierText != auditedVerifier || s.DraftText != auditedDraft || !strings.Contains(s.Prompt, "What is the capital of France?") {
+				t.Errorf("kept texts: verifier %q draft %q prompt %q", s.VerifierText, s.DraftText, s.Prompt)
+			}
+			if len(s.Features) != routequality.NumFeatures || s.Score <= 0 || s.VerifierCost <= 0 || s.DraftCost <= 0 || s.AuditCost != 0 {
+				t.Errorf("sample facts %+v", s)
+			}
+			if n := len(h.fake.Requests()); n != 2 {
+				t.Errorf("%d upstream calls, want the draft and the verifier only", n)
+			}
+			if v := testutil.ToFloat64(h.metrics.Audits.WithLabelValues("opus", "escalated", "exact", "good")); v != 1 {
+				t.Errorf("audits{escalated,exact,good} = %v", v)
+			}
+		})
+	}
+}
