@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -64,7 +65,8 @@ type Auditor struct {
 
 	mu      sync.Mutex
 	closed  bool
-	running sync.WaitGroup
+	wg      sync.WaitGroup
+	running map[string]float64 // estimated cost of the running audits, by rule
 	stats   map[string]*AuditStats
 }
 
@@ -133,22 +135,45 @@ func (a *Auditor) accepted(rule *CompiledRule, r Request, res *Result) {
 		usage = res.Draft.Usage
 	}
 	estimate, _ := rule.Prices.EstimateBaseline(spec.Verifier.Model, usage)
-	audited, p := q.Audit(estimate)
+	// The audits still running count at their estimated cost, so that a
+	// burst of requests cannot draw more audits than the budget allows
+	// before the first ones have settled theirs.
+	a.mu.Lock()
+	held := a.running[rule.Name()]
+	a.mu.Unlock()
+	over := overBudget(q, held+estimate)
+	audited, p := q.Audit(held + estimate)
 	base := a.sample(rule, r, res, res.Response, nil)
 	if !audited {
-		if p > 0 && overBudget(q, estimate) {
+		// An audit the budget refused: counted at the rate it would have
+		// been drawn at.
+		if over && p > 0 && rand.Float64() < p {
 			a.skipped(rule.Name(), SkipBudget)
 		}
 		a.add(q, base)
 		return
 	}
-	// The estimate is held against the budget while the audit runs, so that
-	// audits drawn meanwhile see it; the audit settles the actual cost.
-	q.Spend(estimate, true)
+	a.hold(rule.Name(), estimate)
 	r = detach(r)
-	if !a.start(rule.Name(), func(ctx context.Context) { a.audit(ctx, rule, r, res, base, p, estimate) }) {
-		q.Spend(-estimate, true)
+	if !a.start(rule.Name(), func(ctx context.Context) {
+		defer a.hold(rule.Name(), -estimate)
+		a.audit(ctx, rule, r, res, base, p)
+	}) {
+		a.hold(rule.Name(), -estimate)
 		a.add(q, base)
+	}
+}
+
+// hold adds usd to the estimated cost of a rule's running audits.
+func (a *Auditor) hold(rule string, usd float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.running == nil {
+		a.running = map[string]float64{}
+	}
+	a.running[rule] += usd
+	if a.running[rule] <= 1e-15 {
+		delete(a.running, rule)
 	}
 }
 
@@ -161,8 +186,8 @@ func overBudget(q *routequality.Route, estimate float64) bool {
 
 // audit asks the verifier the client's request again and compares its
 // answer with the accepted draft; the sample's label probability is the
-// audit rate p. reserved is the estimate held against the budget.
-func (a *Auditor) audit(ctx context.Context, rule *CompiledRule, r Request, res *Result, sample routequality.Sample, p, reserved float64) {
+// audit rate p.
+func (a *Auditor) audit(ctx context.Context, rule *CompiledRule, r Request, res *Result, sample routequality.Sample, p float64) {
 	spec, prov := rule.Rule, rule.VerifierProvider
 	req, raw := target(r, prov, spec.Verifier.Model, spec.Verifier.Model)
 	var v *llm.Response
@@ -174,7 +199,6 @@ func (a *Auditor) audit(ctx context.Context, rule *CompiledRule, r Request, res 
 		v, err = prov.Complete(ctx, req, raw, r.Header)
 	}
 	if err != nil {
-		rule.Quality.Spend(-reserved, true)
 		a.log().Warn("audit: verifier call failed", "rule", spec.Name, "error_kind", string(llm.AsError(err).Kind))
 		a.counted(rule.Name(), SourceAccepted, "none", "error")
 		a.add(rule.Quality, sample)
@@ -183,7 +207,7 @@ func (a *Auditor) audit(ctx context.Context, rule *CompiledRule, r Request, res 
 	cost, _ := rule.Prices.Cost(spec.Verifier.Model, v.Usage)
 	label, ok := a.compare(ctx, rule, r, res.Response, v, true)
 	cost += label.cost
-	a.spent(rule, cost, reserved)
+	a.spent(rule, cost)
 	sample.AuditCost = cost
 	if rule.Quality.Settings().KeepText {
 		sample.VerifierText = audit.AnswerText(v)
@@ -205,7 +229,7 @@ func (a *Auditor) escalated(rule *CompiledRule, r Request, res *Result, verifier
 	ok := a.start(rule.Name(), func(ctx context.Context) {
 		label, decided := a.compare(ctx, rule, r, res.DraftResponse, verifier, false)
 		if label.cost > 0 {
-			a.spent(rule, label.cost, 0)
+			a.spent(rule, label.cost)
 			sample.AuditCost = label.cost
 		}
 		if decided {
@@ -249,7 +273,10 @@ func (a *Auditor) compare(ctx context.Context, rule *CompiledRule, r Request, dr
 		if !drawn {
 			return c, false
 		}
-		if overBudget(q, 0) {
+		a.mu.Lock()
+		held := a.running[rule.Name()]
+		a.mu.Unlock()
+		if overBudget(q, held) {
 			a.skipped(rule.Name(), SkipBudget)
 			return c, false
 		}
@@ -370,14 +397,14 @@ func (a *Auditor) start(rule string, f func(ctx context.Context)) bool {
 		a.skipped(rule, SkipSaturated)
 		return false
 	}
-	a.running.Add(1)
+	a.wg.Add(1)
 	a.mu.Unlock()
 	timeout := a.Timeout
 	if timeout <= 0 {
 		timeout = DefaultAuditTimeout
 	}
 	go func() {
-		defer a.running.Done()
+		defer a.wg.Done()
 		defer func() { <-a.slots }()
 		ctx, cancel := context.WithTimeout(a.base, timeout)
 		defer cancel()
@@ -396,7 +423,7 @@ func (a *Auditor) Shutdown(ctx context.Context) error {
 	a.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		a.running.Wait()
+		a.wg.Wait()
 		close(done)
 	}()
 	select {
@@ -411,7 +438,7 @@ func (a *Auditor) Shutdown(ctx context.Context) error {
 
 // Wait returns once no comparison is running (tests).
 func (a *Auditor) Wait() {
-	a.running.Wait()
+	a.wg.Wait()
 }
 
 func (a *Auditor) add(q *routequality.Route, s routequality.Sample) {
@@ -421,13 +448,12 @@ func (a *Auditor) add(q *routequality.Route, s routequality.Sample) {
 	}
 }
 
-// spent counts audit spend: in the route's audit budget (where reserved was
-// held for it), the metrics and stats.
-func (a *Auditor) spent(rule *CompiledRule, usd, reserved float64) {
-	rule.Quality.Spend(usd-reserved, true)
+// spent counts audit spend: in the route's audit budget, the metrics and stats.
+func (a *Auditor) spent(rule *CompiledRule, usd float64) {
 	if usd <= 0 {
 		return
 	}
+	rule.Quality.Spend(usd, true)
 	name := rule.Name()
 	if a.Metrics != nil {
 		a.Metrics.AuditCostUSD.WithLabelValues(name).Add(usd)

@@ -256,6 +256,9 @@ func TestAuditBudgetHoldsWhileAuditsRun(t *testing.T) {
 	if n := len(a.verifier.calls()); n != 2 {
 		t.Errorf("%d audits over 40 requests while they ran, want 2", n)
 	}
+	if _, auditSpend := a.rule.Quality.Costs(); math.Abs(auditSpend-2*verifierCost) > 1e-12 {
+		t.Errorf("audit spend %v, want the two audits' cost %v", auditSpend, 2*verifierCost)
+	}
 }
 
 func TestEscalatedDraftComparedWithTheClientsAnswer(t *testing.T) {
