@@ -45,7 +45,7 @@ const maxRelayedBody = 64 << 20
 //
 // hideUsageChunk drops an OpenAI stream's final usage chunk, which the proxy
 // asked for itself (to meter the stream) when the client did not.
-func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage), hideUsageChunk bool) {
+func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body llm.Body, onUsage func(llm.Usage), hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
 	url := p.ClientURL(kind, r.URL.RawQuery)
 	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
