@@ -201,6 +201,7 @@ func (c *Client) Send(ctx context.Context, method, url string, body llm.Body, cl
 		stop()
 		return nil, nil, e
 	}
+	record(ctx, resp.Header)
 	resp.Body = &idleBody{ReadCloser: resp.Body, c: c, timer: idle, ctx: ctx}
 	return resp, stop, nil
 }

@@ -149,8 +149,9 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 	if p.Dialect() != llm.Anthropic {
 		llm.StripBillingHeader(req)
 	}
+	ctx := provider.WithRequestIDs(r.Context(), &route(c).UpstreamIDs)
 	if !req.Stream {
-		resp, err := p.Complete(r.Context(), req, nil, r.Header)
+		resp, err := p.Complete(ctx, req, nil, r.Header)
 		if err != nil {
 			s.upstreamFailed(p, err)
 			writeError(w, codec, err)
@@ -167,7 +168,7 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 		_, _ = w.Write(out)
 		return
 	}
-	stream, err := p.Stream(r.Context(), req, nil, r.Header)
+	stream, err := p.Stream(ctx, req, nil, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
 		writeError(w, codec, err)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,27 +83,7 @@ func BenchmarkCascadeLargeBody(b *testing.B) {
 }
 
 // maxBytesPerBodyByte bounds what an escalated cascade request allocates per
-// byte of its body: about 2 (the body and its decoded text) plus margin (the
-// race detector drops pooled buffers at random), so
-// that one more copy of the body on the way fails.
+// byte of its body (TestHardeningCascadeMemoryPerRequest): about 2, the body
+// and its decoded text, plus margin (the race detector drops pooled buffers
+// at random), so that one more copy of the body on the way fails.
 const maxBytesPerBodyByte = 2.8
-
-func TestCascadeLargeBodyMemory(t *testing.T) {
-	body := largeCascadeBody(2 << 20)
-	h := newCascadeBenchProxy(t, startDiscardingUpstream(t))
-	w := newBenchWriter()
-	serveEscalated(t, h, w, body)                    // connections and buffer pools warmed up
-	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // a collection would empty the pools
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	const runs = 3
-	for range runs {
-		serveEscalated(t, h, w, body)
-	}
-	runtime.ReadMemStats(&after)
-	perByte := float64(after.TotalAlloc-before.TotalAlloc) / runs / float64(len(body))
-	t.Logf("%.2f bytes allocated per body byte", perByte)
-	if perByte > maxBytesPerBodyByte {
-		t.Errorf("an escalated request allocates %.2f bytes per body byte, want at most %.1f", perByte, maxBytesPerBodyByte)
-	}
-}

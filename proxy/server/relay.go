@@ -56,7 +56,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 	}
 	defer stop()
 	defer resp.Body.Close()
-	route(c).UpstreamRequestID = upstreamRequestID(resp.Header)
+	route(c).UpstreamRequestID = provider.RequestID(resp.Header)
 	if resp.StatusCode >= 400 {
 		e := p.UpstreamError(resp)
 		s.upstreamFailed(p, e)
@@ -178,15 +178,6 @@ func copyRelayHeaders(dst, src http.Header) {
 	if id := src.Get("X-Request-Id"); id != "" {
 		dst.Set("X-Upstream-Request-Id", id)
 	}
-}
-
-// upstreamRequestID is the vendor's id of a request (Anthropic: request-id,
-// OpenAI: x-request-id), for the access log.
-func upstreamRequestID(h http.Header) string {
-	if id := h.Get("Request-Id"); id != "" {
-		return id
-	}
-	return h.Get("X-Request-Id")
 }
 
 // readAnnounced is io.ReadAll(io.LimitReader(r, limit)) with the buffer

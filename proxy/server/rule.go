@@ -34,7 +34,8 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	}
 	rec := route(c)
 	eng := s.cfg.Engine
-	res, err := eng.Run(r.Context(), rule, cascade.Request{
+	ctx := provider.WithRequestIDs(r.Context(), &rec.UpstreamIDs)
+	res, err := eng.Run(ctx, rule, cascade.Request{
 		Req: req, Raw: body, RawDialect: codec.Dialect(), ModelSpan: rt.ModelSpan, Header: r.Header,
 	})
 	if err != nil {
