@@ -109,7 +109,8 @@ func (s *Server) relayBody(c *gin.Context, codec dialect.Codec, p *provider.Clie
 // relayStream passes an event stream on whole events at a time (a stream
 // cut inside an event then ends with a clean in-band error event instead of
 // half an event), flushing after each read. It reads usage on the way
-// (wantUsage) and drops the proxy's own usage chunk (hideUsageChunk).
+// (wantUsage), drops the proxy's own usage chunk (hideUsageChunk) and hides
+// the provider keys in the upstream's error events.
 func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Client, body io.Reader, sniff *usageSniffer, wantUsage, hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
 	rc := http.NewResponseController(w)
@@ -131,6 +132,7 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 			if hideUsageChunk {
 				out = openai.WithoutUsageChunks(out)
 			}
+			out = p.RedactEvents(out)
 			if _, werr := w.Write(out); werr != nil {
 				return // client went away; the deferred close cancels the upstream call
 			}
@@ -145,7 +147,7 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 				if wantUsage {
 					sniff.Events(buf[:held])
 				}
-				_, _ = w.Write(buf[:held])
+				_, _ = w.Write(p.RedactEvents(buf[:held]))
 				_ = rc.Flush()
 			}
 			if wantUsage && !sniff.ended {
