@@ -151,9 +151,9 @@ func decodeRequest(body []byte) (*llm.Request, *llm.Error) {
 func decodeSystem(raw []byte, path string) ([]llm.Block, *llm.Error) {
 	switch jsonenc.FirstByte(raw) {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, jsonProblem(path, raw, err)
+		s, err := decodeText(raw, path)
+		if err != nil {
+			return nil, err
 		}
 		if s == "" {
 			return nil, nil
@@ -191,9 +191,9 @@ const (
 func decodeContent(raw []byte, path string, place blockPlace) ([]llm.Block, *llm.Error) {
 	switch jsonenc.FirstByte(raw) {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, jsonProblem(path, raw, err)
+		s, err := decodeText(raw, path)
+		if err != nil {
+			return nil, err
 		}
 		return []llm.Block{{Type: llm.BlockText, Text: s}}, nil
 	case '[':
@@ -265,10 +265,20 @@ func decodeBlock(raw []byte, path string, place blockPlace) (llm.Block, *llm.Err
 	}
 	switch w.Type {
 	case "text":
-		if w.Text == nil {
+		if isNull(w.Text) {
 			return llm.Block{}, invalid(path+".text", "field required")
 		}
-		b.Text = *w.Text
+		text, ok := jsonenc.DecodeString(w.Text)
+		if !ok {
+			var probe struct {
+				Text *string `json:"text"`
+			}
+			if err := json.Unmarshal(raw, &probe); err != nil {
+				return llm.Block{}, jsonProblem(path, raw, err) // what a *string field reports
+			}
+			return llm.Block{}, invalid(path+".text", "expected a string")
+		}
+		b.Text = text
 		if !isNull(w.Citations) {
 			b.Raw, b.RawDialect = raw, llm.Anthropic // keeps the citations
 		}
@@ -335,6 +345,19 @@ func decodeBlock(raw []byte, path string, place blockPlace) (llm.Block, *llm.Err
 		b.Raw, b.RawDialect = raw, llm.Anthropic
 	}
 	return b, nil
+}
+
+// decodeText decodes a JSON string value of the request (see
+// jsonenc.DecodeString: long prompts are copied once).
+func decodeText(raw []byte, path string) (string, *llm.Error) {
+	if s, ok := jsonenc.DecodeString(raw); ok {
+		return s, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", jsonProblem(path, raw, err)
+	}
+	return s, nil
 }
 
 func decodeImageSource(b *llm.Block, raw []byte, path string) *llm.Error {

@@ -214,10 +214,14 @@ func TestDecodeThinkingKeepsExactBytes(t *testing.T) {
 // size in allocations, whatever the nesting.
 func TestDecodeRequestAllocatesAboutTheText(t *testing.T) {
 	text := strings.Repeat("The proxy forwards requests and relays answers as they arrive. ", 1024)
+	escaped := strings.Repeat(`The proxy forwards \"requests\"\nand relays answers as they arrive. `, 1024)
 	for _, content := range []string{
 		`"` + text + `"`,
 		`[{"type":"text","text":"` + text + `"}]`,
 		`[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"` + text + `"}]}]`,
+		// Escapes (every real prompt has newlines) cost encoding/json a second copy.
+		`"` + escaped + `"`,
+		`[{"type":"text","text":"` + escaped + `"}]`,
 	} {
 		body := []byte(`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":` + content + `}]}`)
 		var before, after runtime.MemStats

@@ -47,7 +47,7 @@ type wireMessage struct {
 // form. Fields other block types use differently are never read for them.
 type wireBlock struct {
 	Type         string  `json:"type"`
-	Text         *string `json:"text"`
+	Text         rawRef  `json:"text"` // decoded with jsonenc.DecodeString
 	Source       rawRef  `json:"source"`
 	ID           string  `json:"id"`
 	Name         string  `json:"name"`
