@@ -117,3 +117,15 @@ func hasControl(b []byte) bool {
 	}
 	return false
 }
+
+// RawRef is a JSON value's bytes in the document being decoded: unlike
+// json.RawMessage it is not a copy (json.Unmarshal hands an unmarshaler a
+// slice of its input), so that document must stay unchanged while the
+// RawRef, or anything decoded from it, is in use. The request decoders'
+// documents are clients' bodies, which the proxy never writes.
+type RawRef []byte
+
+func (r *RawRef) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
+}

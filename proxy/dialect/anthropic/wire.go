@@ -1,6 +1,10 @@
 package anthropic
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
+)
 
 // Wire types: what encoding/json decodes a request or response into. Fields
 // whose JSON type varies (content: string or blocks; system; source) are
@@ -8,18 +12,11 @@ import "encoding/json"
 // request and a block they are rawRef, not json.RawMessage: a large request
 // is then not copied once more for each level its content is nested in.
 
-// rawRef is a value's bytes in the document being decoded: unlike
-// json.RawMessage it is not a copy (json.Unmarshal hands an unmarshaler a
-// slice of its input), so that document must stay unchanged while the
-// rawRef, or anything decoded from it, is in use. The request decoder's
-// document is a client's body, which the proxy never writes; a response's
-// blocks are decoded from copies the decoder owns (see decodeBlock).
-type rawRef []byte
-
-func (r *rawRef) UnmarshalJSON(b []byte) error {
-	*r = b
-	return nil
-}
+// rawRef is jsonenc.RawRef: a value's bytes in the document being decoded,
+// not a copy. The request decoder's document is a client's body, which the
+// proxy never writes; a response's blocks are decoded from copies the
+// decoder owns (see decodeBlock).
+type rawRef = jsonenc.RawRef
 
 type wireRequest struct {
 	Model         *string           `json:"model"`
