@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -45,6 +46,8 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		writeError(w, codec, err)
 		return
 	}
+	clk := clock(c)
+	clk.serve(rule.Name(), res.Served)
 	answerModel := rt.Model
 	if rule.Rule.ResponseModel == rules.ResponseModelServed {
 		answerModel = res.Served
@@ -70,7 +73,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		}
 		resp.Model = answerModel
 		if req.Stream {
-			_ = WriteStream(r.Context(), w, codec, req, provider.Replay(resp.Events()), nil)
+			_ = WriteStream(r.Context(), w, codec, req, &clockTap{Stream: provider.Replay(resp.Events()), clock: clk}, nil)
 			return
 		}
 		out, err := codec.EncodeResponse(resp)
@@ -80,12 +83,14 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(out)
+		if _, err := w.Write(out); err == nil {
+			clk.body(time.Now())
+		}
 		return
 	}
 	// A live verifier stream: cost is known only at its end, so no cost headers.
 	defer res.Stream.Close()
-	err = WriteStream(r.Context(), w, codec, req, res.Stream, func(ev *llm.Event) {
+	err = WriteStream(r.Context(), w, codec, req, &clockTap{Stream: res.Stream, clock: clk}, func(ev *llm.Event) {
 		if ev.Type == llm.EventMessageStart && ev.Message != nil {
 			m := *ev.Message
 			m.Model = answerModel

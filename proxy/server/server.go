@@ -116,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 	s.engine.ContextWithFallback = true
 	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
 
-	api := s.engine.Group("/", s.authenticate(), s.endable())
+	api := s.engine.Group("/", s.clientLatency(), s.authenticate(), s.endable())
 	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
 	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
 	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI))

@@ -13,8 +13,11 @@ import (
 // carry one (streaming) are parsed, so pass-through stays bytes in, bytes out.
 type usageSniffer struct {
 	dialect llm.Dialect
-	usage   llm.Usage
-	seen    bool
+	// kind is the API path kind relayed (provider.PathMessages, PathResponses,
+	// PathEmbeddings): it says how an OpenAI usage object reads.
+	kind  string
+	usage llm.Usage
+	seen  bool
 	// ended is set once a stream has said it is complete (Anthropic's
 	// message_stop; OpenAI's finish_reason or [DONE]), as the stream
 	// decoders judge it: a stream that ends before was cut.
