@@ -117,7 +117,7 @@ func TestLatencyCascade(t *testing.T) {
 	ttft = waitObserved(t, h.metrics.TimeToFirstToken, 1, "opus", "escalated", "claude-opus-5-5")
 	within(t, "escalation's time to first token", ttft, draftWait+2*gap, draftWait+2*gap+latencySlack)
 	tpot := waitObserved(t, h.metrics.TimePerOutputToken, 1, "opus", "escalated", "claude-opus-5-5")
-	if tpot <= 0 || tpot > (gap + latencySlack/4).Seconds() {
+	if tpot <= 0 || tpot > (gap+latencySlack/4).Seconds() {
 		t.Fatalf("escalation's time per output token %.4fs", tpot)
 	}
 	if n, _ := observed(t, h.metrics.TimeToFirstToken, "opus", "escalated", "claude-haiku-5-5"); n != 0 {
