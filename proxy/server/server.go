@@ -22,6 +22,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
 
@@ -121,6 +122,10 @@ func New(cfg Config) (*Server, error) {
 	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
 	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI))
 	api.POST("/chat/completions", s.handleChat(llm.OpenAI))
+	api.POST("/v1/responses", s.handleOpenAIRelay(provider.PathResponses))
+	api.POST("/responses", s.handleOpenAIRelay(provider.PathResponses))
+	api.POST("/v1/embeddings", s.handleOpenAIRelay(provider.PathEmbeddings))
+	api.POST("/embeddings", s.handleOpenAIRelay(provider.PathEmbeddings))
 	api.GET("/v1/models", s.handleModels)
 	api.GET("/v1/models/:id", s.handleModel)
 	s.engine.GET("/healthz", s.handleHealth)
