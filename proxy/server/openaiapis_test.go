@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 )
 
@@ -246,5 +249,41 @@ providers:
 `)
 	if status, _, out := h.post("/v1/embeddings", `{"model":"text-embedding-3-small","input":"x"}`, nil); status != 404 || !strings.Contains(out, `"error"`) {
 		t.Errorf("no route: %d %s", status, out)
+	}
+}
+
+// Client keys guard these endpoints too, answered in OpenAI's envelope
+// whatever auth header came; a passthroughAuth provider gets the client's
+// own key.
+func TestResponsesAndEmbeddingsAuth(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "team"), []byte("team-key-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := &clientauth.Keys{}
+	if err := keys.LoadDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, `
+version: v1
+providers:
+  - {name: oai, type: openai, baseURL: "{{URL}}/v1", passthroughAuth: true}
+defaultRoute: {provider: oai}
+`, harnessOptions{clientKeys: keys, fake: fakeupstream.Options{RequireKey: "team-key-1"}})
+	for _, path := range []string{"/v1/responses", "/v1/embeddings"} {
+		body := `{"model":"gpt-5-mini","input":"hi"}`
+		for _, header := range []map[string]string{{"x-api-key": "wrong"}, {"Authorization": "Bearer wrong"}} {
+			status, _, out := h.post(path, body, header)
+			if status != 401 || !strings.HasPrefix(out, `{"error":{`) {
+				t.Fatalf("%s %v: want OpenAI's 401, got %d %s", path, header, status, out)
+			}
+		}
+		h.fake.Reset()
+		if status, _, out := h.post(path, body, map[string]string{"Authorization": "Bearer team-key-1"}); status != 200 {
+			t.Fatalf("%s: %d %s", path, status, out)
+		}
+		if got := h.fake.Requests(); len(got) != 1 || got[0].Header.Get("Authorization") != "Bearer team-key-1" {
+			t.Fatalf("%s: upstream saw %v", path, got)
+		}
 	}
 }
