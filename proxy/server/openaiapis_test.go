@@ -287,3 +287,19 @@ defaultRoute: {provider: oai}
 		}
 	}
 }
+
+// An upstream Responses stream that breaks off with an error event reaches
+// the client as sent and counts as an upstream error; what it had written
+// was timed.
+func TestResponsesStreamErrorEvent(t *testing.T) {
+	h := newHarness(t, passthroughRules("oai", ""), harnessOptions{})
+	h.fake.SetReply("gpt-5-mini", fakeupstream.Reply{Text: "one two three four five six", StreamErrorAfterEvents: 5, ErrorMessage: "upstream broke"})
+	status, _, out := h.post("/v1/responses", `{"model":"gpt-5-mini","input":"hi","stream":true}`, nil)
+	if status != 200 || !strings.HasSuffix(out, "\n\n") || !strings.Contains(out, "event: error\ndata: ") || !strings.Contains(out, "upstream broke") || strings.Contains(out, "response.completed") {
+		t.Fatalf("%d\n%s", status, out)
+	}
+	waitFor(t, "the upstream error counted", func() bool {
+		return testutil.ToFloat64(h.metrics.UpstreamErrors.WithLabelValues("oai", "bad_gateway")) == 1
+	})
+	waitObserved(t, h.metrics.TimeToFirstToken, 1, "", "passthrough", "gpt-5-mini")
+}

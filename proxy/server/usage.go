@@ -177,14 +177,14 @@ func hasFinishReason(b []byte) bool {
 	}
 }
 
-// responsesEnds are the types of the events that end a Responses API stream.
-var responsesEnds = [][]byte{
-	[]byte(`"type":"response.completed"`), []byte(`"type":"response.incomplete"`),
-	[]byte(`"type":"response.failed"`), []byte(`"type":"error"`),
-}
+// responsesEnds are the types of the events that end a complete Responses
+// API stream. A stream ending otherwise, in an error or response.failed event
+// included, counts as an upstream failure, as a chat stream without its end.
+var responsesEnds = [][]byte{[]byte(`"type":"response.completed"`), []byte(`"type":"response.incomplete"`)}
 
-// hasResponsesEnd reports whether b holds the last event of a Responses API
-// stream (a quoted type inside a string would have escaped quotes).
+// hasResponsesEnd reports whether b holds the last event of a complete
+// Responses API stream (a quoted type inside a string would have escaped
+// quotes).
 func hasResponsesEnd(b []byte) bool {
 	for _, end := range responsesEnds {
 		if bytes.Contains(b, end) {

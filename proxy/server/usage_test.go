@@ -109,6 +109,10 @@ func TestUsageSnifferResponses(t *testing.T) {
 	if s.seen || s.ended {
 		t.Fatalf("response.created: seen %v ended %v", s.seen, s.ended)
 	}
+	s.Events([]byte("event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"x\",\"param\":null,\"sequence_number\":1}\n\n"))
+	if s.ended {
+		t.Fatal("an error event is not a complete stream's end")
+	}
 }
 
 // Embeddings report prompt_tokens only; chat usage counts cache writes
