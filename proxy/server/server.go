@@ -123,11 +123,15 @@ func New(cfg Config) (*Server, error) {
 	s.engine.ContextWithFallback = true
 	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
 
-	api := s.engine.Group("/", s.authenticate(), s.endable())
+	api := s.engine.Group("/", s.clientLatency(), s.authenticate(), s.endable())
 	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
 	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
 	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI))
 	api.POST("/chat/completions", s.handleChat(llm.OpenAI))
+	api.POST("/v1/responses", s.handleOpenAIRelay(provider.PathResponses))
+	api.POST("/responses", s.handleOpenAIRelay(provider.PathResponses))
+	api.POST("/v1/embeddings", s.handleOpenAIRelay(provider.PathEmbeddings))
+	api.POST("/embeddings", s.handleOpenAIRelay(provider.PathEmbeddings))
 	api.GET("/v1/models", s.handleModels)
 	api.GET("/v1/models/:id", s.handleModel)
 	s.engine.GET("/healthz", s.handleHealth)
