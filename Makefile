@@ -3,6 +3,8 @@ SHELL := /usr/bin/env bash
 GO ?= go
 BIN := $(CURDIR)/bin
 PROXY_ADDR ?= 127.0.0.1:8080
+# The admin listener: /metrics, /debug/rules and the status page (http://$(ADMIN_ADDR)/status).
+ADMIN_ADDR ?= 127.0.0.1:8081
 RULES ?= config/samples/rules-demo.yaml
 
 # Operator tooling. controller-gen is pinned; envtest's etcd and kube-apiserver are
@@ -43,9 +45,9 @@ build: ## Build the proxy and manager binaries into bin/.
 	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/proxy ./cmd/proxy
 	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/manager ./cmd/manager
 
-run: ## Run the proxy on 127.0.0.1:8080 (demo mode against a built-in fake upstream when no vendor key is set).
+run: ## Run the proxy on 127.0.0.1:8080, its status page and metrics on 127.0.0.1:8081 (demo mode against a built-in fake upstream when no vendor key is set).
 	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/proxy ./cmd/proxy
-	$(BIN)/proxy --listen $(PROXY_ADDR) --rules $(RULES) --log-format text
+	$(BIN)/proxy --listen $(PROXY_ADDR) --admin-listen $(ADMIN_ADDR) --rules $(RULES) --log-format text
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck (its default checks).
 
