@@ -99,7 +99,7 @@ func savingsChart(h []Point) template.HTML {
 		f.hi = f.lo + 0.01
 	}
 	var b strings.Builder
-	f.svg(&b, title, usd)
+	f.svg(&b, title, usdAxis)
 	if f.lo < 0 {
 		fmt.Fprintf(&b, `<path d="M%.1f %.1fH%.1f" stroke="%s" stroke-dasharray="2 3"/>`, padL, f.y(0), padL+plotW, colourAxis)
 	}

@@ -28,19 +28,33 @@ var funcs = template.FuncMap{
 	},
 }
 
-// usd formats dollars with the precision small amounts need.
+// usd formats dollars with the precision small amounts need: $0.001500,
+// −$2.125, $1234.50.
 func usd(v float64) string {
-	switch a := math.Abs(v); {
-	case !finite(v):
+	if !finite(v) {
 		return "—"
+	}
+	sign, a := "", math.Abs(v)
+	if v < 0 {
+		sign = "−"
+	}
+	switch {
 	case a >= 100:
-		return fmt.Sprintf("$%.2f", v)
+		return fmt.Sprintf("%s$%.2f", sign, a)
 	case a >= 1:
-		return fmt.Sprintf("$%.3f", v)
+		return fmt.Sprintf("%s$%.3f", sign, a)
 	case a == 0:
 		return "$0"
 	}
-	return fmt.Sprintf("$%.6f", v)
+	return fmt.Sprintf("%s$%.6f", sign, a)
+}
+
+// usdAxis is a chart axis label: three significant digits.
+func usdAxis(v float64) string {
+	if v < 0 {
+		return fmt.Sprintf("−$%.3g", -v)
+	}
+	return fmt.Sprintf("$%.3g", v)
 }
 
 // pct formats a share as a percentage ("—" while unknown).

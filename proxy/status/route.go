@@ -57,8 +57,8 @@ type Stage struct {
 
 // Quality is a rule's quality loop as the page shows it.
 type Quality struct {
-	// Known is false until accepted drafts were compared; Estimate, Lower
-	// and Upper are then NaN.
+	// Known is false while the loop has no samples, or has accepted drafts
+	// none of which was compared (the estimate is then NaN).
 	Known                  bool
 	Estimate, Lower, Upper float64
 	Confidence             float64
@@ -162,7 +162,7 @@ func qualityOf(q *routequality.Route) (*Quality, []Audit) {
 		Confidence: set.Confidence, Target: c.Target, Met: c.Met, Threshold: c.Threshold, Reason: c.Reason,
 		Scorer: st.Scorer, Remote: st.Remote, Samples: st.Samples, Labels: st.Labels, Good: st.Good, Bad: st.Bad,
 		MinSamples: set.MinSamples, AuditsDrawn: st.AuditsDrawn, AuditsSkipped: st.AuditsSkipped}
-	out.Known = finite(out.Estimate)
+	out.Known = finite(out.Estimate) && st.Samples > 0
 	out.Why = why(out)
 	samples := q.Samples()
 	var audits []Audit
