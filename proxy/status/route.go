@@ -79,11 +79,11 @@ type Quality struct {
 
 // Audit is one compared draft: its score and verdict, never its text.
 type Audit struct {
-	Time                              time.Time
-	Outcome                           string
-	Score                             float64
-	Good                              bool
-	Comparer                          string
+	Time                               time.Time
+	Outcome                            string
+	Score                              float64
+	Good                               bool
+	Comparer                           string
 	DraftCost, VerifierCost, AuditCost float64
 }
 
