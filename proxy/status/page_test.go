@@ -134,8 +134,8 @@ func (s *stack) ask(t *testing.T, model, prompt string) string {
 }
 
 // sendKnownSequence sends the sequence the figures below are worked out
-// from, sampling the chart history between requests, and waits for the
-// four audits.
+// from, sampling the chart history between requests, waits for the four
+// audits and has the quality loop recalibrate over them.
 func (s *stack) sendKnownSequence(t *testing.T) {
 	t.Helper()
 	start := time.Now().Add(-10 * time.Minute)
@@ -154,6 +154,23 @@ func (s *stack) sendKnownSequence(t *testing.T) {
 		}
 		s.waitAudits(t, max(0, min(i-1, 4)))
 		s.proxy.Status.Sample(start.Add(time.Duration(i+1) * time.Minute))
+	}
+	s.recalibrate(t)
+	s.proxy.Status.Sample(start.Add(9 * time.Minute))
+}
+
+// recalibrate makes the opus loop recalibrate over its samples now (a
+// route otherwise does so every routequality.RefitEvery labels): a reload
+// that changes its quality settings (minSamples 100 to 99, still a cold
+// start) does.
+func (s *stack) recalibrate(t *testing.T) {
+	t.Helper()
+	edited := strings.Replace(pageRules, "minSamples: 100", "minSamples: 99", 1)
+	if err := s.proxy.Load([]byte(edited), "configmap ns/rules"); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.proxy.Loader.Store.Load().Compiled.Rules[0].Quality.Calibration(); c.Labels != 4 {
+		t.Fatalf("calibration over %d labels after the reload, want 4", c.Labels)
 	}
 }
 
@@ -227,10 +244,11 @@ func TestPageShowsTheFiguresOfAKnownSequence(t *testing.T) {
 			t.Errorf("opus %s = %q, want %q", key, got, want)
 		}
 	}
-	// The quality shown is the loop's, with its interval.
+	// The quality shown is the one the served answers realised (one of the
+	// four accepted drafts was worse), with its interval.
 	st := s.proxy.Loader.Store.Load().Compiled.Rules[0].Quality.Stats()
-	e := st.Calibration.Estimate
-	if math.IsNaN(e.Quality) || st.Good != 3 || st.Bad != 1 {
+	e := st.Calibration.Realised
+	if math.IsNaN(e.Quality) || e.Quality >= 1 || st.Good != 3 || st.Bad != 1 {
 		t.Fatalf("quality loop %+v; want 3 good and 1 worse audit", st)
 	}
 	wantQ := fmt.Sprintf("%.1f%% (%.1f%% – %.1f%% at 90.0%% confidence)", e.Quality*100, e.Lower*100, e.Upper*100)
@@ -257,7 +275,8 @@ func TestPageShowsTheFiguresOfAKnownSequence(t *testing.T) {
 		t.Errorf("%d charts, want 3 (savings and quality of opus, savings of plain)", n)
 	}
 	hash := s.proxy.Loader.Store.Load().Hash
-	if !strings.Contains(html, `title="`+hash+`"`) || !strings.Contains(html, "<td>rules.yaml</td>") {
+	if !strings.Contains(html, `title="`+hash+`"`) || !strings.Contains(html, "<td>rules.yaml</td>") ||
+		!strings.Contains(html, "<td>configmap ns/rules</td>") {
 		t.Error("the page misses the rules hash or the reload history")
 	}
 	// Nothing external: no script, no remote URL.

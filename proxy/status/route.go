@@ -57,11 +57,16 @@ type Stage struct {
 
 // Quality is a rule's quality loop as the page shows it.
 type Quality struct {
-	// Known is false while the loop has no samples, or has accepted drafts
-	// none of which was compared (the estimate is then NaN).
+	// Realised is the quality the answers served delivered (share at least
+	// as good as the verifier's), with its interval at Confidence; Known is
+	// false while the loop has no samples, or has accepted drafts none of
+	// which was compared (the figures are then NaN).
 	Known                  bool
-	Estimate, Lower, Upper float64
-	Confidence             float64
+	Realised, Lower, Upper float64
+	// AtThreshold is the quality estimated at the threshold in effect
+	// (NaN while unknown).
+	AtThreshold float64
+	Confidence  float64
 	// Target is 0 when the rule declares none.
 	Target    float64
 	Met       bool
@@ -74,6 +79,12 @@ type Quality struct {
 	// Samples held, of which Labels compared with the verifier (Good, Bad).
 	Samples, Labels, Good, Bad int
 	MinSamples                 int
+	// The figures above are the calibration in effect's: computed at
+	// UpdatedAt from CalSamples samples, CalLabels of them labelled (a route
+	// recalibrates every routequality.RefitEvery labels).
+	UpdatedAt             time.Time
+	CalSamples, CalLabels int
+	RefitEvery            int
 	AuditsDrawn, AuditsSkipped uint64
 }
 
@@ -158,11 +169,12 @@ func qualityOf(q *routequality.Route) (*Quality, []Audit) {
 	st := q.Stats()
 	set := q.Settings()
 	c := st.Calibration
-	out := &Quality{Estimate: c.Estimate.Quality, Lower: c.Estimate.Lower, Upper: c.Estimate.Upper,
-		Confidence: set.Confidence, Target: c.Target, Met: c.Met, Threshold: c.Threshold, Reason: c.Reason,
+	out := &Quality{Realised: c.Realised.Quality, Lower: c.Realised.Lower, Upper: c.Realised.Upper,
+		AtThreshold: c.Estimate.Quality, Confidence: set.Confidence, Target: c.Target, Met: c.Met, Threshold: c.Threshold, Reason: c.Reason,
 		Scorer: st.Scorer, Remote: st.Remote, Samples: st.Samples, Labels: st.Labels, Good: st.Good, Bad: st.Bad,
-		MinSamples: set.MinSamples, AuditsDrawn: st.AuditsDrawn, AuditsSkipped: st.AuditsSkipped}
-	out.Known = finite(out.Estimate) && st.Samples > 0
+		MinSamples: set.MinSamples, AuditsDrawn: st.AuditsDrawn, AuditsSkipped: st.AuditsSkipped,
+		UpdatedAt: c.UpdatedAt, CalSamples: c.Samples, CalLabels: c.Labels, RefitEvery: routequality.RefitEvery}
+	out.Known = finite(out.Realised) && c.Samples > 0
 	out.Why = why(out)
 	samples := q.Samples()
 	var audits []Audit
@@ -196,7 +208,7 @@ func why(q *Quality) string {
 func (r *Route) point(now time.Time) Point {
 	pt := Point{Time: now, NetSavingsUSD: r.NetSavingsUSD, Quality: math.NaN(), Lower: math.NaN(), Upper: math.NaN()}
 	if r.Quality != nil && r.Quality.Known {
-		pt.Quality, pt.Lower, pt.Upper = r.Quality.Estimate, r.Quality.Lower, r.Quality.Upper
+		pt.Quality, pt.Lower, pt.Upper = r.Quality.Realised, r.Quality.Lower, r.Quality.Upper
 	}
 	return pt
 }
