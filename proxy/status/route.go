@@ -82,9 +82,9 @@ type Quality struct {
 	// The figures above are the calibration in effect's: computed at
 	// UpdatedAt from CalSamples samples, CalLabels of them labelled (a route
 	// recalibrates every routequality.RefitEvery labels).
-	UpdatedAt             time.Time
-	CalSamples, CalLabels int
-	RefitEvery            int
+	UpdatedAt                  time.Time
+	CalSamples, CalLabels      int
+	RefitEvery                 int
 	AuditsDrawn, AuditsSkipped uint64
 }
 
