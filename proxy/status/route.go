@@ -104,7 +104,7 @@ var outcomeOrder = []cascade.Outcome{cascade.Accepted, cascade.Escalated, cascad
 
 // routes builds every loaded rule's section, in the rules file's order,
 // then those of rules no longer loaded that served requests.
-func (p *Page) routes(now time.Time) []Route {
+func (p *Page) routes() []Route {
 	stats := map[string]cascade.RuleStats{}
 	for _, s := range p.src.Recorder.Stats() {
 		stats[s.Rule] = s

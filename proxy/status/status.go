@@ -110,7 +110,7 @@ func (p *Page) Run(ctx context.Context) {
 // Sample adds a point at now to the history of every loaded rule and drops
 // the history of rules no longer loaded.
 func (p *Page) Sample(now time.Time) {
-	routes := p.routes(now)
+	routes := p.routes()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	keep := make(map[string][]Point, len(routes))
@@ -180,7 +180,7 @@ func (p *Page) View(now time.Time) View {
 	if p.src.Reloads != nil {
 		v.Reloads = p.src.Reloads()
 	}
-	v.Routes = p.routes(now)
+	v.Routes = p.routes()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i := range v.Routes {
