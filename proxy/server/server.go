@@ -84,6 +84,9 @@ type Config struct {
 	// Auditor feeds the rules' quality loops once a client has its answer
 	// (nil: no quality loop runs).
 	Auditor *cascade.Auditor
+	// StatusPage, when set, is served at /status on the admin listener
+	// (never on the API port); / redirects to it.
+	StatusPage http.Handler
 }
 
 // Server is the proxy's HTTP handler.
@@ -154,11 +157,16 @@ func (s *Server) handleMetrics() gin.HandlerFunc {
 }
 
 // Admin is the handler for the admin listener: probes, /metrics,
-// /debug/rules and the quality samples export (served here only: samples
-// may hold prompts and answers). Use it with AdminSeparate.
+// /debug/rules, the quality samples export (served here only: samples may
+// hold prompts and answers) and the status page. Use it with AdminSeparate.
 func (s *Server) Admin() http.Handler {
 	e := gin.New()
 	e.Use(gin.Recovery())
+	if s.cfg.StatusPage != nil {
+		e.GET("/status", gin.WrapH(s.cfg.StatusPage))
+		e.HEAD("/status", gin.WrapH(s.cfg.StatusPage))
+		e.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/status") })
+	}
 	e.GET("/healthz", s.handleHealth)
 	e.GET("/readyz", s.handleReady)
 	e.GET("/metrics", s.handleMetrics())
