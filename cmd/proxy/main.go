@@ -30,6 +30,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 type options struct {
@@ -161,6 +162,22 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			stopDemo := startDemo(&opts, log)
 			defer stopDemo()
 		}
+	}
+	tp, stopTracing, err := tracing.Setup(ctx, os.Getenv, version.String())
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		opts.Server.Tracer = tp
+		log.Info("tracing on: exporting spans over OTLP/HTTP", "endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+		defer func() {
+			// After the server drained: flush the spans still buffered.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := stopTracing(sctx); err != nil {
+				log.Warn("tracing: spans not flushed at shutdown", "error", err.Error())
+			}
+		}()
 	}
 	if o.clientKeysDir != "" {
 		keys := &clientauth.Keys{}

@@ -18,6 +18,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // DefaultTimeout bounds the wait for an upstream's response headers.
@@ -174,11 +175,12 @@ func (c *Client) Send(ctx context.Context, method, url string, body []byte, clie
 		e := *c.unusable
 		return nil, nil, &e
 	}
+	ctx, span := c.startAttempt(ctx, method, url, body)
 	ctx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(c.timeout, func() { cancel(errTimeout) })
 	idle := time.AfterFunc(c.idle, func() { cancel(errIdle) })
 	idle.Stop() // armed only while a body read waits
-	stop = func() { timer.Stop(); idle.Stop(); cancel(nil) }
+	stop = func() { timer.Stop(); idle.Stop(); cancel(nil); span.End() }
 
 	var rd io.Reader
 	if body != nil {
@@ -190,6 +192,7 @@ func (c *Client) Send(ctx context.Context, method, url string, body []byte, clie
 		return nil, nil, &llm.Error{Kind: llm.ErrAPI, Message: "cannot build upstream request", Err: err}
 	}
 	c.setHeaders(req.Header, clientHeader)
+	tracing.Inject(ctx, req.Header)
 	if body != nil {
 		req.ContentLength = int64(len(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
@@ -203,9 +206,11 @@ func (c *Client) Send(ctx context.Context, method, url string, body []byte, clie
 	}
 	if err != nil {
 		e := c.transportError(ctx, err)
+		tracing.Fail(span, string(e.Kind))
 		stop()
 		return nil, nil, e
 	}
+	attemptAnswered(span, resp)
 	resp.Body = &idleBody{ReadCloser: resp.Body, c: c, timer: idle, ctx: ctx}
 	return resp, stop, nil
 }

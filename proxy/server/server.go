@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
@@ -42,6 +43,9 @@ type RouteRecorder struct {
 	CostKnown bool
 	// UpstreamRequestID is the vendor's id of the (last) upstream call, when known.
 	UpstreamRequestID string
+	// Score is the gate's score of the draft; Scored is false when none was scored.
+	Score  float64
+	Scored bool
 }
 
 // Cascaded records what a rule's cascade spent and who answered.
@@ -55,6 +59,9 @@ func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
 		}
 	}
 	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
+	if res.Decision != nil {
+		r.Score, r.Scored = res.Decision.Score, true
+	}
 }
 
 // Config configures a Server.
@@ -80,6 +87,9 @@ type Config struct {
 	// Auditor feeds the rules' quality loops once a client has its answer
 	// (nil: no quality loop runs).
 	Auditor *cascade.Auditor
+	// Tracer, when set, traces every request (see package tracing); nil:
+	// tracing is off and costs nothing.
+	Tracer trace.TracerProvider
 }
 
 // Server is the proxy's HTTP handler.
@@ -117,7 +127,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, engine: gin.New(), log: cfg.Log, m: cfg.Metrics}
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.ContextWithFallback = true
-	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
+	s.engine.Use(s.recoverer(), s.requestID())
+	if cfg.Tracer != nil {
+		s.engine.Use(s.traced())
+	}
+	s.engine.Use(s.accessLog(), s.cors())
 
 	api := s.engine.Group("/", s.authenticate(), s.endable())
 	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
