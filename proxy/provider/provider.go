@@ -280,6 +280,9 @@ var ownCredentialHeaders = map[string]bool{
 	"Accept": true, "Content-Type": true, "User-Agent": true,
 	"Anthropic-Version": true, "Anthropic-Beta": true,
 	"X-App": true, "X-Claude-Code-Session-Id": true,
+	// W3C trace context: the upstream joins the client's trace (replaced by
+	// the proxy's own span context when tracing is on).
+	"Traceparent": true, "Tracestate": true,
 }
 
 // UpstreamHeaders returns the client's request headers that may go to an
