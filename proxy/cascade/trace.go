@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -22,14 +23,16 @@ func startCall(ctx context.Context, name string, p Provider, model string) (cont
 func endCall(span trace.Span, call *Call, served string) {
 	if span.IsRecording() {
 		u := call.Usage
-		tracing.Usage(span, u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
+		attrs := tracing.AppendUsage(make([]attribute.KeyValue, 0, 7), u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
 		if call.End == CallAnswered && served != "" {
-			span.SetAttributes(attribute.String(tracing.GenAIResponseModel, served))
+			attrs = append(attrs, attribute.String(tracing.GenAIResponseModel, served))
 		}
-		if call.End != CallAnswered && call.End != CallPending {
-			span.SetAttributes(attribute.String("cascade.call_end", string(call.End)))
-			tracing.Fail(span, errorType(call.Err))
+		failed := call.End != CallAnswered && call.End != CallPending
+		if failed {
+			attrs = append(attrs, attribute.String("cascade.call_end", string(call.End)), attribute.String(tracing.ErrorType, errorType(call.Err)))
+			span.SetStatus(codes.Error, errorType(call.Err))
 		}
+		span.SetAttributes(attrs...)
 	}
 	span.End()
 }

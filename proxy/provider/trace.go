@@ -3,10 +3,11 @@ package provider
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
@@ -34,17 +35,30 @@ func (c *Client) startAttempt(ctx context.Context, method, rawURL string, body [
 	if !span.IsRecording() {
 		return ctx, span
 	}
+	attrs := make([]attribute.KeyValue, 0, 8)
 	if model != "" {
-		tracing.Model(span, c.name, string(c.dialect), model)
+		attrs = tracing.AppendModel(attrs, c.name, string(c.dialect), model)
 	} else {
-		span.SetAttributes(attribute.String(tracing.CascadeProvider, c.name))
+		attrs = append(attrs, attribute.String(tracing.CascadeProvider, c.name))
 	}
-	span.SetAttributes(attribute.String(tracing.HTTPRequestMethod, method))
-	if u, err := url.Parse(rawURL); err == nil {
-		// Host and path only: a query string may carry a key (Azure's api-key).
-		span.SetAttributes(attribute.String(tracing.ServerAddress, u.Hostname()), attribute.String(tracing.URLPath, u.Path))
-	}
+	host, path := hostPath(rawURL)
+	span.SetAttributes(append(attrs, attribute.String(tracing.HTTPRequestMethod, method),
+		attribute.String(tracing.ServerAddress, host), attribute.String(tracing.URLPath, path))...)
 	return ctx, span
+}
+
+// hostPath returns the host (with its port) and the path of an absolute
+// URL, without the query: a query string may carry a key (Azure's api-key).
+func hostPath(rawURL string) (host, path string) {
+	_, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "", ""
+	}
+	rest, _, _ = strings.Cut(rest, "?")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[:i], rest[i:]
+	}
+	return rest, "/"
 }
 
 // attemptAnswered records an attempt's response status (an error type for
@@ -53,13 +67,18 @@ func attemptAnswered(span trace.Span, resp *http.Response) {
 	if !span.IsRecording() {
 		return
 	}
-	span.SetAttributes(attribute.Int(tracing.HTTPStatusCode, resp.StatusCode))
-	if id := resp.Header.Get("Request-Id"); id != "" {
-		span.SetAttributes(attribute.String("cascade.upstream_request_id", id))
-	} else if id := resp.Header.Get("X-Request-Id"); id != "" {
-		span.SetAttributes(attribute.String("cascade.upstream_request_id", id))
+	attrs := make([]attribute.KeyValue, 0, 3)
+	attrs = append(attrs, attribute.Int(tracing.HTTPStatusCode, resp.StatusCode))
+	id := resp.Header.Get("Request-Id")
+	if id == "" {
+		id = resp.Header.Get("X-Request-Id")
+	}
+	if id != "" {
+		attrs = append(attrs, attribute.String("cascade.upstream_request_id", id))
 	}
 	if resp.StatusCode >= 400 {
-		tracing.Fail(span, strconv.Itoa(resp.StatusCode))
+		attrs = append(attrs, attribute.String(tracing.ErrorType, strconv.Itoa(resp.StatusCode)))
+		span.SetStatus(codes.Error, "upstream answered "+strconv.Itoa(resp.StatusCode))
 	}
+	span.SetAttributes(attrs...)
 }

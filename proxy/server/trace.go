@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -34,7 +35,7 @@ func (s *Server) traced() gin.HandlerFunc {
 func (s *Server) endRequestSpan(c *gin.Context, span trace.Span) {
 	r := c.Request
 	status := c.Writer.Status()
-	attrs := make([]attribute.KeyValue, 0, 16)
+	attrs := make([]attribute.KeyValue, 0, 20)
 	attrs = append(attrs,
 		attribute.String(tracing.HTTPRequestMethod, r.Method),
 		attribute.String(tracing.URLPath, r.URL.Path),
@@ -64,10 +65,11 @@ func (s *Server) endRequestSpan(c *gin.Context, span trace.Span) {
 	if rec.CostKnown {
 		attrs = append(attrs, attribute.Float64(tracing.CascadeCostUSD, rec.CostUSD))
 	}
-	span.SetAttributes(attrs...)
 	u := rec.Usage
-	tracing.Usage(span, u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
+	attrs = tracing.AppendUsage(attrs, u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
 	if status >= 500 {
-		tracing.Fail(span, strconv.Itoa(status))
+		attrs = append(attrs, attribute.String(tracing.ErrorType, strconv.Itoa(status)))
+		span.SetStatus(codes.Error, "status "+strconv.Itoa(status))
 	}
+	span.SetAttributes(attrs...)
 }

@@ -52,28 +52,42 @@ const OperationChat = "chat"
 // Model sets the GenAI attributes of a call to model on provider (its
 // dialect: "anthropic" or "openai", the convention's provider names).
 func Model(span trace.Span, providerName, dialect, model string) {
-	if !span.IsRecording() {
-		return
+	if span.IsRecording() {
+		span.SetAttributes(AppendModel(make([]attribute.KeyValue, 0, 5), providerName, dialect, model)...)
 	}
-	span.SetAttributes(
+}
+
+// AppendModel appends the GenAI attributes of a call to model on provider.
+// Spans take their attributes in one SetAttributes call where they can:
+// every call grows the span's attribute list.
+func AppendModel(attrs []attribute.KeyValue, providerName, dialect, model string) []attribute.KeyValue {
+	return append(attrs,
 		attribute.String(GenAIOperationName, OperationChat),
 		attribute.String(GenAIProviderName, dialect),
 		attribute.String(GenAISystem, dialect),
 		attribute.String(CascadeProvider, providerName),
-		attribute.String(GenAIRequestModel, model),
-	)
+		attribute.String(GenAIRequestModel, model))
 }
 
 // Usage sets the token counts a call reported (nothing when it reported none).
 func Usage(span trace.Span, input, output, cacheRead, cacheWrite int) {
-	if !span.IsRecording() || input+output+cacheRead+cacheWrite == 0 {
-		return
+	if span.IsRecording() && input+output+cacheRead+cacheWrite > 0 {
+		span.SetAttributes(AppendUsage(make([]attribute.KeyValue, 0, 4), input, output, cacheRead, cacheWrite)...)
 	}
-	span.SetAttributes(attribute.Int(GenAIInputTokens, input), attribute.Int(GenAIOutputTokens, output))
+}
+
+// AppendUsage appends the token counts a call reported (none when it
+// reported none).
+func AppendUsage(attrs []attribute.KeyValue, input, output, cacheRead, cacheWrite int) []attribute.KeyValue {
+	if input+output+cacheRead+cacheWrite == 0 {
+		return attrs
+	}
+	attrs = append(attrs, attribute.Int(GenAIInputTokens, input), attribute.Int(GenAIOutputTokens, output))
 	if cacheRead > 0 {
-		span.SetAttributes(attribute.Int(GenAICacheReadTokens, cacheRead))
+		attrs = append(attrs, attribute.Int(GenAICacheReadTokens, cacheRead))
 	}
 	if cacheWrite > 0 {
-		span.SetAttributes(attribute.Int(GenAICacheCreationTokens, cacheWrite))
+		attrs = append(attrs, attribute.Int(GenAICacheCreationTokens, cacheWrite))
 	}
+	return attrs
 }
