@@ -42,8 +42,11 @@ func (c *Client) startAttempt(ctx context.Context, method, rawURL string, body [
 		attrs = append(attrs, attribute.String(tracing.CascadeProvider, c.name))
 	}
 	host, path := hostPath(rawURL)
-	span.SetAttributes(append(attrs, attribute.String(tracing.HTTPRequestMethod, method),
-		attribute.String(tracing.ServerAddress, host), attribute.String(tracing.URLPath, path))...)
+	attrs = append(attrs, attribute.String(tracing.ServerAddress, host))
+	if model == "" { // a chat call's path says nothing its name does not
+		attrs = append(attrs, attribute.String(tracing.HTTPRequestMethod, method), attribute.String(tracing.URLPath, path))
+	}
+	span.SetAttributes(attrs...)
 	return ctx, span
 }
 

@@ -37,7 +37,8 @@ import (
 // log as cmd/proxy does by default (JSON, info, through the asynchronous
 // sink) to /dev/null, a real file so a write is a system call as on
 // stderr; log-info-sync writes each line to it directly; traced adds tracing with
-// every request sampled and exported over OTLP/HTTP to a loopback
+// every request sampled (traced-10pct: one in ten, as
+// OTEL_TRACES_SAMPLER=parentbased_traceidratio with argument 0.1) and exported over OTLP/HTTP to a loopback
 // collector that discards what it receives. cpu-ns/op is the process's CPU
 // time per request (see processCPU): the figure to compare.
 
@@ -78,7 +79,7 @@ func devNull(tb testing.TB) *os.File {
 }
 
 // otlpDiscard is a collector that reads and drops every export.
-func otlpDiscard(tb testing.TB) trace.TracerProvider {
+func otlpDiscard(tb testing.TB, sampler sdktrace.Sampler) trace.TracerProvider {
 	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/x-protobuf")
@@ -88,7 +89,7 @@ func otlpDiscard(tb testing.TB) trace.TracerProvider {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler))
 	tb.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	return tp
 }
@@ -117,8 +118,9 @@ func BenchmarkObserved(b *testing.B) {
 		{"log-off", newObservedProxy(b, upstream, warn, nil)},
 		{"log-info-sync", newObservedProxy(b, upstream, syncLogger(b), nil)},
 		{"log-info", newObservedProxy(b, upstream, observedLogger(b), nil)},
-		{"traced", newObservedProxy(b, upstream, warn, otlpDiscard(b))},
-		{"log-info+traced", newObservedProxy(b, upstream, observedLogger(b), otlpDiscard(b))},
+		{"traced", newObservedProxy(b, upstream, warn, otlpDiscard(b, sdktrace.AlwaysSample()))},
+		{"traced-10pct", newObservedProxy(b, upstream, warn, otlpDiscard(b, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))))},
+		{"log-info+traced", newObservedProxy(b, upstream, observedLogger(b), otlpDiscard(b, sdktrace.AlwaysSample()))},
 	}
 	for _, mode := range []struct {
 		name     string

@@ -38,12 +38,13 @@ func (s *Server) endRequestSpan(c *gin.Context, span trace.Span) {
 	attrs := make([]attribute.KeyValue, 0, 20)
 	attrs = append(attrs,
 		attribute.String(tracing.HTTPRequestMethod, r.Method),
-		attribute.String(tracing.URLPath, r.URL.Path),
 		attribute.Int(tracing.HTTPStatusCode, status),
 		attribute.String(tracing.CascadeRequestID, c.GetString(ctxRequestID)))
 	if p := c.FullPath(); p != "" {
 		span.SetName(r.Method + " " + p)
 		attrs = append(attrs, attribute.String(tracing.HTTPRoute, p))
+	} else {
+		attrs = append(attrs, attribute.String(tracing.URLPath, r.URL.Path))
 	}
 	rec := route(c)
 	if rec.Model != "" {

@@ -53,7 +53,7 @@ const OperationChat = "chat"
 // dialect: "anthropic" or "openai", the convention's provider names).
 func Model(span trace.Span, providerName, dialect, model string) {
 	if span.IsRecording() {
-		span.SetAttributes(AppendModel(make([]attribute.KeyValue, 0, 5), providerName, dialect, model)...)
+		span.SetAttributes(AppendModel(make([]attribute.KeyValue, 0, 4), providerName, dialect, model)...)
 	}
 }
 
@@ -64,7 +64,6 @@ func AppendModel(attrs []attribute.KeyValue, providerName, dialect, model string
 	return append(attrs,
 		attribute.String(GenAIOperationName, OperationChat),
 		attribute.String(GenAIProviderName, dialect),
-		attribute.String(GenAISystem, dialect),
 		attribute.String(CascadeProvider, providerName),
 		attribute.String(GenAIRequestModel, model))
 }
