@@ -10,23 +10,18 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // startAttempt starts the span of one upstream HTTP attempt, named
-// "chat {model}" as the GenAI conventions ask (the model read from the
-// body), or after the method for a call without one (the model list).
-func (c *Client) startAttempt(ctx context.Context, method, rawURL string, body []byte) (context.Context, trace.Span) {
+// "chat {model}" as the GenAI conventions ask (the model noted with
+// tracing.WithModel), or after the method for a call without one (the
+// model list).
+func (c *Client) startAttempt(ctx context.Context, method, rawURL string) (context.Context, trace.Span) {
 	if !trace.SpanContextFromContext(ctx).IsSampled() {
 		return ctx, tracing.Noop
 	}
-	model := ""
-	if body != nil {
-		if rt, err := jsonfield.ReadRouting(body); err == nil {
-			model = rt.Model
-		}
-	}
+	model := tracing.ModelFrom(ctx)
 	name := method + " " + c.name
 	if model != "" {
 		name = tracing.OperationChat + " " + model

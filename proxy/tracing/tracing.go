@@ -141,3 +141,21 @@ func Fail(span trace.Span, errorType string) {
 	span.SetAttributes(attribute.String(ErrorType, errorType))
 	span.SetStatus(codes.Error, errorType)
 }
+
+type modelKey struct{}
+
+// WithModel notes the model an upstream call asks for, to name its attempt
+// span ("chat {model}"). It returns ctx itself when ctx's trace is not
+// sampled, so it costs nothing with tracing off.
+func WithModel(ctx context.Context, model string) context.Context {
+	if model == "" || !trace.SpanContextFromContext(ctx).IsSampled() {
+		return ctx
+	}
+	return context.WithValue(ctx, modelKey{}, model)
+}
+
+// ModelFrom is the model WithModel noted, or "".
+func ModelFrom(ctx context.Context) string {
+	m, _ := ctx.Value(modelKey{}).(string)
+	return m
+}

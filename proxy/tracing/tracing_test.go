@@ -64,7 +64,7 @@ func TestOffCostsNothing(t *testing.T) {
 	ctx := context.Background()
 	h := http.Header{}
 	allocs := testing.AllocsPerRun(100, func() {
-		c, span := tracing.Start(ctx, tracing.SpanDraft, trace.SpanKindInternal)
+		c, span := tracing.Start(tracing.WithModel(ctx, "claude"), tracing.SpanDraft, trace.SpanKindInternal)
 		tracing.Model(span, "anth", "anthropic", "claude")
 		tracing.Usage(span, 10, 20, 0, 0)
 		tracing.Fail(span, "timeout")
