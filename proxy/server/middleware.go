@@ -89,7 +89,7 @@ func (s *Server) accessLog() gin.HandlerFunc {
 			return
 		}
 		// Room for every attribute on the stack: the line costs no slice growth.
-		var room [16]slog.Attr
+		var room [20]slog.Attr
 		attrs := append(room[:0],
 			slog.String("request_id", c.GetString(ctxRequestID)),
 			slog.String("method", c.Request.Method),
