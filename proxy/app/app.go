@@ -21,6 +21,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/qualitysync"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
@@ -96,6 +97,7 @@ func New(o Options) (*Proxy, error) {
 		BaseURLOverride: o.BaseURLOverride,
 		Prices:          pricing.Default(),
 		Quality:         &routequality.Registry{},
+		Resilience:      &resilience.Registry{Observer: m},
 	}
 	p := &Proxy{
 		Metrics: m,

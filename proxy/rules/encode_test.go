@@ -133,8 +133,8 @@ func fullSet(rng *rand.Rand) *Set {
 		},
 		Rules: []Rule{{
 			Name: "opus", Models: []string{"claude-opus-5-5", "Opus"}, Mode: ModeCascade,
-			Draft:    Target{Provider: "vllm", Model: "qwen", Fallbacks: []Fallback{{Provider: "anthropic", Model: "claude-haiku-5-5"}}},
-			Verifier: Target{Provider: "anthropic", Model: "claude-opus-5-5", Fallbacks: []Fallback{{Provider: "vllm", Model: "kimi"}, {Provider: "anthropic", Model: "claude-sonnet-5-5"}}},
+			Draft:     Target{Provider: "vllm", Model: "qwen", Fallbacks: []Fallback{{Provider: "anthropic", Model: "claude-haiku-5-5"}}},
+			Verifier:  Target{Provider: "anthropic", Model: "claude-opus-5-5", Fallbacks: []Fallback{{Provider: "vllm", Model: "kimi"}, {Provider: "anthropic", Model: "claude-sonnet-5-5"}}},
 			Threshold: f64(0.7), DraftTimeout: Duration{30 * time.Second}, VerifierTimeout: Duration{5 * time.Minute},
 			ResponseModel: ResponseModelServed,
 			Gate: &Gate{
