@@ -15,6 +15,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
@@ -63,6 +64,8 @@ func (s *Server) handleChat(d llm.Dialect) gin.HandlerFunc {
 // passThrough serves a model no rule names through the default route: bytes
 // in, bytes out when the provider speaks the client's dialect, translated
 // through the canonical model otherwise. Either way the usage is metered.
+// When the call fails before its answer began, the route's fallbacks are
+// tried in order; X-Cascade-Model then names the model that answered.
 func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, rt jsonfield.Routing, snap *snapshot.Snapshot) {
 	dr := snap.Rules.DefaultRoute
 	if dr == nil {
@@ -75,6 +78,32 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	if dr.Model != "" {
 		model = dr.Model
 	}
+	targets := append([]rules.Fallback{{Provider: dr.Provider, Model: model}}, dr.Fallbacks...)
+	for i, t := range targets {
+		if i > 0 {
+			s.log.Info("falling back", "target", "default", "provider", t.Provider, "model", t.Model)
+			s.m.Fallbacks.WithLabelValues("", "default", t.Model).Inc()
+		}
+		if len(targets) > 1 {
+			c.Writer.Header().Set(HeaderModel, t.Model)
+		}
+		err := s.passThroughTo(c, codec, body, rt, snap, t, model)
+		if err == nil {
+			return
+		}
+		if i == len(targets)-1 || c.Request.Context().Err() != nil || !resilience.FallBack(err) {
+			c.Writer.Header().Del(HeaderModel)
+			writeError(c.Writer, codec, err)
+			return
+		}
+	}
+}
+
+// passThroughTo serves a default-route request with target t (the route's
+// own model, owner, or a fallback). A call that fails before its answer
+// began is returned, not written.
+func (s *Server) passThroughTo(c *gin.Context, codec dialect.Codec, body []byte, rt jsonfield.Routing, snap *snapshot.Snapshot, t rules.Fallback, owner string) error {
+	model := t.Model
 	metered := s.meteredName(snap, model) // a bounded metric label
 	rec := route(c)
 	rec.Served = model
@@ -85,30 +114,28 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 			rec.CostUSD, rec.CostKnown = snap.Compiled.Prices.Cost(model, u)
 		}
 	}
-	p := snap.Provider(dr.Provider)
+	p := snap.Provider(t.Provider)
 	if p.Dialect() == codec.Dialect() {
-		if dr.Model != "" {
-			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(dr.Model))
+		if model != rt.Model {
+			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(model))
 		}
 		hideUsage := false
 		switch {
 		case p.Dialect() == llm.Anthropic:
 			// A session that once went through a cascade may carry draft-signed thinking blocks.
-			body = cascade.ThinkingForModel(body, model)
+			body = cascade.ThinkingForTarget(body, model, owner)
 		case rt.Stream && !openai.WantsStreamUsage(body):
 			// Ask for the usage chunk to meter the stream; the client, which did not, never sees it.
 			body, hideUsage = openai.WithStreamUsage(body), true
 		}
-		s.relay(c, codec, p, provider.PathMessages, body, meter, hideUsage)
-		return
+		return s.relayAnswer(c, codec, p, provider.PathMessages, body, meter, hideUsage)
 	}
 	req, err := codec.DecodeRequest(body)
 	if err != nil {
-		writeError(c.Writer, codec, err)
-		return
+		return err
 	}
 	req.Model = model
-	s.translate(c, codec, p, req, meter)
+	return s.translateAnswer(c, codec, p, req, meter)
 }
 
 func modelNotFound(model string) *llm.Error {
@@ -141,8 +168,10 @@ func paramOf(msg string) string {
 	return ""
 }
 
-// translate serves a client through a provider of the other dialect.
-func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Client, req *llm.Request, onUsage func(llm.Usage)) {
+// translateAnswer serves a client through a provider of the other
+// dialect. A call that fails before its answer began is returned, not
+// written: the caller may try a fallback.
+func (s *Server) translateAnswer(c *gin.Context, codec dialect.Codec, p *provider.Client, req *llm.Request, onUsage func(llm.Usage)) error {
 	w, r := c.Writer, c.Request
 	if p.Dialect() != llm.Anthropic {
 		llm.StripBillingHeader(req)
@@ -151,25 +180,23 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 		resp, err := p.Complete(r.Context(), req, nil, r.Header)
 		if err != nil {
 			s.upstreamFailed(p, err)
-			writeError(w, codec, err)
-			return
+			return err
 		}
 		onUsage(resp.Usage)
 		out, err := codec.EncodeResponse(resp)
 		if err != nil {
 			writeError(w, codec, &llm.Error{Kind: llm.ErrBadGateway, Message: "cannot translate the upstream response", Err: err})
-			return
+			return nil
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(out)
-		return
+		return nil
 	}
 	stream, err := p.Stream(r.Context(), req, nil, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
-		writeError(w, codec, err)
-		return
+		return err
 	}
 	defer stream.Close()
 	tap := &usageTap{Stream: stream}
@@ -179,6 +206,7 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 	if tap.usage != (llm.Usage{}) {
 		onUsage(tap.usage)
 	}
+	return nil
 }
 
 func (s *Server) upstreamFailed(p *provider.Client, err error) {
