@@ -54,6 +54,9 @@ type Options struct {
 	// Registry.
 	QualityPublish         *qualitysync.Publisher
 	QualityPublishInterval time.Duration
+	// Clock is what retries wait on and circuit breakers time their
+	// cool-downs with (default: the system clock).
+	Clock resilience.Clock
 }
 
 // publishTimeout bounds one publish of the quality samples.
@@ -97,7 +100,7 @@ func New(o Options) (*Proxy, error) {
 		BaseURLOverride: o.BaseURLOverride,
 		Prices:          pricing.Default(),
 		Quality:         &routequality.Registry{},
-		Resilience:      &resilience.Registry{Observer: m},
+		Resilience:      &resilience.Registry{Observer: m, Clock: o.Clock},
 	}
 	p := &Proxy{
 		Metrics: m,
