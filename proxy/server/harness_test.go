@@ -20,6 +20,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 )
@@ -52,6 +53,7 @@ type harnessOptions struct {
 	clientKeys   *clientauth.Keys
 	adminApart   bool
 	bodyTimeout  time.Duration
+	clock        resilience.Clock // what retries wait on (default: the system clock)
 }
 
 // rulesTemplate is expanded with the fake's URL for {{URL}}.
@@ -76,6 +78,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 		},
 		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
 			BodyReadTimeout: o.bodyTimeout},
+		Clock: o.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
