@@ -977,6 +977,12 @@ type CascadeRouteStatus struct {
 	// rule, for the Threshold column of kubectl get.
 	// +optional
 	ThresholdSummary string `json:"thresholdSummary,omitempty"`
+
+	// savingsSummary lists status.quality's net savings in USD, "rule
+	// netSavingsUSD" by rule ("-" while unknown), for the Savings column of
+	// kubectl get -o wide.
+	// +optional
+	SavingsSummary string `json:"savingsSummary,omitempty"`
 }
 
 // RuleQuality is one rule's measured quality and calibration. Shares are
@@ -1006,6 +1012,22 @@ type RuleQuality struct {
 	// acceptedShare is the estimated share of requests answered by the draft.
 	// +optional
 	AcceptedShare *float64 `json:"acceptedShare,omitempty"`
+
+	// realised is the estimated share of the answers served (over the
+	// archived samples) at least as good as the verifier's would have been,
+	// whatever thresholds were in effect when they were served.
+	// +optional
+	Realised *float64 `json:"realised,omitempty"`
+
+	// realisedLower bounds realised from below at the rule's confidence
+	// (one-sided).
+	// +optional
+	RealisedLower *float64 `json:"realisedLower,omitempty"`
+
+	// realisedUpper bounds realised from above at the rule's confidence
+	// (one-sided).
+	// +optional
+	RealisedUpper *float64 `json:"realisedUpper,omitempty"`
 
 	// labels is the number of labelled samples (drafts compared with the verifier's answer).
 	Labels int32 `json:"labels"`
@@ -1057,6 +1079,7 @@ type RuleQuality struct {
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,description="In-cluster URL of the proxy"
 // +kubebuilder:printcolumn:name="Quality",type=string,JSONPath=`.status.qualitySummary`,description="Estimated quality per rule with a quality block (share of answers at least as good as the verifier's)"
 // +kubebuilder:printcolumn:name="Threshold",type=string,JSONPath=`.status.thresholdSummary`,description="Threshold in effect per rule with a quality block (1.01: every request escalated)"
+// +kubebuilder:printcolumn:name="Savings",type=string,JSONPath=`.status.savingsSummary`,priority=1,description="Estimated net savings in USD per rule with a quality block, over the archived samples (after drafts, second opinions and audits)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="TargetMet",type=string,JSONPath=`.status.conditions[?(@.type=="QualityTargetMet")].status`,priority=1,description="Whether every rule with a quality target holds it"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1

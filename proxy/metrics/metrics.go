@@ -37,17 +37,21 @@ type Metrics struct {
 	UnknownPrice   *prometheus.CounterVec   // model
 	UpstreamErrors *prometheus.CounterVec   // provider, kind
 
+	// Latency as the client sees it.
+	TimeToFirstToken   *prometheus.HistogramVec // rule, outcome, model
+	TimePerOutputToken *prometheus.HistogramVec // rule, outcome, model
+
 	// Resilience (see resilience.go).
 	Retries            *prometheus.CounterVec // provider, reason
 	Fallbacks          *prometheus.CounterVec // rule, target (draft|verifier|default), model
 	BreakerState       *prometheus.GaugeVec   // provider: 0 closed, 1 half-open, 2 open
 	BreakerTransitions *prometheus.CounterVec // provider, state
-
 	// Quality loop, per rule. The gauges are read from the rules' quality
 	// loops when metrics are gathered (see Gatherer); the counters are kept
 	// as audits run.
 	QualityEstimate    *prometheus.GaugeVec   // rule: estimated share of answers at least as good as the verifier's
 	QualityLower       *prometheus.GaugeVec   // rule: its lower bound at the rule's confidence
+	QualityRealised    *prometheus.GaugeVec   // rule, bound: the quality the served answers delivered
 	QualityUpper       *prometheus.GaugeVec   // rule: its upper bound
 	QualityTarget      *prometheus.GaugeVec   // rule: the declared target (0: none)
 	QualityTargetMet   *prometheus.GaugeVec   // rule: 1 when the target holds at the declared confidence
@@ -128,6 +132,14 @@ func New() *Metrics {
 		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_upstream_errors_total", Help: "Failed upstream calls by provider and error kind.",
 		}, []string{"provider", "kind"}),
+		TimeToFirstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cascadeflow_time_to_first_token_seconds", Help: "Time from a model request's arrival to the first content token written to the client (a non-streamed answer: to its body), by rule, outcome and served model.",
+			Buckets: []float64{.025, .05, .1, .25, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120},
+		}, []string{"rule", "outcome", "model"}),
+		TimePerOutputToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cascadeflow_time_per_output_token_seconds", Help: "Streamed answers: (last content token written - first) / (output tokens - 1), by rule, outcome and served model.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .015, .02, .03, .04, .05, .075, .1, .15, .25, .5, 1},
+		}, []string{"rule", "outcome", "model"}),
 		QualityEstimate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cascadeflow_quality_estimate", Help: "Estimated share of the rule's answers at least as good as the verifier's would have been (escalated answers count as good), at the threshold in effect.",
 		}, []string{"rule"}),
@@ -137,6 +149,9 @@ func New() *Metrics {
 		QualityUpper: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cascadeflow_quality_upper_bound", Help: "Upper bound of cascadeflow_quality_estimate at the rule's confidence.",
 		}, []string{"rule"}),
+		QualityRealised: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_realised", Help: "Estimated share of the answers served (over the samples kept) at least as good as the verifier's would have been, whatever thresholds were in effect; bound: estimate, lower or upper (at the rule's confidence).",
+		}, []string{"rule", "bound"}),
 		QualityTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cascadeflow_quality_target", Help: "The rule's quality target (0: none declared).",
 		}, []string{"rule"}),
@@ -186,7 +201,8 @@ func New() *Metrics {
 		m.Requests, m.RequestDuration, m.InFlight,
 		m.RouteRequests, m.DraftFailures, m.SecondOpinions, m.GateScore, m.StageDuration,
 		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.ExtraCostUSD, m.UnknownPrice, m.UpstreamErrors,
-		m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityTarget, m.QualityTargetMet, m.QualityThreshold,
+		m.TimeToFirstToken, m.TimePerOutputToken,
+		m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityRealised, m.QualityTarget, m.QualityTargetMet, m.QualityThreshold,
 		m.QualityCalibration, m.QualityCalSamples, m.QualityCalLabels, m.QualitySamples,
 		m.Audits, m.AuditsSkipped, m.AuditCostUSD, m.NetSavingsUSD,
 		m.RulesReloads, m.RulesInfo, m.RulesLoaded,
@@ -198,17 +214,19 @@ func New() *Metrics {
 // Quality is one rule's quality-loop figures, as the gauges show them.
 type Quality struct {
 	Estimate, Lower, Upper float64
-	Target                 float64
-	Met                    bool
-	Threshold              float64
-	Reason                 string
-	Samples, Labels        int
+	// Realised, RealisedLower and RealisedUpper: the served answers' quality.
+	Realised, RealisedLower, RealisedUpper float64
+	Target                                 float64
+	Met                                    bool
+	Threshold                              float64
+	Reason                                 string
+	Samples, Labels                        int
 }
 
 // SetQuality sets the quality gauges of every rule in qs (by rule name) and
 // drops those of rules no longer there.
 func (m *Metrics) SetQuality(qs map[string]Quality) {
-	for _, g := range []*prometheus.GaugeVec{m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityTarget,
+	for _, g := range []*prometheus.GaugeVec{m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityRealised, m.QualityTarget,
 		m.QualityTargetMet, m.QualityThreshold, m.QualityCalibration, m.QualityCalSamples, m.QualityCalLabels} {
 		g.Reset()
 	}
@@ -216,6 +234,9 @@ func (m *Metrics) SetQuality(qs map[string]Quality) {
 		m.QualityEstimate.WithLabelValues(rule).Set(q.Estimate)
 		m.QualityLower.WithLabelValues(rule).Set(q.Lower)
 		m.QualityUpper.WithLabelValues(rule).Set(q.Upper)
+		m.QualityRealised.WithLabelValues(rule, "estimate").Set(q.Realised)
+		m.QualityRealised.WithLabelValues(rule, "lower").Set(q.RealisedLower)
+		m.QualityRealised.WithLabelValues(rule, "upper").Set(q.RealisedUpper)
 		m.QualityTarget.WithLabelValues(rule).Set(q.Target)
 		met := 0.0
 		if q.Met {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 )
 
-// Send issues a request to the upstream: method, url, body, and the
+// Send issues a request to the upstream: method, url, body (written part
+// by part, never joined), and the
 // client's headers filtered and re-authenticated for this provider. The
 // returned response's status is not checked. The provider's timeout bounds
 // the wait for response headers; its idle timeout then bounds every wait for
@@ -18,7 +20,7 @@ import (
 // With a guard (SetGuard), a call that failed before its answer began is
 // retried under the provider's retry policy and its circuit breaker may
 // fail the call at once (503); once Send has returned, nothing is retried.
-func (c *Client) Send(ctx context.Context, method, url string, body []byte, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
+func (c *Client) Send(ctx context.Context, method, url string, body llm.Body, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
 	if c.unusable != nil || c.guard == nil {
 		return c.send(ctx, method, url, body, clientHeader)
 	}

@@ -5,7 +5,6 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -135,6 +134,10 @@ const (
 	PathMessages    = "messages"
 	PathCountTokens = "count_tokens"
 	PathModels      = "models"
+	// PathResponses and PathEmbeddings are OpenAI-only: the Responses API
+	// and the Embeddings API, relayed as they are.
+	PathResponses  = "responses"
+	PathEmbeddings = "embeddings"
 )
 
 // URL returns the upstream URL for an API path kind (and an optional suffix such as a model id).
@@ -149,6 +152,10 @@ func (c *Client) URL(kind, suffix string) string {
 		p = "/v1/models"
 	case kind == PathMessages:
 		p = "/chat/completions"
+	case kind == PathResponses:
+		p = "/responses"
+	case kind == PathEmbeddings:
+		p = "/embeddings"
 	default:
 		p = "/models"
 	}
@@ -165,7 +172,7 @@ var hopHeaders = map[string]bool{
 }
 
 // send makes one attempt of Send (see guard.go).
-func (c *Client) send(ctx context.Context, method, url string, body []byte, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
+func (c *Client) send(ctx context.Context, method, url string, body llm.Body, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
 	if c.unusable != nil {
 		e := *c.unusable
 		return nil, nil, &e
@@ -176,19 +183,14 @@ func (c *Client) send(ctx context.Context, method, url string, body []byte, clie
 	idle.Stop() // armed only while a body read waits
 	stop = func() { timer.Stop(); idle.Stop(); cancel(nil) }
 
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		stop()
 		return nil, nil, &llm.Error{Kind: llm.ErrAPI, Message: "cannot build upstream request", Err: err}
 	}
 	c.setHeaders(req.Header, clientHeader)
 	if body != nil {
-		req.ContentLength = int64(len(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		setBody(req, body)
 	}
 	resp, err = c.hc.Do(req)
 	// Headers are here: from now on the body is bounded by the caller's
@@ -202,8 +204,29 @@ func (c *Client) send(ctx context.Context, method, url string, body []byte, clie
 		stop()
 		return nil, nil, e
 	}
+	record(ctx, resp.Header)
 	resp.Body = &idleBody{ReadCloser: resp.Body, c: c, timer: idle, ctx: ctx}
 	return resp, stop, nil
+}
+
+// setBody makes body the request's, with its length announced; GetBody
+// lets the transport send it again (a retried HTTP/2 request).
+func setBody(req *http.Request, body llm.Body) {
+	req.ContentLength = int64(body.Len())
+	if req.ContentLength == 0 {
+		req.Body, req.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return
+	}
+	req.Body = newBodyReader(body)
+	req.GetBody = func() (io.ReadCloser, error) { return newBodyReader(body), nil }
+}
+
+// newBodyReader reads body's parts in turn. net.Buffers consumes the slice
+// it reads, so it gets a copy of the list (not of the bytes).
+func newBodyReader(body llm.Body) io.ReadCloser {
+	parts := make(net.Buffers, len(body))
+	copy(parts, body)
+	return io.NopCloser(&parts)
 }
 
 var (
@@ -380,7 +403,7 @@ func (c *Client) UpstreamError(resp *http.Response) *llm.Error {
 // body already in this provider's dialect (with the model rewritten); it is
 // sent as is so fields the proxy does not understand survive. Otherwise req
 // is encoded with the provider's codec.
-func (c *Client) Complete(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (*llm.Response, error) {
+func (c *Client) Complete(ctx context.Context, req *llm.Request, raw llm.Body, clientHeader http.Header) (*llm.Response, error) {
 	body, err := c.body(req, raw, false)
 	if err != nil {
 		return nil, err
@@ -412,7 +435,7 @@ func (c *Client) readResponse(ctx context.Context, resp *http.Response) (*llm.Re
 
 // Stream sends a streaming request and returns its canonical events. An
 // upstream that answers a stream request with plain JSON is accepted too.
-func (c *Client) Stream(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (llm.Stream, error) {
+func (c *Client) Stream(ctx context.Context, req *llm.Request, raw llm.Body, clientHeader http.Header) (llm.Stream, error) {
 	body, err := c.body(req, raw, true)
 	if err != nil {
 		return nil, err
@@ -438,7 +461,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request, raw []byte, clien
 	return newEventStream(c, resp, stop), nil
 }
 
-func (c *Client) body(req *llm.Request, raw []byte, stream bool) ([]byte, error) {
+func (c *Client) body(req *llm.Request, raw llm.Body, stream bool) (llm.Body, error) {
 	if raw != nil {
 		return raw, nil
 	}
@@ -448,5 +471,5 @@ func (c *Client) body(req *llm.Request, raw []byte, stream bool) ([]byte, error)
 	if err != nil {
 		return nil, &llm.Error{Kind: llm.ErrInvalidRequest, Message: fmt.Sprintf("cannot translate the request for provider %s: %v", c.name, err), Err: err}
 	}
-	return b, nil
+	return llm.BodyOf(b), nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -107,6 +108,7 @@ func (s *Server) passThroughTo(c *gin.Context, codec dialect.Codec, body []byte,
 	metered := s.meteredName(snap, model) // a bounded metric label
 	rec := route(c)
 	rec.Served = model
+	clock(c).serve("", metered)
 	meter := func(u llm.Usage) {
 		s.cfg.Engine.Recorder.Passthrough(snap.Compiled.Prices, metered, u)
 		rec.Usage = u
@@ -116,19 +118,21 @@ func (s *Server) passThroughTo(c *gin.Context, codec dialect.Codec, body []byte,
 	}
 	p := snap.Provider(t.Provider)
 	if p.Dialect() == codec.Dialect() {
-		if model != rt.Model {
-			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(model))
-		}
-		hideUsage := false
+		edited, hideUsage := body, false
 		switch {
 		case p.Dialect() == llm.Anthropic:
 			// A session that once went through a cascade may carry draft-signed thinking blocks.
-			body = cascade.ThinkingForTarget(body, model, owner)
+			edited = cascade.ThinkingForTarget(body, model, owner)
 		case rt.Stream && !openai.WantsStreamUsage(body):
 			// Ask for the usage chunk to meter the stream; the client, which did not, never sees it.
-			body, hideUsage = openai.WithStreamUsage(body), true
+			edited, hideUsage = openai.WithStreamUsage(body), true
 		}
-		return s.relayAnswer(c, codec, p, provider.PathMessages, body, meter, hideUsage)
+		out := llm.BodyOf(edited)
+		if model != rt.Model {
+			// The model is spliced in: the client's bytes are sent, not a copy.
+			out = jsonfield.SpliceString(body, edited, rt.ModelSpan, "model", model)
+		}
+		return s.relayAnswer(c, codec, p, provider.PathMessages, out, meter, hideUsage)
 	}
 	req, err := codec.DecodeRequest(body)
 	if err != nil {
@@ -176,8 +180,9 @@ func (s *Server) translateAnswer(c *gin.Context, codec dialect.Codec, p *provide
 	if p.Dialect() != llm.Anthropic {
 		llm.StripBillingHeader(req)
 	}
+	ctx := provider.WithRequestIDs(r.Context(), &route(c).UpstreamIDs)
 	if !req.Stream {
-		resp, err := p.Complete(r.Context(), req, nil, r.Header)
+		resp, err := p.Complete(ctx, req, nil, r.Header)
 		if err != nil {
 			s.upstreamFailed(p, err)
 			return err
@@ -190,17 +195,19 @@ func (s *Server) translateAnswer(c *gin.Context, codec dialect.Codec, p *provide
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(out)
+		if _, err := w.Write(out); err == nil {
+			clock(c).body(time.Now())
+		}
 		return nil
 	}
-	stream, err := p.Stream(r.Context(), req, nil, r.Header)
+	stream, err := p.Stream(ctx, req, nil, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
 		return err
 	}
 	defer stream.Close()
 	tap := &usageTap{Stream: stream}
-	if err := WriteStream(r.Context(), w, codec, req, tap, nil); err != nil {
+	if err := WriteStream(r.Context(), w, codec, req, &clockTap{Stream: tap, clock: clock(c)}, nil); err != nil {
 		s.upstreamFailed(p, err)
 	}
 	if tap.usage != (llm.Usage{}) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -45,7 +46,7 @@ const maxRelayedBody = 64 << 20
 //
 // hideUsageChunk drops an OpenAI stream's final usage chunk, which the proxy
 // asked for itself (to meter the stream) when the client did not.
-func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage), hideUsageChunk bool) {
+func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body llm.Body, onUsage func(llm.Usage), hideUsageChunk bool) {
 	if err := s.relayAnswer(c, codec, p, kind, body, onUsage, hideUsageChunk); err != nil {
 		writeError(c.Writer, codec, err)
 	}
@@ -53,7 +54,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 
 // relayAnswer is relay, but a call that fails before its answer began is
 // returned, not written: the caller may try a fallback.
-func (s *Server) relayAnswer(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage), hideUsageChunk bool) error {
+func (s *Server) relayAnswer(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body llm.Body, onUsage func(llm.Usage), hideUsageChunk bool) error {
 	w, r := c.Writer, c.Request
 	url := p.ClientURL(kind, r.URL.RawQuery)
 	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
@@ -63,13 +64,13 @@ func (s *Server) relayAnswer(c *gin.Context, codec dialect.Codec, p *provider.Cl
 	}
 	defer stop()
 	defer resp.Body.Close()
-	route(c).UpstreamRequestID = upstreamRequestID(resp.Header)
+	route(c).UpstreamRequestID = provider.RequestID(resp.Header)
 	if resp.StatusCode >= 400 {
 		e := p.UpstreamError(resp)
 		s.upstreamFailed(p, e)
 		return e
 	}
-	sniff := usageSniffer{dialect: p.Dialect()}
+	sniff := usageSniffer{dialect: p.Dialect(), kind: kind}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		copyRelayHeaders(w.Header(), resp.Header)
 		w.Header().Del("Content-Length")
@@ -80,6 +81,7 @@ func (s *Server) relayAnswer(c *gin.Context, codec dialect.Codec, p *provider.Cl
 		return nil
 	}
 	if onUsage != nil && sniff.seen {
+		clock(c).outputTokens = sniff.usage.OutputTokens
 		onUsage(sniff.usage)
 	}
 	return nil
@@ -109,14 +111,17 @@ func (s *Server) relayBody(c *gin.Context, codec dialect.Codec, p *provider.Clie
 	}
 	copyRelayHeaders(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(whole)
+	if _, err := w.Write(whole); err == nil {
+		clock(c).body(time.Now())
+	}
 	return true
 }
 
 // relayStream passes an event stream on whole events at a time (a stream
 // cut inside an event then ends with a clean in-band error event instead of
 // half an event), flushing after each read. It reads usage on the way
-// (wantUsage) and drops the proxy's own usage chunk (hideUsageChunk).
+// (wantUsage), drops the proxy's own usage chunk (hideUsageChunk) and hides
+// the provider keys in the upstream's error events.
 func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Client, body io.Reader, sniff *usageSniffer, wantUsage, hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
 	rc := http.NewResponseController(w)
@@ -124,6 +129,8 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 	defer bufPool.Put(bp)
 	buf := *bp
 	held := 0
+	clk := clock(c)
+	timed := clk.model != "" // a model answer: stamp its content tokens
 	for {
 		n, err := body.Read(buf[held:])
 		held += n
@@ -138,10 +145,14 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 			if hideUsageChunk {
 				out = openai.WithoutUsageChunks(out)
 			}
+			out = p.RedactEvents(out)
 			if _, werr := w.Write(out); werr != nil {
 				return // client went away; the deferred close cancels the upstream call
 			}
 			_ = rc.Flush()
+			if timed && hasContent(p.Dialect(), sniff.kind, out) {
+				clk.token(time.Now())
+			}
 			held = copy(buf, buf[cut:held])
 		}
 		switch {
@@ -152,7 +163,9 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 				if wantUsage {
 					sniff.Events(buf[:held])
 				}
-				_, _ = w.Write(buf[:held])
+				if _, werr := w.Write(p.RedactEvents(buf[:held])); werr == nil && timed && hasContent(p.Dialect(), sniff.kind, buf[:held]) {
+					clk.token(time.Now())
+				}
 				_ = rc.Flush()
 			}
 			if wantUsage && !sniff.ended {
@@ -185,15 +198,6 @@ func copyRelayHeaders(dst, src http.Header) {
 	if id := src.Get("X-Request-Id"); id != "" {
 		dst.Set("X-Upstream-Request-Id", id)
 	}
-}
-
-// upstreamRequestID is the vendor's id of a request (Anthropic: request-id,
-// OpenAI: x-request-id), for the access log.
-func upstreamRequestID(h http.Header) string {
-	if id := h.Get("Request-Id"); id != "" {
-		return id
-	}
-	return h.Get("X-Request-Id")
 }
 
 // readAnnounced is io.ReadAll(io.LimitReader(r, limit)) with the buffer

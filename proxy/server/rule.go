@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -36,8 +37,9 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	}
 	rec := route(c)
 	eng := s.cfg.Engine
+	ctx := provider.WithRequestIDs(r.Context(), &rec.UpstreamIDs)
 	creq := cascade.Request{Req: req, Raw: body, RawDialect: codec.Dialect(), ModelSpan: rt.ModelSpan, Header: r.Header}
-	res, err := eng.Run(r.Context(), rule, creq)
+	res, err := eng.Run(ctx, rule, creq)
 	if err != nil {
 		// Record what was spent (the draft, a judge) even when the answer failed.
 		acct := eng.Recorder.Finish(rule, rt.Model, res, nil)
@@ -46,6 +48,8 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		s.answered(rule, creq, res, acct, nil)
 		return
 	}
+	clk := clock(c)
+	clk.serve(rule.Name(), res.Served)
 	answerModel := rt.Model
 	if rule.Rule.ResponseModel == rules.ResponseModelServed {
 		answerModel = res.Served
@@ -71,7 +75,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		}
 		resp.Model = answerModel
 		if req.Stream {
-			_ = WriteStream(r.Context(), w, codec, req, provider.Replay(resp.Events()), nil)
+			_ = WriteStream(r.Context(), w, codec, req, &clockTap{Stream: provider.Replay(resp.Events()), clock: clk}, nil)
 			s.answered(rule, creq, res, acct, nil)
 			return
 		}
@@ -82,7 +86,9 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(out)
+		if _, err := w.Write(out); err == nil {
+			clk.body(time.Now())
+		}
 		s.answered(rule, creq, res, acct, nil)
 		return
 	}
@@ -94,7 +100,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	if s.comparesEscalated(rule, res) {
 		relayed = &llm.Accumulator{}
 	}
-	err = WriteStream(r.Context(), w, codec, req, res.Stream, func(ev *llm.Event) {
+	err = WriteStream(r.Context(), w, codec, req, &clockTap{Stream: res.Stream, clock: clk}, func(ev *llm.Event) {
 		if ev.Type == llm.EventMessageStart && ev.Message != nil {
 			m := *ev.Message
 			m.Model = answerModel
