@@ -59,42 +59,41 @@ func (b *Breaker) State() State {
 	return b.state
 }
 
-// allow returns nil when a call may be made, else the 503 to fail it with.
-func (b *Breaker) allow() error {
+// allow returns nil when a call may be made, else the 503 to fail it
+// with; probe says the call is the half-open breaker's one probe.
+func (b *Breaker) allow() (probe bool, err error) {
 	if b == nil {
-		return nil
+		return false, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.clock.Now()
 	switch b.state {
 	case Closed:
-		return nil
+		return false, nil
 	case Open:
 		if now.Before(b.until) {
-			return b.openError(b.until.Sub(now))
+			return false, b.openError(b.until.Sub(now))
 		}
 		b.set(HalfOpen)
-		b.probing = true
-		return nil
-	default: // HalfOpen
-		if b.probing {
-			return b.openError(0)
-		}
-		b.probing = true
-		return nil
 	}
+	if b.probing {
+		return false, b.openError(0)
+	}
+	b.probing = true
+	return true, nil
 }
 
-// record counts a call's outcome: reason is Reason's classification.
-func (b *Breaker) record(reason string, err error) {
+// record counts a call's outcome: reason is Reason's classification, probe
+// what allow said of the call.
+func (b *Breaker) record(probe bool, reason string, err error) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	neutral := reason == "" && err != nil // canceled, or no key: says nothing of the upstream
-	if b.state == HalfOpen {
+	if probe {
 		b.probing = false
 		switch {
 		case neutral:
@@ -107,7 +106,7 @@ func (b *Breaker) record(reason string, err error) {
 		return
 	}
 	if b.state != Closed || neutral {
-		return // an attempt allowed before another opened the breaker
+		return // a call allowed before the breaker opened
 	}
 	if reason == "" {
 		b.failed = 0

@@ -235,12 +235,13 @@ func (g *Guard) Do(ctx context.Context, call Call) (*http.Response, func(), erro
 		return call(ctx)
 	}
 	for n := 0; ; n++ {
-		if err := g.breaker.allow(); err != nil {
+		probe, err := g.breaker.allow()
+		if err != nil {
 			return nil, nil, err
 		}
 		resp, stop, err := call(ctx)
 		reason := Reason(resp, err)
-		g.breaker.record(reason, err)
+		g.breaker.record(probe, reason, err)
 		if reason == "" || n >= g.policy.Attempts {
 			return resp, stop, err
 		}

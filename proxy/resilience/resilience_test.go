@@ -321,3 +321,29 @@ func TestRegistryKeepsBreakers(t *testing.T) {
 		t.Error("a provider with neither retries nor breaker got a guard")
 	}
 }
+
+// A call let through before the breaker opened and answering while it is
+// half-open neither closes it nor frees the probe's slot.
+func TestBreakerIgnoresCallsFromBeforeItOpened(t *testing.T) {
+	g, clk, _ := guard(t, rules.Provider{CircuitBreaker: &rules.CircuitBreaker{Failures: 1, Cooldown: rules.Duration{Duration: time.Second}}})
+	b := g.breaker
+	stale, _ := b.allow()
+	p, _ := b.allow()
+	b.record(p, "500", nil)
+	clk.advance(time.Second)
+	probe, err := b.allow()
+	if !probe || err != nil || b.State() != HalfOpen {
+		t.Fatalf("after the cool-down: probe %v, %v, state %s", probe, err, b.State())
+	}
+	b.record(stale, "", nil)
+	if b.State() != HalfOpen {
+		t.Fatalf("a stale success moved the breaker to %s", b.State())
+	}
+	if _, err := b.allow(); err == nil {
+		t.Fatal("a second probe was let through")
+	}
+	b.record(probe, "", nil)
+	if b.State() != Closed {
+		t.Errorf("state %s after the probe succeeded", b.State())
+	}
+}
