@@ -485,10 +485,26 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	if len(s.Opinions) > 0 {
 		prior = opinionPrior
 	}
-	score := prior
+	// scorer gives each sample the score the threshold is tested on. A score
+	// learned from the very labels it is then tested on looks better on them
+	// than it is, so a learned score is cross-fitted: each half of the
+	// samples (alternate ones in time order) is scored by a model fitted on the other
+	// half, and the model put in effect is fitted on all of them.
+	scorer := func(int) *Model { return prior }
 	if s.Learn && cal.Labels >= s.MinSamples {
 		if m := fit(samples, prior, start); m != nil {
-			cal.Model, score = m, m
+			cal.Model = m
+			var folds [2][]Sample
+			for i, x := range samples {
+				folds[i%2] = append(folds[i%2], x)
+			}
+			held := [2]*Model{fit(folds[1], prior, m), fit(folds[0], prior, m)}
+			for k := range held {
+				if held[k] == nil {
+					held[k] = prior // a half without labels is scored by the prior
+				}
+			}
+			scorer = func(i int) *Model { return held[i%2] }
 		}
 	}
 	scored := make([]calibrate.Sample, len(samples))
@@ -496,7 +512,7 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 		scored[i] = samples[i].Sample
 		scored[i].Features = nil // not needed below; keeps the copy small
 		if f := samples[i].Features; len(f) == NumFeatures {
-			scored[i].Score = score.Score(f)
+			scored[i].Score = scorer(i).Score(f)
 		}
 	}
 	delta := 1 - s.Confidence
