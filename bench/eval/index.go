@@ -1,0 +1,269 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
+)
+
+// index is docs/eval/README.md: every file's figures against the targets,
+// and where the gate still fails.
+type index struct {
+	Reports []*report
+	Elapsed time.Duration
+	Seed    uint64
+	Online  bool
+}
+
+func (x *index) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(x.markdown()), 0o644); err != nil {
+		return fmt.Errorf("write README.md: %w", err)
+	}
+	return nil
+}
+
+// text is the summary printed at the end.
+func (x *index) text() string {
+	var b strings.Builder
+	b.WriteString("== summary ==\n")
+	for _, f := range x.findings() {
+		fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(f, "**", ""))
+	}
+	return b.String()
+}
+
+func (x *index) markdown() string {
+	var b strings.Builder
+	b.WriteString("# Cascade evaluation\n\n")
+	b.WriteString("Made by `make eval` (`go run ./bench/eval`), which replays every file of the cascade-eval data " +
+		"(`../shared/data/cascade-eval/`: `pairs-dev.jsonl` and the three `zeroeval/` files; not in this repository) through the real proxy, " +
+		"assembled in-process as `cmd/proxy` assembles it, and writes this file and one folder per data file. One configuration for every " +
+		"file: nothing is keyed to a data set's prompts, wording or sources.")
+	if len(x.Reports) > 0 && x.Reports[0].GateHash != "" {
+		fmt.Fprintf(&b, " Gate and quality-loop source fingerprint `%s` (SHA-256 of the non-test Go files of %s).", x.Reports[0].GateHash, fingerprintDirsText())
+	}
+	fmt.Fprintf(&b, " Online seed %d.\n\n", x.Seed)
+	b.WriteString("The replay upstream answers `draft-model`, `verifier-model`, `other-model-1`, `other-model-2` with each row's recorded answers " +
+		"(found by the request's messages) and `judge-model` with a pairwise verdict simulated from the recorded labels: it reads the two " +
+		"answers between the markers of `audit.PairwisePrompt`, finds which recorded answers they are, prefers the higher-labelled one (equal " +
+		"labels tie) and ends with `[[A]]`, `[[B]]` or `[[C]]` in the order the answers appear. Each name is priced at its real model's price " +
+		"(`evaldata.Prices`; the judge as the verifier); tokens = ceil(UTF-8 bytes / 4). Every upstream call is logged and priced, " +
+		"including audit and judge calls made after the client has its answer.\n\n")
+
+	b.WriteString("## Files\n\n| file | pairing | rows | sources | results |\n|---|---|---:|---|---|\n")
+	for _, r := range x.Reports {
+		var src []string
+		for _, s := range r.Sources {
+			src = append(src, fmt.Sprintf("%s %d", evaldata.SourceTitle(s), r.Base[s].Rows))
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %d | %s | [%s/results.md](%s/results.md) |\n", r.DataFile, r.File.title(), r.Rows, strings.Join(src, ", "), r.File.Slug, r.File.Slug)
+	}
+
+	b.WriteString("\n## Offline: the static gate\n\n")
+	b.WriteString("Per source, the gate at the proxy's default threshold and at the source's own cheapest threshold keeping 95 % (tuned on the " +
+		"rows themselves, re-run through the proxy), beside the oracle cascade and a random router at 95 %. Cost = cost share of always-verifier.\n\n")
+	b.WriteString("| file | source | default: retained / cost | tuned: threshold, retained / cost | oracle cost | random router at 95 % | cost target |\n|---|---|---|---|---:|---:|---|\n")
+	for _, r := range x.Reports {
+		for _, s := range r.Sources {
+			d := r.Default[s]
+			tuned := "none keeps 95 %"
+			if st, op, ok := r.operating(s); ok {
+				tuned = fmt.Sprintf("%s, %.3f / %.3f", formatThreshold(op.Threshold), st.QualityRatio, st.CostShare)
+			}
+			ct := "—"
+			if c, ok := evaldata.CostTargets[s]; ok {
+				st, _, ok := r.operating(s)
+				ct = fmt.Sprintf("≤ %.2f: %s", c, markOf(ok && st.CostShare <= c))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.3f / %.3f | %s | %.3f | %.3f | %s |\n", r.File.Slug, evaldata.SourceTitle(s), d.QualityRatio, d.CostShare,
+				tuned, r.Base[s].Oracle.CostShare, randomRouterCost(r.Base[s], evaldata.QualityTarget), ct)
+		}
+	}
+
+	if x.Online {
+		b.WriteString("\n## Online: the quality loop\n\n")
+		fmt.Fprintf(&b, "Rule: `quality: {target: %.2f, coldStart: threshold, audit: {rate: %.2f, comparer: auto, judge: judge-model}}`, "+
+			"default threshold; \"+ 1 opinion\": `secondOpinion` other-model-1. Rows in a seeded random order, one at a time, each once; "+
+			"offline-learned = a learning pass in another order, then a restart from its state and the measured pass. Figures of the whole "+
+			"route (every source of the file); \"after %d\" leaves out the first %d requests. Per-source tables in each file's results.md.\n\n",
+			onlineTarget, onlineAuditRate, evaldata.WarmUp, evaldata.WarmUp)
+		fmt.Fprintf(&b, "Targets: retained ≥ %.2f (all rows); the route's estimate within ±%.0f points of the parity delivered after %d; cost after %d ≤ %.1f× "+
+			"the best static threshold in hindsight; MT-Bench ≤ %.2f and GSM8K ≤ %.2f cost share at 95 %%; ≤ oracle + %.2f at 95 %%; where no "+
+			"static threshold saves, the route escalates everything and says so (calibration reason `escalate-all`).\n\n",
+			evaldata.RetainedFloor, 100*evaldata.EstimateTolerance, evaldata.WarmUp, evaldata.WarmUp, evaldata.HindsightRatio,
+			evaldata.CostTargets["mt_bench"], evaldata.CostTargets["gsm8k"], evaldata.OracleMargin)
+		b.WriteString("| file | variant | retained | parity after | estimate | cost after (audit) | best static after | oracle after | escalated / bypassed after | final | retained | estimate | vs static | source cost targets | vs oracle | escalates |\n")
+		b.WriteString("|---|---|---:|---:|---:|---|---|---:|---|---|---|---|---|---|---|---|\n")
+		for _, r := range x.Reports {
+			for _, t := range r.onlineTables() {
+				k := len(t.All) - 1 // groupAll
+				all, after, m := t.All[k], t.After[k], t.Marks[k]
+				est := "—"
+				if t.Run.HasRoute {
+					est = num3(t.Run.Final.Estimate.Quality)
+				}
+				var srcMarks []string
+				for i := 0; i < k; i++ {
+					if t.Marks[i].CostTarget != notApplicable {
+						srcMarks = append(srcMarks, fmt.Sprintf("%s %s (%.3f)", evaldata.SourceTitle(t.All[i].Group), t.Marks[i].CostTarget, t.After[i].Cost))
+					}
+				}
+				if len(srcMarks) == 0 {
+					srcMarks = []string{"—"}
+				}
+				oracle := m.Oracle.String()
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s (%s) | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s |\n",
+					r.File.Slug, t.Run.Variant.Name, num3(all.Retained), num3(after.Parity), est, num3(after.Cost), num3(after.Audit),
+					staticLabel(after.Static), num3(after.Oracle.CostShare), pct(after.Escalation), pct(after.Bypass), finalShort(t.Run),
+					m.Retained, m.Estimate, m.Hindsight, strings.Join(srcMarks, ", "), oracle, m.Escalates)
+			}
+		}
+	}
+
+	b.WriteString("\n## Where the gate still fails, and why\n\n")
+	b.WriteString("Generated from the figures above by the same run.\n\n")
+	for _, f := range x.findings() {
+		fmt.Fprintf(&b, "- %s\n", f)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "Run time: %.0fs.\n", x.Elapsed.Seconds())
+	return b.String()
+}
+
+// finalShort is a run's final calibration in a few words.
+func finalShort(run *onlineRun) string {
+	if !run.HasRoute {
+		return "no loop"
+	}
+	c := run.Final
+	if escalatesAll(c) {
+		return fmt.Sprintf("%s, escalate all", orDash(c.Reason))
+	}
+	return fmt.Sprintf("%s @%s, %d labels", orDash(c.Reason), num3(c.Threshold), c.Labels)
+}
+
+// findings are the honest summary: what failed where, with the figures
+// that say why.
+func (x *index) findings() []string {
+	var out []string
+	// Offline: the static gate against random routing and the cost targets.
+	for _, r := range x.Reports {
+		for _, s := range r.Sources {
+			b := r.Base[s]
+			st, op, ok := r.operating(s)
+			name := fmt.Sprintf("%s %s", r.File.Slug, evaldata.SourceTitle(s))
+			rnd := randomRouterCost(b, evaldata.QualityTarget)
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("%s, static gate: no threshold keeps 95 %% (the draft keeps %.1f %% of the verifier's quality; the oracle needs %.3f).",
+					name, 100*b.Draft.QualityRatio, b.Oracle.CostShare))
+			case st.CostShare >= 1:
+				out = append(out, fmt.Sprintf("%s, static gate: the cheapest threshold keeping 95 %% (%s) costs %.3f, more than the verifier alone: "+
+					"the gate does not separate good drafts from bad here (oracle %.3f, random router %.3f).", name, formatThreshold(op.Threshold), st.CostShare, b.Oracle.CostShare, rnd))
+			case st.CostShare > rnd:
+				out = append(out, fmt.Sprintf("%s, static gate: at 95 %% it costs %.3f, more than a random router (%.3f): the score ranks drafts no better than chance here (oracle %.3f).",
+					name, st.CostShare, rnd, b.Oracle.CostShare))
+			}
+			if c, has := evaldata.CostTargets[s]; has && (!ok || st.CostShare > c) {
+				why := ""
+				if b.DraftCostShare > c {
+					why = fmt.Sprintf("; the draft alone costs %.3f, so no cascade can meet it", b.DraftCostShare)
+				} else if b.Oracle.CostShare > c {
+					why = fmt.Sprintf("; even the oracle needs %.3f", b.Oracle.CostShare)
+				}
+				cost := "no threshold"
+				if ok {
+					cost = fmt.Sprintf("%.3f", st.CostShare)
+				}
+				out = append(out, fmt.Sprintf("%s: cost target ≤ %.2f at 95 %% missed by the static gate (%s%s).", name, c, cost, why))
+			}
+		}
+	}
+	if !x.Online {
+		return out
+	}
+	// Online: is the loop doing anything at all?
+	audits, opinions, judged, runs, cold := 0.0, 0.0, 0, 0, 0
+	opinionRuns, opinionCalls := 0, 0.0
+	for _, r := range x.Reports {
+		for _, run := range r.Online.Runs {
+			runs++
+			for _, row := range run.Rows {
+				audits += row.AuditUSD
+				opinions += row.OpinionUSD
+			}
+			judged += run.Verdicts["A"] + run.Verdicts["B"] + run.Verdicts["C"]
+			if run.Final.Reason == "" || run.Final.Reason == "cold-start" {
+				cold++
+			}
+			if run.Variant.Opinion {
+				opinionRuns++
+				for _, row := range run.Rows {
+					opinionCalls += row.OpinionUSD
+				}
+			}
+		}
+	}
+	if audits == 0 {
+		out = append(out, "**The proxy made no audit call in any online pass** (no verifier call on a served draft, no judge call): "+
+			"with audits configured, the build measured does not run them, so the routes never get labels on accepted drafts.")
+	}
+	if opinionRuns > 0 && opinionCalls == 0 {
+		out = append(out, "**Second opinions were configured but never asked** (no other-model-1 call): the opinion variants measure the same gate as the others.")
+	}
+	if cold == runs && runs > 0 {
+		out = append(out, fmt.Sprintf("Every online pass (%d) ended at the cold start: the threshold never left the configured %.2f, so online figures are the static gate's at the default threshold, learned nothing.", runs, x.Reports[0].DefaultThreshold))
+	}
+	for _, r := range x.Reports {
+		for _, t := range r.onlineTables() {
+			k := len(t.All) - 1
+			name := fmt.Sprintf("%s, %s", r.File.Slug, t.Run.Variant.Name)
+			var miss []string
+			for i, m := range t.Marks {
+				g := groupTitle(t.All[i].Group)
+				if m.Retained == missed {
+					miss = append(miss, fmt.Sprintf("%s retained %.3f < %.2f", g, t.All[i].Retained, evaldata.RetainedFloor))
+				}
+				if m.CostTarget == missed {
+					miss = append(miss, fmt.Sprintf("%s cost %.3f at retained %.3f (target ≤ %.2f at 95 %%)", g, t.After[i].Cost, t.After[i].Retained, evaldata.CostTargets[t.All[i].Group]))
+				}
+			}
+			all, after, m := t.All[k], t.After[k], t.Marks[k]
+			if m.Estimate == missed {
+				est := t.Run.Final.Estimate.Quality
+				if math.IsNaN(est) || !t.Run.HasRoute {
+					miss = append(miss, "no estimate from the route")
+				} else {
+					miss = append(miss, fmt.Sprintf("estimate %.3f vs parity %.3f delivered after %d", est, after.Parity, evaldata.WarmUp))
+				}
+			}
+			if m.Hindsight == missed {
+				miss = append(miss, fmt.Sprintf("cost after %d %.3f vs best static %.3f (%.2f×)", evaldata.WarmUp, after.Cost, after.Static.Cost, ratio(after.Cost, after.Static.Cost)))
+			}
+			if m.Oracle == missed {
+				miss = append(miss, fmt.Sprintf("cost %.3f at retained %.3f vs oracle %.3f + %.2f", after.Cost, after.Retained, after.Oracle.CostShare, evaldata.OracleMargin))
+			}
+			if m.Escalates == missed {
+				miss = append(miss, fmt.Sprintf("no static threshold saves on this route, but it ended with %s instead of escalating everything", finalShort(t.Run)))
+			}
+			if after.Audit > 0 {
+				miss = append(miss, fmt.Sprintf("(audits cost %.3f of always-verifier after %d)", after.Audit, evaldata.WarmUp))
+			}
+			if after.Opinion > 0 {
+				miss = append(miss, fmt.Sprintf("(the opinion alone costs %.3f)", after.Opinion))
+			}
+			if len(miss) > 0 {
+				out = append(out, fmt.Sprintf("%s (retained %.3f, cost after %d %.3f): %s.", name, all.Retained, evaldata.WarmUp, after.Cost, strings.Join(miss, "; ")))
+			}
+		}
+	}
+	return out
+}

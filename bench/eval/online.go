@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/calibrate"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+)
+
+// The online configuration, the same for every file: the quality target,
+// the audit rate, the comparer and its judge. The threshold starts at the
+// rule's default (cold start "threshold").
+const (
+	onlineTarget    = evaldata.QualityTarget
+	onlineAuditRate = 0.10
+)
+
+// onlineVariant is one way of running the quality loop.
+type onlineVariant struct {
+	Name string
+	// Opinion asks other-model-1 for a second opinion on every draft.
+	Opinion bool
+	// Offline runs a learning pass first (another order) and measures a
+	// second pass that starts from the calibration it left.
+	Offline bool
+}
+
+// variantsFor lists the variants a file can run: with a second opinion
+// only when its rows have other models' answers.
+func variantsFor(f *fileSetup) []onlineVariant {
+	v := []onlineVariant{{Name: "online-learned"}, {Name: "offline-learned", Offline: true}}
+	if len(f.Others) > 0 {
+		v = append(v, onlineVariant{Name: "online-learned + 1 opinion", Opinion: true},
+			onlineVariant{Name: "offline-learned + 1 opinion", Opinion: true, Offline: true})
+	}
+	return v
+}
+
+// onlineRules is the rule of an online pass.
+func onlineRules(f *fileSetup, upURL string, v onlineVariant) *rules.Set {
+	target, rate := onlineTarget, onlineAuditRate
+	o := ruleOptions{Mode: rules.ModeCascade, Quality: &rules.Quality{
+		Target:    &target,
+		ColdStart: rules.ColdStartThreshold,
+		Audit: &rules.Audit{Rate: &rate, Comparer: rules.ComparerAuto,
+			Judge: &rules.AuditJudge{Target: rules.Target{Provider: "replay", Model: judgeModel}}},
+	}}
+	if v.Opinion {
+		o.SecondOpinion = &rules.SecondOpinion{Targets: []rules.Target{{Provider: "replay", Model: otherModel(0)}}}
+	}
+	return evalRules(f, upURL, o)
+}
+
+// onlineRow is one request of an online pass and everything it cost.
+type onlineRow struct {
+	Step, Row int
+	Source    string
+	Outcome   string
+	Served    string
+	// Drafted says the draft model was called for the row (false: bypassed
+	// or skipped).
+	Drafted bool
+	// Label is the served answer's label; Good says it is at least as good
+	// as the verifier's (parity).
+	Label, VerifierLabel float64
+	Good                 bool
+	HeaderUSD            float64
+	HasCost              bool
+	// AnswerUSD is what answering the client cost (draft, opinions, the
+	// verifier when it answered); AuditUSD the calls made only to compare
+	// (verifier calls on a served draft, judge calls); OpinionUSD the
+	// opinions' part of AnswerUSD; BaselineUSD the verifier alone.
+	AnswerUSD, AuditUSD, OpinionUSD, BaselineUSD float64
+	// Calls counts the row's upstream calls; Late those that started after
+	// the client had its answer.
+	Calls, Late int
+	// Threshold, Reason, Estimate and Labels are the route's calibration
+	// right after the row was answered.
+	Threshold float64
+	Reason    string
+	Estimate  float64
+	Labels    int
+}
+
+// onlineRun is one variant's measured pass.
+type onlineRun struct {
+	Variant onlineVariant
+	Rows    []onlineRow
+	// Final is the route's calibration once every background call ended;
+	// HasRoute false when the proxy keeps no quality loop for the rule.
+	Final    routequality.Calibration
+	HasRoute bool
+	Samples  int
+	// RouteSpend and RouteAudit are what the route counted during the pass.
+	RouteSpend, RouteAudit float64
+	// UpstreamUSD is the price of every upstream call of the pass.
+	UpstreamUSD float64
+	// Unattributed counts calls for rows not sent in the pass.
+	Unattributed int
+	// Verdicts counts the judge's verdicts by letter.
+	Verdicts map[string]int
+	Drain    time.Duration
+	Learning *onlineRun // the learning pass (offline-learned)
+}
+
+// onlineReport is a file's online passes.
+type onlineReport struct {
+	Seed uint64
+	Runs []*onlineRun
+	// Warnings are things to know that are no contradiction (e.g. judge
+	// prompts the replay could not read).
+	Warnings []string
+}
+
+// orderOf is a seeded permutation of n rows; salt separates the files and
+// the passes.
+func orderOf(n int, seed uint64, salt string) []int {
+	h := fnv.New64a()
+	io.WriteString(h, salt)
+	r := rand.New(rand.NewPCG(seed, h.Sum64()))
+	return r.Perm(n)
+}
+
+// measureOnline runs every variant of f's online mode. base holds the
+// offline pass's per-row results (labels, gate scores, costs).
+func measureOnline(ctx context.Context, f *fileSetup, seed uint64, proxyLog io.Writer, prog *progress, problem func(string, ...any)) (*onlineReport, error) {
+	up, err := newReplayUpstream(f.Rows, f.Prices, replayKey)
+	if err != nil {
+		return nil, err
+	}
+	upURL, stopUp, err := startUpstream(up)
+	if err != nil {
+		return nil, err
+	}
+	defer stopUp()
+	rep := &onlineReport{Seed: seed}
+	warn := func(format string, a ...any) {
+		if len(rep.Warnings) < 30 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf(format, a...))
+		}
+	}
+	measured := orderOf(len(f.Rows), seed, f.Name+"/measured")
+	learning := orderOf(len(f.Rows), seed, f.Name+"/learning")
+	for _, v := range variantsFor(f) {
+		set := onlineRules(f, upURL, v)
+		px, err := startProxy(ctx, set, quietLogger(proxyLog))
+		if err != nil {
+			return nil, err
+		}
+		var learned *onlineRun
+		if v.Offline {
+			prog.Phase(f.Slug, "online: "+v.Name+" (learning pass)", len(f.Rows))
+			learned, err = onlinePass(ctx, f, up, px, learning, v, prog, problem, warn)
+			if err != nil {
+				px.Close()
+				return nil, err
+			}
+			// A restart with the state file: a new proxy that imports the
+			// learning pass's samples and calibrates from them.
+			st := px.quality.Export()
+			px.Close()
+			if px, err = startProxy(ctx, set, quietLogger(proxyLog)); err != nil {
+				return nil, err
+			}
+			if err := px.quality.Import(st); err != nil {
+				px.Close()
+				return nil, fmt.Errorf("%s: import the learning pass's state: %w", v.Name, err)
+			}
+		}
+		prog.Phase(f.Slug, "online: "+v.Name, len(f.Rows))
+		run, err := onlinePass(ctx, f, up, px, measured, v, prog, problem, warn)
+		px.Close()
+		if err != nil {
+			return nil, err
+		}
+		run.Learning = learned
+		rep.Runs = append(rep.Runs, run)
+	}
+	return rep, nil
+}
+
+// routeProbe reads the eval rule's quality loop; ok false when there is none.
+type routeProbe func() (cal routequality.Calibration, samples int, spend, audit float64, ok bool)
+
+func probeOf(px *proxyUnderTest) routeProbe {
+	return func() (routequality.Calibration, int, float64, float64, bool) {
+		r := px.route()
+		if r == nil {
+			return routequality.Calibration{}, 0, 0, 0, false
+		}
+		s, a := r.Costs()
+		return r.Calibration(), len(r.Samples()), s, a, true
+	}
+}
+
+// onlinePass sends each row once, in order, one at a time, then waits for
+// the proxy's background work (audits) to end and prices every call.
+func onlinePass(ctx context.Context, f *fileSetup, up *replayUpstream, px *proxyUnderTest, order []int, v onlineVariant,
+	prog *progress, problem func(string, ...any), warn func(string, ...any)) (*onlineRun, error) {
+	return runOnline(ctx, f, up, px.URL, probeOf(px), order, v, prog, problem, warn)
+}
+
+// drainQuiet is how long the upstream and the route must stay still before
+// a pass's background work counts as finished; drainTimeout bounds the wait.
+const (
+	drainQuiet   = 400 * time.Millisecond
+	drainTimeout = 3 * time.Minute
+)
+
+// runOnline is onlinePass against any proxy URL and route probe.
+func runOnline(ctx context.Context, f *fileSetup, up *replayUpstream, proxyURL string, probe routeProbe, order []int, v onlineVariant,
+	prog *progress, problem func(string, ...any), warn func(string, ...any)) (*onlineRun, error) {
+	up.take() // forget earlier passes' calls
+	_, _, spend0, audit0, _ := probe()
+	transport := &http.Transport{MaxIdleConns: 2, MaxIdleConnsPerHost: 2}
+	defer transport.CloseIdleConnections()
+	client := openai.NewClient(option.WithBaseURL(proxyURL+"/v1"), option.WithAPIKey("eval-client"),
+		option.WithHTTPClient(&http.Client{Transport: transport}),
+		option.WithMaxRetries(0), option.WithRequestTimeout(120*time.Second))
+	run := &onlineRun{Variant: v, Verdicts: map[string]int{}}
+	doneAt := make(map[int]time.Time, len(order))
+	for step, i := range order {
+		r := &f.Rows[i]
+		o := sendRow(ctx, &client, r, false)
+		if o.Err != nil {
+			return nil, fmt.Errorf("%s: %w", v.Name, o.Err)
+		}
+		doneAt[i] = time.Now()
+		prog.Row()
+		if o.Served == servedOther {
+			problem("online %s: row %s: the answer returned is neither recorded answer (altered or mixed)", v.Name, r.ID)
+		}
+		row := onlineRow{Step: step, Row: i, Source: r.Source, Outcome: o.Outcome, Served: o.Served,
+			VerifierLabel: r.Verifier.Score, HeaderUSD: o.CostUSD, HasCost: o.HasCost, BaselineUSD: f.verifierUSD(i),
+			Threshold: math.NaN(), Estimate: math.NaN()}
+		row.Label, row.Good = r.Verifier.Score, true
+		if o.Served == servedDraft {
+			row.Label, row.Good = r.Draft.Score, r.Draft.Score >= r.Verifier.Score
+		}
+		if cal, _, _, _, ok := probe(); ok {
+			row.Threshold, row.Reason, row.Estimate, row.Labels = cal.Threshold, cal.Reason, cal.Estimate.Quality, cal.Labels
+		}
+		run.Rows = append(run.Rows, row)
+	}
+	start := time.Now()
+	if !waitQuiet(ctx, up, probe) {
+		warn("online %s: background calls were still running %s after the last answer; the figures miss them", v.Name, drainTimeout)
+	}
+	run.Drain = time.Since(start)
+	calls, misses, why := up.take()
+	if misses > 0 {
+		problem("online %s: the replay upstream got %d request(s) it could not answer from the data, e.g. %q", v.Name, misses, why)
+	}
+	attribute(run, calls, doneAt)
+	if cal, n, spend, audit, ok := probe(); ok {
+		run.HasRoute, run.Final, run.Samples = true, cal, n
+		run.RouteSpend, run.RouteAudit = spend-spend0, audit-audit0
+	}
+	for _, r := range run.Rows {
+		if r.HasCost && !near(r.HeaderUSD, r.AnswerUSD) {
+			problem("online %s: row %s: x-cascade-cost-usd %.8f, but its draft, opinion and answering verifier calls cost %.8f",
+				v.Name, f.Rows[r.Row].ID, r.HeaderUSD, r.AnswerUSD)
+		}
+	}
+	if run.HasRoute && run.RouteSpend+run.RouteAudit > 0 {
+		if d := math.Abs(run.RouteSpend + run.RouteAudit - run.UpstreamUSD); d > 1e-6+1e-3*run.UpstreamUSD {
+			problem("online %s: the route counted %.6f USD (audits %.6f), the upstream was asked for %.6f USD", v.Name,
+				run.RouteSpend+run.RouteAudit, run.RouteAudit, run.UpstreamUSD)
+		}
+	}
+	return run, nil
+}
+
+// waitQuiet waits until no upstream call is in flight or has happened, and
+// the route's samples and spend have not moved, for drainQuiet.
+func waitQuiet(ctx context.Context, up *replayUpstream, probe routeProbe) bool {
+	deadline := time.Now().Add(drainTimeout)
+	last, changed := "", time.Now()
+	for time.Now().Before(deadline) {
+		_, n, spend, audit, _ := probe()
+		if cur := fmt.Sprint(n, spend, audit); cur != last {
+			last, changed = cur, time.Now()
+		}
+		if up.quiet(drainQuiet) && time.Since(changed) >= drainQuiet {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// attribute prices a pass's upstream calls onto its rows: draft and
+// opinions answer the client; the first verifier call answers it when the
+// client got the verifier's answer, any other verifier call and every judge
+// call only compare (audit). A call that started after its row's answer
+// reached the client is late.
+func attribute(run *onlineRun, calls []upstreamCall, doneAt map[int]time.Time) {
+	byRow := make(map[int]*onlineRow, len(run.Rows))
+	for i := range run.Rows {
+		byRow[run.Rows[i].Row] = &run.Rows[i]
+	}
+	answered := map[int]bool{}
+	for _, c := range calls {
+		run.UpstreamUSD += c.USD
+		if c.Verdict != "" {
+			run.Verdicts[c.Verdict]++
+		}
+		r, ok := byRow[c.Row]
+		if !ok {
+			run.Unattributed++
+			continue
+		}
+		r.Calls++
+		if t, ok := doneAt[c.Row]; ok && c.Start.After(t) {
+			r.Late++
+		}
+		switch c.Role {
+		case roleDraft:
+			r.Drafted = true
+			r.AnswerUSD += c.USD
+		case roleOther:
+			r.OpinionUSD += c.USD
+			r.AnswerUSD += c.USD
+		case roleVerifier:
+			if r.Served == servedVerifier && !answered[c.Row] {
+				answered[c.Row] = true
+				r.AnswerUSD += c.USD
+			} else {
+				r.AuditUSD += c.USD
+			}
+		default:
+			r.AuditUSD += c.USD
+		}
+	}
+}
+
+// Escalated and bypassed rows: the verifier answered, after a draft or
+// without one.
+func (r *onlineRow) escalated() bool { return r.Served == servedVerifier && r.Drafted }
+func (r *onlineRow) bypassed() bool  { return r.Served == servedVerifier && !r.Drafted }
+
+// escalatesAll reports whether a calibration escalates every draft.
+func escalatesAll(c routequality.Calibration) bool {
+	return c.Reason == string(calibrate.EscalateAll) || c.Threshold >= calibrate.Never
+}
