@@ -35,8 +35,18 @@ var syntheticRows = []evaldata.Row{
 		Verifier: evaldata.Answer{Model: evaldata.DevVerifierModel, Text: "Paris is the capital of France.", Score: 0.9}},
 }
 
+// syntheticFile is syntheticRows as one data file.
+func syntheticFile(t *testing.T) *fileSetup {
+	t.Helper()
+	f, err := newFileSetup("synthetic.jsonl", syntheticRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func TestMeasureThroughTheProxy(t *testing.T) {
-	rep, err := measure(context.Background(), syntheticRows, 2, io.Discard)
+	rep, err := measure(context.Background(), syntheticFile(t), 2, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +118,10 @@ func TestMeasureThroughTheProxy(t *testing.T) {
 }
 
 func TestOutputsAreWellFormed(t *testing.T) {
-	rep, err := measure(context.Background(), syntheticRows, 2, io.Discard)
+	rep, err := measure(context.Background(), syntheticFile(t), 2, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep.DataFile = "synthetic.jsonl"
 	dir := t.TempDir()
 	if err := rep.write(dir); err != nil {
 		t.Fatal(err)
@@ -218,7 +227,7 @@ func TestRunWritesOutputsFromADataFile(t *testing.T) {
 	if code := realMain([]string{"-data", path, "-out", filepath.Join(dir, "out"), "-concurrency", "2"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, name := range []string{"results.md", "sweep.csv", "sweep.svg"} {
+	for _, name := range []string{"pairs/results.md", "pairs/sweep.csv", "pairs/sweep.svg", "pairs/online.csv", "pairs/online-summary.csv", "pairs/online.svg", "README.md"} {
 		if _, err := os.Stat(filepath.Join(dir, "out", name)); err != nil {
 			t.Errorf("%s not written: %v", name, err)
 		}
@@ -256,6 +265,13 @@ func TestGateFingerprintIgnoresTests(t *testing.T) {
 	}
 	write("gate.go", "package quality\n")
 	write("gate_test.go", "package quality\n")
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "loop.go"), []byte("package loop\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if gateFingerprint(dir) == gateFingerprint(dir, other) {
+		t.Error("a second directory did not change the fingerprint")
+	}
 	first := gateFingerprint(dir)
 	if len(first) != 12 {
 		t.Fatalf("fingerprint %q", first)

@@ -139,5 +139,7 @@ func (f *fileSetup) usd(served string, i int, text string) float64 {
 }
 
 // draftUSD and verifierUSD are the cost of row i's draft and verifier calls.
-func (f *fileSetup) draftUSD(i int) float64    { return f.usd(draftModel, i, f.Rows[i].Draft.Text) }
-func (f *fileSetup) verifierUSD(i int) float64 { return f.usd(verifierModel, i, f.Rows[i].Verifier.Text) }
+func (f *fileSetup) draftUSD(i int) float64 { return f.usd(draftModel, i, f.Rows[i].Draft.Text) }
+func (f *fileSetup) verifierUSD(i int) float64 {
+	return f.usd(verifierModel, i, f.Rows[i].Verifier.Text)
+}

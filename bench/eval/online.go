@@ -213,17 +213,20 @@ func onlinePass(ctx context.Context, f *fileSetup, up *replayUpstream, px *proxy
 }
 
 // drainQuiet is how long the upstream and the route must stay still before
-// a pass's background work counts as finished; drainTimeout bounds the wait.
+// a pass's background work counts as finished; drainPatience replaces it
+// while the route holds fewer new samples than rows were drafted (audits
+// still to come); drainTimeout bounds the wait.
 const (
-	drainQuiet   = 400 * time.Millisecond
-	drainTimeout = 3 * time.Minute
+	drainQuiet    = 400 * time.Millisecond
+	drainPatience = 3 * time.Second
+	drainTimeout  = 3 * time.Minute
 )
 
 // runOnline is onlinePass against any proxy URL and route probe.
 func runOnline(ctx context.Context, f *fileSetup, up *replayUpstream, proxyURL string, probe routeProbe, order []int, v onlineVariant,
 	prog *progress, problem func(string, ...any), warn func(string, ...any)) (*onlineRun, error) {
 	up.take() // forget earlier passes' calls
-	_, _, spend0, audit0, _ := probe()
+	_, samples0, spend0, audit0, _ := probe()
 	transport := &http.Transport{MaxIdleConns: 2, MaxIdleConnsPerHost: 2}
 	defer transport.CloseIdleConnections()
 	client := openai.NewClient(option.WithBaseURL(proxyURL+"/v1"), option.WithAPIKey("eval-client"),
@@ -255,7 +258,7 @@ func runOnline(ctx context.Context, f *fileSetup, up *replayUpstream, proxyURL s
 		run.Rows = append(run.Rows, row)
 	}
 	start := time.Now()
-	if !waitQuiet(ctx, up, probe) {
+	if !waitQuiet(ctx, up, probe, samples0) {
 		warn("online %s: background calls were still running %s after the last answer; the figures miss them", v.Name, drainTimeout)
 	}
 	run.Drain = time.Since(start)
@@ -284,8 +287,11 @@ func runOnline(ctx context.Context, f *fileSetup, up *replayUpstream, proxyURL s
 }
 
 // waitQuiet waits until no upstream call is in flight or has happened, and
-// the route's samples and spend have not moved, for drainQuiet.
-func waitQuiet(ctx context.Context, up *replayUpstream, probe routeProbe) bool {
+// the route's samples and spend have not moved, for drainQuiet. A route that
+// records samples gets one per drafted request once its fate is known (an
+// audited draft's after the audit): while it holds fewer than the pass
+// drafted, the wait needs drainPatience of quiet instead.
+func waitQuiet(ctx context.Context, up *replayUpstream, probe routeProbe, samples0 int) bool {
 	deadline := time.Now().Add(drainTimeout)
 	last, changed := "", time.Now()
 	for time.Now().Before(deadline) {
@@ -293,7 +299,11 @@ func waitQuiet(ctx context.Context, up *replayUpstream, probe routeProbe) bool {
 		if cur := fmt.Sprint(n, spend, audit); cur != last {
 			last, changed = cur, time.Now()
 		}
-		if up.quiet(drainQuiet) && time.Since(changed) >= drainQuiet {
+		quiet := drainQuiet
+		if n > samples0 && n-samples0 < up.drafts() {
+			quiet = drainPatience
+		}
+		if up.quiet(quiet) && time.Since(changed) >= quiet {
 			return true
 		}
 		select {

@@ -459,6 +459,19 @@ func (u *replayUpstream) counts() (map[string]int, int) {
 	return c, misses
 }
 
+// drafts counts the draft calls answered since the last take.
+func (u *replayUpstream) drafts() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, c := range u.calls {
+		if c.Role == roleDraft {
+			n++
+		}
+	}
+	return n
+}
+
 // quiet reports whether no request is in flight and none has come or ended
 // for d.
 func (u *replayUpstream) quiet(d time.Duration) bool {
