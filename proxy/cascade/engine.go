@@ -39,6 +39,7 @@ const (
 	Accepted     Outcome = "accepted"      // the draft passed the gate
 	Escalated    Outcome = "escalated"     // the draft failed the gate (or the draft call failed)
 	SkippedDraft Outcome = "skipped_draft" // complexity pre-routing went straight to the verifier
+	Bypassed     Outcome = "bypassed"      // the rule's quality loop escalates everything: the verifier alone, no draft
 	DraftOnly    Outcome = "draft_only"    // mode draft-only
 	VerifierOnly Outcome = "verifier_only" // mode verifier-only
 	Failed       Outcome = "error"         // the answering call failed, before or after its first byte
@@ -80,10 +81,22 @@ type Result struct {
 	// Verdict is the rule's quality-loop decision on the draft (score,
 	// threshold, features); nil when no draft was scored.
 	Verdict *routequality.Verdict
+	// Agreement is what the second opinions said of the draft (zero when
+	// none was asked or no draft was read).
+	Agreement routequality.Agreement
 	// Mass is what this request's sample stands for (see routequality.Route.Bypass); 0 reads as 1.
 	Mass     float64
 	Started  time.Time
 	GateTime time.Duration
+	// OpinionWait is how long the verdict waited for second opinions after
+	// the draft and the gate.
+	OpinionWait time.Duration
+}
+
+// Calls are the upstream calls of the request: the draft, the judge and the
+// verifier (nil when not made), then the second opinions.
+func (res *Result) Calls() []*Call {
+	return append([]*Call{res.Draft, res.Judge, res.Verifier}, res.Opinions...)
 }
 
 // Call is one upstream call of a request and how it ended.
@@ -110,6 +123,7 @@ const (
 	CallFailed   CallEnd = "failed"   // no answer: an error, a timeout, a stream that broke before its first event
 	CallBroken   CallEnd = "broken"   // a live stream that failed after its first event (garbage, cut, truncated)
 	CallCanceled CallEnd = "canceled" // the client went away
+	CallDropped  CallEnd = "dropped"  // a second opinion no longer awaited (too late, or the draft failed): canceled by the cascade
 )
 
 // ended records how the call ended: err nil is a complete answer.
@@ -177,8 +191,24 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 		res.Outcome = SkippedDraft
 		return res, e.verify(ctx, rule, r, res)
 	}
+	loop := rule.Quality != nil && rule.Quality.Settings().Active()
+	var ops *opinions
+	if loop {
+		bypass, mass := rule.Quality.Bypass()
+		res.Mass = mass
+		if bypass {
+			res.Outcome = Bypassed
+			return res, e.verify(ctx, rule, r, res)
+		}
+		if len(rule.OpinionProviders) > 0 {
+			ops = e.askOpinions(ctx, rule, r)
+		}
+	}
 	draft, err := e.draft(ctx, rule, r, res)
 	if err != nil {
+		if ops != nil {
+			res.Opinions = ops.drop() // nothing to compare them with
+		}
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return res, &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
 		}
@@ -194,13 +224,38 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 	d := rule.Gate.Evaluate(ctx, r.Req, draft, judge)
 	res.GateTime = time.Since(t)
 	res.Decision = &d
-	if d.Accept {
+	accept := d.Accept
+	if loop {
+		accept = e.decide(rule, draft, &d, ops, t, res)
+	}
+	if accept {
 		markDraftThinking(draft, spec.Draft.Model, spec.Verifier.Model)
 		res.Outcome, res.Response, res.Served = Accepted, draft, spec.Draft.Model
 		return res, nil
 	}
 	res.Outcome = Escalated
 	return res, e.verify(ctx, rule, r, res)
+}
+
+// decide is the quality loop's verdict on a draft the gate has scored: it
+// waits for the second opinions until the rule's OpinionWait after the draft
+// was ready (drafted), compares them with the draft and lets the route
+// decide. The verdict and the draft are kept in res for the loop's later
+// steps.
+func (e *Engine) decide(rule *CompiledRule, draft *llm.Response, d *quality.Decision, ops *opinions, drafted time.Time, res *Result) bool {
+	res.DraftResponse = draft
+	in := routequality.Inputs{Decision: d, DraftChars: draftChars(draft)}
+	if ops != nil {
+		t := time.Now()
+		ops.await(drafted.Add(rule.Quality.Settings().OpinionWait))
+		res.Opinions = ops.drop()
+		res.OpinionWait = time.Since(t)
+		res.Agreement = ops.agreement(draft)
+		in.Agreement = res.Agreement
+	}
+	v := rule.Quality.Decide(in, d.Accept)
+	res.Verdict = &v
+	return v.Accept
 }
 
 // draft asks the draft model under the rule's draft timeout; a streaming

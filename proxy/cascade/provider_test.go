@@ -19,8 +19,10 @@ type fakeProvider struct {
 	reply  func(ctx context.Context, req *llm.Request) (*llm.Response, error)
 	stream func(ctx context.Context, req *llm.Request) (llm.Stream, error)
 
-	mu     sync.Mutex
-	models []string // the model of each call, in order
+	mu       sync.Mutex
+	models   []string       // the model of each call, in order
+	reqs     []*llm.Request // each call's request, in order
+	streamed int            // how many calls were streamed
 }
 
 var _ cascade.Provider = (*fakeProvider)(nil)
@@ -35,6 +37,9 @@ func (p *fakeProvider) Complete(ctx context.Context, req *llm.Request, _ []byte,
 
 func (p *fakeProvider) Stream(ctx context.Context, req *llm.Request, _ []byte, _ http.Header) (llm.Stream, error) {
 	p.called(req)
+	p.mu.Lock()
+	p.streamed++
+	p.mu.Unlock()
 	if p.stream != nil {
 		return p.stream(ctx, req)
 	}
@@ -49,6 +54,14 @@ func (p *fakeProvider) called(req *llm.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.models = append(p.models, req.Model)
+	p.reqs = append(p.reqs, req)
+}
+
+// requests returns the requests received so far and how many were streamed.
+func (p *fakeProvider) requests() ([]*llm.Request, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*llm.Request(nil), p.reqs...), p.streamed
 }
 
 // calls returns the models asked so far.

@@ -38,6 +38,9 @@ type RuleStats struct {
 	scoreN      int64               // for MeanScore
 	Latency     map[Outcome]float64 `json:"meanLatencySeconds"`
 	latSum      map[Outcome]float64
+	// SecondOpinions counts second-opinion calls by how they ended
+	// (answered, failed, dropped, canceled).
+	SecondOpinions map[CallEnd]int64 `json:"secondOpinions,omitempty"`
 }
 
 // Finish settles and records a request a rule served, whatever happened
@@ -52,11 +55,12 @@ type RuleStats struct {
 // upstream failure, before or after the first byte) or Canceled (the client
 // went away): no savings are claimed, but what the calls spent is counted.
 // Every call that failed on the upstream's side counts as an upstream error
-// of its provider.
+// of its provider. Second opinions are part of the request's cost (a
+// dropped one at its estimated input), never of its baseline.
 func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, streamErr error) Accounting {
 	res.settle(streamErr)
 	prices, spec := rule.Prices, rule.Rule
-	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly
+	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly || res.Outcome == Bypassed
 	priced := func(c *Call) *pricing.Call {
 		if c == nil || c.Usage == (llm.Usage{}) {
 			return nil
@@ -69,8 +73,18 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 		baseModel = spec.Verifier.Model
 	}
 	a := prices.Account(baseModel, draft, verifier, judge)
+	opinions := make([]*pricing.Call, 0, len(res.Opinions))
+	for _, c := range res.Opinions {
+		if p := priced(c); p != nil {
+			opinions = append(opinions, p)
+			usd, ok := prices.Cost(p.Model, p.Usage)
+			a.ActualUSD += usd
+			a.Known = a.Known && ok
+		}
+	}
+	a.SavingsUSD = a.BaselineUSD - a.ActualUSD
 	// A call that answered without reporting usage has an unknown cost, not a zero one.
-	for _, c := range []*Call{res.Draft, res.Verifier} {
+	for _, c := range append([]*Call{res.Draft, res.Verifier}, res.Opinions...) {
 		if c != nil && c.End == CallAnswered && c.Usage == (llm.Usage{}) {
 			a.Known = false
 		}
@@ -82,7 +96,7 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 	draftEscalated := res.Draft.upstreamFailed() && res.Verifier != nil
 
 	r.count(func(m *metrics.Metrics) {
-		for _, c := range []*pricing.Call{draft, judge, verifier} {
+		for _, c := range append([]*pricing.Call{draft, judge, verifier}, opinions...) {
 			if c == nil {
 				continue
 			}
@@ -93,10 +107,14 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 				m.UnknownPrice.WithLabelValues(c.Model).Inc()
 			}
 		}
-		for _, c := range []*Call{res.Draft, res.Judge, res.Verifier} {
+		for _, c := range res.Calls() {
 			if c.upstreamFailed() {
 				m.UpstreamErrors.WithLabelValues(c.Provider, string(llm.AsError(c.Err).Kind)).Inc()
 			}
+		}
+		for _, c := range res.Opinions {
+			m.SecondOpinions.WithLabelValues(spec.Name, string(c.End)).Inc()
+			m.StageDuration.WithLabelValues("opinion", string(res.Outcome)).Observe(c.Took.Seconds())
 		}
 		m.RouteRequests.WithLabelValues(spec.Name, string(res.Outcome)).Inc()
 		if draftEscalated {
@@ -117,7 +135,7 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 		}
 		total := time.Since(res.Started)
 		if verified {
-			m.StageDuration.WithLabelValues("verifier", string(res.Outcome)).Observe((total - draftTime - res.GateTime).Seconds())
+			m.StageDuration.WithLabelValues("verifier", string(res.Outcome)).Observe((total - draftTime - res.GateTime - res.OpinionWait).Seconds())
 		}
 		m.StageDuration.WithLabelValues("total", string(res.Outcome)).Observe(total.Seconds())
 		if a.Known {
@@ -214,7 +232,13 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, draftEscala
 		s.scoreN++
 		s.MeanScore = s.scoreSum / float64(s.scoreN)
 	}
-	for _, c := range []*Call{res.Draft, res.Judge, res.Verifier} {
+	for _, c := range res.Opinions {
+		if s.SecondOpinions == nil {
+			s.SecondOpinions = map[CallEnd]int64{}
+		}
+		s.SecondOpinions[c.End]++
+	}
+	for _, c := range res.Calls() {
 		if c != nil {
 			u := c.Usage
 			s.Tokens[c.Model] += int64(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
@@ -242,6 +266,9 @@ func (r *Recorder) Stats() []RuleStats {
 		c.Tokens = copyMap(s.Tokens)
 		c.Served = copyMap(s.Served)
 		c.Latency = copyMap(s.Latency)
+		if s.SecondOpinions != nil {
+			c.SecondOpinions = copyMap(s.SecondOpinions)
+		}
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Rule < out[j].Rule })

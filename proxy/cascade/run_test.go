@@ -28,6 +28,7 @@ const (
 	draftModel    = "small-1"
 	verifierModel = "big-1"
 	judgeModel    = "grader-1"
+	peerModel     = "peer-1"
 	requested     = "big"
 
 	goodAnswer = "The capital of France is Paris. It has been the seat of the French government for centuries, and it is also the country's largest city."
@@ -41,16 +42,19 @@ var (
 		draftModel:    {Input: 1, Output: 5},
 		verifierModel: {Input: 10, Output: 50},
 		judgeModel:    {Input: 1, Output: 1},
+		peerModel:     {Input: 0.5, Output: 2},
 	})
 	draftCost    = (1000*1.0 + 200*5.0) / 1e6
 	verifierCost = (1000*10.0 + 200*50.0) / 1e6
 )
 
-// rig is a compiled rule over three fake providers: "cheap" (the draft),
-// "strong" (the verifier) and "grader" (a judge, when the rule has one).
+// rig is a compiled rule over fake providers: "cheap" (the draft),
+// "strong" (the verifier), "grader" (a judge, when the rule has one) and
+// "peer-a", "peer-b" (second opinions, when the rule asks them).
 type rig struct {
 	t                      *testing.T
 	draft, verifier, judge *fakeProvider
+	peerA, peerB           *fakeProvider
 	rule                   *cascade.CompiledRule
 	eng                    *cascade.Engine
 	m                      *metrics.Metrics
@@ -63,6 +67,8 @@ func newRig(t *testing.T, edit func(*rules.Rule)) *rig {
 		draft:    &fakeProvider{name: "cheap", reply: answers(goodAnswer, fixedUsage)},
 		verifier: &fakeProvider{name: "strong", reply: answers(verified, fixedUsage)},
 		judge:    &fakeProvider{name: "grader", reply: answers("9", llm.Usage{InputTokens: 50, OutputTokens: 1})},
+		peerA:    &fakeProvider{name: "peer-a", reply: answers(goodAnswer, fixedUsage)},
+		peerB:    &fakeProvider{name: "peer-b", reply: answers(goodAnswer, fixedUsage)},
 		m:        metrics.New(),
 	}
 	th := 0.5
@@ -72,7 +78,7 @@ func newRig(t *testing.T, edit func(*rules.Rule)) *rig {
 	if edit != nil {
 		edit(spec)
 	}
-	byName := map[string]cascade.Provider{"cheap": r.draft, "strong": r.verifier, "grader": r.judge}
+	byName := map[string]cascade.Provider{"cheap": r.draft, "strong": r.verifier, "grader": r.judge, "peer-a": r.peerA, "peer-b": r.peerB}
 	rule, err := cascade.CompileRule(spec, testPrices, func(name string) cascade.Provider { return byName[name] })
 	if err != nil {
 		t.Fatal(err)

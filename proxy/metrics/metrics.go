@@ -22,8 +22,9 @@ type Metrics struct {
 	InFlight        prometheus.Gauge
 
 	// Routing and cascade.
-	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|error|canceled)
+	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|bypassed|error|canceled)
 	DraftFailures  *prometheus.CounterVec   // rule, reason (error|timeout)
+	SecondOpinions *prometheus.CounterVec   // rule, end (answered|failed|dropped|canceled)
 	GateScore      *prometheus.HistogramVec // rule
 	StageDuration  *prometheus.HistogramVec // stage (one of Stages), outcome
 	Tokens         *prometheus.CounterVec   // model, kind (input|output|cache_write|cache_read)
@@ -41,9 +42,10 @@ type Metrics struct {
 }
 
 // Stages are the stage label values of cascadeflow_stage_duration_seconds:
-// the draft call, the quality gate's decision, the verifier (the request's
-// time after draft and gate), and the whole cascaded request.
-var Stages = []string{"draft", "gate", "verifier", "total"}
+// the draft call, each second-opinion call, the quality gate's decision, the
+// verifier (the request's time after draft, gate and the wait for second
+// opinions), and the whole cascaded request.
+var Stages = []string{"draft", "opinion", "gate", "verifier", "total"}
 
 // New registers all collectors on a fresh registry.
 func New() *Metrics {
@@ -61,11 +63,14 @@ func New() *Metrics {
 			Name: "cascadeflow_http_in_flight_requests", Help: "Requests being served now.",
 		}),
 		RouteRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, draft_only, verifier_only, skipped_draft, error, canceled).",
+			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, draft_only, verifier_only, skipped_draft, bypassed, error, canceled).",
 		}, []string{"rule", "outcome"}),
 		DraftFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_draft_failures_total", Help: "Draft calls that failed and were escalated, by reason (error, timeout).",
 		}, []string{"rule", "reason"}),
+		SecondOpinions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_second_opinions_total", Help: "Second-opinion calls by rule and how they ended (answered, failed, dropped: not awaited, canceled: the client went away).",
+		}, []string{"rule", "end"}),
 		GateScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cascadeflow_gate_score", Help: "Quality gate score of drafts.",
 			Buckets: []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}, // literal: LinearBuckets gives le="0.30000000000000004"
@@ -78,7 +83,7 @@ func New() *Metrics {
 			Name: "cascadeflow_tokens_total", Help: "Tokens by model and kind (input, output, cache_write, cache_read).",
 		}, []string{"model", "kind"}),
 		CostUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cascadeflow_cost_usd_total", Help: "Actual spend in US dollars by rule and model (draft, verifier and judge calls).",
+			Name: "cascadeflow_cost_usd_total", Help: "Actual spend in US dollars by rule and model (draft, second-opinion, verifier and judge calls).",
 		}, []string{"rule", "model"}),
 		BaselineUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_baseline_cost_usd_total", Help: "What the requested model alone would have cost, in US dollars, by rule.",
@@ -109,7 +114,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Requests, m.RequestDuration, m.InFlight,
-		m.RouteRequests, m.DraftFailures, m.GateScore, m.StageDuration,
+		m.RouteRequests, m.DraftFailures, m.SecondOpinions, m.GateScore, m.StageDuration,
 		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.ExtraCostUSD, m.UnknownPrice, m.UpstreamErrors,
 		m.RulesReloads, m.RulesInfo, m.RulesLoaded,
 	)

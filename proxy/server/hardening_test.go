@@ -25,7 +25,7 @@ func anthropicStreamBody(model string) string {
 }
 
 // outcomes are every outcome a rule's request can be recorded with.
-var outcomes = []string{"accepted", "escalated", "skipped_draft", "draft_only", "verifier_only", "error", "canceled"}
+var outcomes = []string{"accepted", "escalated", "skipped_draft", "bypassed", "draft_only", "verifier_only", "error", "canceled"}
 
 // settled waits until rule has recorded n requests: a streamed answer is
 // accounted once its last byte is written, so possibly after the client read it.

@@ -154,7 +154,7 @@ func (s *Server) cors() gin.HandlerFunc {
 		h := c.Writer.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
-		h.Set("Access-Control-Expose-Headers", "request-id, x-request-id, x-cascade-outcome, x-cascade-model, x-cascade-score, x-cascade-cost-usd, x-cascade-savings-usd")
+		h.Set("Access-Control-Expose-Headers", "request-id, x-request-id, x-cascade-outcome, x-cascade-model, x-cascade-score, x-cascade-cost-usd, x-cascade-savings-usd, x-cascade-agreement")
 		if c.Request.Method == http.MethodOptions && c.Request.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			if req := c.Request.Header.Get("Access-Control-Request-Headers"); req != "" {

@@ -21,6 +21,8 @@ const (
 	HeaderScore   = "X-Cascade-Score"
 	HeaderCost    = "X-Cascade-Cost-Usd"
 	HeaderSavings = "X-Cascade-Savings-Usd"
+	// HeaderAgreement is "agreeing/compared" second opinions of the draft.
+	HeaderAgreement = "X-Cascade-Agreement"
 )
 
 // serveRule runs a rule's cascade and writes its answer in the client's
@@ -54,6 +56,9 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		h.Set(HeaderModel, res.Served)
 		if res.Decision != nil {
 			h.Set(HeaderScore, strconv.FormatFloat(res.Decision.Score, 'f', 3, 64))
+		}
+		if a := res.Agreement; a.Asked > 0 {
+			h.Set(HeaderAgreement, strconv.Itoa(a.Agree)+"/"+strconv.Itoa(a.Compared))
 		}
 	}
 	if res.Response != nil {

@@ -49,7 +49,7 @@ func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
 	r.Outcome = string(res.Outcome)
 	r.Served = res.Served
 	r.Usage = llm.Usage{}
-	for _, c := range []*cascade.Call{res.Draft, res.Judge, res.Verifier} {
+	for _, c := range res.Calls() {
 		if c != nil {
 			r.Usage = r.Usage.Add(c.Usage)
 		}
