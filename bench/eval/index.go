@@ -222,10 +222,10 @@ func (x *index) findings() []string {
 	if cold == runs && runs > 0 {
 		out = append(out, fmt.Sprintf("Every online pass (%d) ended at the cold start: the threshold never left the configured %.2f, so online figures are the static gate's at the default threshold, learned nothing.", runs, x.Reports[0].DefaultThreshold))
 	}
+	var runBodies []runBody
 	for _, r := range x.Reports {
 		for _, t := range r.onlineTables() {
 			k := len(t.All) - 1
-			name := fmt.Sprintf("%s, %s", r.File.Slug, t.Run.Variant.Name)
 			var miss []string
 			for i, m := range t.Marks {
 				g := groupTitle(t.All[i].Group)
@@ -242,7 +242,7 @@ func (x *index) findings() []string {
 				if math.IsNaN(est) || !t.Run.HasRoute {
 					miss = append(miss, "no estimate from the route")
 				} else {
-					miss = append(miss, fmt.Sprintf("estimate %.3f vs parity %.3f delivered after %d", est, after.Parity, evaldata.WarmUp))
+					miss = append(miss, fmt.Sprintf("estimate %.3f (from %d labels) vs parity %.3f delivered after %d", est, t.Run.Final.Labels, after.Parity, evaldata.WarmUp))
 				}
 			}
 			if m.Hindsight == missed {
@@ -261,9 +261,24 @@ func (x *index) findings() []string {
 				miss = append(miss, fmt.Sprintf("(the opinion alone costs %.3f)", after.Opinion))
 			}
 			if len(miss) > 0 {
-				out = append(out, fmt.Sprintf("%s (retained %.3f, cost after %d %.3f): %s.", name, all.Retained, evaldata.WarmUp, after.Cost, strings.Join(miss, "; ")))
+				body := fmt.Sprintf("(retained %.3f, cost after %d %.3f): %s.", all.Retained, evaldata.WarmUp, after.Cost, strings.Join(miss, "; "))
+				if n := len(runBodies); n > 0 && runBodies[n-1].file == r.File.Slug && runBodies[n-1].body == body {
+					runBodies[n-1].variants = append(runBodies[n-1].variants, t.Run.Variant.Name)
+				} else {
+					runBodies = append(runBodies, runBody{file: r.File.Slug, body: body, variants: []string{t.Run.Variant.Name}})
+				}
 			}
 		}
 	}
+	for _, rb := range runBodies {
+		out = append(out, fmt.Sprintf("%s, %s %s", rb.file, strings.Join(rb.variants, " and "), rb.body))
+	}
 	return out
+}
+
+// runBody is a finding shared by consecutive runs of one file (variants
+// that behaved the same are listed once).
+type runBody struct {
+	file, body string
+	variants   []string
 }
