@@ -128,6 +128,8 @@ func (x *index) markdown() string {
 		}
 	}
 
+	b.WriteString("\nReproducibility: row orders are seeded, offline figures are exact. The proxy draws audits, judged comparisons and " +
+		"exploration from its own unseeded random source, so once those run the online figures move a little between runs.\n")
 	b.WriteString("\n## Where the gate still fails, and why\n\n")
 	b.WriteString("Generated from the figures above by the same run.\n\n")
 	for _, f := range x.findings() {

@@ -9,6 +9,10 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 )
 
+// plotPoints bounds the points drawn per line (the figures are cumulative,
+// so a point every few rows loses nothing visible).
+const plotPoints = 300
+
 var variantColors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"}
 
 // onlineSVG draws each measured pass over its steps: the retained quality
@@ -60,8 +64,12 @@ func (r *report) onlineSVG() string {
 		for ri, run := range runs {
 			var acc cumulative
 			var pts []string
+			every := max(1, len(run.Rows)/plotPoints)
 			for i := range run.Rows {
 				acc.add(&run.Rows[i])
+				if i%every != 0 && i != len(run.Rows)-1 {
+					continue
+				}
 				v := p.value(run, i, &acc)
 				if math.IsNaN(v) {
 					continue
