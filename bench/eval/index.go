@@ -96,7 +96,7 @@ func (x *index) markdown() string {
 			"route (every source of the file); \"after %d\" leaves out the first %d requests. Per-source tables in each file's results.md.\n\n",
 			onlineTarget, onlineAuditRate, evaldata.WarmUp, evaldata.WarmUp)
 		fmt.Fprintf(&b, "Targets: retained ≥ %.2f (all rows); the route's estimate within ±%.0f points of the parity delivered after %d; cost after %d ≤ %.1f× "+
-			"the best static threshold in hindsight; MT-Bench ≤ %.2f and GSM8K ≤ %.2f cost share at 95 %%; ≤ oracle + %.2f at 95 %%; where no "+
+			"the best static threshold in hindsight while keeping the retained floor; MT-Bench ≤ %.2f and GSM8K ≤ %.2f cost share at 95 %%; ≤ oracle + %.2f at 95 %%; where no "+
 			"static threshold saves, the route escalates everything and says so (calibration reason `escalate-all`).\n\n",
 			evaldata.RetainedFloor, 100*evaldata.EstimateTolerance, evaldata.WarmUp, evaldata.WarmUp, evaldata.HindsightRatio,
 			evaldata.CostTargets["mt_bench"], evaldata.CostTargets["gsm8k"], evaldata.OracleMargin)

@@ -304,3 +304,17 @@ func TestRandomRouterCost(t *testing.T) {
 	b.Draft.Quality = 0.97
 	approx(t, "draft alone enough", randomRouterCost(b, 0.95), 0.1)
 }
+
+func TestHindsightNeedsTheQualityToo(t *testing.T) {
+	cheap := onlineStats{Group: "a", Rows: 10, Retained: 0.90, Cost: 0.2, Static: staticPoint{Cost: 0.5}, Oracle: strategy{CostShare: 0.3}}
+	m := judge(&onlineRun{}, cheap, cheap, false)
+	if m.Hindsight != missed || m.Retained != missed || m.Oracle != missed {
+		t.Errorf("a cheap route that lost quality: %+v", m)
+	}
+	good := cheap
+	good.Retained = 0.96
+	m = judge(&onlineRun{}, good, good, false)
+	if m.Hindsight != met || m.Retained != met || m.Oracle != met || m.Estimate != notApplicable || m.Escalates != notApplicable {
+		t.Errorf("a route within every bound: %+v", m)
+	}
+}

@@ -140,7 +140,8 @@ type targetMarks struct {
 	// Estimate: the route's estimate is within EstimateTolerance of the
 	// parity it delivered after the warm-up (route level only).
 	Estimate mark
-	// Hindsight: cost after the warm-up ≤ HindsightRatio × best static.
+	// Hindsight: cost after the warm-up ≤ HindsightRatio × best static,
+	// keeping RetainedFloor (a cheap route that lost quality does not count).
 	Hindsight mark
 	// CostTarget: the source's cost target at QualityTarget, after the warm-up.
 	CostTarget mark
@@ -160,7 +161,7 @@ func judge(run *onlineRun, all, after onlineStats, route bool) targetMarks {
 	}
 	m.Retained = markOf(all.Retained >= evaldata.RetainedFloor)
 	if after.Rows > 0 {
-		m.Hindsight = markOf(after.Cost <= evaldata.HindsightRatio*after.Static.Cost)
+		m.Hindsight = markOf(after.Retained >= evaldata.RetainedFloor && after.Cost <= evaldata.HindsightRatio*after.Static.Cost)
 		m.Oracle = markOf(after.Retained >= evaldata.QualityTarget && after.Cost <= after.Oracle.CostShare+evaldata.OracleMargin)
 		if ct, ok := evaldata.CostTargets[all.Group]; ok {
 			m.CostTarget = markOf(after.Retained >= evaldata.QualityTarget && after.Cost <= ct)
