@@ -191,17 +191,22 @@ func measureOnline(ctx context.Context, f *fileSetup, seed uint64, proxyLog io.W
 	return rep, nil
 }
 
-// routeProbe reads the eval rule's quality loop; ok false when there is none.
-type routeProbe func() (cal routequality.Calibration, samples int, spend, audit float64, ok bool)
+// routeProbe reads the eval rule's quality loop; ok false when there is
+// none. samples is counted only when asked (it copies the route's window).
+type routeProbe func(count bool) (cal routequality.Calibration, samples int, spend, audit float64, ok bool)
 
 func probeOf(px *proxyUnderTest) routeProbe {
-	return func() (routequality.Calibration, int, float64, float64, bool) {
+	return func(count bool) (routequality.Calibration, int, float64, float64, bool) {
 		r := px.route()
 		if r == nil {
 			return routequality.Calibration{}, 0, 0, 0, false
 		}
+		n := 0
+		if count {
+			n = len(r.Samples())
+		}
 		s, a := r.Costs()
-		return r.Calibration(), len(r.Samples()), s, a, true
+		return r.Calibration(), n, s, a, true
 	}
 }
 
@@ -226,7 +231,7 @@ const (
 func runOnline(ctx context.Context, f *fileSetup, up *replayUpstream, proxyURL string, probe routeProbe, order []int, v onlineVariant,
 	prog *progress, problem func(string, ...any), warn func(string, ...any)) (*onlineRun, error) {
 	up.take() // forget earlier passes' calls
-	_, samples0, spend0, audit0, _ := probe()
+	_, samples0, spend0, audit0, _ := probe(true)
 	transport := &http.Transport{MaxIdleConns: 2, MaxIdleConnsPerHost: 2}
 	defer transport.CloseIdleConnections()
 	client := openai.NewClient(option.WithBaseURL(proxyURL+"/v1"), option.WithAPIKey("eval-client"),
@@ -252,7 +257,7 @@ func runOnline(ctx context.Context, f *fileSetup, up *replayUpstream, proxyURL s
 		if o.Served == servedDraft {
 			row.Label, row.Good = r.Draft.Score, r.Draft.Score >= r.Verifier.Score
 		}
-		if cal, _, _, _, ok := probe(); ok {
+		if cal, _, _, _, ok := probe(false); ok {
 			row.Threshold, row.Reason, row.Estimate, row.Labels = cal.Threshold, cal.Reason, cal.Estimate.Quality, cal.Labels
 		}
 		run.Rows = append(run.Rows, row)
@@ -267,7 +272,7 @@ func runOnline(ctx context.Context, f *fileSetup, up *replayUpstream, proxyURL s
 		problem("online %s: the replay upstream got %d request(s) it could not answer from the data, e.g. %q", v.Name, misses, why)
 	}
 	attribute(run, calls, doneAt)
-	if cal, n, spend, audit, ok := probe(); ok {
+	if cal, n, spend, audit, ok := probe(true); ok {
 		run.HasRoute, run.Final, run.Samples = true, cal, n
 		run.RouteSpend, run.RouteAudit = spend-spend0, audit-audit0
 	}
@@ -295,7 +300,7 @@ func waitQuiet(ctx context.Context, up *replayUpstream, probe routeProbe, sample
 	deadline := time.Now().Add(drainTimeout)
 	last, changed := "", time.Now()
 	for time.Now().Before(deadline) {
-		_, n, spend, audit, _ := probe()
+		_, n, spend, audit, _ := probe(true)
 		if cur := fmt.Sprint(n, spend, audit); cur != last {
 			last, changed = cur, time.Now()
 		}

@@ -201,7 +201,7 @@ func judgeUSDFor(f *fileSetup, system, user, first, second string) float64 {
 	return priceOf(f.Prices[judgeModel], in, evaldata.EstimateTokens(reply))
 }
 
-func (p *fakeQualityProxy) probe() (routequality.Calibration, int, float64, float64, bool) {
+func (p *fakeQualityProxy) probe(bool) (routequality.Calibration, int, float64, float64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return routequality.Calibration{Reason: string(calibrate.Calibrated), Threshold: 0.5, Estimate: calibrate.Estimate{Quality: 0.97}}, p.samples, p.spend, p.audit, true

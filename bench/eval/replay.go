@@ -67,7 +67,7 @@ type upstreamCall struct {
 type replayUpstream struct {
 	rows     []evaldata.Row
 	byPrompt map[string]int
-	// byText lists the rows each recorded answer text appears in.
+	// byText lists the rows each recorded answer text (trimEnd) appears in.
 	byText map[string][]int
 	prices map[string]rules.Price
 	apiKey string
@@ -92,8 +92,9 @@ func newReplayUpstream(rows []evaldata.Row, prices map[string]rules.Price, apiKe
 		}
 		u.byPrompt[k] = i
 		for _, a := range answersOf(&rows[i]) {
-			if l := u.byText[a.Text]; len(l) == 0 || l[len(l)-1] != i {
-				u.byText[a.Text] = append(l, i)
+			k := trimEnd(a.Text)
+			if l := u.byText[k]; len(l) == 0 || l[len(l)-1] != i {
+				u.byText[k] = append(l, i)
 			}
 		}
 	}
@@ -334,10 +335,10 @@ func parsePairwise(user string) (convo, first, second string, ok bool) {
 }
 
 // identify finds the row whose recorded answers first and second are, and
-// their labels: by exact text among the rows holding both, told apart by the
-// conversation when several do; else, for answers the prompt shortened, by
-// the conversation holding the row's last message and the answers as
-// prefixes.
+// their labels: by text (trailing white space aside: the judge's prompt
+// trims it) among the rows holding both, told apart by the conversation when
+// several do; else, for answers the prompt shortened, by the conversation
+// holding the row's last message and the answers as prefixes.
 func (u *replayUpstream) identify(convo, first, second string) (row int, sa, sb float64, ok bool) {
 	try := func(i int) bool {
 		var okA, okB bool
@@ -346,8 +347,8 @@ func (u *replayUpstream) identify(convo, first, second string) (row int, sa, sb 
 		return okA && okB
 	}
 	var cands []int
-	for _, i := range u.byText[first] {
-		for _, j := range u.byText[second] {
+	for _, i := range u.byText[trimEnd(first)] {
+		for _, j := range u.byText[trimEnd(second)] {
 			if i == j {
 				cands = append(cands, i)
 			}
@@ -385,14 +386,15 @@ func holdsLastMessage(convo string, r *evaldata.Row) bool {
 const minPrefix = 64
 
 // matchAnswer returns the label of the row's recorded answer text is: equal
-// to it, or (shortened, "…" or "..." cut) a prefix of it.
+// to it but for trailing white space, or (shortened, "…" or "..." cut) a
+// prefix of it.
 func matchAnswer(r *evaldata.Row, text string) (float64, bool) {
 	for _, a := range answersOf(r) {
-		if a.Text == text {
+		if trimEnd(a.Text) == trimEnd(text) {
 			return a.Score, true
 		}
 	}
-	cut := strings.TrimRight(strings.TrimSuffix(strings.TrimSuffix(text, "…"), "..."), " \n")
+	cut := trimEnd(strings.TrimSuffix(strings.TrimSuffix(text, "…"), "..."))
 	if len(cut) < minPrefix {
 		return 0, false
 	}
@@ -403,6 +405,9 @@ func matchAnswer(r *evaldata.Row, text string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// trimEnd drops trailing white space.
+func trimEnd(s string) string { return strings.TrimRight(s, " \t\r\n") }
 
 func (u *replayUpstream) begin() {
 	u.mu.Lock()

@@ -260,13 +260,21 @@ func TestJudgeVerdictFollowsTheOrderOfTheAnswers(t *testing.T) {
 			t.Errorf("judge call priced %.10f for %d+%d tokens, want %.10f", call.USD, call.In, call.Out, want)
 		}
 	}
+	// The judge's prompt trims trailing new lines off the answers.
+	trailing := opinionRow
+	trailing.Draft.Text = "41\n\n"
+	_, c3 := startReplay(t, trailing)
+	resp, err := c3.Chat.Completions.New(context.Background(), judgeParams(convo, "41", opinionRow.Verifier.Text))
+	if err != nil || audit.ParseVerdict(resp.Choices[0].Message.Content) != audit.B {
+		t.Errorf("trimmed draft: %v, %v; want verdict B", resp, err)
+	}
 	// Answers the prompt shortened are still found, by prefix and conversation.
 	long := strings.Repeat("a long verifier answer, ", 10)
 	row := greetingRow
 	row.ID, row.Messages = "long-1", []evaldata.Message{{Role: "user", Content: "Tell me something long."}}
 	row.Verifier.Text = long
 	_, c2 := startReplay(t, row)
-	resp, err := c2.Chat.Completions.New(context.Background(), judgeParams("[user]\nTell me something long.", row.Draft.Text, long[:100]+"…"))
+	resp, err = c2.Chat.Completions.New(context.Background(), judgeParams("[user]\nTell me something long.", row.Draft.Text, long[:100]+"…"))
 	if err != nil {
 		t.Fatal(err)
 	}
