@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/calibrate"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 )
 
 // index is docs/eval/README.md: every file's figures against the targets,
@@ -149,6 +151,9 @@ func finalShort(run *onlineRun) string {
 	if escalatesAll(c) {
 		return fmt.Sprintf("%s, escalate all", orDash(c.Reason))
 	}
+	if c.Reason == string(calibrate.ColdStart) {
+		return fmt.Sprintf("in cold start @%s, %d labels of the %d needed", num3(c.Threshold), c.Labels, routequality.DefaultMinSamples)
+	}
 	return fmt.Sprintf("%s @%s, %d labels", orDash(c.Reason), num3(c.Threshold), c.Labels)
 }
 
@@ -263,7 +268,7 @@ func (x *index) findings() []string {
 				miss = append(miss, fmt.Sprintf("(the opinion alone costs %.3f)", after.Opinion))
 			}
 			if len(miss) > 0 {
-				body := fmt.Sprintf("(retained %.3f, cost after %d %.3f): %s.", all.Retained, evaldata.WarmUp, after.Cost, strings.Join(miss, "; "))
+				body := fmt.Sprintf("(retained %.3f, cost after %d %.3f, ended %s): %s.", all.Retained, evaldata.WarmUp, after.Cost, finalShort(t.Run), strings.Join(miss, "; "))
 				if n := len(runBodies); n > 0 && runBodies[n-1].file == r.File.Slug && runBodies[n-1].body == body {
 					runBodies[n-1].variants = append(runBodies[n-1].variants, t.Run.Variant.Name)
 				} else {

@@ -83,9 +83,9 @@ type onlineRow struct {
 	// (verifier calls on a served draft, judge calls); OpinionUSD the
 	// opinions' part of AnswerUSD; BaselineUSD the verifier alone.
 	AnswerUSD, AuditUSD, OpinionUSD, BaselineUSD float64
-	// Calls counts the row's upstream calls; Late those that started after
-	// the client had its answer.
-	Calls, Late int
+	// Calls counts the row's upstream calls; Compares those made only to
+	// compare (audit verifier calls, judge calls), after the client's answer.
+	Calls, Compares int
 	// Threshold, Reason, Estimate and Labels are the route's calibration
 	// right after the row was answered.
 	Threshold float64
@@ -109,6 +109,9 @@ type onlineRun struct {
 	UpstreamUSD float64
 	// Unattributed counts calls for rows not sent in the pass.
 	Unattributed int
+	// AfterLast counts the calls that started after the pass's last answer
+	// reached the client: background work the wait caught.
+	AfterLast int
 	// Verdicts counts the judge's verdicts by letter.
 	Verdicts map[string]int
 	Drain    time.Duration
@@ -324,14 +327,23 @@ func waitQuiet(ctx context.Context, up *replayUpstream, probe routeProbe, sample
 // opinions answer the client; the first verifier call answers it when the
 // client got the verifier's answer, any other verifier call and every judge
 // call only compare (audit). A call that started after its row's answer
-// reached the client is late.
+// reached the client came after the pass's last answer.
 func attribute(run *onlineRun, calls []upstreamCall, doneAt map[int]time.Time) {
 	byRow := make(map[int]*onlineRow, len(run.Rows))
 	for i := range run.Rows {
 		byRow[run.Rows[i].Row] = &run.Rows[i]
 	}
 	answered := map[int]bool{}
+	var last time.Time
+	for _, t := range doneAt {
+		if t.After(last) {
+			last = t
+		}
+	}
 	for _, c := range calls {
+		if !last.IsZero() && c.Start.After(last) {
+			run.AfterLast++
+		}
 		run.UpstreamUSD += c.USD
 		if c.Verdict != "" {
 			run.Verdicts[c.Verdict]++
@@ -342,9 +354,6 @@ func attribute(run *onlineRun, calls []upstreamCall, doneAt map[int]time.Time) {
 			continue
 		}
 		r.Calls++
-		if t, ok := doneAt[c.Row]; ok && c.Start.After(t) {
-			r.Late++
-		}
 		switch c.Role {
 		case roleDraft:
 			r.Drafted = true
@@ -358,9 +367,11 @@ func attribute(run *onlineRun, calls []upstreamCall, doneAt map[int]time.Time) {
 				r.AnswerUSD += c.USD
 			} else {
 				r.AuditUSD += c.USD
+				r.Compares++
 			}
 		default:
 			r.AuditUSD += c.USD
+			r.Compares++
 		}
 	}
 }

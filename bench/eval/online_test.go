@@ -44,7 +44,7 @@ func TestAttributeSplitsAnswerAndAuditCalls(t *testing.T) {
 	attribute(run, calls, done)
 	want := []struct {
 		answer, audit, opinion float64
-		late                   int
+		compares               int
 		esc, byp               bool
 	}{
 		{1.5, 34, 0.5, 3, false, false},
@@ -53,12 +53,12 @@ func TestAttributeSplitsAnswerAndAuditCalls(t *testing.T) {
 	}
 	for i, w := range want {
 		r := run.Rows[i]
-		if r.AnswerUSD != w.answer || r.AuditUSD != w.audit || r.OpinionUSD != w.opinion || r.Late != w.late || r.escalated() != w.esc || r.bypassed() != w.byp {
+		if r.AnswerUSD != w.answer || r.AuditUSD != w.audit || r.OpinionUSD != w.opinion || r.Compares != w.compares || r.escalated() != w.esc || r.bypassed() != w.byp {
 			t.Errorf("row %d: %+v, want %+v", i, r, w)
 		}
 	}
-	if run.UpstreamUSD != 115.5 || run.Unattributed != 1 {
-		t.Errorf("upstream %v USD, %d unattributed; want 115.5 and 1", run.UpstreamUSD, run.Unattributed)
+	if run.UpstreamUSD != 115.5 || run.Unattributed != 1 || run.AfterLast != 4 {
+		t.Errorf("upstream %v USD, %d unattributed, %d after the last answer; want 115.5, 1 and 4", run.UpstreamUSD, run.Unattributed, run.AfterLast)
 	}
 	if run.Verdicts["A"] != 1 || run.Verdicts["B"] != 1 || run.Verdicts["C"] != 1 {
 		t.Errorf("verdicts %v", run.Verdicts)
@@ -249,10 +249,11 @@ func TestOnlinePassWaitsForAndPricesLateAudits(t *testing.T) {
 	_, user := audit.PairwisePrompt("[user]\n"+opinionRow.Messages[0].Content, opinionRow.Draft.Text, opinionRow.Verifier.Text)
 	system, _ := audit.PairwisePrompt("", "", "")
 	wantAudit := f.verifierUSD(0) + judgeUSDFor(f, system, user, "", "")
-	if !near(audited.AuditUSD, wantAudit) || audited.Late != 2 || audited.Calls != 3 {
-		t.Errorf("audited row: audit %.10f USD, %d late of %d calls; want %.10f, 2 late of 3", audited.AuditUSD, audited.Late, audited.Calls, wantAudit)
+	if !near(audited.AuditUSD, wantAudit) || audited.Compares != 2 || audited.Calls != 3 || run.AfterLast != 2 {
+		t.Errorf("audited row: audit %.10f USD, %d compare calls of %d, %d after the last answer; want %.10f, 2 of 3, 2",
+			audited.AuditUSD, audited.Compares, audited.Calls, run.AfterLast, wantAudit)
 	}
-	if r := run.Rows[0]; r.AuditUSD != 0 || r.Late != 0 || !near(r.AnswerUSD, f.draftUSD(1)) {
+	if r := run.Rows[0]; r.AuditUSD != 0 || r.Compares != 0 || !near(r.AnswerUSD, f.draftUSD(1)) {
 		t.Errorf("unaudited row: %+v", r)
 	}
 	if run.Verdicts["B"] != 1 {
@@ -272,8 +273,8 @@ func TestOnlinePassWaitsForAndPricesLateAudits(t *testing.T) {
 	s := summarizeOnline(run, results, groupAll, 0)
 	approx(t, "cost share with the late audit", s.Cost, total/(f.verifierUSD(0)+f.verifierUSD(1)))
 	approx(t, "audit share", s.Audit, wantAudit/(f.verifierUSD(0)+f.verifierUSD(1)))
-	if s.Late != 2 {
-		t.Errorf("%d late calls, want 2", s.Late)
+	if s.Compares != 2 {
+		t.Errorf("%d compare calls, want 2", s.Compares)
 	}
 	if !strings.Contains(finalLabel(run), "calibrated") {
 		t.Errorf("final calibration %q", finalLabel(run))

@@ -117,8 +117,8 @@ func (r *report) onlineMarkdown() string {
 		run := t.Run
 		fmt.Fprintf(&b, "### %s\n\n", run.Variant.Name)
 		fmt.Fprintf(&b, "Final calibration: %s. Upstream calls priced: %s USD; the route counted %s USD spend and %s USD audits; "+
-			"%d call(s) started after their row's answer; waited %.1fs for background calls; judge verdicts A/B/C: %d/%d/%d.\n\n",
-			finalLabel(run), usd(run.UpstreamUSD), usd(run.RouteSpend), usd(run.RouteAudit), lateCalls(run), run.Drain.Seconds(),
+			"%d call(s) only to compare (audits, judge), %d of them after the pass's last answer (waited %.1fs for them); judge verdicts A/B/C: %d/%d/%d.\n\n",
+			finalLabel(run), usd(run.UpstreamUSD), usd(run.RouteSpend), usd(run.RouteAudit), compareCalls(run), run.AfterLast, run.Drain.Seconds(),
 			run.Verdicts["A"], run.Verdicts["B"], run.Verdicts["C"])
 		b.WriteString("| group | rows | retained | parity | estimate | cost | audit | opinion | escalated | bypassed | best static | oracle | random |\n")
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
@@ -150,7 +150,7 @@ func (r *report) onlineMarkdown() string {
 	}
 	b.WriteString("![online quality, cost and threshold over the pass](online.svg)\n\n")
 	b.WriteString("[`online.csv`](online.csv): one line per request of each measured pass (variant, step, row id, source, outcome, served, drafted, " +
-		"labels, costs in USD, late calls, the calibration right after it). [`online-summary.csv`](online-summary.csv): the tables above.\n\n")
+		"labels, costs in USD, calls made only to compare, the calibration right after it). [`online-summary.csv`](online-summary.csv): the tables above.\n\n")
 	return b.String()
 }
 
@@ -172,10 +172,10 @@ func marksTable(t onlineTable) string {
 	return b.String()
 }
 
-func lateCalls(run *onlineRun) int {
+func compareCalls(run *onlineRun) int {
 	n := 0
 	for _, r := range run.Rows {
-		n += r.Late
+		n += r.Compares
 	}
 	return n
 }
@@ -220,7 +220,7 @@ func (r *report) onlineText() string {
 // onlineCSV is online.csv: every request of every measured pass.
 func (r *report) onlineCSV() string {
 	var b strings.Builder
-	b.WriteString("variant,step,row_id,source,outcome,served,drafted,label,verifier_label,good,answer_usd,audit_usd,opinion_usd,baseline_usd,late_calls,threshold,reason,estimate,labels\n")
+	b.WriteString("variant,step,row_id,source,outcome,served,drafted,label,verifier_label,good,answer_usd,audit_usd,opinion_usd,baseline_usd,compare_calls,threshold,reason,estimate,labels\n")
 	if r.Online == nil {
 		return b.String()
 	}
@@ -228,7 +228,7 @@ func (r *report) onlineCSV() string {
 		for _, x := range run.Rows {
 			fmt.Fprintf(&b, "%s,%d,%s,%s,%s,%s,%t,%.4f,%.4f,%t,%.8f,%.8f,%.8f,%.8f,%d,%s,%s,%s,%d\n", run.Variant.Name, x.Step,
 				csvField(r.File.Rows[x.Row].ID), x.Source, x.Outcome, x.Served, x.Drafted, x.Label, x.VerifierLabel, x.Good,
-				x.AnswerUSD, x.AuditUSD, x.OpinionUSD, x.BaselineUSD, x.Late, csvNum(x.Threshold), x.Reason, csvNum(x.Estimate), x.Labels)
+				x.AnswerUSD, x.AuditUSD, x.OpinionUSD, x.BaselineUSD, x.Compares, csvNum(x.Threshold), x.Reason, csvNum(x.Estimate), x.Labels)
 		}
 	}
 	return b.String()

@@ -24,7 +24,7 @@ type onlineStats struct {
 	// verifier; Audit and Opinion are parts of it.
 	Cost, Audit, Opinion float64
 	Escalation, Bypass   float64
-	Late                 int
+	Compares             int
 	// Static is the cheapest static threshold on the gate's score keeping
 	// QualityTarget on the same rows, in hindsight; Oracle the oracle
 	// cascade; RandomCost a random router's cost share at QualityTarget.
@@ -62,7 +62,7 @@ func summarizeOnline(run *onlineRun, results []rowResult, group string, from int
 		audit += r.AuditUSD
 		opinion += r.OpinionUSD
 		base += r.BaselineUSD
-		st.Late += r.Late
+		st.Compares += r.Compares
 		if r.Good {
 			good++
 		}
