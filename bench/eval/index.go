@@ -133,7 +133,8 @@ func (x *index) markdown() string {
 	b.WriteString("\nReproducibility: row orders are seeded, offline figures are exact. The proxy draws audits, judged comparisons and " +
 		"exploration from its own unseeded random source, so once those run the online figures move a little between runs.\n")
 	b.WriteString("\n## Where the gate still fails, and why\n\n")
-	b.WriteString("Generated from the figures above by the same run.\n\n")
+	b.WriteString("Generated from the figures above by the same run. `bench/gateresearch/FINDINGS.md` studies the same data offline " +
+		"(signals' separating power per source, a simulated controller): read it for why a signal or a route behaves as it does.\n\n")
 	for _, f := range x.findings() {
 		fmt.Fprintf(&b, "- %s\n", f)
 	}
@@ -279,6 +280,23 @@ func (x *index) findings() []string {
 	}
 	for _, rb := range runBodies {
 		out = append(out, fmt.Sprintf("%s, %s %s", rb.file, strings.Join(rb.variants, " and "), rb.body))
+	}
+	// Sources no static threshold saves on, inside a route shared with others.
+	for _, r := range x.Reports {
+		if len(r.Sources) < 2 {
+			continue
+		}
+		for _, t := range r.onlineTables() {
+			for i, all := range t.All[:len(t.All)-1] {
+				after := t.After[i]
+				if !all.Static.VerifierAlone || after.Rows == 0 {
+					continue
+				}
+				out = append(out, fmt.Sprintf("%s, %s: no static threshold saves on %s, but one route serves every source of the file, so it "+
+					"cannot escalate this source alone; after %d it escalated %s and bypassed %s of these rows at cost %.3f, retained %.3f.",
+					r.File.Slug, t.Run.Variant.Name, evaldata.SourceTitle(all.Group), evaldata.WarmUp, pct(after.Escalation), pct(after.Bypass), after.Cost, after.Retained))
+			}
+		}
 	}
 	return out
 }

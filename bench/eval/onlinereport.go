@@ -112,7 +112,8 @@ func (r *report) onlineMarkdown() string {
 		"good as the verifier's (what the route estimates); cost = every upstream call of the pass, audits and judge calls made after the " +
 		"client's answer included (the pass waits for them), over always-verifier; audit and opinion are parts of it. Escalated = the verifier " +
 		"answered after a draft; bypassed = the verifier answered without one. Best static = cheapest threshold on the gate's score keeping " +
-		"95 % on the same rows in hindsight (or the verifier alone); oracle and random router at 95 % on the same rows.\n\n")
+		"95 % on the same rows in hindsight (or the verifier alone; without a second opinion in every variant); oracle and random router " +
+		"(one model per row) at 95 % on the same rows.\n\n")
 	for _, t := range r.onlineTables() {
 		run := t.Run
 		fmt.Fprintf(&b, "### %s\n\n", run.Variant.Name)
