@@ -28,8 +28,10 @@ import (
 type applyResult struct {
 	// deployment is the proxy Deployment as applied (zero until it is).
 	deployment appsv1.Deployment
-	// rulesConfigMap names the rules ConfigMap once the rules are written.
+	// rulesConfigMap names the rules ConfigMap once the rules are written;
+	// rules is that ConfigMap as stored.
 	rulesConfigMap string
+	rules          corev1.ConfigMap
 	// rulesConflict kept the rules ConfigMap from being written.
 	rulesConflict *NameConflictError
 	// conflicts describe the objects left alone for a name conflict.
@@ -75,6 +77,9 @@ func (r *CascadeRouteReconciler) applyAll(ctx context.Context, cr *v1alpha1.Casc
 		switch o := obj.(type) {
 		case *corev1.ConfigMap:
 			res.rulesConfigMap = o.Name
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(stored.Object, &res.rules); err != nil {
+				return res, fmt.Errorf("read applied ConfigMap %s: %w", o.Name, err)
+			}
 		case *appsv1.Deployment:
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(stored.Object, &res.deployment); err != nil {
 				return res, fmt.Errorf("read applied Deployment %s: %w", o.Name, err)

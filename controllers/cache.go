@@ -34,7 +34,9 @@ func CacheOptions() cache.Options {
 			&networkingv1.Ingress{}:                  owned,
 			&autoscalingv2.HorizontalPodAutoscaler{}: owned,
 			&policyv1.PodDisruptionBudget{}:          owned,
-			&corev1.Secret{}:                         {Transform: stripSecretMetadata},
+			// Proxy pods (metadata only), to tell whose quality samples are left over.
+			&corev1.Pod{}:    owned,
+			&corev1.Secret{}: {Transform: stripSecretMetadata},
 		},
 	}
 }

@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,18 +17,23 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
 	"github.com/cascadeflow/cascadeflow-operator/controllers/render"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 )
 
 // FieldOwner is the server-side apply field manager of everything the operator writes.
@@ -58,6 +64,9 @@ type CascadeRouteReconciler struct {
 	// (managed fields). Default: Client.
 	APIReader client.Reader
 
+	// Quality tunes the aggregation of the proxy pods' quality samples.
+	Quality QualityOptions
+
 	applied appliedSet
 }
 
@@ -66,6 +75,7 @@ type CascadeRouteReconciler struct {
 // +kubebuilder:rbac:groups=routing.cascadeflow.io,resources=cascaderoutes/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
@@ -86,7 +96,7 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, &cr); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.applied.forget(req.NamespacedName)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.deleteSamplesOf(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, fmt.Errorf("read CascadeRoute %s: %w", req.NamespacedName, err)
 	}
@@ -133,15 +143,40 @@ func (r *CascadeRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return r.fail(ctx, &cr, before, err)
 	}
 
-	// 7. Judge the rollout and the route's health; write the status once.
-	recordServing(&cr, applied, secrets.missing)
+	// 7. Aggregate the proxy pods' quality samples: archive, calibration,
+	//    figures (see quality.go).
 	var res ctrl.Result
+	if applied.rulesConfigMap != "" {
+		again, err := r.reconcileQuality(ctx, &cr, set, &applied.rules)
+		switch {
+		case errors.Is(err, errQualityConflict):
+			// A write met a newer object than this reconcile read (the
+			// cache lagged): look again shortly; nothing failed.
+			log.FromContext(ctx).V(1).Info("quality aggregation retried", "reason", err.Error())
+			res.RequeueAfter = qualityRetry
+		case err != nil:
+			return r.fail(ctx, &cr, before, fmt.Errorf("aggregate quality samples: %w", err))
+		default:
+			res.RequeueAfter = again
+		}
+	}
+
+	// 8. Judge the rollout and the route's health; write the status once.
+	recordServing(&cr, applied, secrets.missing)
 	if len(applied.conflicts) > 0 {
 		// The conflicting objects are not watched (not labelled): look again
 		// later, so that removing one is noticed without a change to the route.
-		res.RequeueAfter = NameConflictRetry
+		res.RequeueAfter = sooner(res.RequeueAfter, NameConflictRetry)
 	}
 	return res, r.writeStatus(ctx, &cr, before)
+}
+
+// sooner is the earlier of two requeue delays, 0 meaning none.
+func sooner(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // fail records a failed step in the status — Ready=False and Degraded=True,
@@ -179,6 +214,18 @@ func (r *CascadeRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	}); err != nil {
 		return fmt.Errorf("index CascadeRoutes by Secret: %w", err)
 	}
+	if r.Quality.SamplesCache == nil {
+		opts := SamplesCacheOptions()
+		opts.Scheme, opts.Mapper, opts.HTTPClient = mgr.GetScheme(), mgr.GetRESTMapper(), mgr.GetHTTPClient()
+		c, err := cache.New(mgr.GetConfig(), opts)
+		if err != nil {
+			return fmt.Errorf("create the quality samples cache: %w", err)
+		}
+		r.Quality.SamplesCache = c
+	}
+	if err := mgr.Add(r.Quality.SamplesCache); err != nil {
+		return fmt.Errorf("add the quality samples cache: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("cascaderoute").
 		WithOptions(opts).
@@ -194,7 +241,28 @@ func (r *CascadeRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.routesUsingSecret), builder.OnlyMetadata).
+		// A pod that is gone may leave quality samples to clean up.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(routeOfLabel(render.RouteLabel)), builder.OnlyMetadata,
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc: func(event.CreateEvent) bool { return false },
+				UpdateFunc: func(event.UpdateEvent) bool { return false },
+			})).
+		WatchesRawSource(source.Kind(r.Quality.SamplesCache, &corev1.ConfigMap{},
+			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, cm *corev1.ConfigMap) []reconcile.Request {
+				return routeOfLabel(routequality.LabelRoute)(ctx, cm)
+			}))).
 		Complete(r)
+}
+
+// routeOfLabel maps an object to the CascadeRoute its label names, in its namespace.
+func routeOfLabel(label string) handler.MapFunc {
+	return func(_ context.Context, o client.Object) []reconcile.Request {
+		name := o.GetLabels()[label]
+		if name == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+	}
 }
 
 // routesUsingSecret maps a Secret event to the CascadeRoutes that reference it.

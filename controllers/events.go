@@ -17,7 +17,7 @@ func (r *CascadeRouteReconciler) recordTransitions(cr *v1alpha1.CascadeRoute, be
 	if r.Recorder == nil {
 		return
 	}
-	for _, typ := range []string{v1alpha1.ConditionAccepted, v1alpha1.ConditionDegraded, v1alpha1.ConditionReady} {
+	for _, typ := range []string{v1alpha1.ConditionAccepted, v1alpha1.ConditionDegraded, v1alpha1.ConditionReady, v1alpha1.ConditionQualityTargetMet} {
 		now := meta.FindStatusCondition(cr.Status.Conditions, typ)
 		was := meta.FindStatusCondition(before.Conditions, typ)
 		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
@@ -31,6 +31,8 @@ func (r *CascadeRouteReconciler) recordTransitions(cr *v1alpha1.CascadeRoute, be
 			continue // the Accepted or Degraded warning names the problem once
 		case typ == v1alpha1.ConditionAccepted, typ == v1alpha1.ConditionDegraded && now.Status == metav1.ConditionTrue:
 			eventType = "Warning"
+		case typ == v1alpha1.ConditionQualityTargetMet && now.Status == metav1.ConditionFalse && now.Reason != v1alpha1.ReasonColdStart:
+			eventType = "Warning" // escalating everything, or below target
 		case was == nil:
 			continue // a first, healthy condition is not news
 		}

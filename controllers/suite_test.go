@@ -20,11 +20,14 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -81,22 +84,14 @@ func runWithAPIServer(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "client: %v\n", err)
 		return 1
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "manager: %v\n", err)
-		return 1
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := &CascadeRouteReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Render: render.Options{ProxyImage: testImage},
-		Recorder: mgr.GetEventRecorder("cascadeflow-operator")}
-	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
-		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
+	// The shared manager leaves alone the namespace of tests that run managers of their own.
+	mgr, _, err := newManager(ctx, cfg, func(o *cache.Options) {
+		o.DefaultFieldSelector = fields.OneTermNotEqualSelector("metadata.namespace", ownManagerNamespace)
+	}, QualityOptions{})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "manager: %v\n", err)
 		return 1
 	}
 	done := make(chan error, 1)
@@ -110,6 +105,39 @@ func runWithAPIServer(m *testing.M) int {
 		code = 1
 	}
 	return code
+}
+
+// ownManagerNamespace is left to tests that start and stop managers of
+// their own: the suite's shared manager does not reconcile in it.
+const ownManagerNamespace = "cfr-own-manager"
+
+// newManager sets up a manager with the CascadeRoute controller, its caches
+// (the main one and the quality samples one) narrowed by scope.
+func newManager(ctx context.Context, cfg *rest.Config, scope func(*cache.Options), q QualityOptions) (ctrl.Manager, *CascadeRouteReconciler, error) {
+	opts := CacheOptions()
+	scope(&opts)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  opts,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	samplesOpts := SamplesCacheOptions()
+	scope(&samplesOpts)
+	samplesOpts.Scheme, samplesOpts.Mapper, samplesOpts.HTTPClient = mgr.GetScheme(), mgr.GetRESTMapper(), mgr.GetHTTPClient()
+	if q.SamplesCache, err = cache.New(cfg, samplesOpts); err != nil {
+		return nil, nil, err
+	}
+	r := &CascadeRouteReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Render: render.Options{ProxyImage: testImage},
+		Recorder: mgr.GetEventRecorder("cascadeflow-operator"), Quality: q}
+	// Several managers run in one process: the controller name repeats.
+	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptr.To(true)}); err != nil {
+		return nil, nil, fmt.Errorf("setup: %w", err)
+	}
+	return mgr, r, nil
 }
 
 func logLevel() slog.Level {

@@ -22,6 +22,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, self.providers.exists(p, p.name == r.draft.provider))",message="rules[].draft.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, self.providers.exists(p, p.name == r.verifier.provider))",message="rules[].verifier.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.gate) || !has(r.gate.judge) || self.providers.exists(p, p.name == r.gate.judge.provider))",message="rules[].gate.judge.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.quality) || !has(r.quality.audit) || !has(r.quality.audit.judge) || self.providers.exists(p, p.name == r.quality.audit.judge.provider))",message="rules[].quality.audit.judge.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.secondOpinion) || r.secondOpinion.targets.all(t, self.providers.exists(p, p.name == t.provider)))",message="rules[].secondOpinion.targets[].provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultRoute) || self.providers.exists(p, p.name == self.defaultRoute.provider)",message="defaultRoute.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".defaultRoute.provider"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(a, self.rules.all(b, a.name == b.name || !a.models.exists(m, m in b.models)))",message="a model name may be served by only one rule (each entry of rules[].models must be unique across rules)",reason=FieldValueInvalid,fieldPath=".rules"
 type CascadeRouteSpec struct {
@@ -249,6 +251,168 @@ type Rule struct {
 	// responses. Default true.
 	// +optional
 	CascadeHeaders *bool `json:"cascadeHeaders,omitempty"`
+
+	// quality declares the share of answers that must be at least as good as
+	// the verifier's, and the audits that measure it. With a target the
+	// operator calibrates the threshold in effect from every proxy pod's
+	// audit samples (see status.quality); without one audits only measure.
+	// +optional
+	Quality *Quality `json:"quality,omitempty"`
+
+	// secondOpinion names cheap models asked in parallel with the draft; how
+	// far their final answers agree with the draft's is a gate signal.
+	// +optional
+	SecondOpinion *SecondOpinion `json:"secondOpinion,omitempty"`
+}
+
+// ColdStart selects what a rule with a quality target does before it is calibrated.
+// +kubebuilder:validation:Enum=threshold;verifier
+type ColdStart string
+
+const (
+	// ColdStartThreshold holds the rule's configured threshold.
+	ColdStartThreshold ColdStart = "threshold"
+	// ColdStartVerifier answers every request with the verifier until calibrated.
+	ColdStartVerifier ColdStart = "verifier"
+)
+
+// Comparer names how an audit compares a draft with the verifier's answer.
+// +kubebuilder:validation:Enum=auto;exact;judge
+type Comparer string
+
+const (
+	// ComparerAuto compares final answers, and asks the judge (when set) otherwise.
+	ComparerAuto Comparer = "auto"
+	// ComparerExact compares final answers only; answers without one are not counted.
+	ComparerExact Comparer = "exact"
+	// ComparerJudge asks the pairwise judge, in both orders.
+	ComparerJudge Comparer = "judge"
+)
+
+// Quality is a rule's quality target and the audits that measure it.
+// +kubebuilder:validation:XValidation:rule="!has(self.audit) || !has(self.audit.comparer) || self.audit.comparer != 'judge' || has(self.audit.judge)",message="audit.judge is required with audit.comparer judge",fieldPath=".audit.judge"
+type Quality struct {
+	// target is the share of the rule's answers that must be at least as
+	// good as the verifier's would have been (escalated answers count as
+	// good), above 0 and at most 1, e.g. 0.95. With a target the threshold
+	// in effect is calibrated from audit samples; without one it stays the
+	// rule's threshold and audits only measure.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self > 0.0 && self <= 1.0",message="quality.target must be above 0 and at most 1"
+	Target *float64 `json:"target,omitempty"`
+
+	// confidence is the one-sided confidence at which the target is held,
+	// at least 0.5 and below 1. Default 0.9.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.5 && self < 1.0",message="quality.confidence must be at least 0.5 and below 1"
+	Confidence *float64 `json:"confidence,omitempty"`
+
+	// minSamples is the number of labelled (audited or compared) samples
+	// before the threshold moves or a score is learned. At least 20; default 100.
+	// +optional
+	// +kubebuilder:validation:Minimum=20
+	// +kubebuilder:validation:Maximum=5000
+	MinSamples *int32 `json:"minSamples,omitempty"`
+
+	// learn fits the rule's own score of "the draft is good" from its
+	// labelled samples once minSamples are labelled. Default true with a target.
+	// +optional
+	Learn *bool `json:"learn,omitempty"`
+
+	// coldStart is what the rule does until it is calibrated: threshold
+	// (default: hold the rule's threshold) or verifier (answer every request
+	// with the verifier, drafting a share explore of them for samples).
+	// +optional
+	ColdStart ColdStart `json:"coldStart,omitempty"`
+
+	// explore is the share of requests still drafted (compared, never
+	// served) while the rule escalates everything, so that it notices drafts
+	// got better. Between 0 and 1; default 0.1.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self <= 1.0",message="quality.explore must be between 0 and 1"
+	Explore *float64 `json:"explore,omitempty"`
+
+	// audit sends a share of accepted drafts to the verifier too, in the
+	// background after the client has its answer, to measure their quality.
+	// +optional
+	Audit *Audit `json:"audit,omitempty"`
+}
+
+// Audit compares accepted drafts with the verifier's answer.
+type Audit struct {
+	// rate is the share of accepted drafts audited, between 0 and 1.
+	// Default 0.05 with a target, else 0.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self <= 1.0",message="quality.audit.rate must be between 0 and 1"
+	Rate *float64 `json:"rate,omitempty"`
+
+	// maxCostShare caps audit spend (verifier and judge calls) as a share of
+	// the rule's other spend; an audit that would pass it is skipped.
+	// Between 0 and 1; default 0.1.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self <= 1.0",message="quality.audit.maxCostShare must be between 0 and 1"
+	MaxCostShare *float64 `json:"maxCostShare,omitempty"`
+
+	// comparer decides whether a draft is at least as good as the
+	// verifier's answer: auto (default: final answers when both have one,
+	// else the judge when set), exact (final answers only) or judge (the
+	// pairwise judge; needs judge).
+	// +optional
+	Comparer Comparer `json:"comparer,omitempty"`
+
+	// judgeRate is the share of escalated drafts whose comparison the judge
+	// settles when the comparer needs it (every audit is judged). Between 0
+	// and 1; default 0.2.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self <= 1.0",message="quality.audit.judgeRate must be between 0 and 1"
+	JudgeRate *float64 `json:"judgeRate,omitempty"`
+
+	// judge is the pairwise judge model; its cost counts as audit spend.
+	// +optional
+	Judge *AuditJudge `json:"judge,omitempty"`
+
+	// keepText keeps the prompt and both answers in the samples each proxy
+	// pod publishes. Default false: samples carry hashes, scores and
+	// verdicts only. The operator's sample archive never keeps text.
+	// +optional
+	KeepText bool `json:"keepText,omitempty"`
+}
+
+// AuditJudge is the model that compares a draft with the verifier's answer.
+type AuditJudge struct {
+	// provider is the name of an entry in spec.providers.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Provider string `json:"provider"`
+
+	// model is the judge's model name on that provider.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Model string `json:"model"`
+
+	// timeout for each judge call. Default 60s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// SecondOpinion is a set of cheap models asked alongside the draft.
+type SecondOpinion struct {
+	// targets are asked in parallel with the draft; at least one.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=4
+	Targets []Target `json:"targets"`
+
+	// timeout is how long the gate waits for second opinions once the draft
+	// is ready; a later opinion is dropped (its cost still counts). Default 2s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // Target is one model on one declared provider.
@@ -621,6 +785,12 @@ const (
 	// ConditionDegraded is True when something the route depends on is missing
 	// or broken while the proxy may still serve the last good rules.
 	ConditionDegraded = "Degraded"
+	// ConditionQualityTargetMet is True when every rule with a quality
+	// target holds it at its declared confidence, drafting: False (with the
+	// reason of the first rule that does not) while a rule is in cold start,
+	// escalates every request, or misses its target. Routes without a
+	// quality target do not carry it.
+	ConditionQualityTargetMet = "QualityTargetMet"
 )
 
 // Condition reasons of a CascadeRoute.
@@ -648,6 +818,19 @@ const (
 	// not created unless spec.proxy.ingress.allowUnauthenticated is true;
 	// the Service is made ClusterIP unless spec.proxy.service.allowUnauthenticated is true.
 	ReasonInsecureExposure = "InsecureExposure"
+
+	// Reasons of the QualityTargetMet condition.
+	// ReasonTargetMet: every rule with a target holds it.
+	ReasonTargetMet = "TargetMet"
+	// ReasonColdStart: a rule has too few labelled samples to calibrate; it
+	// holds its threshold (or escalates everything, coldStart verifier).
+	ReasonColdStart = "ColdStart"
+	// ReasonEscalateAll: no threshold that accepts drafts meets a rule's
+	// target with confidence; the rule sends every request to the verifier.
+	ReasonEscalateAll = "EscalateAll"
+	// ReasonTargetMissed: a rule's quality estimate at the threshold in
+	// effect does not meet its target at the declared confidence.
+	ReasonTargetMissed = "TargetMissed"
 )
 
 // CascadeRouteStatus is what the operator observed and did.
@@ -684,6 +867,90 @@ type CascadeRouteStatus struct {
 	// http://my-route-proxy.default.svc:8080.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
+
+	// quality reports, for each rule with a quality or secondOpinion block,
+	// the quality measured over every proxy pod's samples and the threshold
+	// in effect.
+	// +optional
+	// +listType=map
+	// +listMapKey=rule
+	// +kubebuilder:validation:MaxItems=32
+	Quality []RuleQuality `json:"quality,omitempty"`
+
+	// qualitySummary lists status.quality's estimates, "rule estimate" by
+	// rule ("-" while unknown), for the Quality column of kubectl get.
+	// +optional
+	QualitySummary string `json:"qualitySummary,omitempty"`
+
+	// thresholdSummary lists the thresholds in effect, "rule threshold" by
+	// rule, for the Threshold column of kubectl get.
+	// +optional
+	ThresholdSummary string `json:"thresholdSummary,omitempty"`
+}
+
+// RuleQuality is one rule's measured quality and calibration. Shares are
+// between 0 and 1 and rounded to four decimals.
+type RuleQuality struct {
+	// rule is the rule's name.
+	Rule string `json:"rule"`
+
+	// target is the rule's quality target (unset without one).
+	// +optional
+	Target *float64 `json:"target,omitempty"`
+
+	// estimate is the estimated share of the rule's answers at least as good
+	// as the verifier's at the threshold in effect (escalated answers count
+	// as good). Unset while accepted drafts have never been compared.
+	// +optional
+	Estimate *float64 `json:"estimate,omitempty"`
+
+	// lower bounds estimate from below at the rule's confidence (one-sided).
+	// +optional
+	Lower *float64 `json:"lower,omitempty"`
+
+	// upper bounds estimate from above at the rule's confidence (one-sided).
+	// +optional
+	Upper *float64 `json:"upper,omitempty"`
+
+	// acceptedShare is the estimated share of requests answered by the draft.
+	// +optional
+	AcceptedShare *float64 `json:"acceptedShare,omitempty"`
+
+	// labels is the number of labelled samples (drafts compared with the verifier's answer).
+	Labels int32 `json:"labels"`
+
+	// samples is the number of samples in the operator's archive for this rule.
+	Samples int32 `json:"samples"`
+
+	// threshold is the threshold in effect; 1.01 means every request is
+	// escalated to the verifier.
+	Threshold float64 `json:"threshold"`
+
+	// reason says why the threshold is in effect: configured (no target),
+	// cold-start (too few labels), calibrated, or escalate-all (no threshold
+	// that accepts drafts meets the target).
+	Reason string `json:"reason"`
+
+	// met is true when the target holds at the declared confidence (always
+	// true without a target or while every request is escalated).
+	Met bool `json:"met"`
+
+	// auditCostUSD is the spend on audits (verifier and judge calls made
+	// only to compare) over the archived samples, in USD.
+	// +optional
+	AuditCostUSD *float64 `json:"auditCostUSD,omitempty"`
+
+	// netSavingsUSD estimates, over the archived samples, the verifier spend
+	// avoided by accepted drafts minus the spend on drafts, second opinions
+	// and audits, in USD. An accepted draft's avoided verifier cost is known
+	// only when it was audited (its audit cost, judge included, stands for
+	// it), each audited draft standing for the accepted drafts it was drawn
+	// from; unset until some accepted draft was audited.
+	// +optional
+	NetSavingsUSD *float64 `json:"netSavingsUSD,omitempty"`
+
+	// updatedAt is when these figures last changed.
+	UpdatedAt metav1.Time `json:"updatedAt"`
 }
 
 // CascadeRoute declares a cost-cutting LLM proxy: requests for the listed
@@ -697,7 +964,10 @@ type CascadeRouteStatus struct {
 // +kubebuilder:printcolumn:name="Rules",type=integer,JSONPath=`.status.ruleCount`,description="Rules in the written rules file"
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`,description="Proxy pods available"
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,description="In-cluster URL of the proxy"
+// +kubebuilder:printcolumn:name="Quality",type=string,JSONPath=`.status.qualitySummary`,description="Estimated quality per rule with a quality block (share of answers at least as good as the verifier's)"
+// +kubebuilder:printcolumn:name="Threshold",type=string,JSONPath=`.status.thresholdSummary`,description="Threshold in effect per rule with a quality block (1.01: every request escalated)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="TargetMet",type=string,JSONPath=`.status.conditions[?(@.type=="QualityTargetMet")].status`,priority=1,description="Whether every rule with a quality target holds it"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 57",message="metadata.name must be at most 57 characters (owned objects append -proxy / -rules)"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit): it names the proxy Service"

@@ -17,10 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/cascadeflow/cascadeflow-operator/internal/version"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/qualitysync"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
@@ -46,6 +50,12 @@ type options struct {
 	adminListen     string
 	bodyReadTimeout time.Duration
 	version         bool
+
+	qualityState           string
+	qualityStateInterval   time.Duration
+	qualityPublish         bool
+	qualityRoute           string
+	qualityPublishInterval time.Duration
 }
 
 // newFlagSet declares the proxy's flags into o.
@@ -64,10 +74,15 @@ func newFlagSet(o *options, usage io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "how often the rules file is re-read in case a change event was missed")
 	fs.StringVar(&o.configMap, "rules-configmap", envOr("CASCADEFLOW_RULES_CONFIGMAP", ""), "namespace/name of a ConfigMap to watch through the Kubernetes API for sub-second rule reloads")
 	fs.StringVar(&o.configMapKey, "rules-configmap-key", "rules.yaml", "the ConfigMap key holding the rules")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap (default: in-cluster credentials)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap and --quality-publish (default: in-cluster credentials)")
 	fs.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules and the probes on this separate address (keeps them off an exposed API port); empty serves them on --listen")
 	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a client may take to send a request body once its headers are in (408 after)")
+	fs.StringVar(&o.qualityState, "quality-state", "", "file the rules' quality loops (samples, spend, calibrations) persist in across restarts; read after the first rules load")
+	fs.DurationVar(&o.qualityStateInterval, "quality-state-interval", qualitysync.DefaultInterval, "how often --quality-state is saved (and once more at shutdown)")
+	fs.BoolVar(&o.qualityPublish, "quality-publish", false, "publish this pod's quality samples to the ConfigMap <quality-route>-quality-<POD_NAME> in POD_NAMESPACE, for the operator to calibrate from")
+	fs.StringVar(&o.qualityRoute, "quality-route", "", "the CascadeRoute this proxy serves (names and labels the --quality-publish ConfigMap)")
+	fs.DurationVar(&o.qualityPublishInterval, "quality-publish-interval", qualitysync.DefaultInterval, "how often --quality-publish writes the samples (and once more at shutdown)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	return fs
 }
@@ -122,7 +137,21 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	opts := app.Options{Log: log, Server: server.Config{
 		MaxBodyBytes: o.maxBody, CORSOrigins: splitList(o.cors), AdminSeparate: o.adminListen != "",
-		BodyReadTimeout: o.bodyReadTimeout}}
+		BodyReadTimeout: o.bodyReadTimeout},
+		QualityState: o.qualityState, QualityStateInterval: o.qualityStateInterval,
+		QualityPublishInterval: o.qualityPublishInterval}
+	if o.qualityStateInterval < 0 || o.qualityPublishInterval < 0 {
+		return errors.New("--quality-state-interval and --quality-publish-interval must be positive (0: the default)")
+	}
+	if o.qualityPublish {
+		pub, err := newPublisher(o, os.Getenv)
+		if err != nil {
+			return err
+		}
+		opts.QualityPublish = pub
+		log.Info("publishing quality samples", "configmap", pub.Namespace+"/"+qualitysync.ConfigMapName(pub.Route, pub.Pod),
+			"every", o.qualityPublishInterval.String())
+	}
 	if initial != nil {
 		set, err := rules.Decode(initial)
 		if err != nil {
@@ -161,7 +190,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	// rules that came through the API.
 	if o.rulesFile != "" && o.configMap == "" {
 		go func() {
-			apply := func(b []byte) { _, _ = loader.Apply(b, o.rulesFile) }
+			apply := func(b []byte) { _ = proxy.Load(b, o.rulesFile) }
 			if err := rulesource.WatchFile(ctx, o.rulesFile, initial, o.pollInterval, apply, log); err != nil {
 				log.Warn("rules file watch stopped", "error", err.Error())
 			}
@@ -181,7 +210,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 	}()
 	if o.configMap != "" {
-		if err := watchConfigMap(ctx, o, loader, log); err != nil {
+		if err := watchConfigMap(ctx, o, proxy, log); err != nil {
 			return err
 		}
 	}
@@ -204,11 +233,40 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		hash = snap.Hash
 	}
 	log.Info("proxy listening", "addr", ln.Addr().String(), "rules_file", o.rulesFile, "rules_configmap", o.configMap, "rules_hash", hash)
-	return proxy.Server.Run(ctx, ln, o.drainDelay, o.shutdownTimeout)
+	return proxy.Run(ctx, ln, o.drainDelay, o.shutdownTimeout)
 }
 
-// watchConfigMap follows the rules ConfigMap through the API server.
-func watchConfigMap(ctx context.Context, o options, loader *rulesource.Loader, log *slog.Logger) error {
+// newPublisher prepares --quality-publish: the pod's name and namespace come
+// from the downward API (env POD_NAME, POD_NAMESPACE).
+func newPublisher(o options, getenv func(string) string) (*qualitysync.Publisher, error) {
+	pub := &qualitysync.Publisher{Route: o.qualityRoute, Pod: getenv("POD_NAME"), Namespace: getenv("POD_NAMESPACE")}
+	var errs []string
+	if pub.Route == "" {
+		errs = append(errs, "--quality-route is required")
+	} else if bad := append(validation.IsDNS1123Subdomain(pub.Route), validation.IsValidLabelValue(pub.Route)...); len(bad) > 0 {
+		errs = append(errs, fmt.Sprintf("--quality-route %q: %s", pub.Route, strings.Join(bad, ", ")))
+	}
+	if pub.Pod == "" || pub.Namespace == "" {
+		errs = append(errs, "env POD_NAME and POD_NAMESPACE must name the pod (downward API)")
+	} else if bad := append(validation.IsDNS1123Subdomain(pub.Pod), validation.IsDNS1123Label(pub.Namespace)...); len(bad) > 0 {
+		errs = append(errs, fmt.Sprintf("POD_NAME %q, POD_NAMESPACE %q: %s", pub.Pod, pub.Namespace, strings.Join(bad, ", ")))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("--quality-publish: %s", strings.Join(errs, "; "))
+	}
+	cfg, err := configmap.Config(o.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--quality-publish: %w", err)
+	}
+	if err := pub.Connect(cfg); err != nil {
+		return nil, fmt.Errorf("--quality-publish: %w", err)
+	}
+	return pub, nil
+}
+
+// watchConfigMap follows the rules ConfigMap through the API server: its
+// rules and the operator's calibrations, in one watch.
+func watchConfigMap(ctx context.Context, o options, proxy *app.Proxy, log *slog.Logger) error {
 	ns, name, err := configmap.ParseRef(o.configMap)
 	if err != nil {
 		return err
@@ -218,7 +276,8 @@ func watchConfigMap(ctx context.Context, o options, loader *rulesource.Loader, l
 		return err
 	}
 	w := &configmap.Watcher{Namespace: ns, Name: name, Key: o.configMapKey, Log: log,
-		Apply: func(b []byte) { _, _ = loader.Apply(b, "configmap "+o.configMap) }}
+		Apply: func(b []byte) { _ = proxy.Load(b, "configmap "+o.configMap) },
+		Also:  map[string]func([]byte){routequality.CalibrationKey: func(b []byte) { _ = proxy.Calibrations.Apply(b) }}}
 	if err := w.Connect(cfg); err != nil {
 		return err
 	}

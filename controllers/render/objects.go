@@ -86,7 +86,8 @@ func All(cr *v1alpha1.CascadeRoute, set *rules.Set, opts Options, keysVersion st
 // Unwanted lists the optional objects a CascadeRoute must not have in its
 // current spec (named as All would name them, without content), so that the
 // reconciler deletes them: an Ingress that was removed or is refused, an
-// autoscaler that was switched off, a disruption budget no longer needed.
+// autoscaler that was switched off, a disruption budget no longer needed,
+// the quality archive of a route whose last quality block was removed.
 func Unwanted(cr *v1alpha1.CascadeRoute) []Object {
 	var out []Object
 	meta := func() metav1.ObjectMeta { return metav1.ObjectMeta{Name: ProxyName(cr), Namespace: cr.Namespace} }
@@ -98,6 +99,10 @@ func Unwanted(cr *v1alpha1.CascadeRoute) []Object {
 	}
 	if !NeedsDisruptionBudget(cr) {
 		out = append(out, &policyv1.PodDisruptionBudget{TypeMeta: metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"}, ObjectMeta: meta()})
+	}
+	if !QualityLoop(cr) {
+		out = append(out, &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Name: QualityArchiveName(cr), Namespace: cr.Namespace}})
 	}
 	return out
 }
@@ -188,7 +193,10 @@ func ConfigMap(cr *v1alpha1.CascadeRoute, set *rules.Set) (*corev1.ConfigMap, er
 // Deployment runs the proxy. Its pod template depends on the providers'
 // Secret references and spec.proxy only (All adds the vendor-key Secrets'
 // version), never on the rules: a rule edit changes the ConfigMap alone,
-// which the proxy reloads without a restart.
+// which the proxy reloads without a restart. The one exception is turning
+// the quality loop on or off (the first quality or secondOpinion block
+// added, the last one removed): pods then start or stop publishing their
+// quality samples, which takes arguments and the pod's own name.
 func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 	px := &cr.Spec.Proxy
 	image := px.Image
@@ -231,6 +239,15 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 		}})
 	}
 	var env []corev1.EnvVar
+	if QualityLoop(cr) {
+		// Each pod publishes its quality samples to a ConfigMap named after
+		// itself, in its namespace.
+		args = append(args, "--quality-publish", "--quality-route="+cr.Name)
+		env = append(env,
+			corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+			corev1.EnvVar{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
+		)
+	}
 	for _, p := range cr.Spec.Providers {
 		if ref := p.APIKeySecretRef; ref != nil {
 			env = append(env, corev1.EnvVar{Name: KeyEnvName(p.Name), ValueFrom: &corev1.EnvVarSource{
@@ -386,19 +403,39 @@ func ServiceAccount(cr *v1alpha1.CascadeRoute) *corev1.ServiceAccount {
 
 // Role lets the proxy read and watch its own rules ConfigMap and nothing else.
 // resourceNames restricts list and watch too, as long as the proxy selects
-// the object with fieldSelector metadata.name=<name>.
+// the object with fieldSelector metadata.name=<name>. With a quality loop
+// the pods also write their samples ConfigMaps (<route>-quality-<pod>):
+// their names are not known in advance and create cannot be restricted by
+// name, so that rule covers the namespace's ConfigMaps, without list,
+// watch or delete.
 func Role(cr *v1alpha1.CascadeRoute) *rbacv1.Role {
+	rules := []rbacv1.PolicyRule{{
+		APIGroups:     []string{""},
+		Resources:     []string{"configmaps"},
+		ResourceNames: []string{ConfigMapName(cr)},
+		Verbs:         []string{"get", "list", "watch"},
+	}}
+	if QualityLoop(cr) {
+		rules = append(rules, rbacv1.PolicyRule{
+			APIGroups: []string{""},
+			Resources: []string{"configmaps"},
+			Verbs:     []string{"get", "create", "update", "patch"},
+		})
+	}
 	return &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 		ObjectMeta: objectMeta(cr, ProxyName(cr)),
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups:     []string{""},
-			Resources:     []string{"configmaps"},
-			ResourceNames: []string{ConfigMapName(cr)},
-			Verbs:         []string{"get", "list", "watch"},
-		}},
+		Rules:      rules,
 	}
 }
+
+// QualityArchiveName names the ConfigMap holding a route's merged quality
+// samples (key samples.json), written by the operator.
+func QualityArchiveName(cr *v1alpha1.CascadeRoute) string { return cr.Name + "-quality" }
+
+// QualitySamplesPrefix starts the name of every ConfigMap a proxy pod of the
+// route publishes its samples in: the prefix, then the pod's name.
+func QualitySamplesPrefix(cr *v1alpha1.CascadeRoute) string { return cr.Name + "-quality-" }
 
 // RoleBinding grants Role to ServiceAccount.
 func RoleBinding(cr *v1alpha1.CascadeRoute) *rbacv1.RoleBinding {
@@ -427,4 +464,20 @@ func SecretNames(cr *v1alpha1.CascadeRoute) []string {
 		slices.Sort(names)
 	}
 	return names
+}
+
+// QualityArchiveRole is the value of routequality.LabelRole on a route's
+// quality archive, to tell it from the samples ConfigMaps pods publish.
+const QualityArchiveRole = "quality-archive"
+
+// QualityArchive is the ConfigMap of a route's merged quality samples.
+// data maps keys to their (already encoded) content.
+func QualityArchive(cr *v1alpha1.CascadeRoute, data map[string]string) *corev1.ConfigMap {
+	meta := objectMeta(cr, QualityArchiveName(cr))
+	meta.Labels["routing.cascadeflow.io/role"] = QualityArchiveRole
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: meta,
+		Data:       data,
+	}
 }

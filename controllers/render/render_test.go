@@ -10,14 +10,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -443,6 +446,61 @@ func TestKeyEnvName(t *testing.T) {
 	for in, want := range map[string]string{"anthropic": "CASCADEFLOW_KEY_ANTHROPIC", "local-vllm-2": "CASCADEFLOW_KEY_LOCAL_VLLM_2"} {
 		if got := KeyEnvName(in); got != want {
 			t.Errorf("KeyEnvName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The quality and secondOpinion blocks reach the proxy field for field:
+// the rules file decodes strictly and resolves to the declared settings.
+func TestQualityRendersIntoTheRulesContract(t *testing.T) {
+	cr := readRoute(t, "testdata/quality.in.yaml")
+	set, err := Rules(cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := ConfigMap(cr, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := rules.Decode([]byte(cm.Data[RulesKey]))
+	if err != nil {
+		t.Fatalf("proxy would refuse the rendered rules: %v", err)
+	}
+	s := routequality.Resolve(loaded.Match("claude-opus-5-5"))
+	if s.Target != 0.95 || s.Confidence != 0.9 || s.MinSamples != 50 || !s.Learn || s.ColdStart != rules.ColdStartVerifier ||
+		s.Explore != 0.2 || s.AuditRate != 0.1 || s.MaxCostShare != 0.15 || s.Comparer != rules.ComparerJudge ||
+		s.JudgeRate != 0.5 || s.Judge == nil || s.Judge.Model != "gpt-5.2-mini" || s.JudgeTimeout != 30*time.Second || !s.KeepText {
+		t.Errorf("quality settings lost in translation: %+v", s)
+	}
+	if len(s.Opinions) != 1 || s.Opinions[0] != (rules.Target{Provider: "openai", Model: "gpt-5.2-nano"}) || s.OpinionWait != 1500*time.Millisecond {
+		t.Errorf("second opinions lost in translation: %+v", s)
+	}
+	if routequality.Resolve(loaded.Match("claude-sonnet-5-5")).Active() {
+		t.Error("a rule without quality fields runs a quality loop")
+	}
+}
+
+// Only a route with a quality loop gives its pods the publishing arguments,
+// their own name and the right to write ConfigMaps.
+func TestQualityLoopOnlyWhenDeclared(t *testing.T) {
+	held := readRoute(t, "testdata/quality.in.yaml")
+	plain := held.DeepCopy()
+	for i := range plain.Spec.Rules {
+		plain.Spec.Rules[i].Quality, plain.Spec.Rules[i].SecondOpinion = nil, nil
+	}
+	for _, tc := range []struct {
+		cr   *v1alpha1.CascadeRoute
+		want bool
+	}{{held, true}, {plain, false}} {
+		c := Deployment(tc.cr, testOpts).Spec.Template.Spec.Containers[0]
+		args := strings.Join(c.Args, " ")
+		hasArgs := strings.Contains(args, "--quality-publish") && strings.Contains(args, "--quality-route="+tc.cr.Name)
+		hasEnv := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+			return e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+		})
+		writes := slices.ContainsFunc(Role(tc.cr).Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "create") })
+		if hasArgs != tc.want || hasEnv != tc.want || writes != tc.want {
+			t.Errorf("quality loop %v: args %v, POD_NAME %v, ConfigMap writes %v", tc.want, hasArgs, hasEnv, writes)
 		}
 	}
 }

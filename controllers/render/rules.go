@@ -59,6 +59,8 @@ func Rules(cr *v1alpha1.CascadeRoute) (*rules.Set, error) {
 			Gate:            gate(r.Gate),
 			Prices:          prices(r.Prices),
 			CascadeHeaders:  copyPtr(r.CascadeHeaders),
+			Quality:         qualityOf(r.Quality),
+			SecondOpinion:   secondOpinion(r.SecondOpinion),
 		}
 		set.Rules = append(set.Rules, rr)
 	}
@@ -94,6 +96,62 @@ func gate(g *v1alpha1.Gate) *rules.Gate {
 		}
 	}
 	return out
+}
+
+func qualityOf(q *v1alpha1.Quality) *rules.Quality {
+	if q == nil {
+		return nil
+	}
+	out := &rules.Quality{
+		Target:     copyPtr(q.Target),
+		Confidence: copyPtr(q.Confidence),
+		Learn:      copyPtr(q.Learn),
+		ColdStart:  rules.ColdStart(q.ColdStart),
+		Explore:    copyPtr(q.Explore),
+	}
+	if q.MinSamples != nil {
+		n := int(*q.MinSamples)
+		out.MinSamples = &n
+	}
+	if a := q.Audit; a != nil {
+		out.Audit = &rules.Audit{
+			Rate:         copyPtr(a.Rate),
+			MaxCostShare: copyPtr(a.MaxCostShare),
+			Comparer:     rules.Comparer(a.Comparer),
+			JudgeRate:    copyPtr(a.JudgeRate),
+			KeepText:     a.KeepText,
+		}
+		if j := a.Judge; j != nil {
+			out.Audit.Judge = &rules.AuditJudge{
+				Target:  rules.Target{Provider: j.Provider, Model: j.Model},
+				Timeout: duration(j.Timeout),
+			}
+		}
+	}
+	return out
+}
+
+func secondOpinion(so *v1alpha1.SecondOpinion) *rules.SecondOpinion {
+	if so == nil {
+		return nil
+	}
+	out := &rules.SecondOpinion{Timeout: duration(so.Timeout)}
+	for _, t := range so.Targets {
+		out.Targets = append(out.Targets, rules.Target{Provider: t.Provider, Model: t.Model})
+	}
+	return out
+}
+
+// QualityLoop reports whether some rule of the route runs a quality loop
+// (declares quality or secondOpinion): its proxy pods then publish samples
+// and the operator aggregates them.
+func QualityLoop(cr *v1alpha1.CascadeRoute) bool {
+	for _, r := range cr.Spec.Rules {
+		if r.Quality != nil || r.SecondOpinion != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func prices(in map[string]v1alpha1.Price) map[string]rules.Price {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
@@ -19,6 +20,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/qualitysync"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
@@ -39,7 +41,22 @@ type Options struct {
 	// Server tunes the HTTP server (body limit, CORS, client keys, admin
 	// listener); its Store, Codecs, Metrics, Log and Engine are filled in.
 	Server server.Config
+	// QualityState is a file the quality loops' state persists in across
+	// restarts (qualitysync.File): read after the first rules load, saved
+	// every QualityStateInterval (default 30s) and after the server stopped.
+	QualityState         string
+	QualityStateInterval time.Duration
+	// QualityPublish, when set, publishes the pod's quality samples every
+	// QualityPublishInterval (default 30s) and after the server stopped, and
+	// reads back what the pod published before after the first rules load
+	// (qualitysync.Publisher.Restore). It must be connected; New sets its
+	// Registry.
+	QualityPublish         *qualitysync.Publisher
+	QualityPublishInterval time.Duration
 }
+
+// publishTimeout bounds one publish of the quality samples.
+const publishTimeout = 10 * time.Second
 
 // Proxy is an assembled proxy: load rules through Loader, serve Server.
 type Proxy struct {
@@ -49,6 +66,16 @@ type Proxy struct {
 	Loader  *rulesource.Loader
 	Engine  *cascade.Engine
 	Server  *server.Server
+	// Calibrations applies the operator's calibrations (the rules
+	// ConfigMap's calibration.json) to Quality's routes.
+	Calibrations *qualitysync.Calibrations
+
+	log          *slog.Logger
+	state        *qualitysync.File
+	stateEvery   time.Duration
+	publish      *qualitysync.Publisher
+	publishEvery time.Duration
+	restoreOnce  sync.Once
 }
 
 // New assembles a proxy. It serves nothing until rules are loaded
@@ -73,6 +100,18 @@ func New(o Options) (*Proxy, error) {
 		Quality: builder.Quality,
 		Loader:  &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log},
 		Engine:  &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m}},
+
+		Calibrations: &qualitysync.Calibrations{Registry: builder.Quality, Log: log},
+		log:          log,
+		stateEvery:   o.QualityStateInterval,
+		publish:      o.QualityPublish,
+		publishEvery: o.QualityPublishInterval,
+	}
+	if o.QualityState != "" {
+		p.state = &qualitysync.File{Path: o.QualityState, Registry: builder.Quality}
+	}
+	if p.publish != nil {
+		p.publish.Registry = builder.Quality
 	}
 	cfg := o.Server
 	cfg.Store, cfg.Metrics, cfg.Log, cfg.Engine = p.Loader.Store, m, log, p.Engine
@@ -85,21 +124,90 @@ func New(o Options) (*Proxy, error) {
 	return p, nil
 }
 
-// Load applies a rules document, as a rules-file change does.
+// Load applies a rules document, as a rules-file change does. Once rules
+// are served for the first time, their routes get the quality state saved
+// before (the state file, the samples this pod published).
 func (p *Proxy) Load(data []byte, source string) error {
 	_, err := p.Loader.Apply(data, source)
+	if p.Loader.Store.Load() != nil {
+		p.restoreOnce.Do(p.restoreQuality)
+	}
 	return err
 }
 
-// Serve runs the server on a new listener at addr (e.g. "127.0.0.1:0")
-// until ctx ends. It returns the base URL and a wait function that returns
-// once the server has drained and stopped.
+func (p *Proxy) restoreQuality() {
+	if p.state != nil {
+		switch restored, err := p.state.Load(); {
+		case err != nil:
+			p.log.Error("quality state not restored; the routes start afresh", "error", err.Error())
+		case restored:
+			p.log.Info("quality state restored", "path", p.state.Path)
+		}
+	}
+	if p.publish != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		defer cancel()
+		switch restored, err := p.publish.Restore(ctx); {
+		case err != nil:
+			p.log.Warn("published quality samples not read back; the routes start afresh", "error", err.Error())
+		case restored:
+			p.log.Info("quality samples this pod published before restored")
+		}
+	}
+}
+
+// Serve runs the proxy (Run) on a new listener at addr (e.g.
+// "127.0.0.1:0") until ctx ends. It returns the base URL and a wait
+// function that returns once the server has drained and stopped.
 func (p *Proxy) Serve(ctx context.Context, addr string, shutdownTimeout time.Duration) (url string, wait func() error, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen: %w", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.Server.Run(ctx, ln, 0, shutdownTimeout) }()
+	go func() { done <- p.Run(ctx, ln, 0, shutdownTimeout) }()
 	return "http://" + ln.Addr().String(), func() error { return <-done }, nil
+}
+
+// Run serves on ln until ctx ends (server.Server.Run), saving and
+// publishing the quality state meanwhile, and once more when the server has
+// drained (the last requests' samples included).
+func (p *Proxy) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownTimeout time.Duration) error {
+	qctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if p.state != nil {
+		wg.Go(func() { qualitysync.Every(qctx, p.stateEvery, func(context.Context) { p.saveQuality() }) })
+	}
+	if p.publish != nil {
+		wg.Go(func() { qualitysync.Every(qctx, p.publishEvery, p.publishQuality) })
+	}
+	err := p.Server.Run(ctx, ln, drainDelay, shutdownTimeout)
+	stop()
+	wg.Wait()
+	p.FlushQuality(context.WithoutCancel(ctx))
+	return err
+}
+
+// FlushQuality saves and publishes the quality state now.
+func (p *Proxy) FlushQuality(ctx context.Context) {
+	if p.state != nil {
+		p.saveQuality()
+	}
+	if p.publish != nil {
+		p.publishQuality(ctx)
+	}
+}
+
+func (p *Proxy) saveQuality() {
+	if err := p.state.Save(); err != nil {
+		p.log.Error("quality state not saved; retrying at the next save", "error", err.Error())
+	}
+}
+
+func (p *Proxy) publishQuality(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if err := p.publish.Publish(ctx); err != nil {
+		p.log.Warn("quality samples not published; kept for the next publish", "error", err.Error())
+	}
 }

@@ -2,7 +2,9 @@
 // samples of the route's own traffic it estimates, for every candidate
 // threshold, the share of answers at least as good as the verifier's would
 // have been, with a one-sided confidence bound, and picks the cheapest
-// threshold whose bound meets the target.
+// threshold whose bound meets the target and whose accepted drafts are
+// shown to be better than the ones it escalates (a score that separates
+// nothing escalates everything).
 //
 // The choice is a fixed-sequence test ("Learn then Test", Angelopoulos et
 // al. 2021): candidate thresholds are tested from the strictest (accept no
@@ -19,9 +21,10 @@
 package calibrate
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 )
 
 // Sample is one scored draft.
@@ -84,16 +87,17 @@ func At(samples []Sample, t, delta float64) Estimate {
 			acc.add(s)
 		}
 	}
-	return acc.estimate(t, total, delta)
+	return acc.estimate(t, total, delta, true)
 }
 
 // region sums what the estimate needs of the samples at or above a threshold.
 type region struct {
 	accepted, wSum, wSq, wBad float64
-	labels                    int
+	labels, n                 int
 }
 
 func (r *region) add(s Sample) {
+	r.n++
 	r.accepted += s.mass()
 	if !s.Labelled {
 		return
@@ -107,7 +111,9 @@ func (r *region) add(s Sample) {
 	}
 }
 
-func (r *region) estimate(t, total, delta float64) Estimate {
+// estimate is the region's Estimate; upper false leaves Upper at 1 (the
+// controller's walk needs only Lower, and each bound costs a beta quantile).
+func (r *region) estimate(t, total, delta float64, upper bool) Estimate {
 	e := Estimate{Threshold: t, Labels: r.labels}
 	if total == 0 {
 		e.Quality, e.Lower, e.Upper = 1, 0, 1
@@ -130,7 +136,10 @@ func (r *region) estimate(t, total, delta float64) Estimate {
 	e.Effective = n
 	e.Quality = 1 - e.Accepted*bad
 	e.Lower = 1 - e.Accepted*UpperBound(bad*n, n, delta)
-	e.Upper = 1 - e.Accepted*LowerBound(bad*n, n, delta)
+	e.Upper = 1
+	if upper {
+		e.Upper = 1 - e.Accepted*LowerBound(bad*n, n, delta)
+	}
 	return e
 }
 
@@ -190,6 +199,43 @@ const (
 	EscalateAll Reason = "escalate-all"
 )
 
+// badBounds returns the region's one-sided bounds on the share of bad drafts
+// (weighted as in estimate); ok is false without labels.
+func (r region) badBounds(delta float64) (lo, hi float64, ok bool) {
+	if r.wSum <= 0 {
+		return 0, 1, false
+	}
+	n := r.wSum * r.wSum / r.wSq
+	k := r.wBad / r.wSum * n
+	return LowerBound(k, n, delta), UpperBound(k, n, delta), true
+}
+
+// minus is the region of the samples in r and not in s (s within r).
+func (r region) minus(s region) region {
+	return region{
+		accepted: r.accepted - s.accepted,
+		wSum:     r.wSum - s.wSum,
+		wSq:      r.wSq - s.wSq,
+		wBad:     r.wBad - s.wBad,
+		labels:   r.labels - s.labels,
+		n:        r.n - s.n,
+	}
+}
+
+// separates reports whether the drafts of the accepted region acc are shown,
+// at confidence 1-delta, to be better than the ones the threshold escalates
+// (all minus acc): the upper bound of the accepted drafts' bad share is below
+// the lower bound of the escalated drafts'. Accepting every draft needs no
+// such evidence.
+func separates(acc, all region, delta float64) bool {
+	if acc.n == all.n {
+		return true
+	}
+	_, accHi, okAcc := acc.badBounds(delta)
+	rejLo, _, okRej := all.minus(acc).badBounds(delta)
+	return okAcc && okRej && accHi < rejLo
+}
+
 // Never is a threshold no score reaches: every draft is escalated.
 const Never = 1.01
 
@@ -201,13 +247,26 @@ type Decision struct {
 	// Labels is the number of labelled samples the choice saw.
 	Labels int `json:"labels"`
 	// Met says the estimate's lower bound meets the target at the threshold
-	// in effect (always true when every draft is escalated).
+	// in effect: the answers served hold the target at the declared
+	// confidence. It is true when every draft is escalated (the verifier
+	// answers everything); Reason EscalateAll then says the drafts could not
+	// be accepted at the target.
 	Met bool `json:"met"`
 }
 
 // Choose picks the threshold for a route from its samples: the configured
 // one during cold start, else the loosest threshold reached by testing from
 // the strictest down while the lower confidence bound meets the target.
+//
+// Among the thresholds that pass, only one that accepts some drafts and
+// whose accepted drafts are shown to be better than the ones it escalates
+// (see separates; the confidence of each look is divided by the number of
+// looks) is taken, the loosest such: a score that does not tell good drafts from bad
+// ones could still pass by accepting a random sliver of them, but such a
+// route is better off escalating everything (and, escalating, it can stop
+// paying for drafts). When no threshold qualifies the reason is EscalateAll.
+// Every threshold before the first failure is certified by the fixed
+// sequence, so skipping some of them keeps the guarantee.
 func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	cfg = cfg.Defaults()
 	delta := 1 - cfg.Confidence
@@ -219,31 +278,61 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	}
 	if labels < cfg.MinLabels {
 		e := At(samples, configured, delta)
-		return Decision{Threshold: configured, Reason: ColdStart, Estimate: e, Labels: labels, Met: e.Lower >= cfg.Target}
+		met := e.Lower >= cfg.Target
+		if configured >= Never {
+			met = true
+		}
+		return Decision{Threshold: configured, Reason: ColdStart, Estimate: e, Labels: labels, Met: met}
 	}
 	// One pass from the highest score down: each candidate's region is the
 	// previous one plus the samples between the two thresholds.
-	sorted := append([]Sample(nil), samples...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Score > sorted[j].Score })
-	var total float64
-	for _, s := range sorted {
-		total += s.mass()
+	// Sorting small (score, index) pairs is much cheaper than moving samples.
+	type keyed struct {
+		score float64
+		i     int
 	}
+	order := make([]keyed, len(samples))
+	var total float64
+	var all region
+	for i, s := range samples {
+		order[i] = keyed{s.Score, i}
+		total += s.mass()
+		all.add(s)
+	}
+	slices.SortFunc(order, func(a, b keyed) int { return cmp.Compare(b.score, a.score) })
+	// Walk strict to loose, keeping the passing thresholds that accept drafts.
+	type candidate struct {
+		e   Estimate
+		acc region
+	}
+	var passing []candidate
 	var acc region
-	best := acc.estimate(Never, total, delta)
 	next := 0
 	steps := int(math.Round(1 / cfg.Step))
 	for i := steps; i >= 0; i-- {
 		t := float64(i) * cfg.Step
-		for next < len(sorted) && sorted[next].Score >= t {
-			acc.add(sorted[next])
+		for next < len(order) && order[next].score >= t {
+			acc.add(samples[order[next].i])
 			next++
 		}
-		e := acc.estimate(t, total, delta)
+		e := acc.estimate(t, total, delta, false)
 		if e.Lower < cfg.Target {
 			break
 		}
-		best = e
+		if acc.n > 0 {
+			passing = append(passing, candidate{e, acc})
+		}
+	}
+	// The loosest one that separates, each look at delta/looks so that a
+	// score that separates nothing is caught at about the declared
+	// confidence however many thresholds passed.
+	var none region
+	best := none.estimate(Never, total, delta, true)
+	for i := len(passing) - 1; i >= 0; i-- {
+		if c := passing[i]; separates(c.acc, all, delta/float64(len(passing))) {
+			best = c.acc.estimate(c.e.Threshold, total, delta, true)
+			break
+		}
 	}
 	d := Decision{Threshold: best.Threshold, Reason: Calibrated, Estimate: best, Labels: labels, Met: true}
 	if best.Threshold >= Never {

@@ -187,6 +187,77 @@ func TestChooseEscalatesWhenNothingSeparates(t *testing.T) {
 	}
 }
 
+func TestChooseEscalatesOnANonSeparatingScore(t *testing.T) {
+	// 70 % of drafts are good whatever their score. Accepting a random top
+	// sliver would pass the bound (quality 1 - 0.3·share), but the score
+	// shows nothing: the route must escalate everything.
+	flat := func(float64) float64 { return 0.7 }
+	cfg := Config{Target: 0.95, Confidence: 0.9}
+	slivers, escalated := 0, 0
+	const runs = 50
+	for r := 0; r < runs; r++ {
+		rng := rand.New(rand.NewPCG(uint64(r), 11))
+		samples := stream(rng, 3000, 0.7, 0.1, flat)
+		if At(samples, 0.97, 1-cfg.Confidence).Lower >= cfg.Target {
+			slivers++
+		}
+		d := Choose(samples, cfg, 0.7)
+		if d.Reason == EscalateAll && d.Threshold == Never && d.Met {
+			escalated++
+		}
+	}
+	if slivers < runs/2 {
+		t.Fatalf("a top sliver passes the bound in only %d of %d runs: the case does not test the guard", slivers, runs)
+	}
+	t.Logf("escalated %d/%d, slivers %d", escalated, runs, slivers)
+	if escalated < runs*9/10 {
+		t.Errorf("escalate-all in %d of %d runs", escalated, runs)
+	}
+}
+
+func TestChooseAcceptingNothingIsEscalateAll(t *testing.T) {
+	// Every score is 0.5 and half the drafts are bad: the thresholds above
+	// 0.5 pass by accepting nothing, 0.5 fails. That is escalate-all, not a
+	// calibrated threshold that never fires.
+	samples := make([]Sample, 400)
+	for i := range samples {
+		samples[i] = Sample{Score: 0.5, Labelled: true, Good: i%2 == 0, LabelProb: 1}
+	}
+	d := Choose(samples, Config{Target: 0.95}, 0.7)
+	if d.Reason != EscalateAll || d.Threshold != Never || d.Estimate.Accepted != 0 {
+		t.Fatalf("got %+v", d)
+	}
+}
+
+func TestChooseSeparatingScoreIsNotHeldBack(t *testing.T) {
+	// Good drafts score high, bad ones low: the loosest threshold between the
+	// two groups is taken.
+	rng := rand.New(rand.NewPCG(13, 13))
+	var samples []Sample
+	for i := 0; i < 2000; i++ {
+		good := rng.Float64() < 0.6
+		s := Sample{Score: 0.1 + 0.3*rng.Float64(), Labelled: true, Good: good, LabelProb: 1}
+		if good {
+			s.Score += 0.5
+		}
+		samples = append(samples, s)
+	}
+	d := Choose(samples, Config{Target: 0.95}, 0.7)
+	if d.Reason != Calibrated || d.Threshold < 0.3 || d.Threshold > 0.6 || d.Estimate.Accepted < 0.6 || d.Estimate.Accepted > 0.65 {
+		t.Fatalf("got %+v, want a threshold at or below the gap accepting the good 60 %% and a few bad", d)
+	}
+}
+
+func TestChooseColdStartEscalatingIsMet(t *testing.T) {
+	samples := []Sample{{Score: 0.9, Labelled: true, LabelProb: 1}}
+	if d := Choose(samples, Config{Target: 0.95}, Never); d.Reason != ColdStart || !d.Met {
+		t.Fatalf("got %+v", d)
+	}
+	if d := Choose(samples, Config{Target: 0.95}, 0.5); d.Met {
+		t.Fatalf("one bad accepted draft meets the target: %+v", d)
+	}
+}
+
 func TestChooseEscalateAllReason(t *testing.T) {
 	// All scores are 1 and all drafts bad: even the strictest real threshold fails.
 	samples := make([]Sample, 500)

@@ -22,26 +22,40 @@ type entry struct {
 }
 
 // Route returns the route for a rule, creating or replacing it as needed.
+// A kept route takes the rule's new settings and, when they changed,
+// recalibrates (without holding the registry).
 func (g *Registry) Route(r *rules.Rule) *Route {
 	key := identity(r)
 	s := Resolve(r)
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.routes == nil {
 		g.routes = map[string]*entry{}
 	}
 	if e, ok := g.routes[r.Name]; ok && e.key == key {
-		e.route.mu.Lock()
-		e.route.s = s
-		if !e.route.remote {
-			e.route.cal = Calibrate(s, e.route.samples)
-		}
-		e.route.mu.Unlock()
+		g.mu.Unlock()
+		e.route.reconfigure(s)
 		return e.route
 	}
 	rt := NewRoute(r.Name, s)
 	g.routes[r.Name] = &entry{route: rt, key: key}
+	g.mu.Unlock()
 	return rt
+}
+
+// Prune drops the routes of rules not named in keep (rules removed by a
+// reload), so their samples stop being exported and published.
+func (g *Registry) Prune(keep []string) {
+	want := make(map[string]bool, len(keep))
+	for _, n := range keep {
+		want[n] = true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for n := range g.routes {
+		if !want[n] {
+			delete(g.routes, n)
+		}
+	}
 }
 
 // Routes returns the routes, by rule name.

@@ -1,12 +1,13 @@
 package routequality
 
 import (
+	"math"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/calibrate"
-	"github.com/cascadeflow/cascadeflow-operator/proxy/logistic"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -39,12 +40,6 @@ type Sample struct {
 	VerifierText string `json:"verifierText,omitempty"`
 }
 
-// Model is a learned score: P(draft good | features).
-type Model struct {
-	Features []string `json:"features"`
-	logistic.Model
-}
-
 // Reasons a threshold is in effect, beyond calibrate's.
 const (
 	// ReasonConfigured: the rule declares no target; its threshold holds.
@@ -60,12 +55,26 @@ type Calibration struct {
 	Estimate  calibrate.Estimate `json:"estimate"`
 	Labels    int                `json:"labels"`
 	Samples   int                `json:"samples"`
-	// Met says the target holds at the declared confidence (true without a
-	// target).
+	// Met says the answers served hold the target at the declared
+	// confidence: true without a target, and when everything is escalated
+	// (the verifier answers; reason escalate-all then says the drafts could
+	// not be accepted at the target); in cold start, whether the estimate at
+	// the configured threshold meets it.
 	Met       bool      `json:"met"`
 	Model     *Model    `json:"model,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
+
+// Scorers: what a route's score is.
+const (
+	// ScorerGate: the gate's own score and verdict.
+	ScorerGate = "gate"
+	// ScorerPrior: the prior model (the gate's score and, with second
+	// opinions, their agreement); see PriorModel.
+	ScorerPrior = "prior"
+	// ScorerLearned: a model learned from the route's labelled samples.
+	ScorerLearned = "learned"
+)
 
 // Verdict is the route's decision on one draft.
 type Verdict struct {
@@ -73,15 +82,22 @@ type Verdict struct {
 	Threshold float64
 	Accept    bool
 	Features  []float64
+	// Scorer is the score used (ScorerGate, ScorerPrior, ScorerLearned).
+	Scorer string
 }
 
 // Route is one rule's quality loop. Safe for concurrent use.
 type Route struct {
 	name string
-	s    Settings
+	// float draws the route's random numbers (audits, exploration, judging).
+	float func() float64
+
+	// calMu serialises recalibrations (fitting runs without mu held).
+	calMu sync.Mutex
 
 	mu      sync.Mutex
-	samples []Sample // the newest Window samples, oldest first
+	s       Settings
+	samples []Sample // the newest Window samples, oldest first; never changed in place
 	pending []Sample // not yet published
 	seq     uint64
 	newLabs int
@@ -89,11 +105,13 @@ type Route struct {
 	remote  bool // the calibration comes from the operator
 	spend   float64
 	audit   float64
+	drawn   uint64 // audits drawn and made
+	skipped uint64 // audits drawn but refused by the budget
 }
 
 // NewRoute starts a route with no samples.
 func NewRoute(name string, s Settings) *Route {
-	r := &Route{name: name, s: s}
+	r := &Route{name: name, s: s, float: rand.Float64}
 	r.cal = Calibrate(s, nil)
 	return r
 }
@@ -102,32 +120,65 @@ func NewRoute(name string, s Settings) *Route {
 func (r *Route) Name() string { return r.name }
 
 // Settings are the route's resolved settings.
-func (r *Route) Settings() Settings { return r.s }
+func (r *Route) Settings() Settings {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.s
+}
 
-// Decide scores a draft with the route's score (learned, else the gate's)
-// and compares it with the threshold in effect. gateAccept is the gate's
-// own verdict, used while the configured threshold holds (it knows the
-// per-complexity thresholds).
+// holdsConfigured reports whether the configured threshold is in effect:
+// the rule declares no target, or the route is in cold start and still
+// drafts.
+func (c *Calibration) holdsConfigured() bool {
+	return c.Reason == ReasonConfigured || (c.Reason == string(calibrate.ColdStart) && c.Threshold < calibrate.Never)
+}
+
+// scorer returns the model that scores a route's drafts under a
+// calibration: the learned one, else the prior.
+func scorer(c *Calibration, opinions bool) (*Model, string) {
+	if c.Model != nil && len(c.Model.Weights) == NumFeatures {
+		return c.Model, ScorerLearned
+	}
+	if opinions {
+		return opinionPrior, ScorerPrior
+	}
+	return gatePrior, ScorerPrior
+}
+
+// Decide scores a draft and compares the score with the threshold in
+// effect. gateAccept is the gate's own verdict.
+//
+// While the configured threshold holds (no target, or cold start):
+//   - without second opinions and without a learned model the verdict is
+//     the gate's own, score and threshold included (the gate knows the
+//     per-complexity thresholds);
+//   - with second opinions the prior model's score is compared with the
+//     gate's threshold for this draft: agreement can accept a draft the gate
+//     alone would escalate, disagreement escalate one it would accept;
+//   - a learned model's score is compared with the rule's threshold.
+//
+// Once calibrated (or escalating everything) the score in effect is
+// compared with the calibrated threshold.
 func (r *Route) Decide(in Inputs, gateAccept bool) Verdict {
 	x := Vector(in)
 	r.mu.Lock()
-	cal := r.cal
+	threshold, configured := r.cal.Threshold, r.cal.holdsConfigured()
+	model, kind := scorer(&r.cal, len(r.s.Opinions) > 0)
 	r.mu.Unlock()
-	v := Verdict{Features: x, Threshold: cal.Threshold}
-	if in.Decision != nil {
-		v.Score = in.Decision.Score
+	v := Verdict{Features: x, Threshold: threshold, Scorer: kind}
+	gateScore, gateThreshold := 0.0, threshold
+	if d := in.Decision; d != nil {
+		gateScore, gateThreshold = d.Score, d.Threshold
 	}
-	if cal.Model != nil {
-		v.Score = cal.Model.Predict(x)
-	}
-	if cal.Reason == ReasonConfigured || (cal.Reason == string(calibrate.ColdStart) && cal.Threshold < calibrate.Never) {
-		v.Accept = gateAccept
-		if in.Decision != nil {
-			v.Threshold = in.Decision.Threshold
-		}
+	if configured && model == gatePrior {
+		v.Score, v.Threshold, v.Accept, v.Scorer = gateScore, gateThreshold, gateAccept, ScorerGate
 		return v
 	}
-	v.Accept = v.Score >= cal.Threshold
+	v.Score = model.Score(x)
+	if configured && kind == ScorerPrior {
+		v.Threshold = gateThreshold
+	}
+	v.Accept = v.Score >= v.Threshold
 	return v
 }
 
@@ -138,44 +189,55 @@ func (r *Route) Decide(in Inputs, gateAccept bool) Verdict {
 func (r *Route) Bypass() (bypass bool, mass float64) {
 	r.mu.Lock()
 	escalating := r.cal.Threshold >= calibrate.Never
+	explore := r.s.Explore
 	r.mu.Unlock()
 	if !escalating {
 		return false, 1
 	}
-	if r.s.Explore <= 0 {
+	if explore <= 0 {
 		return true, 1
 	}
-	if rand.Float64() < r.s.Explore {
-		return false, 1 / r.s.Explore
+	if r.float() < explore {
+		return false, 1 / explore
 	}
 	return true, 1
 }
 
-// Audit draws whether an accepted draft is audited, within the audit budget;
-// p is the probability it was drawn with (the sample's label probability).
+// Audit draws whether an accepted draft is audited, within the audit budget
+// (audit spend at most MaxCostShare of the route's other spend); p is the
+// probability it was drawn with (the sample's label probability).
 func (r *Route) Audit(estimatedCost float64) (audit bool, p float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	p = r.s.AuditRate
 	if p <= 0 {
 		return false, 0
 	}
-	r.mu.Lock()
-	over := r.audit+estimatedCost > r.s.MaxCostShare*r.spend
-	r.mu.Unlock()
-	if over {
+	if r.float() >= p {
 		return false, p
 	}
-	return rand.Float64() < p, p
+	if r.audit+estimatedCost > r.s.MaxCostShare*r.spend {
+		r.skipped++
+		return false, p
+	}
+	r.drawn++
+	return true, p
 }
 
 // Judge draws whether a comparison of an escalated draft goes to the judge.
 func (r *Route) Judge() (judge bool, p float64) {
+	r.mu.Lock()
 	p = r.s.JudgeRate
-	return p > 0 && rand.Float64() < p, p
+	r.mu.Unlock()
+	return p > 0 && r.float() < p, p
 }
 
 // Spend counts the route's spend answering clients (audit false) or
 // comparing (audit true), in USD.
 func (r *Route) Spend(usd float64, audit bool) {
+	if !(usd > 0) || math.IsInf(usd, 0) {
+		return
+	}
 	r.mu.Lock()
 	if audit {
 		r.audit += usd
@@ -185,30 +247,75 @@ func (r *Route) Spend(usd float64, audit bool) {
 	r.mu.Unlock()
 }
 
-// Add records a sample whose fate is known. A standalone route recalibrates
-// every RefitEvery new labels.
+// Add records a sample whose fate is known. A route that calibrates itself
+// recalibrates every RefitEvery new labels, in the caller's goroutine but
+// without holding up Decide or other Adds (at most one recalibration runs;
+// one due while another runs waits for the next label).
 func (r *Route) Add(s Sample) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.seq++
 	s.Rule, s.Seq = r.name, r.seq
 	if s.Time.IsZero() {
 		s.Time = time.Now()
 	}
+	// Reslicing drops the oldest without copying; append reallocates now and
+	// then, copying only the live window.
 	r.samples = append(r.samples, s)
 	if len(r.samples) > Window {
-		r.samples = append(r.samples[:0], r.samples[len(r.samples)-Window:]...)
+		r.samples = r.samples[len(r.samples)-Window:]
 	}
 	r.pending = append(r.pending, s)
 	if len(r.pending) > Window {
-		r.pending = append(r.pending[:0], r.pending[len(r.pending)-Window:]...)
+		r.pending = r.pending[len(r.pending)-Window:]
 	}
 	if s.Labelled {
 		r.newLabs++
 	}
-	if !r.remote && r.newLabs >= RefitEvery {
-		r.newLabs = 0
-		r.cal = Calibrate(r.s, r.samples)
+	due := !r.remote && r.newLabs >= RefitEvery
+	r.mu.Unlock()
+	if due {
+		r.recalibrate(false)
+	}
+}
+
+// recalibrate computes the route's calibration from its samples and puts it
+// in effect, unless the operator's is. wait false gives up when another
+// recalibration is running.
+func (r *Route) recalibrate(wait bool) {
+	if wait {
+		r.calMu.Lock()
+	} else if !r.calMu.TryLock() {
+		return
+	}
+	defer r.calMu.Unlock()
+	r.mu.Lock()
+	if r.remote {
+		r.mu.Unlock()
+		return
+	}
+	s, start := r.s, r.cal.Model
+	// Samples are never changed in place and appends land beyond this view,
+	// so it can be read without the lock.
+	samples := r.samples[:len(r.samples):len(r.samples)]
+	r.newLabs = 0
+	r.mu.Unlock()
+	cal := calibrateFrom(s, samples, start)
+	r.mu.Lock()
+	if !r.remote {
+		r.cal = cal
+	}
+	r.mu.Unlock()
+}
+
+// reconfigure puts new settings of the same rule in effect and, when they
+// changed, recalibrates.
+func (r *Route) reconfigure(s Settings) {
+	r.mu.Lock()
+	changed := !reflect.DeepEqual(r.s, s)
+	r.s = s
+	r.mu.Unlock()
+	if changed {
+		r.recalibrate(true)
 	}
 }
 
@@ -220,8 +327,10 @@ func (r *Route) Calibration() Calibration {
 }
 
 // SetCalibration puts a calibration computed elsewhere (the operator, over
-// every pod's samples) in effect; the route stops calibrating itself.
+// every pod's samples) in effect; the route stops calibrating itself. A
+// learned model is matched to this build's features by name.
 func (r *Route) SetCalibration(c Calibration) {
+	c.Model = c.Model.aligned()
 	r.mu.Lock()
 	r.cal, r.remote = c, true
 	r.mu.Unlock()
@@ -250,28 +359,119 @@ func (r *Route) Costs() (spend, audit float64) {
 	return r.spend, r.audit
 }
 
-// Calibrate computes a route's calibration from its samples: with enough
-// labels (and Learn) it fits a score over the samples' features, rescores
-// them, and picks the threshold with calibrate.Choose.
-func Calibrate(s Settings, samples []Sample) Calibration {
-	cal := Calibration{Target: s.Target, Samples: len(samples), UpdatedAt: time.Now()}
-	scored := make([]calibrate.Sample, len(samples))
-	labels := 0
-	for i, x := range samples {
-		scored[i] = x.Sample
-		if x.Labelled {
-			labels++
+// Stats is what a route reports to metrics, the stats API and the status
+// page.
+type Stats struct {
+	Calibration Calibration `json:"calibration"`
+	// Scorer is the score in effect (ScorerGate, ScorerPrior, ScorerLearned)
+	// while the calibration holds.
+	Scorer string `json:"scorer"`
+	// Remote says the calibration comes from the operator.
+	Remote bool `json:"remote"`
+	// Samples held (the newest Window), of which Labels labelled: Good at
+	// least as good as the verifier's answer, Bad worse (raw counts, not
+	// weighted).
+	Samples int `json:"samples"`
+	Labels  int `json:"labels"`
+	Good    int `json:"good"`
+	Bad     int `json:"bad"`
+	// Added counts the samples added since the route started.
+	Added uint64 `json:"added"`
+	// AuditsDrawn counts the audits drawn and made; AuditsSkipped those drawn
+	// but refused because the audit budget was spent.
+	AuditsDrawn   uint64 `json:"auditsDrawn"`
+	AuditsSkipped uint64 `json:"auditsSkipped"`
+	// Spend answering clients and AuditSpend comparing, in USD.
+	Spend      float64 `json:"spend"`
+	AuditSpend float64 `json:"auditSpend"`
+	// Weights are the learned model's weights by feature name (FeatureBias
+	// for the bias); nil without a learned model. A signal at 0 is
+	// neutralised on this route.
+	Weights map[string]float64 `json:"weights,omitempty"`
+}
+
+// Stats returns the route's figures.
+func (r *Route) Stats() Stats {
+	r.mu.Lock()
+	st := Stats{
+		Calibration:   r.cal,
+		Remote:        r.remote,
+		Samples:       len(r.samples),
+		Added:         r.seq,
+		AuditsDrawn:   r.drawn,
+		AuditsSkipped: r.skipped,
+		Spend:         r.spend,
+		AuditSpend:    r.audit,
+	}
+	samples := r.samples[:len(r.samples):len(r.samples)]
+	opinions := len(r.s.Opinions) > 0
+	r.mu.Unlock()
+	for i := range samples {
+		if samples[i].Labelled {
+			st.Labels++
+			if samples[i].Good {
+				st.Good++
+			} else {
+				st.Bad++
+			}
 		}
 	}
-	cal.Labels = labels
-	if s.Learn && labels >= s.MinSamples {
-		if m := fit(samples); m != nil {
-			cal.Model = m
-			for i := range scored {
-				if len(samples[i].Features) > 0 {
-					scored[i].Score = m.Predict(samples[i].Features)
-				}
-			}
+	m, kind := scorer(&st.Calibration, opinions)
+	st.Scorer = kind
+	if kind == ScorerPrior && !opinions && st.Calibration.holdsConfigured() {
+		st.Scorer = ScorerGate
+	}
+	if kind == ScorerLearned {
+		st.Weights = m.Named()
+	}
+	return st
+}
+
+// Calibrate computes a route's calibration from its samples.
+//
+//   - Fewer than MinSamples labels (cold start): the configured threshold,
+//     or calibrate.Never (escalate everything) with coldStart verifier.
+//   - Enough labels: with Learn, a model is fitted on the labelled samples
+//     (pulled toward the prior model, see fit); every sample with features
+//     is rescored by the score in effect (learned, else prior), and
+//     calibrate.Choose picks the loosest threshold whose lower confidence
+//     bound meets the target and whose accepted drafts are shown better
+//     than the escalated ones. None qualifies: escalate-all (Threshold
+//     calibrate.Never, Met true: the verifier answers everything; the
+//     reason says the drafts cannot be accepted at the target).
+//   - No target: the configured threshold, Met true; the estimate at it is
+//     reported.
+//
+// Samples' Mass (1/Explore for drafts taken while escalating everything)
+// weighs them in every share, and Mass/LabelProb in every label.
+func Calibrate(s Settings, samples []Sample) Calibration {
+	return calibrateFrom(s, samples, nil)
+}
+
+// calibrateFrom is Calibrate with the fit started at a previous model.
+func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
+	cal := Calibration{Target: s.Target, Samples: len(samples), UpdatedAt: time.Now()}
+	for i := range samples {
+		if samples[i].Labelled {
+			cal.Labels++
+		}
+	}
+	prior := gatePrior
+	if len(s.Opinions) > 0 {
+		prior = opinionPrior
+	}
+	score := prior
+	if s.Learn && cal.Labels >= s.MinSamples {
+		if m := fit(samples, prior, start); m != nil {
+			cal.Model, score = m, m
+		}
+	}
+	scored := make([]calibrate.Sample, len(samples))
+	for i := range samples {
+		scored[i] = samples[i].Sample
+		scored[i].Features = nil // not needed below; keeps the copy small
+		if f := samples[i].Features; len(f) == NumFeatures {
+			scored[i].Score = score.Score(f)
 		}
 	}
 	delta := 1 - s.Confidence
@@ -280,44 +480,11 @@ func Calibrate(s Settings, samples []Sample) Calibration {
 		cal.Estimate = calibrate.At(scored, s.Threshold, delta)
 		return cal
 	}
-	d := calibrate.Choose(scored, calibrate.Config{Target: s.Target, Confidence: s.Confidence, MinLabels: s.MinSamples}, s.Threshold)
+	configured := s.Threshold
+	if s.ColdStart == rules.ColdStartVerifier {
+		configured = calibrate.Never
+	}
+	d := calibrate.Choose(scored, calibrate.Config{Target: s.Target, Confidence: s.Confidence, MinLabels: max(s.MinSamples, 1)}, configured)
 	cal.Threshold, cal.Reason, cal.Estimate, cal.Met = d.Threshold, string(d.Reason), d.Estimate, d.Met
-	if d.Reason == calibrate.ColdStart && s.ColdStart == rules.ColdStartVerifier {
-		cal.Threshold, cal.Met = calibrate.Never, true
-	}
 	return cal
-}
-
-// fit learns P(good | features) on the labelled samples, each weighted by
-// the inverse of its label probability, pulled toward the gate's own score.
-func fit(samples []Sample) *Model {
-	var x [][]float64
-	var y []bool
-	var w []float64
-	for _, s := range samples {
-		if !s.Labelled || len(s.Features) != NumFeatures {
-			continue
-		}
-		x = append(x, s.Features)
-		y = append(y, s.Good)
-		lp := s.LabelProb
-		if lp <= 0 || lp > 1 {
-			lp = 1
-		}
-		m := s.Mass
-		if m <= 0 {
-			m = 1
-		}
-		w = append(w, m/lp)
-	}
-	if len(x) == 0 {
-		return nil
-	}
-	prior := make([]float64, NumFeatures)
-	prior[featPrior] = 1
-	m, err := logistic.Fit(x, y, w, logistic.Options{Lambda: 1, Prior: prior})
-	if err != nil {
-		return nil
-	}
-	return &Model{Features: FeatureNames(), Model: *m}
 }

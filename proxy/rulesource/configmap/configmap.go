@@ -1,7 +1,8 @@
 // Package configmap watches one Kubernetes ConfigMap through the API server
-// and hands its rules document to a callback on every change: the
-// sub-second path for in-cluster hot reload (a mounted ConfigMap volume is
-// only refreshed by the kubelet after up to a minute or more).
+// and hands its rules document (and any further keys asked for, such as the
+// operator's calibrations) to callbacks on every change: the sub-second
+// path for in-cluster hot reload (a mounted ConfigMap volume is only
+// refreshed by the kubelet after up to a minute or more).
 //
 // It speaks the watch protocol over plain HTTP (list, then watch from the
 // listed resourceVersion, re-list on 410 Gone) with client-go's rest
@@ -16,8 +17,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,12 +28,16 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Watcher follows one ConfigMap key.
+// Watcher follows one ConfigMap's rules key and, optionally, further keys.
 type Watcher struct {
 	Namespace, Name, Key string
 	// Apply receives the key's content whenever the ConfigMap is seen with it.
 	Apply func(data []byte)
-	Log   *slog.Logger
+	// Also are further keys of the same ConfigMap: whenever the ConfigMap is
+	// seen, after Apply, each receives its key's content, or nil when the
+	// ConfigMap lacks the key.
+	Also map[string]func(data []byte)
+	Log  *slog.Logger
 
 	client *http.Client
 	host   string
@@ -63,15 +70,26 @@ func ParseRef(ref string) (ns, name string, err error) {
 
 // Connect prepares the HTTP client for cfg.
 func (w *Watcher) Connect(cfg *rest.Config) error {
+	c, host, err := HTTPClient(cfg)
+	if err != nil {
+		return err
+	}
+	w.client, w.host = c, host
+	return nil
+}
+
+// HTTPClient returns an HTTP client carrying cfg's credentials and the API
+// server's base URL (scheme and host, no trailing slash).
+func HTTPClient(cfg *rest.Config) (*http.Client, string, error) {
 	c, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return fmt.Errorf("api client: %w", err)
+		return nil, "", fmt.Errorf("api client: %w", err)
 	}
-	w.client, w.host = c, strings.TrimRight(cfg.Host, "/")
-	if !strings.HasPrefix(w.host, "http") {
-		w.host = "https://" + w.host
+	host := strings.TrimRight(cfg.Host, "/")
+	if !strings.HasPrefix(host, "http") {
+		host = "https://" + host
 	}
-	return nil
+	return c, host, nil
 }
 
 type object struct {
@@ -208,10 +226,18 @@ func (w *Watcher) watch(ctx context.Context, rv string) (string, error) {
 }
 
 func (w *Watcher) deliver(o object) {
-	data, ok := o.Data[w.Key]
-	if !ok {
+	if data, ok := o.Data[w.Key]; ok {
+		w.Apply([]byte(data))
+	} else {
 		w.Log.Warn("rules configmap has no rules key; keeping the current rules", "configmap", w.Namespace+"/"+w.Name, "key", w.Key)
-		return
 	}
-	w.Apply([]byte(data))
+	// The rules go first: a key such as the calibrations names rules that
+	// the same change may have added.
+	for _, key := range slices.Sorted(maps.Keys(w.Also)) {
+		var b []byte
+		if data, ok := o.Data[key]; ok {
+			b = []byte(data)
+		}
+		w.Also[key](b)
+	}
 }

@@ -2,6 +2,7 @@ package configmap_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
@@ -41,17 +43,38 @@ func (r *received) next(t *testing.T, within time.Duration) string {
 	}
 }
 
-// The watcher runs against a real API server (envtest: etcd + kube-apiserver).
-func TestWatcherFollowsConfigMap(t *testing.T) {
+// apiConfig is the shared API server's config (envtest: etcd +
+// kube-apiserver), started by TestMain when KUBEBUILDER_ASSETS is set.
+var apiConfig *rest.Config
+
+func TestMain(m *testing.M) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds etcd and kube-apiserver")
+		os.Exit(m.Run())
 	}
 	env := &envtest.Environment{}
 	cfg, err := env.Start()
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, "start the API server:", err)
+		os.Exit(1)
 	}
-	t.Cleanup(func() { _ = env.Stop() })
+	apiConfig = cfg
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func needAPI(t *testing.T) *rest.Config {
+	t.Helper()
+	if apiConfig == nil {
+		t.Skip("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds etcd and kube-apiserver")
+	}
+	return apiConfig
+}
+
+// The watcher runs against a real API server.
+func TestWatcherFollowsConfigMap(t *testing.T) {
+	cfg := needAPI(t)
+	var err error
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -105,6 +128,68 @@ func TestWatcherFollowsConfigMap(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
+}
+
+// One watch delivers the rules key and the further keys asked for, rules
+// first, each change within a second; a further key the ConfigMap lacks is
+// delivered as nil, and the rules key missing does not hold the others back.
+func TestWatcherDeliversFurtherKeys(t *testing.T) {
+	cfg := needAPI(t)
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "both", Namespace: "default"},
+		Data: map[string]string{"rules.yaml": "r1", "calibration.json": "c1"}}
+	cm, err := cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 16)
+	w := &configmap.Watcher{Namespace: "default", Name: "both", Key: "rules.yaml", Log: slog.Default(),
+		Apply: func(b []byte) { got <- "rules=" + string(b) },
+		Also: map[string]func([]byte){"calibration.json": func(b []byte) {
+			if b == nil {
+				got <- "calibration absent"
+				return
+			}
+			got <- "calibration=" + string(b)
+		}}}
+	if err := w.Connect(cfg); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(done) }()
+	expect := func(want ...string) {
+		t.Helper()
+		for _, s := range want {
+			select {
+			case g := <-got:
+				if g != s {
+					t.Fatalf("delivered %q, want %q", g, s)
+				}
+			case <-time.After(time.Second):
+				t.Fatalf("%q not delivered within a second", s)
+			}
+		}
+	}
+	expect("rules=r1", "calibration=c1")
+	cm.Data["calibration.json"] = "c2"
+	if cm, err = cs.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect("rules=r1", "calibration=c2")
+	delete(cm.Data, "calibration.json")
+	if cm, err = cs.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect("rules=r1", "calibration absent")
+	cm.Data = map[string]string{"calibration.json": "c3"}
+	if _, err = cs.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect("calibration=c3")
+	cancel()
+	<-done
 }
 
 func TestParseRef(t *testing.T) {
