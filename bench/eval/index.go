@@ -260,7 +260,7 @@ func (x *index) findings() []string {
 				miss = append(miss, fmt.Sprintf("cost %.3f at retained %.3f vs oracle %.3f + %.2f", after.Cost, after.Retained, after.Oracle.CostShare, evaldata.OracleMargin))
 			}
 			if m.Escalates == missed {
-				miss = append(miss, fmt.Sprintf("no static threshold saves on this route, but it ended with %s instead of escalating everything", finalShort(t.Run)))
+				miss = append(miss, fmt.Sprintf("no static threshold saves on this route, but it ended %s instead of escalating everything", finalShort(t.Run)))
 			}
 			if after.Audit > 0 {
 				miss = append(miss, fmt.Sprintf("(audits cost %.3f of always-verifier after %d)", after.Audit, evaldata.WarmUp))
@@ -286,15 +286,20 @@ func (x *index) findings() []string {
 		if len(r.Sources) < 2 {
 			continue
 		}
-		for _, t := range r.onlineTables() {
-			for i, all := range t.All[:len(t.All)-1] {
-				after := t.After[i]
+		tables := r.onlineTables()
+		for i, src := range r.Sources {
+			var parts []string
+			for _, t := range tables {
+				all, after := t.All[i], t.After[i]
 				if !all.Static.VerifierAlone || after.Rows == 0 {
 					continue
 				}
-				out = append(out, fmt.Sprintf("%s, %s: no static threshold saves on %s, but one route serves every source of the file, so it "+
-					"cannot escalate this source alone; after %d it escalated %s and bypassed %s of these rows at cost %.3f, retained %.3f.",
-					r.File.Slug, t.Run.Variant.Name, evaldata.SourceTitle(all.Group), evaldata.WarmUp, pct(after.Escalation), pct(after.Bypass), after.Cost, after.Retained))
+				parts = append(parts, fmt.Sprintf("%s escalated %s, bypassed %s, cost %.3f, retained %.3f", t.Run.Variant.Name,
+					pct(after.Escalation), pct(after.Bypass), after.Cost, after.Retained))
+			}
+			if len(parts) > 0 {
+				out = append(out, fmt.Sprintf("%s %s: no static threshold saves on this source, but one route serves every source of the file "+
+					"and cannot escalate this one alone. After %d: %s.", r.File.Slug, evaldata.SourceTitle(src), evaldata.WarmUp, strings.Join(parts, "; ")))
 			}
 		}
 	}
