@@ -77,6 +77,9 @@ type replayUpstream struct {
 	seq      int
 	misses   []string // requests not answered from the data (capped)
 	nMisses  int
+	// judgeMisses counts judge prompts the replay could not read (part of
+	// nMisses).
+	judgeMisses int
 	inflight int
 	last     time.Time
 }
@@ -178,7 +181,7 @@ func (u *replayUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	call, text, err := u.answer(req.Model, msgs)
 	if err != nil {
-		u.miss(err.Error())
+		u.miss(req.Model == judgeModel, err.Error())
 		writeOpenAIError(w, http.StatusNotFound, "not_found_error", err.Error())
 		return
 	}
@@ -434,10 +437,13 @@ func (u *replayUpstream) log(c upstreamCall) {
 // maxMisses bounds the misses kept for the report.
 const maxMisses = 20
 
-func (u *replayUpstream) miss(why string) {
+func (u *replayUpstream) miss(judge bool, why string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.nMisses++
+	if judge {
+		u.judgeMisses++
+	}
 	if len(u.misses) < maxMisses {
 		u.misses = append(u.misses, why)
 	}
@@ -446,11 +452,18 @@ func (u *replayUpstream) miss(why string) {
 // take returns the calls answered and the misses since the last take, and
 // forgets them.
 func (u *replayUpstream) take() (calls []upstreamCall, misses int, why []string) {
+	calls, misses, _, why = u.takeAll()
+	return calls, misses, why
+}
+
+// takeAll is take with the judge's misses counted apart (they are part of
+// misses).
+func (u *replayUpstream) takeAll() (calls []upstreamCall, misses, judgeMisses int, why []string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	calls, misses, why = u.calls, u.nMisses, u.misses
-	u.calls, u.nMisses, u.misses = nil, 0, nil
-	return calls, misses, why
+	calls, misses, judgeMisses, why = u.calls, u.nMisses, u.judgeMisses, u.misses
+	u.calls, u.nMisses, u.judgeMisses, u.misses = nil, 0, 0, nil
+	return calls, misses, judgeMisses, why
 }
 
 // counts returns the calls per role and the misses since the last take, and
