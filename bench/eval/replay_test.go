@@ -294,8 +294,11 @@ func TestJudgeRefusesPromptsItCannotRead(t *testing.T) {
 			t.Errorf("%s: the judge answered", name)
 		}
 	}
-	if _, misses, _ := up.take(); misses != 3 {
-		t.Errorf("%d misses, want 3", misses)
+	if _, err := c.Chat.Completions.New(context.Background(), greetingParams(draftModel)); err == nil {
+		t.Error("a prompt not in the data was answered")
+	}
+	if _, misses, judge, _ := up.takeAll(); misses != 4 || judge != 3 {
+		t.Errorf("%d misses of which %d the judge's, want 4 and 3", misses, judge)
 	}
 }
 
