@@ -39,7 +39,7 @@ type Options struct {
 	// BaseURLOverride, when set, replaces every provider's base URL (demo mode).
 	BaseURLOverride func(rules.Provider) string
 	// Server tunes the HTTP server (body limit, CORS, client keys, admin
-	// listener); its Store, Codecs, Metrics, Log and Engine are filled in.
+	// listener); its Store, Codecs, Metrics, Log, Engine and Auditor are filled in.
 	Server server.Config
 	// QualityState is a file the quality loops' state persists in across
 	// restarts (qualitysync.File): read after the first rules load, saved
@@ -65,6 +65,8 @@ type Proxy struct {
 	Quality *routequality.Registry
 	Loader  *rulesource.Loader
 	Engine  *cascade.Engine
+	// Auditor feeds the quality loops once clients have their answers.
+	Auditor *cascade.Auditor
 	Server  *server.Server
 	// Calibrations applies the operator's calibrations (the rules
 	// ConfigMap's calibration.json) to Quality's routes.
@@ -100,6 +102,7 @@ func New(o Options) (*Proxy, error) {
 		Quality: builder.Quality,
 		Loader:  &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log},
 		Engine:  &cascade.Engine{Log: log, Recorder: &cascade.Recorder{Metrics: m}},
+		Auditor: &cascade.Auditor{Log: log, Metrics: m},
 
 		Calibrations: &qualitysync.Calibrations{Registry: builder.Quality, Log: log},
 		log:          log,
@@ -112,9 +115,10 @@ func New(o Options) (*Proxy, error) {
 	}
 	if p.publish != nil {
 		p.publish.Registry = builder.Quality
+		p.Auditor.Pod = p.publish.Pod
 	}
 	cfg := o.Server
-	cfg.Store, cfg.Metrics, cfg.Log, cfg.Engine = p.Loader.Store, m, log, p.Engine
+	cfg.Store, cfg.Metrics, cfg.Log, cfg.Engine, cfg.Auditor = p.Loader.Store, m, log, p.Engine, p.Auditor
 	cfg.Codecs = map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}}
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -22,6 +22,7 @@ package calibrate
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -339,4 +340,45 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 		d.Reason = EscalateAll
 	}
 	return d
+}
+
+// estimateJSON is Estimate's encoding: a quantity nothing is known of (NaN)
+// is null, which JSON can carry.
+type estimateJSON struct {
+	Threshold float64  `json:"threshold"`
+	Quality   *float64 `json:"quality"`
+	Lower     *float64 `json:"lower"`
+	Upper     *float64 `json:"upper"`
+	Accepted  float64  `json:"accepted"`
+	Labels    int      `json:"labels"`
+	Effective float64  `json:"effective"`
+}
+
+func known(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func orNaN(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// MarshalJSON writes NaN quantities as null.
+func (e Estimate) MarshalJSON() ([]byte, error) {
+	return json.Marshal(estimateJSON{e.Threshold, known(e.Quality), known(e.Lower), known(e.Upper), e.Accepted, e.Labels, e.Effective})
+}
+
+// UnmarshalJSON reads null quantities as NaN.
+func (e *Estimate) UnmarshalJSON(b []byte) error {
+	var j estimateJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Estimate{j.Threshold, orNaN(j.Quality), orNaN(j.Lower), orNaN(j.Upper), j.Accepted, j.Labels, j.Effective}
+	return nil
 }

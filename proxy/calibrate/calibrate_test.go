@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -306,5 +307,24 @@ func BenchmarkChoose(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		Choose(samples, Config{Target: 0.95}, 0.7)
+	}
+}
+
+func TestEstimateJSONCarriesUnknownQuality(t *testing.T) {
+	// Accepted drafts of which none was compared: the quality is unknown.
+	e := At([]Sample{{Score: 0.9}, {Score: 0.2, Labelled: true, Good: true}}, 0.5, 0.1)
+	if !math.IsNaN(e.Quality) {
+		t.Fatalf("quality %v, want NaN", e.Quality)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	var back Estimate
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(back.Quality) || back.Lower != e.Lower || back.Accepted != e.Accepted || back.Threshold != 0.5 {
+		t.Errorf("round trip %s gave %+v, want %+v", b, back, e)
 	}
 }

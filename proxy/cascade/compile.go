@@ -84,6 +84,13 @@ func Compile(set *rules.Set, base *pricing.Table, providers Lookup, reg *routequ
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if reg != nil {
+		names := make([]string, len(c.Rules))
+		for i, r := range c.Rules {
+			names[i] = r.Name()
+		}
+		reg.Prune(names)
+	}
 	return c, nil
 }
 

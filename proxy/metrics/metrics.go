@@ -7,9 +7,11 @@ package metrics
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics holds the proxy's collectors.
@@ -35,10 +37,30 @@ type Metrics struct {
 	UnknownPrice   *prometheus.CounterVec   // model
 	UpstreamErrors *prometheus.CounterVec   // provider, kind
 
+	// Quality loop, per rule. The gauges are read from the rules' quality
+	// loops when metrics are gathered (see Gatherer); the counters are kept
+	// as audits run.
+	QualityEstimate    *prometheus.GaugeVec   // rule: estimated share of answers at least as good as the verifier's
+	QualityLower       *prometheus.GaugeVec   // rule: its lower bound at the rule's confidence
+	QualityUpper       *prometheus.GaugeVec   // rule: its upper bound
+	QualityTarget      *prometheus.GaugeVec   // rule: the declared target (0: none)
+	QualityTargetMet   *prometheus.GaugeVec   // rule: 1 when the target holds at the declared confidence
+	QualityThreshold   *prometheus.GaugeVec   // rule: the threshold in effect
+	QualityCalibration *prometheus.GaugeVec   // rule, reason (configured|cold-start|calibrated|escalate-all): 1 for the reason in effect
+	QualityCalSamples  *prometheus.GaugeVec   // rule: samples the calibration in effect was computed from
+	QualityCalLabels   *prometheus.GaugeVec   // rule: labelled samples among them
+	QualitySamples     *prometheus.CounterVec // rule, labelled (true|false): samples this process added
+	Audits             *prometheus.CounterVec // rule, source (accepted|escalated), comparer (exact|judge|none), verdict (good|bad|none|error)
+	AuditsSkipped      *prometheus.CounterVec // rule, reason (budget|saturated|shutdown)
+	AuditCostUSD       *prometheus.CounterVec // rule: verifier and judge calls made only to compare
+	NetSavingsUSD      *prometheus.GaugeVec   // rule: savings minus extra cost minus audit cost
+
 	// Rules loading.
 	RulesReloads *prometheus.CounterVec // result (ok|invalid|unchanged)
 	RulesInfo    *prometheus.GaugeVec   // hash: 1 for the loaded rules
 	RulesLoaded  prometheus.Gauge       // unix time of the last successful load
+
+	gatherMu sync.Mutex
 }
 
 // Stages are the stage label values of cascadeflow_stage_duration_seconds:
@@ -100,6 +122,48 @@ func New() *Metrics {
 		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_upstream_errors_total", Help: "Failed upstream calls by provider and error kind.",
 		}, []string{"provider", "kind"}),
+		QualityEstimate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_estimate", Help: "Estimated share of the rule's answers at least as good as the verifier's would have been (escalated answers count as good), at the threshold in effect.",
+		}, []string{"rule"}),
+		QualityLower: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_lower_bound", Help: "Lower bound of cascadeflow_quality_estimate at the rule's confidence.",
+		}, []string{"rule"}),
+		QualityUpper: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_upper_bound", Help: "Upper bound of cascadeflow_quality_estimate at the rule's confidence.",
+		}, []string{"rule"}),
+		QualityTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_target", Help: "The rule's quality target (0: none declared).",
+		}, []string{"rule"}),
+		QualityTargetMet: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_target_met", Help: "1 when the rule's quality target holds at its confidence (always 1 without a target), else 0.",
+		}, []string{"rule"}),
+		QualityThreshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_threshold", Help: "The threshold in effect (1.01: every draft is escalated).",
+		}, []string{"rule"}),
+		QualityCalibration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_calibration", Help: "1 for the reason the threshold in effect holds (configured, cold-start, calibrated, escalate-all).",
+		}, []string{"rule", "reason"}),
+		QualityCalSamples: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_calibration_samples", Help: "Samples the calibration in effect was computed from.",
+		}, []string{"rule"}),
+		QualityCalLabels: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_calibration_labels", Help: "Labelled samples (drafts compared with the verifier) the calibration in effect was computed from.",
+		}, []string{"rule"}),
+		QualitySamples: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_quality_samples_total", Help: "Samples this process added to the rule's quality loop, labelled (compared with the verifier) or not.",
+		}, []string{"rule", "labelled"}),
+		Audits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_audits_total", Help: "Drafts compared with the verifier's answer, by source (accepted: an audit; escalated: the answer the client got), comparer (exact, judge, none) and verdict (good, bad, none: not comparable, error: a call failed).",
+		}, []string{"rule", "source", "comparer", "verdict"}),
+		AuditsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_audits_skipped_total", Help: "Comparisons drawn but not made, by reason (budget: over quality.audit.maxCostShare; saturated: too many running; shutdown).",
+		}, []string{"rule", "reason"}),
+		AuditCostUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cascadeflow_audit_cost_usd_total", Help: "Spend in US dollars on calls made only to compare (audit verifier calls, pairwise judge calls), by rule. Not part of cascadeflow_cost_usd_total.",
+		}, []string{"rule"}),
+		NetSavingsUSD: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_net_savings_usd", Help: "Savings minus extra cost minus audit cost, in US dollars, by rule, since the process started.",
+		}, []string{"rule"}),
 		RulesReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_rules_reloads_total", Help: "Rules load attempts by result (ok, invalid, unchanged).",
 		}, []string{"result"}),
@@ -116,9 +180,60 @@ func New() *Metrics {
 		m.Requests, m.RequestDuration, m.InFlight,
 		m.RouteRequests, m.DraftFailures, m.SecondOpinions, m.GateScore, m.StageDuration,
 		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.ExtraCostUSD, m.UnknownPrice, m.UpstreamErrors,
+		m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityTarget, m.QualityTargetMet, m.QualityThreshold,
+		m.QualityCalibration, m.QualityCalSamples, m.QualityCalLabels, m.QualitySamples,
+		m.Audits, m.AuditsSkipped, m.AuditCostUSD, m.NetSavingsUSD,
 		m.RulesReloads, m.RulesInfo, m.RulesLoaded,
 	)
 	return m
+}
+
+// Quality is one rule's quality-loop figures, as the gauges show them.
+type Quality struct {
+	Estimate, Lower, Upper float64
+	Target                 float64
+	Met                    bool
+	Threshold              float64
+	Reason                 string
+	Samples, Labels        int
+}
+
+// SetQuality sets the quality gauges of every rule in qs (by rule name) and
+// drops those of rules no longer there.
+func (m *Metrics) SetQuality(qs map[string]Quality) {
+	for _, g := range []*prometheus.GaugeVec{m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityTarget,
+		m.QualityTargetMet, m.QualityThreshold, m.QualityCalibration, m.QualityCalSamples, m.QualityCalLabels} {
+		g.Reset()
+	}
+	for rule, q := range qs {
+		m.QualityEstimate.WithLabelValues(rule).Set(q.Estimate)
+		m.QualityLower.WithLabelValues(rule).Set(q.Lower)
+		m.QualityUpper.WithLabelValues(rule).Set(q.Upper)
+		m.QualityTarget.WithLabelValues(rule).Set(q.Target)
+		met := 0.0
+		if q.Met {
+			met = 1
+		}
+		m.QualityTargetMet.WithLabelValues(rule).Set(met)
+		m.QualityThreshold.WithLabelValues(rule).Set(q.Threshold)
+		m.QualityCalibration.WithLabelValues(rule, q.Reason).Set(1)
+		m.QualityCalSamples.WithLabelValues(rule).Set(float64(q.Samples))
+		m.QualityCalLabels.WithLabelValues(rule).Set(float64(q.Labels))
+	}
+}
+
+// Gatherer gathers the registry after refresh has updated the gauges read
+// from state (SetQuality). Gathers are serialised so one's refresh cannot
+// empty the gauges under another.
+func (m *Metrics) Gatherer(refresh func()) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		m.gatherMu.Lock()
+		defer m.gatherMu.Unlock()
+		if refresh != nil {
+			refresh()
+		}
+		return m.Registry.Gather()
+	})
 }
 
 // SetRulesHash marks hash as the one being served.

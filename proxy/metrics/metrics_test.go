@@ -90,3 +90,67 @@ func collectorHelp(t *testing.T, name string) string {
 	t.Fatalf("%s not exported", name)
 	return ""
 }
+
+// SetQuality replaces every quality gauge: a rule gone, or a reason no
+// longer in effect, leaves no series behind; Gatherer refreshes first.
+func TestSetQualityAndGatherer(t *testing.T) {
+	m := New()
+	reason := "cold-start"
+	rules := map[string]Quality{"a": {Estimate: 0.9, Lower: 0.85, Upper: 0.95, Target: 0.9, Met: false, Threshold: 0.7, Samples: 10, Labels: 4}}
+	g := m.Gatherer(func() {
+		if q, ok := rules["a"]; ok {
+			q.Reason = reason
+			rules["a"] = q
+		}
+		m.SetQuality(rules)
+	})
+	value := func(name string, labels map[string]string) (float64, bool) {
+		mfs, err := g.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		metric:
+			for _, mt := range mf.GetMetric() {
+				got := map[string]string{}
+				for _, lp := range mt.GetLabel() {
+					got[lp.GetName()] = lp.GetValue()
+				}
+				for k, v := range labels {
+					if got[k] != v {
+						continue metric
+					}
+				}
+				return mt.GetGauge().GetValue(), true
+			}
+		}
+		return 0, false
+	}
+	if v, ok := value("cascadeflow_quality_lower_bound", map[string]string{"rule": "a"}); !ok || v != 0.85 {
+		t.Errorf("lower bound %v %v", v, ok)
+	}
+	if v, ok := value("cascadeflow_quality_target_met", map[string]string{"rule": "a"}); !ok || v != 0 {
+		t.Errorf("target met %v %v", v, ok)
+	}
+	if v, ok := value("cascadeflow_quality_calibration", map[string]string{"rule": "a", "reason": "cold-start"}); !ok || v != 1 {
+		t.Errorf("calibration reason %v %v", v, ok)
+	}
+	reason = "calibrated"
+	if _, ok := value("cascadeflow_quality_calibration", map[string]string{"rule": "a", "reason": "cold-start"}); ok {
+		t.Error("the previous reason is still exported")
+	}
+	if v, ok := value("cascadeflow_quality_calibration", map[string]string{"rule": "a", "reason": "calibrated"}); !ok || v != 1 {
+		t.Errorf("new reason %v %v", v, ok)
+	}
+	delete(rules, "a")
+	rules["b"] = Quality{Threshold: 0.5, Reason: "configured", Met: true}
+	if _, ok := value("cascadeflow_quality_threshold", map[string]string{"rule": "a"}); ok {
+		t.Error("a removed rule's threshold is still exported")
+	}
+	if v, ok := value("cascadeflow_quality_threshold", map[string]string{"rule": "b"}); !ok || v != 0.5 {
+		t.Errorf("rule b threshold %v %v", v, ok)
+	}
+}

@@ -130,7 +130,7 @@ func TestPublishersWriteTheirOwnConfigMaps(t *testing.T) {
 			t.Errorf("%s: %d samples, spend %v/%v; want %d, %d/0.5", pod, len(opus.Samples), opus.Spend, opus.AuditSpend, n, n)
 		}
 		for i, s := range opus.Samples {
-			if s.Pod != pod || s.Seq != uint64(i+1) || s.Rule != "opus" || !s.Labelled {
+			if s.Pod != pod || (i > 0 && s.Seq <= opus.Samples[i-1].Seq) || s.Rule != "opus" || !s.Labelled {
 				t.Errorf("%s: sample %d is %+v", pod, i, s)
 			}
 		}
@@ -149,7 +149,7 @@ func TestPublishersWriteTheirOwnConfigMaps(t *testing.T) {
 	}
 	_, st := published(t, cs, "team-a", "my-route-quality-proxy-6f7d-aaaaa")
 	opus := st.Routes["opus"]
-	if len(opus.Samples) != 5 || opus.Samples[4].Seq != 5 || opus.Samples[4].Good || opus.Spend != 4 {
+	if len(opus.Samples) != 5 || opus.Samples[4].Seq <= opus.Samples[3].Seq || opus.Samples[4].Good || opus.Spend != 4 {
 		t.Errorf("after the second publish: %d samples, last %+v, spend %v", len(opus.Samples), opus.Samples[len(opus.Samples)-1], opus.Spend)
 	}
 }
@@ -265,11 +265,11 @@ func TestPublishCatchesUpAfterTheAPIWasDown(t *testing.T) {
 	}
 	_, st = published(t, cs, "default", "outage-quality-proxy-1")
 	got := st.Routes["opus"]
-	if len(got.Samples) != 8 || got.Samples[7].Seq != 8 || got.Spend != 3 {
+	if len(got.Samples) != 8 || got.Samples[7].Seq <= got.Samples[6].Seq || got.Spend != 3 {
 		t.Fatalf("after the outage: %d samples (want 8), spend %v (want 3)", len(got.Samples), got.Spend)
 	}
 	for i, s := range got.Samples {
-		if s.Seq != uint64(i+1) {
+		if i > 0 && s.Seq <= got.Samples[i-1].Seq {
 			t.Errorf("sample %d has sequence %d", i, s.Seq)
 		}
 	}
@@ -462,7 +462,7 @@ func TestRestartedPodContinuesWhatItPublished(t *testing.T) {
 		t.Fatalf("%d samples (want 4), spend %v (want 3)", len(got.Samples), got.Spend)
 	}
 	for i, s := range got.Samples {
-		if s.Seq != uint64(i+1) || s.Pod != "proxy-9" {
+		if (i > 0 && s.Seq <= got.Samples[i-1].Seq) || s.Pod != "proxy-9" {
 			t.Errorf("sample %d: pod %q sequence %d", i, s.Pod, s.Seq)
 		}
 	}

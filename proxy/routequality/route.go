@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/calibrate"
@@ -18,7 +19,9 @@ type Sample struct {
 	calibrate.Sample
 	Time time.Time `json:"time"`
 	Rule string    `json:"rule"`
-	// Pod and Seq identify the sample across replicas (Seq grows per pod).
+	// Pod and Seq identify the sample across replicas: Seq grows within a
+	// process and starts from the clock, so it stays unique per pod across
+	// container restarts and rebuilt routes.
 	Pod string `json:"pod,omitempty"`
 	Seq uint64 `json:"seq"`
 	// RequestHash is a SHA-256 of the request's messages, never the text.
@@ -84,6 +87,24 @@ type Verdict struct {
 	Features  []float64
 	// Scorer is the score used (ScorerGate, ScorerPrior, ScorerLearned).
 	Scorer string
+}
+
+// lastSeq is the last sample sequence number handed out in this process.
+var lastSeq atomic.Uint64
+
+func init() { lastSeq.Store(uint64(time.Now().UnixNano())) }
+
+// nextSeq returns a sequence number greater than any this process (or, the
+// clock allowing, an earlier process of the same pod) handed out.
+func nextSeq() uint64 {
+	floor := uint64(time.Now().UnixNano())
+	for {
+		cur := lastSeq.Load()
+		next := max(cur+1, floor)
+		if lastSeq.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
 }
 
 // Route is one rule's quality loop. Safe for concurrent use.
@@ -254,7 +275,7 @@ func (r *Route) Spend(usd float64, audit bool) {
 func (r *Route) Add(s Sample) {
 	r.mu.Lock()
 	r.seq++
-	s.Rule, s.Seq = r.name, r.seq
+	s.Rule, s.Seq = r.name, nextSeq()
 	if s.Time.IsZero() {
 		s.Time = time.Now()
 	}

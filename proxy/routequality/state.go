@@ -78,11 +78,6 @@ func (g *Registry) Import(st State) error {
 		}
 		r.mu.Lock()
 		r.samples = newest(rs.Samples, Window)
-		for _, s := range r.samples {
-			if s.Seq > r.seq {
-				r.seq = s.Seq
-			}
-		}
 		r.spend, r.audit = rs.Spend, rs.AuditSpend
 		if !r.remote {
 			r.cal = Calibrate(r.s, r.samples)

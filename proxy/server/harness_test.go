@@ -37,6 +37,7 @@ type harness struct {
 	loader  *rulesource.Loader
 	metrics *metrics.Metrics
 	engine  *cascade.Engine
+	auditor *cascade.Auditor
 	logs    *lockedWriter
 	srv     *server.Server
 	cancel  context.CancelFunc
@@ -88,7 +89,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, fake: fake, fakeURL: fakeURL, url: "http://" + ln.Addr().String(), loader: proxy.Loader, metrics: proxy.Metrics,
-		engine: proxy.Engine, logs: logs, srv: proxy.Server, cancel: cancel, done: make(chan error, 1)}
+		engine: proxy.Engine, auditor: proxy.Auditor, logs: logs, srv: proxy.Server, cancel: cancel, done: make(chan error, 1)}
 	wait := o.shutdownWait
 	if wait == 0 {
 		wait = 10 * time.Second

@@ -143,18 +143,21 @@ func (s *Server) runNative(c *gin.Context, q nativeQuery, stream bool) {
 	}
 	ctx := c.Request.Context()
 	recorder := s.cfg.Engine.Recorder
-	res, err := s.cfg.Engine.Run(ctx, rule, cascade.Request{Req: req, Header: http.Header{}, VerifierOnly: q.ForceDirect})
+	creq := cascade.Request{Req: req, Header: http.Header{}, VerifierOnly: q.ForceDirect}
+	res, err := s.cfg.Engine.Run(ctx, rule, creq)
 	if err != nil {
-		recorder.Finish(rule, requested, res, nil)
+		acct := recorder.Finish(rule, requested, res, nil)
 		rec.Outcome = string(res.Outcome)
 		e := llm.AsError(err)
 		nativeError(c, e.HTTPStatus(), e.Message)
+		s.answered(rule, creq, res, acct, nil)
 		return
 	}
 	if !stream {
 		acct := recorder.Finish(rule, requested, res, nil)
 		rec.Outcome = string(res.Outcome)
 		c.JSON(http.StatusOK, answer(res, res.Response.Text(), acct))
+		s.answered(rule, creq, res, acct, nil)
 		return
 	}
 	out := sse.NewWriter(c.Writer)
@@ -168,6 +171,8 @@ func (s *Server) runNative(c *gin.Context, q nativeQuery, stream bool) {
 	}
 	var text string
 	var acct cascade.Accounting
+	var streamed *llm.Response
+	defer func() { s.answered(rule, creq, res, acct, streamed) }()
 	if res.Response != nil {
 		text = res.Response.Text()
 		acct = recorder.Finish(rule, requested, res, nil)
@@ -183,6 +188,9 @@ func (s *Server) runNative(c *gin.Context, q nativeQuery, stream bool) {
 		})
 		acct = recorder.Finish(rule, requested, res, err)
 		rec.Outcome = string(res.Outcome)
+		if err == nil {
+			streamed = &llm.Response{Content: []llm.Block{{Type: llm.BlockText, Text: text}}}
+		}
 		if err != nil {
 			if llm.AsError(err).Kind != llm.ErrCanceled {
 				_ = send(gin.H{"type": "error", "content": llm.AsError(err).Message})
@@ -260,10 +268,14 @@ func (s *Server) handleStats(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{
 		"total_queries": total, "total_cost": cost, "avg_latency_ms": avg, "cascade_used_count": cascaded,
 		"models_used": models, "uptime_seconds": time.Since(startTime).Seconds(), "rules": per,
+		"quality": s.qualityStats(),
 	})
 }
 
 func (s *Server) handleStatsReset(c *gin.Context) {
 	s.cfg.Engine.Recorder.Reset()
+	if s.cfg.Auditor != nil {
+		s.cfg.Auditor.Reset()
+	}
 	c.JSON(http.StatusOK, gin.H{"message": "Stats reset successfully"})
 }

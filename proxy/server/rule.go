@@ -36,13 +36,14 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	}
 	rec := route(c)
 	eng := s.cfg.Engine
-	res, err := eng.Run(r.Context(), rule, cascade.Request{
-		Req: req, Raw: body, RawDialect: codec.Dialect(), ModelSpan: rt.ModelSpan, Header: r.Header,
-	})
+	creq := cascade.Request{Req: req, Raw: body, RawDialect: codec.Dialect(), ModelSpan: rt.ModelSpan, Header: r.Header}
+	res, err := eng.Run(r.Context(), rule, creq)
 	if err != nil {
 		// Record what was spent (the draft, a judge) even when the answer failed.
-		rec.Cascaded(res, eng.Recorder.Finish(rule, rt.Model, res, nil))
+		acct := eng.Recorder.Finish(rule, rt.Model, res, nil)
+		rec.Cascaded(res, acct)
 		writeError(w, codec, err)
+		s.answered(rule, creq, res, acct, nil)
 		return
 	}
 	answerModel := rt.Model
@@ -71,6 +72,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		resp.Model = answerModel
 		if req.Stream {
 			_ = WriteStream(r.Context(), w, codec, req, provider.Replay(resp.Events()), nil)
+			s.answered(rule, creq, res, acct, nil)
 			return
 		}
 		out, err := codec.EncodeResponse(resp)
@@ -81,18 +83,34 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(out)
+		s.answered(rule, creq, res, acct, nil)
 		return
 	}
 	// A live verifier stream: cost is known only at its end, so no cost headers.
 	defer res.Stream.Close()
+	// An escalated draft is compared with the answer the client received:
+	// keep it as it passes.
+	var relayed *llm.Accumulator
+	if s.comparesEscalated(rule, res) {
+		relayed = &llm.Accumulator{}
+	}
 	err = WriteStream(r.Context(), w, codec, req, res.Stream, func(ev *llm.Event) {
 		if ev.Type == llm.EventMessageStart && ev.Message != nil {
 			m := *ev.Message
 			m.Model = answerModel
 			ev.Message = &m
 		}
+		if relayed != nil && relayed.Add(*ev) != nil {
+			relayed = nil // not a well-formed answer: nothing to compare
+		}
 	})
-	rec.Cascaded(res, eng.Recorder.Finish(rule, rt.Model, res, err))
+	acct := eng.Recorder.Finish(rule, rt.Model, res, err)
+	rec.Cascaded(res, acct)
+	var verifier *llm.Response
+	if err == nil && relayed != nil && relayed.Complete() {
+		verifier = relayed.Response()
+	}
+	s.answered(rule, creq, res, acct, verifier)
 }
 
 // setCostHeaders reports the request's money when every price involved is known.

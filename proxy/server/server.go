@@ -77,6 +77,9 @@ type Config struct {
 	// have arrived (0: DefaultBodyReadTimeout), so a client dribbling its
 	// body cannot hold a connection forever.
 	BodyReadTimeout time.Duration
+	// Auditor feeds the rules' quality loops once a client has its answer
+	// (nil: no quality loop runs).
+	Auditor *cascade.Auditor
 }
 
 // Server is the proxy's HTTP handler.
@@ -139,11 +142,12 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) handleMetrics() gin.HandlerFunc {
-	return gin.WrapH(promhttp.HandlerFor(s.cfg.Metrics.Registry, promhttp.HandlerOpts{}))
+	return gin.WrapH(promhttp.HandlerFor(s.cfg.Metrics.Gatherer(s.refreshQuality), promhttp.HandlerOpts{}))
 }
 
-// Admin is the handler for the admin listener: probes, /metrics and
-// /debug/rules. Use it with AdminSeparate.
+// Admin is the handler for the admin listener: probes, /metrics,
+// /debug/rules and the quality samples export (served here only: samples
+// may hold prompts and answers). Use it with AdminSeparate.
 func (s *Server) Admin() http.Handler {
 	e := gin.New()
 	e.Use(gin.Recovery())
@@ -151,6 +155,7 @@ func (s *Server) Admin() http.Handler {
 	e.GET("/readyz", s.handleReady)
 	e.GET("/metrics", s.handleMetrics())
 	e.GET("/debug/rules", s.handleDebugRules)
+	e.GET("/api/quality/samples", s.handleQualitySamples)
 	return e
 }
 
@@ -192,6 +197,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownT
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	if err == nil {
+		// Audits of answers already given get what is left of the timeout.
+		s.shutdownAudits(sctx)
 		return nil
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -201,6 +208,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownT
 	// dialect (an in-band event for a stream), then close what remains.
 	s.log.Warn("shutdown timeout passed: ending open requests", "requests", s.open.Load(), "timeout", shutdownTimeout.String())
 	endAll(errShuttingDown)
+	s.shutdownAudits(base) // base is ended: the audits are canceled
 	gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer gcancel()
 	if err := hs.Shutdown(gctx); errors.Is(err, context.DeadlineExceeded) {
@@ -238,7 +246,8 @@ func (s *Server) handleDebugRules(c *gin.Context) {
 		return
 	}
 	// The set holds key sources (env names, file paths), never keys.
-	c.JSON(http.StatusOK, gin.H{"hash": snap.Hash, "loadedAt": snap.LoadedAt.UTC().Format(time.RFC3339Nano), "rules": snap.Rules})
+	c.JSON(http.StatusOK, gin.H{"hash": snap.Hash, "loadedAt": snap.LoadedAt.UTC().Format(time.RFC3339Nano), "rules": snap.Rules,
+		"quality": s.debugQuality(snap)})
 }
 
 // clientDialect guesses the dialect of a request on a shared path.

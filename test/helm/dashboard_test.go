@@ -298,6 +298,10 @@ func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
 		"cascadeflow_http_requests_total",           // errors by status
 		"cascadeflow_baseline_cost_usd_total",       // savings ratio
 		"cascadeflow_http_request_duration_seconds", // latency of every request
+		"cascadeflow_quality_estimate",              // realised quality
+		"cascadeflow_quality_target",                // against the target
+		"cascadeflow_quality_threshold",             // threshold in effect
+		"cascadeflow_audit_cost_usd_total",          // what measuring quality costs
 	} {
 		if !used[name] {
 			t.Errorf("the dashboard has no query on %s", name)
