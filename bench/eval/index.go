@@ -135,6 +135,13 @@ func (x *index) markdown() string {
 	b.WriteString("\n## Where the gate still fails, and why\n\n")
 	b.WriteString("Generated from the figures above by the same run. `bench/gateresearch/FINDINGS.md` studies the same data offline " +
 		"(signals' separating power per source, a simulated controller): read it for why a signal or a route behaves as it does.\n\n")
+	if x.Online {
+		b.WriteString("### In short\n\n")
+		for _, f := range x.summary() {
+			fmt.Fprintf(&b, "- %s\n", f)
+		}
+		b.WriteString("\n### Every miss\n\n")
+	}
 	for _, f := range x.findings() {
 		fmt.Fprintf(&b, "- %s\n", f)
 	}
@@ -150,7 +157,7 @@ func finalShort(run *onlineRun) string {
 	}
 	c := run.Final
 	if escalatesAll(c) {
-		return fmt.Sprintf("%s, escalate all", orDash(c.Reason))
+		return fmt.Sprintf("escalating everything (%s, %d labels)", orDash(c.Reason), c.Labels)
 	}
 	if c.Reason == string(calibrate.ColdStart) {
 		return fmt.Sprintf("in cold start @%s, %d labels of the %d needed", num3(c.Threshold), c.Labels, routequality.DefaultMinSamples)
@@ -311,4 +318,137 @@ func (x *index) findings() []string {
 type runBody struct {
 	file, body string
 	variants   []string
+}
+
+// summary sums the online runs up: how many met each target, how the
+// routes ended, and the structural limits the figures show.
+func (x *index) summary() []string {
+	type tally struct{ met, of int }
+	var ret, est, hind, cost, orc, esc tally
+	count := func(t *tally, m mark) {
+		if m != notApplicable {
+			t.of++
+			if m == met {
+				t.met++
+			}
+		}
+	}
+	runs, escalating, cold := 0, 0, 0
+	minLabels, maxLabels := math.MaxInt, 0
+	trivialEst, escSaves := 0, 0
+	escCost, coldRet := span{}, span{}
+	var opinionShares []string
+	var impossible []string
+	seenImpossible := map[string]bool{}
+	for _, r := range x.Reports {
+		for _, t := range r.onlineTables() {
+			runs++
+			k := len(t.All) - 1
+			m := t.Marks[k]
+			count(&ret, m.Retained)
+			count(&est, m.Estimate)
+			count(&hind, m.Hindsight)
+			count(&orc, m.Oracle)
+			count(&esc, m.Escalates)
+			for i := 0; i < k; i++ {
+				count(&cost, t.Marks[i].CostTarget)
+				g := t.All[i].Group
+				if c, ok := evaldata.CostTargets[g]; ok && t.After[i].Oracle.CostShare > c && !seenImpossible[r.File.Slug+g] {
+					seenImpossible[r.File.Slug+g] = true
+					impossible = append(impossible, fmt.Sprintf("%s %s (oracle %.3f > %.2f)", r.File.Slug, evaldata.SourceTitle(g), t.After[i].Oracle.CostShare, c))
+				}
+			}
+			c := t.Run.Final
+			switch {
+			case !t.Run.HasRoute:
+			case escalatesAll(c):
+				escalating++
+				escCost.add(t.After[k].Cost)
+				if !t.All[k].Static.VerifierAlone {
+					escSaves++
+				}
+				if m.Estimate == met && c.Estimate.Quality >= 0.999 {
+					trivialEst++
+				}
+			case c.Reason == string(calibrate.ColdStart):
+				cold++
+				coldRet.add(t.All[k].Retained)
+				minLabels, maxLabels = min(minLabels, c.Labels), max(maxLabels, c.Labels)
+			}
+			if t.Run.Variant.Opinion && t.After[k].Opinion > 0 {
+				opinionShares = append(opinionShares, fmt.Sprintf("%s, %s: %.3f (the draft: %.3f)", r.File.Slug, t.Run.Variant.Name,
+					t.After[k].Opinion, t.After[k].DraftShare))
+			}
+		}
+	}
+	frac := func(t tally) string { return fmt.Sprintf("%d of %d", t.met, t.of) }
+	out := []string{fmt.Sprintf("Targets met, route level over %d online passes: retained ≥ %.2f %s; estimate within ±%.0f points %s; "+
+		"cost ≤ %.1f× best static (retained kept) %s; ≤ oracle + %.2f at 95 %% %s; escalates where nothing saves %s. Source cost targets "+
+		"(MT-Bench ≤ %.2f, GSM8K ≤ %.2f at 95 %%): %s.", runs, evaldata.RetainedFloor, frac(ret), 100*evaldata.EstimateTolerance, frac(est),
+		evaldata.HindsightRatio, frac(hind), evaldata.OracleMargin, frac(orc), frac(esc), evaldata.CostTargets["mt_bench"], evaldata.CostTargets["gsm8k"], frac(cost))}
+	if escalating > 0 {
+		out = append(out, fmt.Sprintf("%d of %d passes ended escalating everything: the loop certified no threshold at 95 %% with its labels, "+
+			"so it sends the verifier alone (and drafts only its explore share). That holds the quality target; after the warm-up those "+
+			"passes cost %s of always-verifier (the verifier plus audits and explored drafts), %d of them on routes where a static threshold "+
+			"saves in hindsight. Their estimate is 1.000 by construction (nothing accepted): %d of them meet the estimate target that way.",
+			escalating, runs, escCost, escSaves, trivialEst))
+	}
+	if cold > 0 {
+		out = append(out, fmt.Sprintf("%d of %d passes ended still in cold start (%d–%d labels, %d needed): labels come only from audits of "+
+			"accepted drafts (rate %.2f, within the audit budget) and compared escalations, too few in %d–%d requests; meanwhile the "+
+			"configured threshold %.2f decides (retained %s on those passes).",
+			cold, runs, minLabels, maxLabels, routequality.DefaultMinSamples, onlineAuditRate, x.minRows(), x.maxRows(),
+			x.Reports[0].DefaultThreshold, coldRet))
+	}
+	if len(impossible) > 0 {
+		out = append(out, "Cost targets no cascade can meet at these prices, since even the oracle (which pays the draft on every row) is above "+
+			"them on the rows after the warm-up: "+strings.Join(impossible, ", ")+".")
+	}
+	if len(opinionShares) > 0 {
+		out = append(out, "A second opinion is paid on every drafted request; its share of always-verifier after the warm-up: "+
+			strings.Join(opinionShares, "; ")+".")
+	}
+	return out
+}
+
+func (x *index) minRows() int {
+	n := math.MaxInt
+	for _, r := range x.Reports {
+		n = min(n, r.Rows)
+	}
+	return n
+}
+
+func (x *index) maxRows() int {
+	n := 0
+	for _, r := range x.Reports {
+		n = max(n, r.Rows)
+	}
+	return n
+}
+
+// span is the range of some figures, for a summary.
+type span struct {
+	lo, hi float64
+	n      int
+}
+
+func (s *span) add(v float64) {
+	if s.n == 0 || v < s.lo {
+		s.lo = v
+	}
+	if s.n == 0 || v > s.hi {
+		s.hi = v
+	}
+	s.n++
+}
+
+func (s span) String() string {
+	if s.n == 0 {
+		return "—"
+	}
+	if s.lo == s.hi {
+		return fmt.Sprintf("%.3f", s.lo)
+	}
+	return fmt.Sprintf("%.3f–%.3f", s.lo, s.hi)
 }

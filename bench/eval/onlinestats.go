@@ -31,6 +31,8 @@ type onlineStats struct {
 	Static     staticPoint
 	Oracle     strategy
 	RandomCost float64
+	// DraftShare is the draft's cost on these rows over always-verifier.
+	DraftShare float64
 }
 
 // staticPoint is a static policy in hindsight.
@@ -83,6 +85,7 @@ func summarizeOnline(run *onlineRun, results []rowResult, group string, from int
 	b := summarize(group, rs)
 	st.Static = bestStatic(b, rs)
 	st.Oracle = b.Oracle
+	st.DraftShare = b.DraftCostShare
 	st.RandomCost = randomRouterCost(b, evaldata.QualityTarget)
 	return st
 }

@@ -72,16 +72,16 @@ type replayUpstream struct {
 	prices map[string]rules.Price
 	apiKey string
 
-	mu       sync.Mutex
-	calls    []upstreamCall
-	seq      int
-	misses   []string // requests not answered from the data (capped)
-	nMisses  int
+	mu      sync.Mutex
+	calls   []upstreamCall
+	seq     int
+	misses  []string // requests not answered from the data (capped)
+	nMisses int
 	// judgeMisses counts judge prompts the replay could not read (part of
 	// nMisses).
 	judgeMisses int
-	inflight int
-	last     time.Time
+	inflight    int
+	last        time.Time
 }
 
 // newReplayUpstream serves rows (one file) with prices by served model name.
