@@ -235,6 +235,23 @@ func TestRunWritesOutputsFromADataFile(t *testing.T) {
 	if !strings.Contains(out.String(), "== qa (2 rows) ==") {
 		t.Errorf("the table was not printed: %q", out.String())
 	}
+	readme, _ := os.ReadFile(filepath.Join(dir, "out", "README.md"))
+	for _, want := range []string{"## Online: the quality loop", "### In short", "## Where the gate still fails", "(pairs/results.md)"} {
+		if !bytes.Contains(readme, []byte(want)) {
+			t.Errorf("README.md lacks %q", want)
+		}
+	}
+	// Two variants (the rows have no other models' answers), each row once.
+	online, _ := os.ReadFile(filepath.Join(dir, "out", "pairs", "online.csv"))
+	lines := strings.Split(strings.TrimSpace(string(online)), "\n")
+	if len(lines) != 1+2*len(syntheticRows) {
+		t.Errorf("online.csv has %d lines, want %d", len(lines), 1+2*len(syntheticRows))
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "online-learned,") && !strings.HasPrefix(l, "offline-learned,") {
+			t.Errorf("online.csv line of an unexpected variant: %q", l)
+		}
+	}
 }
 
 func TestWhichAnswer(t *testing.T) {

@@ -319,3 +319,37 @@ func TestHindsightNeedsTheQualityToo(t *testing.T) {
 		t.Errorf("a route within every bound: %+v", m)
 	}
 }
+
+func TestOnlineRulesAreOneConfigurationForEveryFile(t *testing.T) {
+	withOthers, err := newFileSetup("o.jsonl", []evaldata.Row{opinionRow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := newFileSetup("p.jsonl", []evaldata.Row{greetingRow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(variantsFor(plain)); n != 2 {
+		t.Errorf("a file without other models runs %d variants, want 2", n)
+	}
+	vs := variantsFor(withOthers)
+	if len(vs) != 4 {
+		t.Fatalf("a file with other models runs %d variants, want 4", len(vs))
+	}
+	for _, f := range []*fileSetup{plain, withOthers} {
+		for _, v := range variantsFor(f) {
+			r := onlineRules(f, "http://127.0.0.1:1", v).Rules[0]
+			q := r.Quality
+			if q == nil || *q.Target != 0.95 || r.Threshold != nil || q.ColdStart != "threshold" ||
+				q.Audit == nil || *q.Audit.Rate < 0.05 || *q.Audit.Rate > 0.10 || q.Audit.Comparer != "auto" || q.Audit.Judge.Model != judgeModel {
+				t.Errorf("%s %s: quality %+v", f.Name, v.Name, q)
+			}
+			if v.Opinion != (r.SecondOpinion != nil) || (v.Opinion && r.SecondOpinion.Targets[0].Model != otherModel(0)) {
+				t.Errorf("%s %s: second opinion %+v", f.Name, v.Name, r.SecondOpinion)
+			}
+			if p, ok := r.Prices[judgeModel]; !ok || p != r.Prices[verifierModel] {
+				t.Errorf("%s: the judge is priced %+v, the verifier %+v", f.Name, p, r.Prices[verifierModel])
+			}
+		}
+	}
+}
