@@ -241,6 +241,24 @@ func TestRunWritesOutputsFromADataFile(t *testing.T) {
 			t.Errorf("README.md lacks %q", want)
 		}
 	}
+	svg, _ := os.ReadFile(filepath.Join(dir, "out", "pairs", "online.svg"))
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	lines3 := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("online.svg is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines3++
+		}
+	}
+	if lines3 != 3*2 {
+		t.Errorf("online.svg has %d lines, want one per variant in each of its 3 panels", lines3)
+	}
 	// Two variants (the rows have no other models' answers), each row once.
 	online, _ := os.ReadFile(filepath.Join(dir, "out", "pairs", "online.csv"))
 	lines := strings.Split(strings.TrimSpace(string(online)), "\n")
