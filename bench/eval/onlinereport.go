@@ -113,7 +113,7 @@ func (r *report) onlineMarkdown() string {
 		"client's answer included (the pass waits for them), over always-verifier; audit and opinion are parts of it. Escalated = the verifier " +
 		"answered after a draft; bypassed = the verifier answered without one. Best static = cheapest threshold on the gate's score keeping " +
 		"95 % on the same rows in hindsight (or the verifier alone; without a second opinion in every variant); oracle and random router " +
-		"(one model per row) at 95 % on the same rows.\n\n")
+		"(one model per row) at 95 % on the same rows. The judge is simulated from the recorded labels, a perfect judge: a real one errs.\n\n")
 	for _, t := range r.onlineTables() {
 		run := t.Run
 		fmt.Fprintf(&b, "### %s\n\n", run.Variant.Name)
