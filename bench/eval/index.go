@@ -131,8 +131,8 @@ func (x *index) markdown() string {
 	}
 
 	b.WriteString("\nThe simulated judge is a perfect one (it follows the recorded labels), so the judged comparisons here are more " +
-		"reliable than a real judge's; the exact comparer is the proxy's own. Figures with audits are therefore an upper bound on " +
-		"what the same loop learns with a real judge model.\n")
+		"reliable than a real judge's; the exact comparer is the proxy's own. The online figures therefore show the loop with ideal " +
+		"judged labels; a real judge's errors add noise to its estimate and threshold.\n")
 	b.WriteString("\nReproducibility: row orders are seeded, offline figures are exact. The proxy draws audits, judged comparisons and " +
 		"exploration from its own unseeded random source, so once those run the online figures move a little between runs.\n")
 	b.WriteString("\n## Where the gate still fails, and why\n\n")
