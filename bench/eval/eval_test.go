@@ -224,7 +224,7 @@ func TestRunWritesOutputsFromADataFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if code := realMain([]string{"-data", path, "-out", filepath.Join(dir, "out"), "-concurrency", "2"}, &out, &errOut); code != 0 {
+	if code := realMain([]string{"-data", path, "-out", filepath.Join(dir, "out"), "-concurrency", "2", "-repeats", "2"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	for _, name := range []string{"pairs/results.md", "pairs/sweep.csv", "pairs/sweep.svg", "pairs/online.csv", "pairs/online-summary.csv", "pairs/online.svg", "README.md"} {
@@ -236,7 +236,7 @@ func TestRunWritesOutputsFromADataFile(t *testing.T) {
 		t.Errorf("the table was not printed: %q", out.String())
 	}
 	readme, _ := os.ReadFile(filepath.Join(dir, "out", "README.md"))
-	for _, want := range []string{"## Online: the quality loop", "### In short", "## Where the gate still fails", "(pairs/results.md)"} {
+	for _, want := range []string{"## Online: the quality loop", "### Run to run", "### In short", "## Where the gate still fails", "(pairs/results.md)"} {
 		if !bytes.Contains(readme, []byte(want)) {
 			t.Errorf("README.md lacks %q", want)
 		}

@@ -130,11 +130,24 @@ func (x *index) markdown() string {
 		}
 	}
 
+	if x.Online && len(x.Reports) > 0 && len(x.Reports[0].spreads()) > 0 && x.Reports[0].spreads()[0].Repeats > 1 {
+		fmt.Fprintf(&b, "\n### Run to run\n\nEach variant ran %d times on the same rows in the same order (the proxy draws audits, judged "+
+			"comparisons and exploration at random); the table above is the first run. Whole route; ranges over the runs; targets met per run.\n\n",
+			x.Reports[0].spreads()[0].Repeats)
+		b.WriteString("| file | variant | retained | parity after | cost after | ended | retained ≥ floor | estimate | vs static | vs oracle | escalates |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range x.Reports {
+			for _, sp := range r.spreads() {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.File.Slug, sp.Variant, sp.Retained, sp.ParityAfter,
+					sp.Cost, endsText(sp.Ends), sp.Retain, sp.Est, sp.Hind, sp.Orc, sp.Escal)
+			}
+		}
+	}
 	b.WriteString("\nThe simulated judge is a perfect one (it follows the recorded labels), so the judged comparisons here are more " +
 		"reliable than a real judge's; the exact comparer is the proxy's own. The online figures therefore show the loop with ideal " +
 		"judged labels; a real judge's errors add noise to its estimate and threshold.\n")
 	b.WriteString("\nReproducibility: row orders are seeded, offline figures are exact. The proxy draws audits, judged comparisons and " +
-		"exploration from its own unseeded random source, so once those run the online figures move a little between runs.\n")
+		"exploration from its own unseeded random source, so the online figures move between runs (see Run to run).\n")
 	b.WriteString("\n## Where the gate still fails, and why\n\n")
 	b.WriteString("Generated from the figures above by the same run. `bench/gateresearch/FINDINGS.md` studies the same data offline " +
 		"(signals' separating power per source, a simulated controller): read it for why a signal or a route behaves as it does.\n\n")
@@ -326,16 +339,7 @@ type runBody struct {
 // summary sums the online runs up: how many met each target, how the
 // routes ended, and the structural limits the figures show.
 func (x *index) summary() []string {
-	type tally struct{ met, of int }
 	var ret, est, hind, cost, orc, esc tally
-	count := func(t *tally, m mark) {
-		if m != notApplicable {
-			t.of++
-			if m == met {
-				t.met++
-			}
-		}
-	}
 	runs, escalating, cold := 0, 0, 0
 	minLabels, maxLabels := math.MaxInt, 0
 	trivialEst, escSaves := 0, 0
@@ -344,50 +348,56 @@ func (x *index) summary() []string {
 	var impossible []string
 	seenImpossible := map[string]bool{}
 	for _, r := range x.Reports {
+		// Source cost targets, opinions and the oracle: the first run.
 		for _, t := range r.onlineTables() {
-			runs++
 			k := len(t.All) - 1
-			m := t.Marks[k]
-			count(&ret, m.Retained)
-			count(&est, m.Estimate)
-			count(&hind, m.Hindsight)
-			count(&orc, m.Oracle)
-			count(&esc, m.Escalates)
 			for i := 0; i < k; i++ {
-				count(&cost, t.Marks[i].CostTarget)
+				cost.count(t.Marks[i].CostTarget)
 				g := t.All[i].Group
 				if c, ok := evaldata.CostTargets[g]; ok && t.After[i].Oracle.CostShare > c && !seenImpossible[r.File.Slug+g] {
 					seenImpossible[r.File.Slug+g] = true
 					impossible = append(impossible, fmt.Sprintf("%s %s (oracle %.3f > %.2f)", r.File.Slug, evaldata.SourceTitle(g), t.After[i].Oracle.CostShare, c))
 				}
 			}
-			c := t.Run.Final
-			switch {
-			case !t.Run.HasRoute:
-			case escalatesAll(c):
-				escalating++
-				escCost.add(t.After[k].Cost)
-				if !t.All[k].Static.VerifierAlone {
-					escSaves++
-				}
-				if m.Estimate == met && c.Estimate.Quality >= 0.999 {
-					trivialEst++
-				}
-			case c.Reason == string(calibrate.ColdStart):
-				cold++
-				coldRet.add(t.All[k].Retained)
-				minLabels, maxLabels = min(minLabels, c.Labels), max(maxLabels, c.Labels)
-			}
 			if t.Run.Variant.Opinion && t.After[k].Opinion > 0 {
 				opinionShares = append(opinionShares, fmt.Sprintf("%s, %s: %.3f (the draft: %.3f)", r.File.Slug, t.Run.Variant.Name,
 					t.After[k].Opinion, t.After[k].DraftShare))
 			}
 		}
+		// The route-level targets and how routes ended: every repeat.
+		for _, reps := range r.Online.Repeats {
+			for _, run := range reps {
+				runs++
+				all, after, m := r.routeFigures(run)
+				ret.count(m.Retained)
+				est.count(m.Estimate)
+				hind.count(m.Hindsight)
+				orc.count(m.Oracle)
+				esc.count(m.Escalates)
+				c := run.Final
+				switch {
+				case !run.HasRoute:
+				case escalatesAll(c):
+					escalating++
+					escCost.add(after.Cost)
+					if !all.Static.VerifierAlone {
+						escSaves++
+					}
+					if m.Estimate == met && c.Estimate.Quality >= 0.999 {
+						trivialEst++
+					}
+				case c.Reason == string(calibrate.ColdStart):
+					cold++
+					coldRet.add(all.Retained)
+					minLabels, maxLabels = min(minLabels, c.Labels), max(maxLabels, c.Labels)
+				}
+			}
+		}
 	}
 	frac := func(t tally) string { return fmt.Sprintf("%d of %d", t.met, t.of) }
-	out := []string{fmt.Sprintf("Targets met, route level over %d online passes: retained ≥ %.2f %s; estimate within ±%.0f points %s; "+
+	out := []string{fmt.Sprintf("Targets met, route level over %d online passes (every variant of every file, every repeat): retained ≥ %.2f %s; estimate within ±%.0f points %s; "+
 		"cost ≤ %.1f× best static (retained kept) %s; ≤ oracle + %.2f at 95 %% %s; escalates where nothing saves %s. Source cost targets "+
-		"(MT-Bench ≤ %.2f, GSM8K ≤ %.2f at 95 %%): %s.", runs, evaldata.RetainedFloor, frac(ret), 100*evaldata.EstimateTolerance, frac(est),
+		"(MT-Bench ≤ %.2f, GSM8K ≤ %.2f at 95 %%, first run of each variant): %s.", runs, evaldata.RetainedFloor, frac(ret), 100*evaldata.EstimateTolerance, frac(est),
 		evaldata.HindsightRatio, frac(hind), evaldata.OracleMargin, frac(orc), frac(esc), evaldata.CostTargets["mt_bench"], evaldata.CostTargets["gsm8k"], frac(cost))}
 	if escalating > 0 {
 		out = append(out, fmt.Sprintf("%d of %d passes ended escalating everything: the loop certified no threshold at 95 %% with its labels, "+

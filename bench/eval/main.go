@@ -64,6 +64,7 @@ type options struct {
 	data, out   string
 	concurrency int
 	seed        uint64
+	repeats     int
 	online      bool
 }
 
@@ -76,6 +77,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&o.out, "out", "docs/eval", "output folder: README.md and one folder per data file")
 	fl.IntVar(&o.concurrency, "concurrency", 4, "requests in flight at once in the offline passes (online passes send one at a time)")
 	fl.Uint64Var(&o.seed, "seed", 1, "seed of the online passes' row orders")
+	fl.IntVar(&o.repeats, "repeats", 3, "times each online variant runs (the proxy draws audits at random); tables show the first, the spread covers all")
 	fl.BoolVar(&o.online, "online", true, "run the online passes (the quality loop)")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -114,7 +116,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", f.Name, err)
 		}
 		if o.online {
-			if rep.Online, err = measureOnline(ctx, f, o.seed, stderr, prog, rep.problem); err != nil {
+			if rep.Online, err = measureOnline(ctx, f, o.seed, o.repeats, stderr, prog, rep.problem); err != nil {
 				return fmt.Errorf("%s: %w", f.Name, err)
 			}
 		}

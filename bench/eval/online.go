@@ -121,7 +121,13 @@ type onlineRun struct {
 // onlineReport is a file's online passes.
 type onlineReport struct {
 	Seed uint64
+	// Runs are the first repeat's passes, one per variant: the tables,
+	// plots and CSV show them.
 	Runs []*onlineRun
+	// Repeats holds, per variant (in Runs' order), every repeat's pass: the
+	// same rows in the same order, run again, since the proxy draws audits
+	// and exploration at random.
+	Repeats [][]*onlineRun
 	// Warnings are things to know that are no contradiction (e.g. judge
 	// prompts the replay could not read).
 	Warnings []string
@@ -138,7 +144,7 @@ func orderOf(n int, seed uint64, salt string) []int {
 
 // measureOnline runs every variant of f's online mode. base holds the
 // offline pass's per-row results (labels, gate scores, costs).
-func measureOnline(ctx context.Context, f *fileSetup, seed uint64, proxyLog io.Writer, prog *progress, problem func(string, ...any)) (*onlineReport, error) {
+func measureOnline(ctx context.Context, f *fileSetup, seed uint64, repeats int, proxyLog io.Writer, prog *progress, problem func(string, ...any)) (*onlineReport, error) {
 	up, err := newReplayUpstream(f.Rows, f.Prices, replayKey)
 	if err != nil {
 		return nil, err
@@ -156,42 +162,60 @@ func measureOnline(ctx context.Context, f *fileSetup, seed uint64, proxyLog io.W
 	}
 	measured := orderOf(len(f.Rows), seed, f.Name+"/measured")
 	learning := orderOf(len(f.Rows), seed, f.Name+"/learning")
-	for _, v := range variantsFor(f) {
-		set := onlineRules(f, upURL, v)
-		px, err := startProxy(ctx, set, quietLogger(proxyLog))
-		if err != nil {
-			return nil, err
-		}
-		var learned *onlineRun
-		if v.Offline {
-			prog.Phase(f.Slug, "online: "+v.Name+" (learning pass)", len(f.Rows))
-			learned, err = onlinePass(ctx, f, up, px, learning, v, prog, problem, warn)
+	variants := variantsFor(f)
+	rep.Repeats = make([][]*onlineRun, len(variants))
+	for k := range max(repeats, 1) {
+		for vi, v := range variants {
+			run, err := onlineVariantRun(ctx, f, up, upURL, v, measured, learning, fmt.Sprintf("repeat %d/%d", k+1, max(repeats, 1)), proxyLog, prog, problem, warn)
 			if err != nil {
-				px.Close()
 				return nil, err
 			}
-			// A restart with the state file: a new proxy that imports the
-			// learning pass's samples and calibrates from them.
-			st := px.quality.Export()
-			px.Close()
-			if px, err = startProxy(ctx, set, quietLogger(proxyLog)); err != nil {
-				return nil, err
+			if k == 0 {
+				rep.Runs = append(rep.Runs, run)
 			}
-			if err := px.quality.Import(st); err != nil {
-				px.Close()
-				return nil, fmt.Errorf("%s: import the learning pass's state: %w", v.Name, err)
-			}
+			rep.Repeats[vi] = append(rep.Repeats[vi], run)
 		}
-		prog.Phase(f.Slug, "online: "+v.Name, len(f.Rows))
-		run, err := onlinePass(ctx, f, up, px, measured, v, prog, problem, warn)
-		px.Close()
-		if err != nil {
-			return nil, err
-		}
-		run.Learning = learned
-		rep.Runs = append(rep.Runs, run)
 	}
 	return rep, nil
+}
+
+// onlineVariantRun runs one variant once on a fresh proxy: a learning pass
+// and a restart from its state first when the variant learns offline.
+func onlineVariantRun(ctx context.Context, f *fileSetup, up *replayUpstream, upURL string, v onlineVariant, measured, learning []int,
+	repeat string, proxyLog io.Writer, prog *progress, problem, warn func(string, ...any)) (*onlineRun, error) {
+	set := onlineRules(f, upURL, v)
+	px, err := startProxy(ctx, set, quietLogger(proxyLog))
+	if err != nil {
+		return nil, err
+	}
+	var learned *onlineRun
+	if v.Offline {
+		prog.Phase(f.Slug, "online "+repeat+": "+v.Name+" (learning pass)", len(f.Rows))
+		learned, err = onlinePass(ctx, f, up, px, learning, v, prog, problem, warn)
+		if err != nil {
+			px.Close()
+			return nil, err
+		}
+		// A restart with the state file: a new proxy that imports the
+		// learning pass's samples and calibrates from them.
+		st := px.quality.Export()
+		px.Close()
+		if px, err = startProxy(ctx, set, quietLogger(proxyLog)); err != nil {
+			return nil, err
+		}
+		if err := px.quality.Import(st); err != nil {
+			px.Close()
+			return nil, fmt.Errorf("%s: import the learning pass's state: %w", v.Name, err)
+		}
+	}
+	prog.Phase(f.Slug, "online "+repeat+": "+v.Name, len(f.Rows))
+	run, err := onlinePass(ctx, f, up, px, measured, v, prog, problem, warn)
+	px.Close()
+	if err != nil {
+		return nil, err
+	}
+	run.Learning = learned
+	return run, nil
 }
 
 // routeProbe reads the eval rule's quality loop; ok false when there is

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -142,6 +143,7 @@ func (r *report) onlineMarkdown() string {
 		b.WriteString("\n")
 		b.WriteString(marksTable(t))
 	}
+	b.WriteString(r.spreadMarkdown())
 	if len(r.Online.Warnings) > 0 {
 		b.WriteString("Warnings:\n\n")
 		for _, w := range r.Online.Warnings {
@@ -274,4 +276,107 @@ func csvField(s string) string {
 		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 	}
 	return s
+}
+
+// routeFigures are a pass's figures over the whole route: every row, after
+// the warm-up, and the route-level marks.
+func (r *report) routeFigures(run *onlineRun) (all, after onlineStats, m targetMarks) {
+	all = summarizeOnline(run, r.Results, groupAll, 0)
+	after = summarizeOnline(run, r.Results, groupAll, evaldata.WarmUp)
+	return all, after, judge(run, all, after, true)
+}
+
+// variantSpread sums up every repeat of one variant.
+type variantSpread struct {
+	Variant                       string
+	Repeats                       int
+	Retained, ParityAfter, Cost   span
+	AuditAfter                    span
+	Ends                          map[string]int // final reason → passes
+	Retain, Est, Hind, Orc, Escal tally
+}
+
+// tally counts the passes a target applies to and those that met it.
+type tally struct{ met, of int }
+
+func (t *tally) count(m mark) {
+	if m != notApplicable {
+		t.of++
+		if m == met {
+			t.met++
+		}
+	}
+}
+
+func (t tally) String() string {
+	if t.of == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%d/%d", t.met, t.of)
+}
+
+// spreads sums up each variant's repeats.
+func (r *report) spreads() []variantSpread {
+	if r.Online == nil {
+		return nil
+	}
+	var out []variantSpread
+	for _, runs := range r.Online.Repeats {
+		if len(runs) == 0 {
+			continue
+		}
+		s := variantSpread{Variant: runs[0].Variant.Name, Repeats: len(runs), Ends: map[string]int{}}
+		for _, run := range runs {
+			all, after, m := r.routeFigures(run)
+			s.Retained.add(all.Retained)
+			s.ParityAfter.add(after.Parity)
+			s.Cost.add(after.Cost)
+			s.AuditAfter.add(after.Audit)
+			end := "no loop"
+			if run.HasRoute {
+				end = orDash(run.Final.Reason)
+			}
+			s.Ends[end]++
+			s.Retain.count(m.Retained)
+			s.Est.count(m.Estimate)
+			s.Hind.count(m.Hindsight)
+			s.Orc.count(m.Oracle)
+			s.Escal.count(m.Escalates)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// endsText lists how a variant's repeats ended.
+func endsText(ends map[string]int) string {
+	keys := make([]string, 0, len(ends))
+	for k := range ends {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, ends[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// spreadMarkdown is the repeats table of a file's results.md.
+func (r *report) spreadMarkdown() string {
+	sp := r.spreads()
+	if len(sp) == 0 || sp[0].Repeats < 2 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Run to run\n\nThe proxy draws audits, judged comparisons and exploration at random (unseeded), so each variant ran %d times "+
+		"on the same rows in the same order; the tables above are the first run. Whole route; ranges over the runs; targets met per run.\n\n", sp[0].Repeats)
+	b.WriteString("| variant | retained | parity after | cost after | audit after | ended | retained ≥ floor | estimate | vs static | vs oracle | escalates |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range sp {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Variant, s.Retained, s.ParityAfter, s.Cost, s.AuditAfter,
+			endsText(s.Ends), s.Retain, s.Est, s.Hind, s.Orc, s.Escal)
+	}
+	b.WriteString("\n")
+	return b.String()
 }
