@@ -202,7 +202,7 @@ func TestQualitySamplesExport(t *testing.T) {
 		t.Fatalf("export held %d samples (%v):\n%s", len(samples), err, body)
 	}
 	for i, s := range samples {
-		if s.Rule != "opus" || s.Seq != uint64(i+1) || !s.Labelled || !s.Good || len(s.RequestHash) != 64 || s.Prompt != "" {
+		if s.Rule != "opus" || (i > 0 && s.Seq <= samples[i-1].Seq) || !s.Labelled || !s.Good || len(s.RequestHash) != 64 || s.Prompt != "" {
 			t.Errorf("exported sample %d: %+v", i, s)
 		}
 	}
