@@ -344,6 +344,8 @@ func (x *index) summary() []string {
 	minLabels, maxLabels := math.MaxInt, 0
 	trivialEst, escSaves := 0, 0
 	escCost, coldRet := span{}, span{}
+	calibrated := 0
+	calRet, calParity, calEst, calCost := span{}, span{}, span{}, span{}
 	var opinionShares []string
 	var impossible []string
 	seenImpossible := map[string]bool{}
@@ -386,6 +388,12 @@ func (x *index) summary() []string {
 					if m.Estimate == met && c.Estimate.Quality >= 0.999 {
 						trivialEst++
 					}
+				case c.Reason == string(calibrate.Calibrated):
+					calibrated++
+					calRet.add(all.Retained)
+					calParity.add(after.Parity)
+					calEst.add(c.Estimate.Quality)
+					calCost.add(after.Cost)
 				case c.Reason == string(calibrate.ColdStart):
 					cold++
 					coldRet.add(all.Retained)
@@ -405,6 +413,10 @@ func (x *index) summary() []string {
 			"passes cost %s of always-verifier (the verifier plus audits and explored drafts), %d of them on routes where a static threshold "+
 			"saves in hindsight. Their estimate is 1.000 by construction (nothing accepted): %d of them meet the estimate target that way.",
 			escalating, runs, escCost, escSaves, trivialEst))
+	}
+	if calibrated > 0 {
+		out = append(out, fmt.Sprintf("%d of %d passes ended with a calibrated threshold: retained %s, parity after the warm-up %s against "+
+			"the route's estimate %s, cost after the warm-up %s.", calibrated, runs, calRet, calParity, calEst, calCost))
 	}
 	if cold > 0 {
 		out = append(out, fmt.Sprintf("%d of %d passes ended still in cold start (%d–%d labels, %d needed): labels come only from audits of "+
