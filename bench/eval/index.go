@@ -459,6 +459,9 @@ type span struct {
 }
 
 func (s *span) add(v float64) {
+	if math.IsNaN(v) {
+		return
+	}
 	if s.n == 0 || v < s.lo {
 		s.lo = v
 	}

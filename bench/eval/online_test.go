@@ -353,3 +353,16 @@ func TestOnlineRulesAreOneConfigurationForEveryFile(t *testing.T) {
 		}
 	}
 }
+
+func TestSpanSkipsUnknownFigures(t *testing.T) {
+	var s span
+	if s.String() != "—" {
+		t.Errorf("empty span %q", s)
+	}
+	s.add(math.NaN())
+	s.add(0.5)
+	s.add(0.25)
+	if s.String() != "0.250–0.500" {
+		t.Errorf("span %q, want 0.250–0.500", s)
+	}
+}
