@@ -366,3 +366,30 @@ func TestSpanSkipsUnknownFigures(t *testing.T) {
 		t.Errorf("span %q, want 0.250–0.500", s)
 	}
 }
+
+func TestRouteEstimateIsHeldToTheRequestsItCovers(t *testing.T) {
+	rows := func(good ...bool) []onlineRow {
+		var out []onlineRow
+		for i, g := range good {
+			out = append(out, onlineRow{Step: i, Good: g})
+		}
+		return out
+	}
+	learning := &onlineRun{Rows: rows(true, true, true, true)}
+	run := &onlineRun{HasRoute: true, Rows: rows(true, false, true, false), Learning: learning,
+		Final: routequality.Calibration{Samples: 8, Realised: calibrate.Estimate{Quality: 0.74}, Estimate: calibrate.Estimate{Quality: 1}}}
+	after := onlineStats{Rows: 2, Parity: 0.5}
+	est, truth, realised := routeEstimate(run, after)
+	// The samples cover both passes: 6 good of 8.
+	if !realised || est != 0.74 || truth != 0.75 {
+		t.Errorf("realised: %v, %v, %v; want 0.74 against 0.75", est, truth, realised)
+	}
+	if m := judge(run, onlineStats{Group: groupAll, Rows: 4}, after, true); m.Estimate != met {
+		t.Errorf("a realised estimate 1 point off is marked %v", m.Estimate)
+	}
+	run.Final.Samples = 0 // no realised estimate: the estimate at the threshold against the parity after the warm-up
+	est, truth, realised = routeEstimate(run, after)
+	if realised || est != 1 || truth != 0.5 {
+		t.Errorf("fallback: %v, %v, %v; want 1 against 0.5", est, truth, realised)
+	}
+}

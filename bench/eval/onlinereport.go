@@ -84,8 +84,8 @@ func finalLabel(run *onlineRun) string {
 	if escalatesAll(c) {
 		th = "never (escalate all)"
 	}
-	return fmt.Sprintf("reason %s, threshold %s, estimate %s (lower bound %s), %d labels of %d samples, target met at the declared confidence: %s",
-		orDash(c.Reason), th, num3(c.Estimate.Quality), num3(c.Estimate.Lower), c.Labels, c.Samples, yesNo(c.Met))
+	return fmt.Sprintf("reason %s, threshold %s, estimate at it %s (lower bound %s), realised %s, %d labels of %d samples, target met at the declared confidence: %s",
+		orDash(c.Reason), th, num3(c.Estimate.Quality), num3(c.Estimate.Lower), num3(c.Realised.Quality), c.Labels, c.Samples, yesNo(c.Met))
 }
 
 func orDash(s string) string {
@@ -110,7 +110,8 @@ func (r *report) onlineMarkdown() string {
 		"online-learned; only the measured pass is reported.\n\n",
 		onlineTarget, onlineAuditRate, formatThreshold(r.DefaultThreshold), otherLabel(r.File), r.Online.Seed)
 	b.WriteString("Retained = served answers' mean label / always-verifier's (the offline definition); parity = share of answers at least as " +
-		"good as the verifier's (what the route estimates); cost = every upstream call of the pass, audits and judge calls made after the " +
+		"good as the verifier's (what the route estimates: its estimate is `Calibration.Realised`, the quality its served answers delivered over " +
+		"the samples it keeps, compared with the parity of those requests, the learning pass included for offline-learned); cost = every upstream call of the pass, audits and judge calls made after the " +
 		"client's answer included (the pass waits for them), over always-verifier; audit and opinion are parts of it. Escalated = the verifier " +
 		"answered after a draft; bypassed = the verifier answered without one. Best static = cheapest threshold on the gate's score keeping " +
 		"95 % on the same rows in hindsight (or the verifier alone; without a second opinion in every variant); oracle and random router " +
@@ -128,7 +129,8 @@ func (r *report) onlineMarkdown() string {
 			after := t.After[i]
 			est := "—"
 			if all.Group == groupAll && run.HasRoute {
-				est = num3(run.Final.Estimate.Quality)
+				e, truth, _ := routeEstimate(run, t.After[i])
+				est = fmt.Sprintf("%s (vs %s)", num3(e), num3(truth))
 			}
 			for _, s := range []onlineStats{all, after} {
 				name := groupTitle(s.Group)
@@ -249,7 +251,7 @@ func (r *report) onlineSummaryCSV() string {
 			for _, s := range []onlineStats{t.All[i], t.After[i]} {
 				est := math.NaN()
 				if s.Group == groupAll && t.Run.HasRoute {
-					est = t.Run.Final.Estimate.Quality
+					est, _, _ = routeEstimate(t.Run, t.After[i])
 				}
 				fmt.Fprintf(&b, "%s,%s,%d,%d,%.4f,%.4f,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%s,%.4f,%.4f,%.4f,%s,%s,%s,%s,%s,%s,%s,%s\n",
 					t.Run.Variant.Name, s.Group, s.From, s.Rows, s.Retained, s.Parity, csvNum(est), s.Cost, s.Audit, s.Opinion, s.Escalation, s.Bypass,

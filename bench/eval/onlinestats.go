@@ -140,8 +140,8 @@ func markOf(ok bool) mark {
 type targetMarks struct {
 	// Retained: all rows keep evaldata.RetainedFloor.
 	Retained mark
-	// Estimate: the route's estimate is within EstimateTolerance of the
-	// parity it delivered after the warm-up (route level only).
+	// Estimate: the route's own estimate is within EstimateTolerance of
+	// the parity it delivered (routeEstimate; route level only).
 	Estimate mark
 	// Hindsight: cost after the warm-up ≤ HindsightRatio × best static,
 	// keeping RetainedFloor (a cheap route that lost quality does not count).
@@ -171,13 +171,48 @@ func judge(run *onlineRun, all, after onlineStats, route bool) targetMarks {
 		}
 	}
 	if route {
-		est := run.Final.Estimate.Quality
-		m.Estimate = markOf(run.HasRoute && !math.IsNaN(est) && after.Rows > 0 && math.Abs(est-after.Parity) <= evaldata.EstimateTolerance)
+		est, truth, _ := routeEstimate(run, after)
+		m.Estimate = markOf(run.HasRoute && !math.IsNaN(est) && !math.IsNaN(truth) && math.Abs(est-truth) <= evaldata.EstimateTolerance)
 		if all.Static.VerifierAlone {
 			m.Escalates = markOf(run.HasRoute && escalatesAll(run.Final))
 		}
 	}
 	return m
+}
+
+// routeEstimate is the route's own estimate of the quality it delivered
+// and the parity it is held to. With a realised estimate (the calibration's
+// Realised: the answers served, over the samples the route keeps) it is
+// compared with the parity of every request those samples cover: the pass,
+// and the learning pass before it for offline-learned. Otherwise the
+// estimate at the threshold in effect is compared with the parity delivered
+// after the warm-up.
+func routeEstimate(run *onlineRun, after onlineStats) (est, truth float64, realised bool) {
+	if !run.HasRoute {
+		return math.NaN(), math.NaN(), false
+	}
+	if run.Final.Samples > 0 && !math.IsNaN(run.Final.Realised.Quality) {
+		good, n := 0, 0
+		for _, r := range []*onlineRun{run, run.Learning} {
+			if r == nil {
+				continue
+			}
+			for _, x := range r.Rows {
+				n++
+				if x.Good {
+					good++
+				}
+			}
+		}
+		if n == 0 {
+			return run.Final.Realised.Quality, math.NaN(), true
+		}
+		return run.Final.Realised.Quality, float64(good) / float64(n), true
+	}
+	if after.Rows == 0 {
+		return run.Final.Estimate.Quality, math.NaN(), false
+	}
+	return run.Final.Estimate.Quality, after.Parity, false
 }
 
 // groupsOf lists a file's groups: every source, in order of first
