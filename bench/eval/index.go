@@ -350,7 +350,7 @@ func (x *index) summary() []string {
 	trivialEst, escSaves := 0, 0
 	escCost, coldRet := span{}, span{}
 	calibrated := 0
-	calRet, calParity, calEst, calCost := span{}, span{}, span{}, span{}
+	calRet, calParity, calEst, calCost, calTh := span{}, span{}, span{}, span{}, span{}
 	var opinionShares []string
 	var impossible []string
 	seenImpossible := map[string]bool{}
@@ -400,6 +400,7 @@ func (x *index) summary() []string {
 					e, _, _ := routeEstimate(run, after)
 					calEst.add(e)
 					calCost.add(after.Cost)
+					calTh.add(c.Threshold)
 				case c.Reason == string(calibrate.ColdStart):
 					cold++
 					coldRet.add(all.Retained)
@@ -425,8 +426,8 @@ func (x *index) summary() []string {
 		out = append(out, line)
 	}
 	if calibrated > 0 {
-		out = append(out, fmt.Sprintf("%d of %d passes ended with a calibrated threshold: retained %s, parity after the warm-up %s, "+
-			"the route's own estimate %s, cost after the warm-up %s.", calibrated, runs, calRet, calParity, calEst, calCost))
+		out = append(out, fmt.Sprintf("%d of %d passes ended with a calibrated threshold (%s): retained %s, parity after the warm-up %s, "+
+			"the route's own estimate %s, cost after the warm-up %s.", calibrated, runs, calTh, calRet, calParity, calEst, calCost))
 	}
 	if cold > 0 {
 		out = append(out, fmt.Sprintf("%d of %d passes ended still in cold start (%d–%d labels, %d needed): labels come only from audits of "+
