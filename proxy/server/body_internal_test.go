@@ -30,7 +30,8 @@ func TestReadAllGrowsToTheAnnouncedLength(t *testing.T) {
 }
 
 // The buffers a large body outgrows are reused: reading one costs about its
-// size, not a third more (64 KiB + 256 KiB + 1 MiB given up for 3 MiB).
+// size, not a third more (64 KiB + 256 KiB + 1 MiB given up for 3 MiB);
+// the bound leaves room for what the runtime allocates meanwhile.
 func TestReadAllAllocatesAboutTheBody(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector drops pooled buffers at random")
@@ -41,8 +42,8 @@ func TestReadAllAllocatesAboutTheBody(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read()                                           // fills the stage pools
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // a collection would empty the pools
+	read()                                           // fills the stage pools
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	const runs = 4
@@ -50,7 +51,7 @@ func TestReadAllAllocatesAboutTheBody(t *testing.T) {
 		read()
 	}
 	runtime.ReadMemStats(&after)
-	if perByte := float64(after.TotalAlloc-before.TotalAlloc) / runs / float64(len(body)); perByte > 1.1 {
+	if perByte := float64(after.TotalAlloc-before.TotalAlloc) / runs / float64(len(body)); perByte > 1.2 {
 		t.Errorf("reading a %d byte body allocates %.2f bytes per body byte, want about 1", len(body), perByte)
 	}
 }
