@@ -30,6 +30,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/status"
 )
 
 type options struct {
@@ -49,6 +50,7 @@ type options struct {
 	clientKeysDir   string
 	adminListen     string
 	bodyReadTimeout time.Duration
+	statusInterval  time.Duration
 	version         bool
 
 	qualityState           string
@@ -76,7 +78,8 @@ func newFlagSet(o *options, usage io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.configMapKey, "rules-configmap-key", "rules.yaml", "the ConfigMap key holding the rules")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap and --quality-publish (default: in-cluster credentials)")
 	fs.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
-	fs.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules and the probes on this separate address (keeps them off an exposed API port); empty serves them on --listen")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules, the probes and the status page (/status) on this separate address (keeps them off an exposed API port); empty serves all but the status page on --listen")
+	fs.DurationVar(&o.statusInterval, "status-interval", status.DefaultEvery, "how often the status page's charts of savings and quality are sampled")
 	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a client may take to send a request body once its headers are in (408 after)")
 	fs.StringVar(&o.qualityState, "quality-state", "", "file the rules' quality loops (samples, spend, calibrations) persist in across restarts; read after the first rules load")
 	fs.DurationVar(&o.qualityStateInterval, "quality-state-interval", qualitysync.DefaultInterval, "how often --quality-state is saved (and once more at shutdown)")
@@ -139,9 +142,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		MaxBodyBytes: o.maxBody, CORSOrigins: splitList(o.cors), AdminSeparate: o.adminListen != "",
 		BodyReadTimeout: o.bodyReadTimeout},
 		QualityState: o.qualityState, QualityStateInterval: o.qualityStateInterval,
-		QualityPublishInterval: o.qualityPublishInterval}
-	if o.qualityStateInterval < 0 || o.qualityPublishInterval < 0 {
-		return errors.New("--quality-state-interval and --quality-publish-interval must be positive (0: the default)")
+		QualityPublishInterval: o.qualityPublishInterval, StatusEvery: o.statusInterval}
+	if o.qualityStateInterval < 0 || o.qualityPublishInterval < 0 || o.statusInterval < 0 {
+		return errors.New("--quality-state-interval, --quality-publish-interval and --status-interval must be positive (0: the default)")
 	}
 	if o.qualityPublish {
 		pub, err := newPublisher(o, os.Getenv)
@@ -226,7 +229,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		admin := &http.Server{Handler: proxy.Server.Admin(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = admin.Serve(aln) }()
 		defer admin.Close() // after the API listener has drained
-		log.Info("admin endpoints listening", "addr", aln.Addr().String())
+		log.Info("admin endpoints listening", "addr", aln.Addr().String(), "status_page", "http://"+aln.Addr().String()+"/status")
+	} else {
+		log.Info("no status page: it is served on the admin listener only (--admin-listen)")
 	}
 	hash := ""
 	if snap := loader.Store.Load(); snap != nil {

@@ -132,6 +132,10 @@ const (
 	PathMessages    = "messages"
 	PathCountTokens = "count_tokens"
 	PathModels      = "models"
+	// PathResponses and PathEmbeddings are OpenAI-only: the Responses API
+	// and the Embeddings API, relayed as they are.
+	PathResponses  = "responses"
+	PathEmbeddings = "embeddings"
 )
 
 // URL returns the upstream URL for an API path kind (and an optional suffix such as a model id).
@@ -146,6 +150,10 @@ func (c *Client) URL(kind, suffix string) string {
 		p = "/v1/models"
 	case kind == PathMessages:
 		p = "/chat/completions"
+	case kind == PathResponses:
+		p = "/responses"
+	case kind == PathEmbeddings:
+		p = "/embeddings"
 	default:
 		p = "/models"
 	}

@@ -203,7 +203,7 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			return
 		case strings.HasPrefix(p, "/v1/messages"):
 			writeError(c.Writer, s.codec(llm.Anthropic), llm.Errorf(llm.ErrAuthentication, "%s", msg))
-		case strings.HasSuffix(p, "/chat/completions"):
+		case strings.HasSuffix(p, "/chat/completions") || strings.HasSuffix(p, "/responses") || strings.HasSuffix(p, "/embeddings"):
 			writeError(c.Writer, s.codec(llm.OpenAI), llm.Errorf(llm.ErrAuthentication, "%s", msg))
 		default:
 			writeError(c.Writer, s.codec(clientDialect(c.Request.Header)), llm.Errorf(llm.ErrAuthentication, "%s", msg))

@@ -84,6 +84,9 @@ type Config struct {
 	// Auditor feeds the rules' quality loops once a client has its answer
 	// (nil: no quality loop runs).
 	Auditor *cascade.Auditor
+	// StatusPage, when set, is served at /status on the admin listener
+	// (never on the API port); / redirects to it.
+	StatusPage http.Handler
 }
 
 // Server is the proxy's HTTP handler.
@@ -123,11 +126,15 @@ func New(cfg Config) (*Server, error) {
 	s.engine.ContextWithFallback = true
 	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
 
-	api := s.engine.Group("/", s.authenticate(), s.endable())
+	api := s.engine.Group("/", s.clientLatency(), s.authenticate(), s.endable())
 	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
 	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
 	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI))
 	api.POST("/chat/completions", s.handleChat(llm.OpenAI))
+	api.POST("/v1/responses", s.handleOpenAIRelay(provider.PathResponses))
+	api.POST("/responses", s.handleOpenAIRelay(provider.PathResponses))
+	api.POST("/v1/embeddings", s.handleOpenAIRelay(provider.PathEmbeddings))
+	api.POST("/embeddings", s.handleOpenAIRelay(provider.PathEmbeddings))
 	api.GET("/v1/models", s.handleModels)
 	api.GET("/v1/models/:id", s.handleModel)
 	s.engine.GET("/healthz", s.handleHealth)
@@ -150,11 +157,16 @@ func (s *Server) handleMetrics() gin.HandlerFunc {
 }
 
 // Admin is the handler for the admin listener: probes, /metrics,
-// /debug/rules and the quality samples export (served here only: samples
-// may hold prompts and answers). Use it with AdminSeparate.
+// /debug/rules, the quality samples export (served here only: samples may
+// hold prompts and answers) and the status page. Use it with AdminSeparate.
 func (s *Server) Admin() http.Handler {
 	e := gin.New()
 	e.Use(gin.Recovery())
+	if s.cfg.StatusPage != nil {
+		e.GET("/status", gin.WrapH(s.cfg.StatusPage))
+		e.HEAD("/status", gin.WrapH(s.cfg.StatusPage))
+		e.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/status") })
+	}
 	e.GET("/healthz", s.handleHealth)
 	e.GET("/readyz", s.handleReady)
 	e.GET("/metrics", s.handleMetrics())
