@@ -584,6 +584,18 @@ type ProxySpec struct {
 	// +kubebuilder:default={}
 	Service ServiceSpec `json:"service,omitempty"`
 
+	// env sets OpenTelemetry variables (names starting OTEL_) in the proxy
+	// container, e.g. OTEL_EXPORTER_OTLP_ENDPOINT to turn tracing on (see
+	// docs/tracing.md); a header with a collector token can come from a
+	// Secret (valueFrom). These override the operator's defaults
+	// (--proxy-env) of the same name.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(e, e.name.startsWith('OTEL_'))",message="only OTEL_* variables may be set"
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
 	// clientKeysSecretRef names a Secret whose values are the keys clients
 	// must present (x-api-key or Authorization: Bearer); every value of the
 	// Secret, one key per line, is accepted, and edits reach running pods

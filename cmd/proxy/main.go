@@ -21,6 +21,7 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/internal/version"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/asynclog"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/qualitysync"
@@ -31,6 +32,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/status"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 type options struct {
@@ -112,17 +114,24 @@ func main() {
 		os.Exit(code)
 	}
 
-	log := newLogger(o.logLevel, o.logFormat)
+	// Log lines (an access log line per request) are written by a goroutine
+	// of their own, so a slow stderr never holds a request.
+	sink := asynclog.New(os.Stderr, asynclog.DefaultMaxBuffered)
+	log := newLogger(o.logLevel, o.logFormat, sink)
 	log.Info("cascadeflow proxy", "version", version.String())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, log); err != nil {
+	err := run(ctx, o, log, sink)
+	stop()
+	if err != nil {
 		log.Error("proxy stopped", "error", err.Error())
+	}
+	_ = sink.Close() // the lines still buffered
+	if err != nil {
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, o options, log *slog.Logger) error {
+func run(ctx context.Context, o options, log *slog.Logger, sink *asynclog.Writer) error {
 	if o.rulesFile == "" && o.configMap == "" {
 		return errors.New("one of --rules and --rules-configmap is required")
 	}
@@ -165,6 +174,22 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			defer stopDemo()
 		}
 	}
+	tp, stopTracing, err := tracing.Setup(ctx, os.Getenv, version.String())
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		opts.Server.Tracer = tp
+		log.Info("tracing on: exporting spans over OTLP/HTTP", "endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+		defer func() {
+			// After the server drained: flush the spans still buffered.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := stopTracing(sctx); err != nil {
+				log.Warn("tracing: spans not flushed at shutdown", "error", err.Error())
+			}
+		}()
+	}
 	if o.clientKeysDir != "" {
 		keys := &clientauth.Keys{}
 		if err := keys.LoadDir(o.clientKeysDir); err != nil {
@@ -181,6 +206,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	proxy, err := app.New(opts)
 	if err != nil {
 		return err
+	}
+	if sink != nil {
+		proxy.Metrics.CountDroppedLogLines(sink.Dropped)
 	}
 	loader := proxy.Loader
 	if initial != nil {
@@ -328,16 +356,16 @@ func demoWanted(mode string, set *rules.Set) bool {
 	return true
 }
 
-func newLogger(level, format string) *slog.Logger {
+func newLogger(level, format string, out io.Writer) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: l}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+		return slog.New(slog.NewTextHandler(out, opts))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	return slog.New(slog.NewJSONHandler(out, opts))
 }
 
 func envOr(k, def string) string {

@@ -262,3 +262,13 @@ func (m *Metrics) SetRulesHash(hash string) {
 	m.RulesInfo.Reset()
 	m.RulesInfo.WithLabelValues(hash).Set(1)
 }
+
+// CountDroppedLogLines exports dropped (read when scraped) as
+// cascadeflow_log_lines_dropped_total: log lines the asynchronous log sink
+// dropped because its buffer was full. Call it once.
+func (m *Metrics) CountDroppedLogLines(dropped func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "cascadeflow_log_lines_dropped_total",
+		Help: "Log lines (mostly access log lines) dropped because the log output could not keep up and the buffer was full.",
+	}, func() float64 { return float64(dropped()) }))
+}

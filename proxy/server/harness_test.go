@@ -14,6 +14,7 @@ import (
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	ooption "github.com/openai/openai-go/v3/option"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
@@ -52,6 +53,7 @@ type harnessOptions struct {
 	clientKeys   *clientauth.Keys
 	adminApart   bool
 	bodyTimeout  time.Duration
+	tracer       trace.TracerProvider
 }
 
 // rulesTemplate is expanded with the fake's URL for {{URL}}.
@@ -75,7 +77,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 			return "", false
 		},
 		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
-			BodyReadTimeout: o.bodyTimeout},
+			BodyReadTimeout: o.bodyTimeout, Tracer: o.tracer},
 	})
 	if err != nil {
 		t.Fatal(err)

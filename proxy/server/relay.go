@@ -16,6 +16,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // relayHeaders are upstream response headers not copied to the client.
@@ -49,7 +50,7 @@ const maxRelayedBody = 64 << 20
 func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body llm.Body, onUsage func(llm.Usage), hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
 	url := p.ClientURL(kind, r.URL.RawQuery)
-	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
+	resp, stop, err := p.Send(tracing.WithModel(r.Context(), route(c).Served), http.MethodPost, url, body, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
 		writeError(w, codec, err)

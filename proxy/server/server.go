@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
@@ -46,6 +47,9 @@ type RouteRecorder struct {
 	// UpstreamIDs collects the vendor's ids of the calls made through the
 	// provider's Complete and Stream (a cascade's, a translated request's).
 	UpstreamIDs provider.RequestIDs
+	// Score is the gate's score of the draft; Scored is false when none was scored.
+	Score  float64
+	Scored bool
 }
 
 // Cascaded records what a rule's cascade spent and who answered.
@@ -59,6 +63,9 @@ func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
 		}
 	}
 	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
+	if res.Decision != nil {
+		r.Score, r.Scored = res.Decision.Score, true
+	}
 }
 
 // Config configures a Server.
@@ -87,6 +94,9 @@ type Config struct {
 	// StatusPage, when set, is served at /status on the admin listener
 	// (never on the API port); / redirects to it.
 	StatusPage http.Handler
+	// Tracer, when set, traces every request (see package tracing); nil:
+	// tracing is off and costs nothing.
+	Tracer trace.TracerProvider
 }
 
 // Server is the proxy's HTTP handler.
@@ -124,7 +134,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, engine: gin.New(), log: cfg.Log, m: cfg.Metrics}
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.ContextWithFallback = true
-	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
+	s.engine.Use(s.recoverer(), s.requestID())
+	if cfg.Tracer != nil {
+		s.engine.Use(s.traced())
+	}
+	s.engine.Use(s.accessLog(), s.cors())
 
 	api := s.engine.Group("/", s.clientLatency(), s.authenticate(), s.endable())
 	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
