@@ -101,7 +101,7 @@ verify-generated: manifests generate ## Fail when generated files differ from wh
 	  git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; fi
 
 .PHONY: eval
-eval: ## Replay the cascade-eval dev pairs through the proxy; print the table, write docs/eval/{results.md,sweep.csv,sweep.svg}. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval/pairs-dev.jsonl).
+eval: ## Replay every cascade-eval file through the proxy, static gate and online quality loop (~3 min); write docs/eval/README.md and docs/eval/<file>/. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval).
 	$(GO) run ./bench/eval -out docs/eval $(if $(EVAL_DATA),-data $(EVAL_DATA))
 
 .PHONY: bench

@@ -46,6 +46,8 @@ type passOptions struct {
 	// proxy's GET /api/stats (meanGateScore after a DELETE, one request at a
 	// time): x-cascade-score has only 3 decimals. The pass runs serially.
 	ExactScores bool
+	// Progress counts the rows replayed (nil: silent).
+	Progress *progress
 }
 
 // runPass sends every row's messages to the proxy with the official OpenAI
@@ -72,6 +74,7 @@ func runPass(ctx context.Context, rows []evaldata.Row, o passOptions) []observat
 			for i := range work {
 				if !o.ExactScores {
 					obs[i] = sendRow(ctx, &client, &rows[i], o.Stream)
+					o.Progress.Row()
 					continue
 				}
 				if err := resetStats(ctx, hc, o.ProxyURL); err != nil {
@@ -86,6 +89,7 @@ func runPass(ctx context.Context, rows []evaldata.Row, o passOptions) []observat
 					}
 					obs[i].Score = score
 				}
+				o.Progress.Row()
 			}
 		}()
 	}

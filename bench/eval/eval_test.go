@@ -35,8 +35,18 @@ var syntheticRows = []evaldata.Row{
 		Verifier: evaldata.Answer{Model: evaldata.DevVerifierModel, Text: "Paris is the capital of France.", Score: 0.9}},
 }
 
+// syntheticFile is syntheticRows as one data file.
+func syntheticFile(t *testing.T) *fileSetup {
+	t.Helper()
+	f, err := newFileSetup("synthetic.jsonl", syntheticRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func TestMeasureThroughTheProxy(t *testing.T) {
-	rep, err := measure(context.Background(), syntheticRows, 2, io.Discard)
+	rep, err := measure(context.Background(), syntheticFile(t), 2, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +118,10 @@ func TestMeasureThroughTheProxy(t *testing.T) {
 }
 
 func TestOutputsAreWellFormed(t *testing.T) {
-	rep, err := measure(context.Background(), syntheticRows, 2, io.Discard)
+	rep, err := measure(context.Background(), syntheticFile(t), 2, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep.DataFile = "synthetic.jsonl"
 	dir := t.TempDir()
 	if err := rep.write(dir); err != nil {
 		t.Fatal(err)
@@ -215,16 +224,51 @@ func TestRunWritesOutputsFromADataFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if code := realMain([]string{"-data", path, "-out", filepath.Join(dir, "out"), "-concurrency", "2"}, &out, &errOut); code != 0 {
+	if code := realMain([]string{"-data", path, "-out", filepath.Join(dir, "out"), "-concurrency", "2", "-repeats", "2"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, name := range []string{"results.md", "sweep.csv", "sweep.svg"} {
+	for _, name := range []string{"pairs/results.md", "pairs/sweep.csv", "pairs/sweep.svg", "pairs/online.csv", "pairs/online-summary.csv", "pairs/online.svg", "README.md"} {
 		if _, err := os.Stat(filepath.Join(dir, "out", name)); err != nil {
 			t.Errorf("%s not written: %v", name, err)
 		}
 	}
 	if !strings.Contains(out.String(), "== qa (2 rows) ==") {
 		t.Errorf("the table was not printed: %q", out.String())
+	}
+	readme, _ := os.ReadFile(filepath.Join(dir, "out", "README.md"))
+	for _, want := range []string{"## Online: the quality loop", "### Run to run", "### In short", "## Where the gate still fails", "(pairs/results.md)"} {
+		if !bytes.Contains(readme, []byte(want)) {
+			t.Errorf("README.md lacks %q", want)
+		}
+	}
+	svg, _ := os.ReadFile(filepath.Join(dir, "out", "pairs", "online.svg"))
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	lines3 := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("online.svg is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines3++
+		}
+	}
+	if lines3 != 3*2 {
+		t.Errorf("online.svg has %d lines, want one per variant in each of its 3 panels", lines3)
+	}
+	// Two variants (the rows have no other models' answers), each row once.
+	online, _ := os.ReadFile(filepath.Join(dir, "out", "pairs", "online.csv"))
+	lines := strings.Split(strings.TrimSpace(string(online)), "\n")
+	if len(lines) != 1+2*len(syntheticRows) {
+		t.Errorf("online.csv has %d lines, want %d", len(lines), 1+2*len(syntheticRows))
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "online-learned,") && !strings.HasPrefix(l, "offline-learned,") {
+			t.Errorf("online.csv line of an unexpected variant: %q", l)
+		}
 	}
 }
 
@@ -256,6 +300,13 @@ func TestGateFingerprintIgnoresTests(t *testing.T) {
 	}
 	write("gate.go", "package quality\n")
 	write("gate_test.go", "package quality\n")
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "loop.go"), []byte("package loop\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if gateFingerprint(dir) == gateFingerprint(dir, other) {
+		t.Error("a second directory did not change the fingerprint")
+	}
 	first := gateFingerprint(dir)
 	if len(first) != 12 {
 		t.Fatalf("fingerprint %q", first)

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
 
@@ -59,13 +58,22 @@ type report struct {
 	Default map[string]strategy
 	Exact   exactCheck
 	Checks  []checkPass
+	// Results are the rows' labels, gate scores and costs (the online
+	// mode's hindsight comes from them).
+	Results []rowResult
+	// Online are the online passes, when run.
+	Online *onlineReport
+	File   *fileSetup
 	// Problems are consistency failures (the command exits 1 when any).
-	Problems []string
+	Problems  []string
+	nProblems int
 }
 
-// measure runs all passes through the proxy and analyses them.
-func measure(ctx context.Context, rows []evaldata.Row, concurrency int, proxyLog io.Writer) (*report, error) {
-	up, err := newReplayUpstream(rows, replayKey)
+// measure runs the offline passes of one file through the proxy (the
+// static gate at fixed thresholds) and analyses them.
+func measure(ctx context.Context, f *fileSetup, concurrency int, proxyLog io.Writer, prog *progress) (*report, error) {
+	rows := f.Rows
+	up, err := newReplayUpstream(rows, f.Prices, replayKey)
 	if err != nil {
 		return nil, err
 	}
@@ -74,25 +82,22 @@ func measure(ctx context.Context, rows []evaldata.Row, concurrency int, proxyLog
 		return nil, err
 	}
 	defer stopUp()
-	px, err := startProxy(ctx, evalRules(upURL, rules.ModeCascade, nil), quietLogger(proxyLog))
+	px, err := startProxy(ctx, evalRules(f, upURL, ruleOptions{Mode: rules.ModeCascade}), quietLogger(proxyLog))
 	if err != nil {
 		return nil, err
 	}
 	defer px.Close()
 
-	rep := &report{Rows: len(rows), DefaultThreshold: rules.DefaultThreshold, Base: map[string]baselines{},
+	rep := &report{File: f, DataFile: f.Name, Rows: len(rows), DefaultThreshold: rules.DefaultThreshold, Base: map[string]baselines{},
 		Operating: map[string]operatingPoint{}, Resolution: map[string]resolution{}}
-	problem := func(format string, a ...any) {
-		if len(rep.Problems) < 50 {
-			rep.Problems = append(rep.Problems, fmt.Sprintf(format, a...))
-		}
-	}
+	problem := rep.problem
 	pass := func(name string, mode rules.Mode, threshold *float64, o passOptions) ([]observation, map[string]int, error) {
-		if err := px.Load(evalRules(upURL, mode, threshold)); err != nil {
+		if err := px.Load(evalRules(f, upURL, ruleOptions{Mode: mode, Threshold: threshold})); err != nil {
 			return nil, nil, err
 		}
 		up.counts() // reset
-		o.ProxyURL, o.Concurrency = px.URL, concurrency
+		prog.Phase(f.Slug, "offline: "+name, len(rows))
+		o.ProxyURL, o.Concurrency, o.Progress = px.URL, concurrency, prog
 		obs := runPass(ctx, rows, o)
 		rep.Requests += len(rows)
 		calls, misses := up.counts()
@@ -129,9 +134,7 @@ func measure(ctx context.Context, rows []evaldata.Row, concurrency int, proxyLog
 	escalated := 0
 	for i := range rows {
 		r := &rows[i]
-		in := evaldata.PromptTokens(r.Messages)
-		wantD := (float64(in)*evalPrices[evaldata.DevDraftModel].Input + float64(evaldata.EstimateTokens(r.Draft.Text))*evalPrices[evaldata.DevDraftModel].Output) / 1e6
-		wantV := (float64(in)*evalPrices[evaldata.DevVerifierModel].Input + float64(evaldata.EstimateTokens(r.Verifier.Text))*evalPrices[evaldata.DevVerifierModel].Output) / 1e6
+		wantD, wantV := f.draftUSD(i), f.verifierUSD(i)
 		if d := dOnly[i]; d.Outcome != outcomeDraftOnly || d.Served != servedDraft || !d.HasCost || !near(d.CostUSD, wantD) {
 			problem("draft-only: row %s: outcome %q, answer %s, cost %v (want %q, draft, %.8f)", r.ID, d.Outcome, d.Served, d.CostUSD, outcomeDraftOnly, wantD)
 		}
@@ -164,9 +167,10 @@ func measure(ctx context.Context, rows []evaldata.Row, concurrency int, proxyLog
 			problem("cascade: row %s: outcome %q but score %v vs threshold %v", r.ID, o.Outcome, o.Score, rep.DefaultThreshold)
 		}
 	}
-	if calls[evaldata.DevDraftModel] != len(rows) || calls[evaldata.DevVerifierModel] != escalated {
-		problem("cascade: the replay upstream saw %d draft and %d verifier calls; want %d and %d", calls[evaldata.DevDraftModel], calls[evaldata.DevVerifierModel], len(rows), escalated)
+	if calls[roleDraft] != len(rows) || calls[roleVerifier] != escalated {
+		problem("cascade: the replay upstream saw %d draft and %d verifier calls; want %d and %d", calls[roleDraft], calls[roleVerifier], len(rows), escalated)
 	}
+	rep.Results = results
 
 	// 2. The sweep from the default pass's scores.
 	order, groups := bySource(results)
@@ -256,6 +260,14 @@ func measure(ctx context.Context, rows []evaldata.Row, concurrency int, proxyLog
 	}
 	rep.Checks = append(rep.Checks, sc)
 	return rep, nil
+}
+
+// problem records a consistency failure (the first 50 are kept).
+func (r *report) problem(format string, a ...any) {
+	r.nProblems++
+	if len(r.Problems) < 50 {
+		r.Problems = append(r.Problems, fmt.Sprintf(format, a...))
+	}
 }
 
 func sumUSD(rs []rowResult) float64 {

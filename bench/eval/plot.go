@@ -31,7 +31,7 @@ func (r *report) svg() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", w, h)
-	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">Cascade on the dev pairs: quality against cost share over the threshold sweep</text>`+"\n", plotLeft)
+	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">%s: quality against cost share over the threshold sweep</text>`+"\n", plotLeft, html.EscapeString(r.File.title()))
 	for i, s := range r.Sources {
 		x0 := plotLeft + i*(plotPanelW+plotGap)
 		r.panel(&b, s, float64(x0), plotTop)
@@ -145,8 +145,8 @@ func (r *report) legend(b *strings.Builder, x, y int) {
 		{`<path d="M 12 -7 l 7 7 l -7 7 l -7 -7 z" fill="#1f77b4"/>`, "threshold tuned on dev for this source (cheapest ≥ 95 %)"},
 		{`<line x1="0" y1="0" x2="24" y2="0" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="6 4"/>`, "random escalation at the same rate (draft always paid)"},
 		{`<line x1="0" y1="0" x2="24" y2="0" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="1 3"/>`, "random router (one model per row)"},
-		{`<rect x="7.5" y="-4.5" width="9" height="9" fill="#ff7f0e"/>`, "always-draft (Mixtral-8x7B)"},
-		{`<rect x="7.5" y="-4.5" width="9" height="9" fill="#d62728"/>`, "always-verifier (GPT-4-turbo)"},
+		{`<rect x="7.5" y="-4.5" width="9" height="9" fill="#ff7f0e"/>`, "always-draft (" + shortModel(r.File.Draft) + ")"},
+		{`<rect x="7.5" y="-4.5" width="9" height="9" fill="#d62728"/>`, "always-verifier (" + shortModel(r.File.Verifier) + ")"},
 		{`<path d="M 12 -6 l 6 10 l -12 0 z" fill="#9467bd"/>`, "oracle (accept iff draft score ≥ verifier score)"},
 	}
 	for i, it := range items {

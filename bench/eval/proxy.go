@@ -9,15 +9,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 )
 
 // requestedModel is the model the eval's client asks for; the rule maps it
 // to the cascade.
-const requestedModel = evaldata.DevVerifierModel
+const requestedModel = verifierModel
 
 // evalRuleName names the one rule of the eval's rules file.
 const evalRuleName = "eval"
@@ -28,18 +28,24 @@ const (
 	replayKey    = "replay-key"
 )
 
-// evalPrices are the data set's prices of the two models, USD per million
-// tokens; they go into the rule's prices so the eval does not depend on the
-// proxy's built-in table.
-var evalPrices = map[string]rules.Price{
-	evaldata.DevDraftModel:    evaldata.Prices[evaldata.DevDraftModel],
-	evaldata.DevVerifierModel: evaldata.Prices[evaldata.DevVerifierModel],
+// ruleOptions are what a pass changes in the eval's rule.
+type ruleOptions struct {
+	Mode rules.Mode
+	// Threshold nil leaves the proxy's default (rules.DefaultThreshold).
+	Threshold     *float64
+	Quality       *rules.Quality
+	SecondOpinion *rules.SecondOpinion
 }
 
 // evalRules is the rules file of one pass: one rule for requestedModel with
-// draft and verifier on the replay upstream. A nil threshold leaves the
-// proxy's default (rules.DefaultThreshold).
-func evalRules(upstreamURL string, mode rules.Mode, threshold *float64) *rules.Set {
+// draft and verifier (and second opinions, judge) on the replay upstream,
+// every model priced in the rule so the eval does not depend on the proxy's
+// built-in table.
+func evalRules(f *fileSetup, upstreamURL string, o ruleOptions) *rules.Set {
+	prices := make(map[string]rules.Price, len(f.Prices))
+	for m, p := range f.Prices {
+		prices[m] = p
+	}
 	return &rules.Set{
 		Version: rules.Version,
 		Providers: []rules.Provider{{
@@ -47,13 +53,15 @@ func evalRules(upstreamURL string, mode rules.Mode, threshold *float64) *rules.S
 			APIKey: &rules.KeySource{Env: replayKeyEnv},
 		}},
 		Rules: []rules.Rule{{
-			Name:      evalRuleName,
-			Models:    []string{requestedModel},
-			Mode:      mode,
-			Draft:     rules.Target{Provider: "replay", Model: evaldata.DevDraftModel},
-			Verifier:  rules.Target{Provider: "replay", Model: evaldata.DevVerifierModel},
-			Threshold: threshold,
-			Prices:    evalPrices,
+			Name:          evalRuleName,
+			Models:        []string{requestedModel},
+			Mode:          o.Mode,
+			Draft:         rules.Target{Provider: "replay", Model: draftModel},
+			Verifier:      rules.Target{Provider: "replay", Model: verifierModel},
+			Threshold:     o.Threshold,
+			Quality:       o.Quality,
+			SecondOpinion: o.SecondOpinion,
+			Prices:        prices,
 		}},
 	}
 }
@@ -61,10 +69,11 @@ func evalRules(upstreamURL string, mode rules.Mode, threshold *float64) *rules.S
 // proxyUnderTest is the real proxy, assembled as cmd/proxy assembles it,
 // serving on a loopback port.
 type proxyUnderTest struct {
-	URL    string
-	loader *rulesource.Loader
-	cancel context.CancelFunc
-	done   chan error
+	URL     string
+	loader  *rulesource.Loader
+	quality *routequality.Registry
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 // startProxy starts the proxy with set loaded; log receives its logs.
@@ -78,7 +87,7 @@ func startProxy(ctx context.Context, set *rules.Set, log *slog.Logger) (*proxyUn
 	if err != nil {
 		return nil, fmt.Errorf("build proxy: %w", err)
 	}
-	p := &proxyUnderTest{loader: proxy.Loader, done: make(chan error, 1)}
+	p := &proxyUnderTest{loader: proxy.Loader, quality: proxy.Quality, done: make(chan error, 1)}
 	if err := p.Load(set); err != nil {
 		return nil, err
 	}
@@ -103,6 +112,14 @@ func (p *proxyUnderTest) Load(set *rules.Set) error {
 		return fmt.Errorf("load eval rules: %w", err)
 	}
 	return nil
+}
+
+// route is the eval rule's quality loop, nil when the proxy keeps none.
+func (p *proxyUnderTest) route() *routequality.Route {
+	if p.quality == nil {
+		return nil
+	}
+	return p.quality.Routes()[evalRuleName]
 }
 
 // Close stops the proxy and waits for it.

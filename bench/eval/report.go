@@ -90,8 +90,19 @@ func (r *report) rowsFor(source string) []tableRow {
 	return out
 }
 
+// meets reports whether s keeps the quality target within source's cost
+// target (sources without one: the quality target alone).
 func meets(s strategy, source string) bool {
-	return s.QualityRatio >= evaldata.QualityTarget && s.CostShare <= evaldata.CostTargets[source]
+	ct, ok := evaldata.CostTargets[source]
+	return s.QualityRatio >= evaldata.QualityTarget && (!ok || s.CostShare <= ct)
+}
+
+// targetLabel is a source's target in words.
+func targetLabel(source string) string {
+	if ct, ok := evaldata.CostTargets[source]; ok {
+		return fmt.Sprintf("≥ 95 %% at ≤ %.2f", ct)
+	}
+	return "≥ 95 % (no cost target)"
 }
 
 // shortfall describes how often and by how much the cascade is below random.
@@ -120,7 +131,7 @@ func yesNo(b bool) string {
 // text is the report printed by the command.
 func (r *report) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "cascade eval: %d rows of %s replayed through the proxy (%d requests)\n", r.Rows, r.DataFile, r.Requests)
+	fmt.Fprintf(&b, "cascade eval: %d rows of %s (%s) replayed through the proxy (%d offline requests)\n", r.Rows, r.DataFile, r.File.title(), r.Requests)
 	for _, s := range r.Sources {
 		base := r.Base[s]
 		fmt.Fprintf(&b, "\n== %s (%d rows) ==\n", evaldata.SourceTitle(s), base.Rows)
@@ -129,11 +140,11 @@ func (r *report) text() string {
 			fmt.Fprintf(&b, "%-44s %8.3f %11.1f%% %11.3f %10.1f%%\n", tr.name, tr.s.Quality, 100*tr.s.QualityRatio, tr.s.CostShare, 100*tr.s.Escalation)
 		}
 		if op, o, ok := r.operating(s); ok {
-			fmt.Fprintf(&b, "target ≥%.0f%% of verifier quality at cost share ≤%.2f: %s at @%s (%.1f%%, cost share %.3f, escalation %.1f%%)\n",
-				100*evaldata.QualityTarget, evaldata.CostTargets[s], map[bool]string{true: "MET", false: "NOT MET"}[meets(op, s)], formatThreshold(o.Threshold),
+			fmt.Fprintf(&b, "target %s: %s at @%s (%.1f%%, cost share %.3f, escalation %.1f%%)\n",
+				targetLabel(s), map[bool]string{true: "MET", false: "NOT MET"}[meets(op, s)], formatThreshold(o.Threshold),
 				100*op.QualityRatio, op.CostShare, 100*op.Escalation)
 		} else {
-			fmt.Fprintf(&b, "target ≥%.0f%% of verifier quality at cost share ≤%.2f: NOT MET (no threshold keeps ≥%.0f%%)\n", 100*evaldata.QualityTarget, evaldata.CostTargets[s], 100*evaldata.QualityTarget)
+			fmt.Fprintf(&b, "target %s: NOT MET (no threshold keeps ≥%.0f%%)\n", targetLabel(s), 100*evaldata.QualityTarget)
 		}
 		if res := r.Resolution[s]; res.GridOK {
 			fmt.Fprintf(&b, "cheapest on the 0.01 grid: @%s (cost share %.3f, escalation %.1f%%); %s scored between it and the operating threshold\n",
@@ -153,6 +164,7 @@ func (r *report) text() string {
 		fmt.Fprintf(&b, "  %s @%s%s: %d rows, %d outcome mismatches, %d score changes, %d answer changes\n",
 			kind, formatThreshold(c.Threshold), r.forLabel(c), c.Rows, c.Mismatches, c.ScoreChanged, c.TextChanged)
 	}
+	b.WriteString(r.onlineText())
 	if len(r.Problems) > 0 {
 		b.WriteString("\nCONSISTENCY PROBLEMS:\n")
 		for _, p := range r.Problems {
@@ -181,29 +193,31 @@ func (r *report) forLabel(c checkPass) string {
 func (r *report) markdown() string {
 	var b strings.Builder
 	def := formatThreshold(r.DefaultThreshold)
-	b.WriteString("# Cascade evaluation on the dev pairs\n\n")
+	fmt.Fprintf(&b, "# Cascade evaluation: %s\n\n", r.File.title())
 	b.WriteString("Made by `make eval` (`go run ./bench/eval`), which replays " +
-		fmt.Sprintf("`../shared/data/cascade-eval/%s` (%d rows; not in this repository) ", r.DataFile, r.Rows) +
-		"through the real proxy and writes this file, [`sweep.csv`](sweep.csv) and [`sweep.svg`](sweep.svg). " +
-		"The figures are those of the quality gate (`proxy/quality`) as it was when the command ran")
+		fmt.Sprintf("`%s` (%d rows; not in this repository) ", r.DataFile, r.Rows) +
+		"through the real proxy and writes this file, [`sweep.csv`](sweep.csv), [`sweep.svg`](sweep.svg) and the online mode's " +
+		"[`online.csv`](online.csv), [`online-summary.csv`](online-summary.csv) and [`online.svg`](online.svg); [the index](../README.md) " +
+		"has every file's targets. The figures are those of the gate and quality loop as they were when the command ran")
 	if r.GateHash != "" {
-		fmt.Fprintf(&b, " (gate source fingerprint `%s`: SHA-256 of `proxy/quality/*.go` without tests)", r.GateHash)
+		fmt.Fprintf(&b, " (source fingerprint `%s`: SHA-256 of the non-test Go files of %s)", r.GateHash, fingerprintDirsText())
 	}
 	b.WriteString(".\n\n")
 	b.WriteString("## How it is measured\n\n")
 	b.WriteString("- The proxy is assembled in-process exactly as `cmd/proxy` does (snapshot builder, rules loader, cascade engine, server) and " +
-		"serves on 127.0.0.1. One rule maps the requested model `gpt-4-1106-preview` to the draft `mistralai/Mixtral-8x7B-Instruct-v0.1` " +
-		"and the verifier `gpt-4-1106-preview`, both on an OpenAI-type provider pointing at a replay upstream.\n")
-	b.WriteString("- The replay upstream is an OpenAI-compatible `/v1/chat/completions` server that finds the row by the request's messages and answers " +
-		"the recorded draft text to the draft model and the recorded verifier text to the verifier model (streaming too).\n")
+		"serves on 127.0.0.1. One rule maps the requested model `verifier-model` to the draft `draft-model` and the verifier `verifier-model`, " +
+		"both on an OpenAI-type provider pointing at a replay upstream.\n")
+	fmt.Fprintf(&b, "- The replay upstream is an OpenAI-compatible `/v1/chat/completions` server that finds the row by the request's messages and answers "+
+		"`draft-model` with the recorded draft (`%s`), `verifier-model` with the recorded verifier answer (`%s`)%s, streaming too.\n",
+		r.File.Draft, r.File.Verifier, othersText(r.File))
 	b.WriteString("- Usage is estimated the same way for every model and strategy: input tokens = Σ over messages of ceil(UTF-8 bytes / 4), " +
-		"output tokens = ceil(UTF-8 bytes of the answer / 4). Prices come from the rule's `prices:`: Mixtral-8x7B $0.60/$0.60, " +
-		"GPT-4-turbo $10/$30 per million input/output tokens.\n")
+		"output tokens = ceil(UTF-8 bytes of the answer / 4). Each name is priced in the rule's `prices:` at its real model's price (" +
+		pricesText(r.File) + ", USD per million input/output tokens).\n")
 	b.WriteString("- The client is the official `openai-go/v3` SDK, one request per row. Outcome, gate score and cost are read from the " +
 		"`x-cascade-outcome`, `x-cascade-score` and `x-cascade-cost-usd` response headers; which answer came back is read from the body. " +
 		"`x-cascade-score` has 3 decimals, so the default pass also reads each row's gate score at full precision from the proxy's " +
 		"`GET /api/stats` (`meanGateScore` of the rule after a `DELETE /api/stats`, one request at a time) and checks that it rounds to the header.\n")
-	b.WriteString("- Quality of an answer = the row's `draft.score` when the draft came back, else `verifier.score` (MT-Bench: GPT-4 judge grade mapped to 0..1; " +
+	b.WriteString("- Quality of an answer = the row's `draft.score` when the draft came back, else `verifier.score` (MT-Bench: GPT-4 judge grade mapped to 0..1; exact-answer sources: 1 or 0; " +
 		"GSM8K: exact match). Cost share = cost / cost of always asking the verifier. Escalation rate = share of rows answered by the verifier.\n")
 	b.WriteString("- Always-draft and always-verifier are measured through the proxy too (rule modes `draft-only` and `verifier-only`); their per-row " +
 		"costs price the sweep. The oracle is a cascade that accepts exactly when `draft.score ≥ verifier.score` (draft always paid). " +
@@ -243,11 +257,11 @@ func (r *report) markdown() string {
 		rnd := fmt.Sprintf("%s / %s of %d thresholds", shortfall(v.BelowSameRate, v.WorstSameRate), shortfall(v.BelowSameCost, v.WorstSameCost), v.Thresholds)
 		st, op, ok := r.operating(s)
 		if !ok {
-			fmt.Fprintf(&b, "| %s | ≥ 95 %% at ≤ %.2f | none keeps ≥ 95 %% | | | | no | %s |\n", evaldata.SourceTitle(s), evaldata.CostTargets[s], rnd)
+			fmt.Fprintf(&b, "| %s | %s | none keeps ≥ 95 %% | | | | no | %s |\n", evaldata.SourceTitle(s), targetLabel(s), rnd)
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | ≥ 95 %% at ≤ %.2f | %s | %.1f %% | %.3f | %.1f %% | %s | %s |\n",
-			evaldata.SourceTitle(s), evaldata.CostTargets[s], formatThreshold(op.Threshold), 100*st.QualityRatio, st.CostShare, 100*st.Escalation, yesNo(meets(st, s)), rnd)
+		fmt.Fprintf(&b, "| %s | %s | %s | %.1f %% | %.3f | %.1f %% | %s | %s |\n",
+			evaldata.SourceTitle(s), targetLabel(s), formatThreshold(op.Threshold), 100*st.QualityRatio, st.CostShare, 100*st.Escalation, yesNo(meets(st, s)), rnd)
 	}
 
 	b.WriteString("\n## Sweep resolution: observed scores against the 0.01 grid\n\n")
@@ -318,6 +332,7 @@ func (r *report) markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(r.onlineMarkdown())
 	b.WriteString("## Caveats\n\n")
 	b.WriteString("- Token counts are estimates (the data has no usage); the same rule for every strategy keeps the comparison fair, not the absolute dollars exact.\n")
 	b.WriteString("- MT-Bench turn 2: the prompt carries the draft's own turn-1 answer; the recorded verifier answer was generated after the verifier's own turn 1. " +
@@ -328,7 +343,31 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
-// csv is docs/eval/sweep.csv.
+// othersText lists the other models a file serves.
+func othersText(f *fileSetup) string {
+	var b strings.Builder
+	for i, m := range f.Others {
+		fmt.Fprintf(&b, ", `%s` with `%s`'s", otherModel(i), m)
+	}
+	if len(f.Others) > 0 {
+		b.WriteString(" recorded answers")
+	}
+	b.WriteString(" and `judge-model` with a pairwise verdict simulated from the labels")
+	return b.String()
+}
+
+// pricesText lists a file's models with their prices.
+func pricesText(f *fileSetup) string {
+	models := append([]string{f.Draft, f.Verifier}, f.Others...)
+	var parts []string
+	for _, m := range models {
+		p := evaldata.Prices[m]
+		parts = append(parts, fmt.Sprintf("%s $%g/$%g", shortModel(m), p.Input, p.Output))
+	}
+	return strings.Join(parts, ", ") + "; the judge as the verifier"
+}
+
+// csv is sweep.csv.
 func (r *report) csv() string {
 	var b strings.Builder
 	b.WriteString("threshold,source,kind,quality,quality_ratio_vs_verifier,cost_share,escalation_rate,random_quality_at_same_rate,random_router_quality_at_same_cost\n")
@@ -352,6 +391,9 @@ func (r *report) write(dir string) error {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	files := map[string]string{"results.md": r.markdown(), "sweep.csv": r.csv(), "sweep.svg": r.svg()}
+	if r.Online != nil {
+		files["online.csv"], files["online-summary.csv"], files["online.svg"] = r.onlineCSV(), r.onlineSummaryCSV(), r.onlineSVG()
+	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)

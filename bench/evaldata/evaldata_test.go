@@ -208,3 +208,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestTargetsAreCoherent(t *testing.T) {
+	if !(RetainedFloor < QualityTarget && QualityTarget <= 1) {
+		t.Errorf("retained floor %v must sit below the quality target %v", RetainedFloor, QualityTarget)
+	}
+	for src, c := range CostTargets {
+		if c <= 0 || c >= 1 {
+			t.Errorf("%s: cost target %v is not a share of always-verifier", src, c)
+		}
+		if SourceTitle(src) == src {
+			t.Errorf("%s: a cost target for a source reports cannot name", src)
+		}
+	}
+	if CostTargets["gsm8k"] != CostTargets["gsm8k_zeroeval"] {
+		t.Error("GSM8K's cost target differs between its two samples")
+	}
+	if HindsightRatio < 1 || OracleMargin <= 0 || EstimateTolerance <= 0 || WarmUp <= 0 {
+		t.Error("a target bound is not a bound")
+	}
+}
