@@ -55,7 +55,7 @@ type RedisConfig struct {
 	DB       int
 	TLS      *tls.Config // nil: plain TCP
 	Policy   FailPolicy  // "": FailOpen
-	// Timeout bounds each Redis call (0: 200ms): a slow Redis must not stall requests.
+	// Timeout bounds each Redis call (0: 500ms): a slow Redis must not stall requests.
 	Timeout time.Duration
 }
 
@@ -98,7 +98,7 @@ func NewRedis(cfg RedisConfig, log *slog.Logger) (*Redis, error) {
 		return nil, fmt.Errorf("redis: fail policy must be %q or %q, got %q", FailOpen, FailClosed, cfg.Policy)
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 200 * time.Millisecond
+		cfg.Timeout = 500 * time.Millisecond
 	}
 	if log == nil {
 		log = slog.Default()
@@ -107,6 +107,7 @@ func NewRedis(cfg RedisConfig, log *slog.Logger) (*Redis, error) {
 		Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLSConfig: cfg.TLS,
 		DialTimeout: cfg.Timeout, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
 		MaxRetries: -1, // a failure falls back at once; retries happen per retryEvery
+		PoolSize:   64,
 		DisableIdentity: true,
 	})
 	return &Redis{c: c, policy: cfg.Policy, timeout: cfg.Timeout, log: log,
