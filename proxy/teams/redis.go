@@ -106,8 +106,8 @@ func NewRedis(cfg RedisConfig, log *slog.Logger) (*Redis, error) {
 	c := redis.NewClient(&redis.Options{
 		Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLSConfig: cfg.TLS,
 		DialTimeout: cfg.Timeout, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
-		MaxRetries: -1, // a failure falls back at once; retries happen per retryEvery
-		PoolSize:   64,
+		MaxRetries:      -1, // a failure falls back at once; retries happen per retryEvery
+		PoolSize:        64,
 		DisableIdentity: true,
 	})
 	return &Redis{c: c, policy: cfg.Policy, timeout: cfg.Timeout, log: log,

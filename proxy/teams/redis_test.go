@@ -251,7 +251,7 @@ func TestRedisFailOpenRemembersSpend(t *testing.T) {
 // The limiter's own overhead per request (admit + commit) on a loopback
 // Redis and in memory. Report p99 with -bench; the target is under 1 ms.
 func BenchmarkLimiterRedis(b *testing.B) {
-	srv := redistest.Start(b)
+	srv := redistest.StartFast(b)
 	benchLimiter(b, NewLimiter(newRedisStore(b, srv.Addr, FailOpen), nil, nil))
 }
 

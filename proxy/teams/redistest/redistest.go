@@ -15,16 +15,24 @@ import (
 
 // Server is a redis-server process the test owns.
 type Server struct {
-	Addr string
-	t    testing.TB
-	dir  string
-	port int
-	cmd  *exec.Cmd
+	Addr  string
+	fsync string // appendfsync: always (Start) or everysec (StartFast)
+	t     testing.TB
+	dir   string
+	port  int
+	cmd   *exec.Cmd
 }
 
 // Start starts a redis-server, stopped when the test ends. Without the
 // binary the test is skipped locally and fails in CI (CI installs it).
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { t.Helper(); return start(t, "always") }
+
+// StartFast starts a redis-server that fsyncs once a second, as production
+// setups usually do: for benchmarks, where an fsync per write would be
+// measured instead of the client.
+func StartFast(t testing.TB) *Server { t.Helper(); return start(t, "everysec") }
+
+func start(t testing.TB, fsync string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -38,7 +46,7 @@ func Start(t testing.TB) *Server {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), t: t, dir: t.TempDir(), port: port}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), fsync: fsync, t: t, dir: t.TempDir(), port: port}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -47,7 +55,7 @@ func Start(t testing.TB) *Server {
 func (s *Server) start() {
 	s.t.Helper()
 	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--dir", s.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+		"--dir", s.dir, "--save", "", "--appendonly", "yes", "--appendfsync", s.fsync,
 		"--daemonize", "no", "--loglevel", "warning", "--protected-mode", "no")
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
