@@ -180,6 +180,7 @@ func (s *Set) Validate() error {
 		}
 	}
 	prices(bad, "prices", s.Prices)
+	clientKeys(bad, s)
 	return errors.Join(errs...)
 }
 
