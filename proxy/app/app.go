@@ -119,6 +119,9 @@ func New(o Options) (*Proxy, error) {
 	}
 	cfg := o.Server
 	cfg.Store, cfg.Metrics, cfg.Log, cfg.Engine, cfg.Auditor = p.Loader.Store, m, log, p.Engine, p.Auditor
+	if cfg.Limiter != nil {
+		cfg.Limiter.Register(m.Registry)
+	}
 	cfg.Codecs = map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}}
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
 
 // DefaultMaxBodyBytes bounds a request body (32 MiB, as Anthropic's API).
@@ -42,6 +43,10 @@ type RouteRecorder struct {
 	CostKnown bool
 	// UpstreamRequestID is the vendor's id of the (last) upstream call, when known.
 	UpstreamRequestID string
+	// SavingsUSD is what a cascade saved against the requested model.
+	SavingsUSD float64
+	// KeyName and Team name the client key (rules' clientKeys), when limits are on.
+	KeyName, Team string
 }
 
 // Cascaded records what a rule's cascade spent and who answered.
@@ -55,6 +60,7 @@ func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
 		}
 	}
 	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
+	r.SavingsUSD = a.SavingsUSD
 }
 
 // Config configures a Server.
@@ -80,6 +86,9 @@ type Config struct {
 	// Auditor feeds the rules' quality loops once a client has its answer
 	// (nil: no quality loop runs).
 	Auditor *cascade.Auditor
+	// Limiter enforces the limits of the rules' clientKeys and attributes
+	// spend per key and team (nil: neither).
+	Limiter *teams.Limiter
 }
 
 // Server is the proxy's HTTP handler.
@@ -91,6 +100,7 @@ type Server struct {
 	m        *metrics.Metrics
 	names    meteredNameCache
 	open     atomic.Int64 // API requests being served
+	ids      atomic.Pointer[identities]
 }
 
 // New builds the handler and its routes.

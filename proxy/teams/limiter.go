@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Reason says which limit refused a request.
@@ -85,6 +87,9 @@ func NewLimiter(store Store, m *Metrics, log *slog.Logger) *Limiter {
 	}
 	return &Limiter{store: store, log: log, now: time.Now, m: m, local: map[subject]*Totals{}, soft: map[string]bool{}}
 }
+
+// Register creates the limiter's metrics on reg; call it before serving.
+func (l *Limiter) Register(reg prometheus.Registerer) { l.m = NewMetrics(reg) }
 
 // Store is where the counters are kept.
 func (l *Limiter) Store() Store { return l.store }

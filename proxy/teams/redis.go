@@ -178,6 +178,27 @@ func (s *Redis) Reconcile(ctx context.Context) error {
 	return nil
 }
 
+// Run replays local counts once Redis is back, without waiting for a
+// request, until ctx ends. What is still pending then is logged: it was
+// counted and enforced here, but Redis never saw it.
+func (s *Redis) Run(ctx context.Context) {
+	t := time.NewTicker(retryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if n := s.Pending(); n > 0 {
+				s.log.Warn("limits store: stopping with counts Redis has not seen", "counters", n)
+			}
+			return
+		case <-t.C:
+			if s.Degraded() {
+				_ = s.usable(ctx)
+			}
+		}
+	}
+}
+
 // fail switches to local counting after err.
 func (s *Redis) fail(err error) {
 	s.mu.Lock()
