@@ -22,6 +22,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
 
 // vendorKey is the key the proxy holds for the fake upstream; tests check it
@@ -52,6 +53,7 @@ type harnessOptions struct {
 	clientKeys   *clientauth.Keys
 	adminApart   bool
 	bodyTimeout  time.Duration
+	limiter      *teams.Limiter
 }
 
 // rulesTemplate is expanded with the fake's URL for {{URL}}.
@@ -75,7 +77,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 			return "", false
 		},
 		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
-			BodyReadTimeout: o.bodyTimeout},
+			BodyReadTimeout: o.bodyTimeout, Limiter: o.limiter},
 	})
 	if err != nil {
 		t.Fatal(err)
