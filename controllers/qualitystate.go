@@ -330,6 +330,9 @@ func ruleQuality(rule string, c routequality.Calibration, samples []routequality
 		Lower:         share(c.Estimate.Lower),
 		Upper:         share(c.Estimate.Upper),
 		AcceptedShare: share(c.Estimate.Accepted),
+		Realised:      share(c.Realised.Quality),
+		RealisedLower: share(c.Realised.Lower),
+		RealisedUpper: share(c.Realised.Upper),
 	}
 	if c.Target > 0 {
 		q.Target = share(c.Target)

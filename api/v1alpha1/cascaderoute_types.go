@@ -948,6 +948,22 @@ type RuleQuality struct {
 	// +optional
 	AcceptedShare *float64 `json:"acceptedShare,omitempty"`
 
+	// realised is the estimated share of the answers served (over the
+	// archived samples) at least as good as the verifier's would have been,
+	// whatever thresholds were in effect when they were served.
+	// +optional
+	Realised *float64 `json:"realised,omitempty"`
+
+	// realisedLower bounds realised from below at the rule's confidence
+	// (one-sided).
+	// +optional
+	RealisedLower *float64 `json:"realisedLower,omitempty"`
+
+	// realisedUpper bounds realised from above at the rule's confidence
+	// (one-sided).
+	// +optional
+	RealisedUpper *float64 `json:"realisedUpper,omitempty"`
+
 	// labels is the number of labelled samples (drafts compared with the verifier's answer).
 	Labels int32 `json:"labels"`
 

@@ -716,6 +716,21 @@ func (in *RuleQuality) DeepCopyInto(out *RuleQuality) {
 		*out = new(float64)
 		**out = **in
 	}
+	if in.Realised != nil {
+		in, out := &in.Realised, &out.Realised
+		*out = new(float64)
+		**out = **in
+	}
+	if in.RealisedLower != nil {
+		in, out := &in.RealisedLower, &out.RealisedLower
+		*out = new(float64)
+		**out = **in
+	}
+	if in.RealisedUpper != nil {
+		in, out := &in.RealisedUpper, &out.RealisedUpper
+		*out = new(float64)
+		**out = **in
+	}
 	if in.AuditCostUSD != nil {
 		in, out := &in.AuditCostUSD, &out.AuditCostUSD
 		*out = new(float64)

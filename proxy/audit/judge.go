@@ -15,7 +15,7 @@ import (
 
 // Completer is what the judge needs of an upstream client.
 type Completer interface {
-	Complete(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (*llm.Response, error)
+	Complete(ctx context.Context, req *llm.Request, raw llm.Body, clientHeader http.Header) (*llm.Response, error)
 }
 
 // Judge is a pairwise judge model.

@@ -27,7 +27,7 @@ type fakeJudge struct {
 	reqs []*llm.Request
 }
 
-func (f *fakeJudge) Complete(ctx context.Context, req *llm.Request, raw []byte, h http.Header) (*llm.Response, error) {
+func (f *fakeJudge) Complete(ctx context.Context, req *llm.Request, raw llm.Body, h http.Header) (*llm.Response, error) {
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()

@@ -6,7 +6,6 @@
 package cascade
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,8 +27,8 @@ import (
 type Provider interface {
 	Name() string
 	Dialect() llm.Dialect
-	Complete(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (*llm.Response, error)
-	Stream(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (llm.Stream, error)
+	Complete(ctx context.Context, req *llm.Request, raw llm.Body, clientHeader http.Header) (*llm.Response, error)
+	Stream(ctx context.Context, req *llm.Request, raw llm.Body, clientHeader http.Header) (llm.Stream, error)
 }
 
 // Outcome says how a request was answered.
@@ -293,7 +292,7 @@ func (e *Engine) draft(ctx context.Context, rule *CompiledRule, r Request, res *
 }
 
 // collect streams a request and accumulates it into a response.
-func collect(ctx context.Context, p Provider, req *llm.Request, raw []byte, h http.Header) (*llm.Response, error) {
+func collect(ctx context.Context, p Provider, req *llm.Request, raw llm.Body, h http.Header) (*llm.Response, error) {
 	s, err := p.Stream(ctx, req, raw, h)
 	if err != nil {
 		return nil, err
@@ -422,24 +421,24 @@ func (m *meteredStream) Close() error {
 // billing block stripped for non-Anthropic upstreams). Either way the
 // history's thinking blocks are restored or removed for model (see
 // thinking.go); owner is the verifier, whose blocks are not marked.
-func target(r Request, p Provider, model, owner string) (*llm.Request, []byte) {
+func target(r Request, p Provider, model, owner string) (*llm.Request, llm.Body) {
 	req := *r.Req
 	req.Model = model
 	decide := thinkingPolicy(model, owner)
 	if p.Dialect() == r.RawDialect && r.Raw != nil {
-		raw := r.Raw // shared, never written: a target asking for the requested model (often the verifier) costs no copy
-		if q := jsonfield.QuoteString(model); !bytes.Equal(raw[r.ModelSpan.Start:r.ModelSpan.End], q) {
-			raw = jsonfield.Replace(raw, r.ModelSpan, q)
-		}
+		raw := r.Raw // shared, never written
+		edited := raw
 		switch {
 		case r.RawDialect == llm.Anthropic:
-			raw = anthropic.FilterHistory(raw, decide)
+			edited = anthropic.FilterHistory(raw, decide)
 		case req.Stream:
 			// The usage chunk lets the accounting price the stream; the client sees
 			// it only if it asked (streams are re-encoded from its own request).
-			raw = openai.WithStreamUsage(raw)
+			edited = openai.WithStreamUsage(raw)
 		}
-		return &req, raw
+		// The model is spliced in, not copied in: the rest of a large body is
+		// sent from the client's bytes.
+		return &req, jsonfield.SpliceString(raw, edited, r.ModelSpan, "model", model)
 	}
 	filterThinking(&req, decide)
 	if p.Dialect() != llm.Anthropic {

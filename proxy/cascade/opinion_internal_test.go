@@ -14,10 +14,10 @@ type dialectOnly llm.Dialect
 
 func (d dialectOnly) Name() string         { return "p" }
 func (d dialectOnly) Dialect() llm.Dialect { return llm.Dialect(d) }
-func (dialectOnly) Complete(_ context.Context, _ *llm.Request, _ []byte, _ http.Header) (*llm.Response, error) {
+func (dialectOnly) Complete(_ context.Context, _ *llm.Request, _ llm.Body, _ http.Header) (*llm.Response, error) {
 	panic("not called")
 }
-func (dialectOnly) Stream(_ context.Context, _ *llm.Request, _ []byte, _ http.Header) (llm.Stream, error) {
+func (dialectOnly) Stream(_ context.Context, _ *llm.Request, _ llm.Body, _ http.Header) (llm.Stream, error) {
 	panic("not called")
 }
 

@@ -30,12 +30,12 @@ var _ cascade.Provider = (*fakeProvider)(nil)
 func (p *fakeProvider) Name() string         { return p.name }
 func (p *fakeProvider) Dialect() llm.Dialect { return llm.Anthropic }
 
-func (p *fakeProvider) Complete(ctx context.Context, req *llm.Request, _ []byte, _ http.Header) (*llm.Response, error) {
+func (p *fakeProvider) Complete(ctx context.Context, req *llm.Request, _ llm.Body, _ http.Header) (*llm.Response, error) {
 	p.called(req)
 	return p.reply(ctx, req)
 }
 
-func (p *fakeProvider) Stream(ctx context.Context, req *llm.Request, _ []byte, _ http.Header) (llm.Stream, error) {
+func (p *fakeProvider) Stream(ctx context.Context, req *llm.Request, _ llm.Body, _ http.Header) (llm.Stream, error) {
 	p.called(req)
 	p.mu.Lock()
 	p.streamed++

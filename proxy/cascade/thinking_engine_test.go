@@ -215,7 +215,7 @@ func TestFakeRejectsForeignSignatures(t *testing.T) {
 		`{"role":"assistant","content":[{"type":"thinking","thinking":"x","signature":"`+fakeupstream.Signature(haiku, "x")+`"},{"type":"text","text":"hello"}]}`,
 		`{"role":"user","content":"again"}`)
 	b = strings.Replace(b, `"stream":true`, `"stream":false`, 1)
-	_, err := r.client.Complete(context.Background(), &llm.Request{Model: opus}, []byte(b), http.Header{})
+	_, err := r.client.Complete(context.Background(), &llm.Request{Model: opus}, llm.BodyOf([]byte(b)), http.Header{})
 	if llm.AsError(err).Kind != llm.ErrInvalidRequest || !strings.Contains(err.Error(), "signature") {
 		t.Fatalf("a haiku-signed block sent to opus: err = %v, want a 400 about the signature", err)
 	}

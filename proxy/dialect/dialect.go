@@ -17,6 +17,8 @@ type Codec interface {
 
 	// DecodeRequest parses a client's request body. Problems are *llm.Error of
 	// kind invalid_request whose Message (and Param) names the offending field.
+	// The request may share body's bytes (raw blocks, tool inputs) rather
+	// than copy them: body must not change while the request is in use.
 	DecodeRequest(body []byte) (*llm.Request, error)
 	// EncodeRequest writes a canonical request for an upstream of this format.
 	EncodeRequest(r *llm.Request) ([]byte, error)

@@ -193,6 +193,32 @@ func Replace(body []byte, s Span, value []byte) []byte {
 	return append(out, body[s.End:]...)
 }
 
+// Splice is Replace without the copy: the edited body as the three parts
+// to write one after the other, the first and last sharing body's bytes.
+func Splice(body []byte, s Span, value []byte) [][]byte {
+	return [][]byte{body[:s.Start:s.Start], value, body[s.End:]}
+}
+
+// SpliceString sets the top-level member key of edited to the JSON string
+// value, as parts to write in order (see Splice). edited is body itself or
+// an edited copy of it (what an edit that leaves an unchanged body alone
+// returns); span locates the member's value in body and is looked up again
+// in a copy. edited is the only part when it already holds value or has no
+// member key.
+func SpliceString(body, edited []byte, span Span, key, value string) [][]byte {
+	if len(edited) != len(body) || len(body) > 0 && &edited[0] != &body[0] {
+		var ok bool
+		if span, ok = Member(edited, key); !ok {
+			return [][]byte{edited}
+		}
+	}
+	q := QuoteString(value)
+	if bytes.Equal(edited[span.Start:span.End], q) {
+		return [][]byte{edited}
+	}
+	return Splice(edited, span, q)
+}
+
 // QuoteString encodes s as a JSON string.
 func QuoteString(s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals

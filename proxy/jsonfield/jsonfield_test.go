@@ -211,6 +211,9 @@ func TestReplaceSpanEdges(t *testing.T) {
 		if got := string(Replace(body, tt.s, []byte(tt.v))); got != tt.want {
 			t.Errorf("Replace(%v, %q) = %q, want %q", tt.s, tt.v, got, tt.want)
 		}
+		if got := string(bytes.Join(Splice(body, tt.s, []byte(tt.v)), nil)); got != tt.want {
+			t.Errorf("Splice(%v, %q) = %q, want %q", tt.s, tt.v, got, tt.want)
+		}
 	}
 	if string(body) != "0123456789" {
 		t.Errorf("input modified: %q", body)
@@ -520,4 +523,36 @@ func FuzzElements(f *testing.F) {
 			t.Fatalf("JoinArray made invalid JSON %q", joined)
 		}
 	})
+}
+
+func TestSpliceSharesWithoutExposing(t *testing.T) {
+	body := []byte(`{"model":"a","x":1}`)
+	parts := Splice(body, Span{9, 12}, []byte(`"bb"`))
+	if &parts[2][0] != &body[12] {
+		t.Error("the tail was copied, want it shared with the body")
+	}
+	_ = append(parts[0], "XXX"...) // a careless append must not write into the body
+	if string(body) != `{"model":"a","x":1}` {
+		t.Errorf("body modified: %s", body)
+	}
+}
+
+func TestSpliceString(t *testing.T) {
+	body := []byte(`{"model":"a","stream":true}`)
+	span, _ := Member(body, "model")
+	join := func(p [][]byte) string { return string(bytes.Join(p, nil)) }
+	if got := SpliceString(body, body, span, "model", "b"); join(got) != `{"model":"b","stream":true}` || &got[2][0] != &body[12] {
+		t.Errorf("rename of the body itself = %q, want the tail shared", join(got))
+	}
+	if got := SpliceString(body, body, span, "model", "a"); len(got) != 1 || &got[0][0] != &body[0] {
+		t.Errorf("same model: %d parts, want the body alone", len(got))
+	}
+	// An edited copy has the model elsewhere: the span is looked up again.
+	edited := []byte(`{"x":[1,2,3],"model":"a","stream":true}`)
+	if got := join(SpliceString(body, edited, span, "model", "b")); got != `{"x":[1,2,3],"model":"b","stream":true}` {
+		t.Errorf("rename of an edited copy = %s", got)
+	}
+	if got := join(SpliceString(body, []byte(`{"x":1}`), span, "model", "b")); got != `{"x":1}` {
+		t.Errorf("copy without the member = %s, want it unchanged", got)
+	}
 }

@@ -42,6 +42,7 @@ type Metrics struct {
 	// as audits run.
 	QualityEstimate    *prometheus.GaugeVec   // rule: estimated share of answers at least as good as the verifier's
 	QualityLower       *prometheus.GaugeVec   // rule: its lower bound at the rule's confidence
+	QualityRealised    *prometheus.GaugeVec   // rule, bound: the quality the served answers delivered
 	QualityUpper       *prometheus.GaugeVec   // rule: its upper bound
 	QualityTarget      *prometheus.GaugeVec   // rule: the declared target (0: none)
 	QualityTargetMet   *prometheus.GaugeVec   // rule: 1 when the target holds at the declared confidence
@@ -131,6 +132,9 @@ func New() *Metrics {
 		QualityUpper: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cascadeflow_quality_upper_bound", Help: "Upper bound of cascadeflow_quality_estimate at the rule's confidence.",
 		}, []string{"rule"}),
+		QualityRealised: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cascadeflow_quality_realised", Help: "Estimated share of the answers served (over the samples kept) at least as good as the verifier's would have been, whatever thresholds were in effect; bound: estimate, lower or upper (at the rule's confidence).",
+		}, []string{"rule", "bound"}),
 		QualityTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cascadeflow_quality_target", Help: "The rule's quality target (0: none declared).",
 		}, []string{"rule"}),
@@ -180,7 +184,7 @@ func New() *Metrics {
 		m.Requests, m.RequestDuration, m.InFlight,
 		m.RouteRequests, m.DraftFailures, m.SecondOpinions, m.GateScore, m.StageDuration,
 		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.ExtraCostUSD, m.UnknownPrice, m.UpstreamErrors,
-		m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityTarget, m.QualityTargetMet, m.QualityThreshold,
+		m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityRealised, m.QualityTarget, m.QualityTargetMet, m.QualityThreshold,
 		m.QualityCalibration, m.QualityCalSamples, m.QualityCalLabels, m.QualitySamples,
 		m.Audits, m.AuditsSkipped, m.AuditCostUSD, m.NetSavingsUSD,
 		m.RulesReloads, m.RulesInfo, m.RulesLoaded,
@@ -191,17 +195,19 @@ func New() *Metrics {
 // Quality is one rule's quality-loop figures, as the gauges show them.
 type Quality struct {
 	Estimate, Lower, Upper float64
-	Target                 float64
-	Met                    bool
-	Threshold              float64
-	Reason                 string
-	Samples, Labels        int
+	// Realised, RealisedLower and RealisedUpper: the served answers' quality.
+	Realised, RealisedLower, RealisedUpper float64
+	Target                                 float64
+	Met                                    bool
+	Threshold                              float64
+	Reason                                 string
+	Samples, Labels                        int
 }
 
 // SetQuality sets the quality gauges of every rule in qs (by rule name) and
 // drops those of rules no longer there.
 func (m *Metrics) SetQuality(qs map[string]Quality) {
-	for _, g := range []*prometheus.GaugeVec{m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityTarget,
+	for _, g := range []*prometheus.GaugeVec{m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityRealised, m.QualityTarget,
 		m.QualityTargetMet, m.QualityThreshold, m.QualityCalibration, m.QualityCalSamples, m.QualityCalLabels} {
 		g.Reset()
 	}
@@ -209,6 +215,9 @@ func (m *Metrics) SetQuality(qs map[string]Quality) {
 		m.QualityEstimate.WithLabelValues(rule).Set(q.Estimate)
 		m.QualityLower.WithLabelValues(rule).Set(q.Lower)
 		m.QualityUpper.WithLabelValues(rule).Set(q.Upper)
+		m.QualityRealised.WithLabelValues(rule, "estimate").Set(q.Realised)
+		m.QualityRealised.WithLabelValues(rule, "lower").Set(q.RealisedLower)
+		m.QualityRealised.WithLabelValues(rule, "upper").Set(q.RealisedUpper)
 		m.QualityTarget.WithLabelValues(rule).Set(q.Target)
 		met := 0.0
 		if q.Met {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -115,7 +116,7 @@ func TestIdleTimeoutIgnoresSlowReader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, stop, err := c.Send(ctx, http.MethodPost, c.URL(provider.PathMessages, ""),
-		[]byte(`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`), http.Header{})
+		llm.BodyOf([]byte(`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)), http.Header{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestHardeningOwnKeyRequestCarriesNoClientSteering(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, stop, err := c.Send(ctx, http.MethodPost, c.ClientURL(provider.PathMessages, "api-version=evil&beta=true"),
-		[]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`), clientHeaders())
+		llm.BodyOf([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)), clientHeaders())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestPassthroughAuthKeepsClientHeadersAndQuery(t *testing.T) {
 	h := clientHeaders()
 	h.Set("Authorization", "Bearer client-token")
 	resp, stop, err := c.Send(ctx, http.MethodPost, c.ClientURL(provider.PathMessages, "beta=true"),
-		[]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`), h)
+		llm.BodyOf([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)), h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,5 +216,38 @@ func TestPassthroughAuthKeepsClientHeadersAndQuery(t *testing.T) {
 	got := fake.Requests()[0]
 	if got.Header.Get("Openai-Organization") != "org-attacker" || got.Query.Get("beta") != "true" {
 		t.Errorf("pass-through lost the client's organization or query: %v %v", got.Header, got.Query)
+	}
+}
+
+// A body in parts reaches the upstream as one body, its length announced.
+func TestSendWritesBodyParts(t *testing.T) {
+	c, fake := newClient(t, rules.Anthropic, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	whole := `{"model":"claude-haiku-5-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
+	parts := llm.Body{[]byte(`{"model":`), []byte(`"claude-haiku-5-5"`), []byte(`,"max_tokens":10,`), nil,
+		[]byte(`"messages":[{"role":"user","content":"hi"}]}`)}
+	for range 2 { // the parts are not consumed by a send
+		resp, stop, err := c.Send(ctx, http.MethodPost, c.URL(provider.PathMessages, ""), parts, http.Header{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		stop()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	for _, got := range fake.Requests() {
+		if string(got.Body) != whole {
+			t.Errorf("upstream got %s, want %s", got.Body, whole)
+		}
+		if cl := got.Header.Get("Content-Length"); cl != strconv.Itoa(len(whole)) {
+			t.Errorf("Content-Length %q, want %d", cl, len(whole))
+		}
+	}
+	if n := len(fake.Requests()); n != 2 {
+		t.Errorf("%d requests, want 2", n)
 	}
 }

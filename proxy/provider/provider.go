@@ -5,7 +5,6 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -162,14 +161,15 @@ var hopHeaders = map[string]bool{
 	"X-Api-Key": true, "Authorization": true, "Api-Key": true, "Cookie": true,
 }
 
-// Send issues one request to the upstream: method, url, body, and the
-// client's headers filtered and re-authenticated for this provider. The
+// Send issues one request to the upstream: method, url, body (written part
+// by part, never joined), and the client's headers filtered and
+// re-authenticated for this provider. The
 // returned response's status is not checked. The provider's timeout bounds
 // the wait for response headers; its idle timeout then bounds every wait for
 // more of the body, and a body read that hits it fails with an *llm.Error of
 // kind timeout. stop is called when the caller is done with the body and
 // must always be called.
-func (c *Client) Send(ctx context.Context, method, url string, body []byte, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
+func (c *Client) Send(ctx context.Context, method, url string, body llm.Body, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
 	if c.unusable != nil {
 		e := *c.unusable
 		return nil, nil, &e
@@ -180,19 +180,14 @@ func (c *Client) Send(ctx context.Context, method, url string, body []byte, clie
 	idle.Stop() // armed only while a body read waits
 	stop = func() { timer.Stop(); idle.Stop(); cancel(nil) }
 
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		stop()
 		return nil, nil, &llm.Error{Kind: llm.ErrAPI, Message: "cannot build upstream request", Err: err}
 	}
 	c.setHeaders(req.Header, clientHeader)
 	if body != nil {
-		req.ContentLength = int64(len(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		setBody(req, body)
 	}
 	resp, err = c.hc.Do(req)
 	// Headers are here: from now on the body is bounded by the caller's
@@ -206,8 +201,29 @@ func (c *Client) Send(ctx context.Context, method, url string, body []byte, clie
 		stop()
 		return nil, nil, e
 	}
+	record(ctx, resp.Header)
 	resp.Body = &idleBody{ReadCloser: resp.Body, c: c, timer: idle, ctx: ctx}
 	return resp, stop, nil
+}
+
+// setBody makes body the request's, with its length announced; GetBody
+// lets the transport send it again (a retried HTTP/2 request).
+func setBody(req *http.Request, body llm.Body) {
+	req.ContentLength = int64(body.Len())
+	if req.ContentLength == 0 {
+		req.Body, req.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return
+	}
+	req.Body = newBodyReader(body)
+	req.GetBody = func() (io.ReadCloser, error) { return newBodyReader(body), nil }
+}
+
+// newBodyReader reads body's parts in turn. net.Buffers consumes the slice
+// it reads, so it gets a copy of the list (not of the bytes).
+func newBodyReader(body llm.Body) io.ReadCloser {
+	parts := make(net.Buffers, len(body))
+	copy(parts, body)
+	return io.NopCloser(&parts)
 }
 
 var (
@@ -384,7 +400,7 @@ func (c *Client) UpstreamError(resp *http.Response) *llm.Error {
 // body already in this provider's dialect (with the model rewritten); it is
 // sent as is so fields the proxy does not understand survive. Otherwise req
 // is encoded with the provider's codec.
-func (c *Client) Complete(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (*llm.Response, error) {
+func (c *Client) Complete(ctx context.Context, req *llm.Request, raw llm.Body, clientHeader http.Header) (*llm.Response, error) {
 	body, err := c.body(req, raw, false)
 	if err != nil {
 		return nil, err
@@ -416,7 +432,7 @@ func (c *Client) readResponse(ctx context.Context, resp *http.Response) (*llm.Re
 
 // Stream sends a streaming request and returns its canonical events. An
 // upstream that answers a stream request with plain JSON is accepted too.
-func (c *Client) Stream(ctx context.Context, req *llm.Request, raw []byte, clientHeader http.Header) (llm.Stream, error) {
+func (c *Client) Stream(ctx context.Context, req *llm.Request, raw llm.Body, clientHeader http.Header) (llm.Stream, error) {
 	body, err := c.body(req, raw, true)
 	if err != nil {
 		return nil, err
@@ -442,7 +458,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request, raw []byte, clien
 	return newEventStream(c, resp, stop), nil
 }
 
-func (c *Client) body(req *llm.Request, raw []byte, stream bool) ([]byte, error) {
+func (c *Client) body(req *llm.Request, raw llm.Body, stream bool) (llm.Body, error) {
 	if raw != nil {
 		return raw, nil
 	}
@@ -452,5 +468,5 @@ func (c *Client) body(req *llm.Request, raw []byte, stream bool) ([]byte, error)
 	if err != nil {
 		return nil, &llm.Error{Kind: llm.ErrInvalidRequest, Message: fmt.Sprintf("cannot translate the request for provider %s: %v", c.name, err), Err: err}
 	}
-	return b, nil
+	return llm.BodyOf(b), nil
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 
@@ -60,6 +61,42 @@ func (r *Redactor) Error(e *llm.Error) *llm.Error {
 		}
 	}
 	return e
+}
+
+// RedactEvents hides the secrets in a run of whole events of an upstream's
+// event stream that holds an error event: an in-band error may quote the key
+// the upstream was sent, as an error answer may. A run without one is not
+// read further than one scan for "error", and is returned as it is, as is a
+// run with nothing to hide.
+func (c *Client) RedactEvents(b []byte) []byte {
+	if c.redact == nil || !mayHoldErrorEvent(b) {
+		return b
+	}
+	if s := string(b); c.redact.String(s) != s {
+		return []byte(c.redact.String(s))
+	}
+	return b
+}
+
+// mayHoldErrorEvent reports an "error" that is JSON's (a quoted member or
+// value: Anthropic's "type":"error", OpenAI's {"error":...}) or an event
+// name (event: error). The word in generated text does not count: a quote
+// inside a JSON string is escaped.
+func mayHoldErrorEvent(b []byte) bool {
+	const word = "error"
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte(word))
+		if i < 0 {
+			return false
+		}
+		i += off
+		before, after := b[:i], b[i+len(word):]
+		if bytes.HasSuffix(before, []byte(`"`)) && bytes.HasPrefix(after, []byte(`"`)) && !bytes.HasSuffix(before, []byte(`\"`)) ||
+			bytes.HasSuffix(bytes.TrimRight(before, " "), []byte("event:")) {
+			return true
+		}
+		off = i + len(word)
+	}
 }
 
 // SetRedactor makes the client redact r's secrets from upstream errors. It

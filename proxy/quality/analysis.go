@@ -12,20 +12,23 @@ import (
 type askView struct {
 	req   *llm.Request
 	text  string // the latest user text
-	lower string // text, lower-cased
 	words int
 	// instr is where the instructions of a long ask usually are: its opening
 	// and its end (pasted documents and examples sit in between), lower-case.
 	instr string
-	turns int // user turns with text
+	// question is the ask's last paragraph, lower-case, read at its head and
+	// tail when long. Only such windows are lower-cased, never a whole
+	// prompt, which may be megabytes of pasted material.
+	question string
+	turns    int // user turns with text
 }
 
 func readAsk(req *llm.Request) askView {
 	v := askView{req: req}
 	v.text, v.turns = latestUserText(req)
-	v.lower = strings.ToLower(v.text)
 	v.words = wordCount(v.text)
-	v.instr = instructionWindow(v.lower)
+	v.instr = strings.ToLower(instructionWindow(v.text))
+	v.question = strings.ToLower(window(lastParagraph(v.text), questionHead, questionTail))
 	return v
 }
 
@@ -90,7 +93,7 @@ func readWordProblem(ask *askView, text string, toolUses int) mathView {
 	if toolUses > 0 {
 		return m
 	}
-	q := lastParagraph(ask.lower)
+	q := ask.question
 	m.given = mathtext.ScanQuantities(make([]mathtext.Quantity, 0, 16), q, false)
 	if !isWordProblem(q, m.given) {
 		return m
@@ -117,23 +120,31 @@ func isWordProblem(q string, given []mathtext.Quantity) bool {
 		(strings.ContainsAny(q, "?？") || askCues.contains(q))
 }
 
-// Instruction window sizes: a long ask is read at its head and tail only.
+// Window sizes: a long ask is read at its head and tail only, for its
+// instructions in a few hundred bytes, for a question (a word problem) in a
+// few kilobytes.
 const (
-	instrHead = 300
-	instrTail = 500
+	instrHead    = 300
+	instrTail    = 500
+	questionHead = 4 << 10
+	questionTail = 4 << 10
 )
 
 // instructionWindow returns s when short, else its first instrHead and last
-// instrTail bytes (cut at rune boundaries).
-func instructionWindow(s string) string {
-	if len(s) <= instrHead+instrTail+200 {
+// instrTail bytes.
+func instructionWindow(s string) string { return window(s, instrHead, instrTail) }
+
+// window returns s when short, else its first head and last tail bytes
+// (cut at rune boundaries) around an ellipsis line.
+func window(s string, head, tail int) string {
+	if len(s) <= head+tail+200 {
 		return s
 	}
-	h := instrHead
+	h := head
 	for h > 0 && !utf8.RuneStart(s[h]) {
 		h--
 	}
-	t := len(s) - instrTail
+	t := len(s) - tail
 	for t < len(s) && !utf8.RuneStart(s[t]) {
 		t++
 	}

@@ -52,11 +52,11 @@ func answerSignal(a *analysis, o *options) result {
 		why = append(why, "patches an impossible result")
 	}
 	if ans, final, line, at, ok := m.finalAnswer(a.text); ok {
-		if ans.Value != math.Trunc(ans.Value) && !ans.Percent && int(ans.Decimals) > m.qDec && !fractionalCues.contains(lastParagraph(a.ask.lower)) {
+		if ans.Value != math.Trunc(ans.Value) && !ans.Percent && int(ans.Decimals) > m.qDec && !fractionalCues.contains(a.ask.question) {
 			flaws++
 			why = append(why, "answer more precise than the data")
 		}
-		if len(final) >= 2 && !strings.ContainsAny(line, "=+*/×÷") && distinctValues(final) >= 2 && asksOneNumber(lastParagraph(a.ask.lower)) {
+		if len(final) >= 2 && !strings.ContainsAny(line, "=+*/×÷") && distinctValues(final) >= 2 && asksOneNumber(a.ask.question) {
 			flaws++
 			why = append(why, "several numbers in the final statement")
 		}

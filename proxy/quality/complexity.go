@@ -61,7 +61,7 @@ func estimateComplexity(v *askView) float64 {
 	fLen := ramp(math.Log2(1+float64(v.words)), math.Log2(9), math.Log2(401))
 	// The question itself: the ask's last paragraph (after any pasted
 	// material or examples). Longer questions hold more steps.
-	fQuestion := ramp(math.Log2(1+float64(wordCount(lastParagraph(v.lower)))), math.Log2(11), math.Log2(121))
+	fQuestion := ramp(math.Log2(1+float64(wordCount(lastParagraph(v.text)))), math.Log2(11), math.Log2(121))
 
 	task := taskStrength(a)
 	// A follow-up ("and if it were 5?") inherits the conversation's task.
@@ -139,7 +139,7 @@ func priorTask(req *llm.Request) float64 {
 			seenLatest = true
 			continue
 		}
-		best = math.Max(best, taskStrength(instructionWindow(strings.ToLower(text))))
+		best = math.Max(best, taskStrength(strings.ToLower(instructionWindow(text))))
 	}
 	return best
 }

@@ -3,6 +3,7 @@ package quality
 import (
 	"context"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -142,5 +143,32 @@ func TestCheckedWorkCountsAgainstTheStepsNeeded(t *testing.T) {
 	cx3, _ := d3.Signal(SignalComplexity)
 	if want := 1 - 0.5*d3.Complexity.Score*(1-0.5); math.Abs(cx3.Score-want) > 1e-12 {
 		t.Fatalf("three-quantity problem: complexity signal %v (%s), want %v (fully checked)", cx3.Score, cx3.Detail, want)
+	}
+}
+
+// The gate reads a long prompt through windows: its cost does not grow with
+// the pasted material (the prompt is never lower-cased whole), for the
+// latest ask and for the earlier turns alike.
+func TestEvaluateAllocatesLittleForAHugePrompt(t *testing.T) {
+	g, err := New(nil, 0.7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Repeat("The Proxy Forwards Requests And Relays Answers As They Arrive. ", 16<<10) // 1 MiB
+	req := ask(doc + " How many requests were forwarded?")
+	req.Messages = append([]llm.Message{
+		{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockText, Text: doc}}},
+		{Role: llm.RoleAssistant, Content: []llm.Block{{Type: llm.BlockText, Text: "Noted."}}},
+	}, req.Messages...)
+	draft := answer("Three requests were forwarded.")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const runs = 5
+	for range runs {
+		g.Evaluate(context.Background(), req, draft, nil)
+	}
+	runtime.ReadMemStats(&after)
+	if perRun := float64(after.TotalAlloc-before.TotalAlloc) / runs; perRun > 0.05*float64(len(doc)) {
+		t.Errorf("Evaluate allocates %.0f bytes for a %d byte prompt, want a small fraction of it", perRun, len(doc))
 	}
 }

@@ -47,8 +47,8 @@
 //	arithmetic  statements such as "12 * 4 = 48" or "20% of 50 is 10" are
 //	            recomputed (within arithmetic_tolerance, more for rounded
 //	            or approximate results); score = share found correct
-//	coverage    word problems (the last paragraph of the latest user text
-//	            gives two or more quantities, in digits, fractions,
+//	coverage    word problems (the last paragraph of the latest user text,
+//	            its first and last 4 KiB when longer, gives two or more quantities, in digits, fractions,
 //	            percentages or words, has a math or reasoning cue and asks
 //	            something): each quantity the question gives that the
 //	            worked answer never writes, in any usual form (20 % as 0.2,

@@ -93,7 +93,7 @@ func join(a, b string) string {
 // lengthSignal compares the answer with what the request implies. It does not
 // apply to tool-call turns or to requests without any length expectation.
 func lengthSignal(a *analysis, o *options) result {
-	if a.toolUses > 0 || a.ask.lower == "" {
+	if a.toolUses > 0 || a.ask.text == "" {
 		return result{}
 	}
 	need := expectedLength(a.ask.instr, o)

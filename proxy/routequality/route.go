@@ -63,9 +63,13 @@ type Calibration struct {
 	// (the verifier answers; reason escalate-all then says the drafts could
 	// not be accepted at the target); in cold start, whether the estimate at
 	// the configured threshold meets it.
-	Met       bool      `json:"met"`
-	Model     *Model    `json:"model,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Met   bool   `json:"met"`
+	Model *Model `json:"model,omitempty"`
+	// Realised is the quality the answers actually served delivered over the
+	// samples kept (accepted drafts judged by their audits, escalated and
+	// bypassed answers good), whatever thresholds were in effect then.
+	Realised  calibrate.Estimate `json:"realised"`
+	UpdatedAt time.Time          `json:"updatedAt"`
 }
 
 // Scorers: what a route's score is.
@@ -507,5 +511,40 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	}
 	d := calibrate.Choose(scored, calibrate.Config{Target: s.Target, Confidence: s.Confidence, MinLabels: max(s.MinSamples, 1)}, configured)
 	cal.Threshold, cal.Reason, cal.Estimate, cal.Met = d.Threshold, string(d.Reason), d.Estimate, d.Met
+	// A cold start holds the configured threshold while too few labels say
+	// where to move it, but not against evidence: once ProtectLabels labels
+	// show at the declared confidence that holding it misses the target, the
+	// route escalates everything (drafting its explore share) until it is
+	// calibrated. Escalating cannot lower quality, so this move needs fewer
+	// labels than a loosening one.
+	if d.Reason == calibrate.ColdStart && configured < calibrate.Never &&
+		cal.Labels >= min(ProtectLabels, s.MinSamples) && d.Estimate.Upper < s.Target {
+		cal.Threshold, cal.Reason, cal.Met = calibrate.Never, string(calibrate.EscalateAll), true
+	}
+	cal.Realised = realised(samples, delta)
 	return cal
 }
+
+// ProtectLabels is the number of labels from which a cold start that
+// evidently misses its target escalates everything.
+const ProtectLabels = 20
+
+// realised estimates the quality of the answers served: a sample whose draft
+// was accepted counts as served by the draft, any other as the verifier's.
+func realised(samples []Sample, delta float64) calibrate.Estimate {
+	served := make([]calibrate.Sample, len(samples))
+	for i := range samples {
+		served[i] = samples[i].Sample
+		served[i].Features = nil
+		served[i].Score = 0
+		if samples[i].Outcome == OutcomeAccepted {
+			served[i].Score = 1
+		}
+	}
+	e := calibrate.At(served, 0.5, delta)
+	e.Threshold = 0
+	return e
+}
+
+// OutcomeAccepted is Sample.Outcome for a draft served to the client.
+const OutcomeAccepted = "accepted"

@@ -155,10 +155,18 @@ func TestCalibrateNeverMovesOnTooFewLabels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
 	allBad := func(float64) float64 { return 0 }
 	s := targetSettings(0.95)
-	samples := batch(rng, 3000, 2, 1, allBad)[:s.MinSamples-1] // every draft escalated and labelled bad
-	c := Calibrate(s, samples)
+	all := batch(rng, 3000, 2, 1, allBad) // every draft escalated and labelled bad
+	c := Calibrate(s, all[:ProtectLabels-1])
 	if c.Reason != string(calibrate.ColdStart) || c.Threshold != s.Threshold || c.Model != nil || c.Met {
 		t.Fatalf("%d labels: %+v", c.Labels, c)
+	}
+	// From ProtectLabels on, evidence that the configured threshold misses
+	// the target escalates everything (a move that cannot lower quality); no
+	// score is learned before MinSamples.
+	samples := all[:s.MinSamples-1]
+	c = Calibrate(s, samples)
+	if c.Reason != string(calibrate.EscalateAll) || c.Threshold != calibrate.Never || c.Model != nil {
+		t.Fatalf("%d labels, all bad: %+v", c.Labels, c)
 	}
 	s.ColdStart = rules.ColdStartVerifier
 	if c := Calibrate(s, samples); c.Reason != string(calibrate.ColdStart) || c.Threshold != calibrate.Never || !c.Met {
@@ -170,13 +178,18 @@ func TestCalibrateNeverMovesOnTooFewLabels(t *testing.T) {
 		t.Fatalf("%d labels, all bad: %+v", c.Labels, c)
 	}
 
-	// The same through a route: the threshold holds for 99 labels.
+	// The same through a route: the threshold holds until the first
+	// recalibration with ProtectLabels labels, and no score is learned
+	// before MinSamples.
 	r := NewRoute("r", targetSettings(0.95))
 	for i, x := range batch(rng, s.MinSamples, 2, 1, allBad) {
 		r.Add(x)
 		c := r.Calibration()
-		if i < s.MinSamples-1 && (c.Reason != string(calibrate.ColdStart) || c.Threshold != s.Threshold) {
+		if i < ProtectLabels-1 && (c.Reason != string(calibrate.ColdStart) || c.Threshold != s.Threshold) {
 			t.Fatalf("moved after %d labels: %+v", i+1, c)
+		}
+		if i < s.MinSamples-1 && c.Model != nil {
+			t.Fatalf("learned a score from %d labels", i+1)
 		}
 	}
 	if c := r.Calibration(); c.Reason != string(calibrate.EscalateAll) {
@@ -466,6 +479,7 @@ func TestAddSkipsARecalibrationWhileOneRuns(t *testing.T) {
 	for _, x := range allBad[:99] {
 		r.Add(x)
 	}
+	before := r.Calibration()
 	r.calMu.Lock() // a recalibration is running
 	done := make(chan struct{})
 	go func() {
@@ -479,12 +493,53 @@ func TestAddSkipsARecalibrationWhileOneRuns(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Add waits for a running recalibration")
 	}
-	if c := r.Calibration(); c.Reason != string(calibrate.ColdStart) {
+	if c := r.Calibration(); c.Labels != before.Labels || !c.UpdatedAt.Equal(before.UpdatedAt) {
 		t.Fatalf("a second recalibration ran alongside the first: %+v", c)
 	}
 	r.calMu.Unlock()
 	r.Add(allBad[150]) // the recalibration due is made by the next label
 	if c := r.Calibration(); c.Reason != string(calibrate.EscalateAll) || c.Labels != 151 {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// coldStartSamples are n drafts served at the configured threshold (score
+// 0.9, accepted), every one audited, bad ones every badEvery-th.
+func coldStartSamples(n, badEvery int) []Sample {
+	out := make([]Sample, n)
+	for i := range out {
+		out[i] = Sample{Outcome: OutcomeAccepted, Sample: calibrate.Sample{
+			Score: 0.9, Features: Vector(Inputs{Decision: gateDecision(0.9, 0.7), DraftChars: 1000}),
+			Labelled: true, Good: (i+1)%badEvery != 0, LabelProb: 1,
+		}}
+	}
+	return out
+}
+
+func TestColdStartEscalatesOnEvidenceOfAMissedTarget(t *testing.T) {
+	s := targetSettings(0.95)
+	// A third of the served drafts are worse than the verifier's answer.
+	if c := Calibrate(s, coldStartSamples(ProtectLabels-1, 3)); c.Threshold != s.Threshold || c.Reason != string(calibrate.ColdStart) {
+		t.Errorf("%d labels moved the threshold: %+v", ProtectLabels-1, c)
+	}
+	c := Calibrate(s, coldStartSamples(ProtectLabels, 3))
+	if c.Threshold != calibrate.Never || c.Reason != string(calibrate.EscalateAll) {
+		t.Errorf("with %d labels a third bad, got threshold %v (%s), want escalate-all", ProtectLabels, c.Threshold, c.Reason)
+	}
+	// Good drafts keep the configured threshold through the cold start.
+	if c := Calibrate(s, coldStartSamples(60, 1000)); c.Threshold != s.Threshold || c.Reason != string(calibrate.ColdStart) {
+		t.Errorf("good drafts moved the threshold: %+v", c)
+	}
+}
+
+func TestRealisedQualityCountsServedDrafts(t *testing.T) {
+	s := targetSettings(0.95)
+	samples := coldStartSamples(100, 4) // 25 bad drafts served
+	for i := 0; i < 100; i++ {          // 100 escalated: good whatever their label
+		samples = append(samples, Sample{Outcome: "escalated", Sample: calibrate.Sample{Score: 0.2, Labelled: true, Good: false, LabelProb: 1}})
+	}
+	r := Calibrate(s, samples).Realised
+	if math.Abs(r.Quality-0.875) > 1e-9 || !(r.Lower < 0.875 && r.Upper > 0.875) || r.Accepted != 0.5 {
+		t.Errorf("realised %+v, want quality 0.875 within its bounds, half accepted", r)
 	}
 }

@@ -84,11 +84,7 @@ func recordBenchCanned(tb testing.TB) *benchCanned {
 // flush per SSE event, as the vendors do.
 func startBenchUpstream(tb testing.TB, c *benchCanned) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveLoopback(tb, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if !bytes.HasPrefix(body, []byte(`{"stream":true`)) {
 			w.Header().Set("Content-Type", "application/json")
@@ -105,7 +101,18 @@ func startBenchUpstream(tb testing.TB, c *benchCanned) string {
 			}
 			_ = rc.Flush()
 		}
-	})}
+	})
+}
+
+// serveLoopback serves h on a loopback port until the test ends and returns
+// its base URL.
+func serveLoopback(tb testing.TB, h http.HandlerFunc) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(ln) }()
 	tb.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
@@ -114,6 +121,14 @@ func startBenchUpstream(tb testing.TB, c *benchCanned) string {
 // newBenchProxy is cascadeflow with no rules: every model passes through to
 // the Anthropic provider at upstream. Logging is at warn, as in production.
 func newBenchProxy(tb testing.TB, upstream string) http.Handler {
+	tb.Helper()
+	return newBenchProxyWithRules(tb, "version: v1\nproviders:\n  - {name: anthropic, type: anthropic, baseURL: '"+upstream+"', apiKey: {env: KEY}}\n"+
+		"defaultRoute: {provider: anthropic}\n")
+}
+
+// newBenchProxyWithRules is cascadeflow serving the rule set in YAML, every
+// provider key resolved to a fixed one.
+func newBenchProxyWithRules(tb testing.TB, set string) http.Handler {
 	tb.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := metrics.New()
@@ -124,8 +139,6 @@ func newBenchProxy(tb testing.TB, upstream string) http.Handler {
 		Prices:    pricing.Default(),
 	}
 	loader := &rulesource.Loader{Builder: builder, Store: &snapshot.Store{}, Metrics: m, Log: log}
-	set := "version: v1\nproviders:\n  - {name: anthropic, type: anthropic, baseURL: '" + upstream + "', apiKey: {env: KEY}}\n" +
-		"defaultRoute: {provider: anthropic}\n"
 	if _, err := loader.Apply([]byte(set), "bench"); err != nil {
 		tb.Fatalf("rules: %v", err)
 	}
@@ -202,22 +215,30 @@ func (w *benchWriter) reset() {
 // benchServe sends body through h b.N times and checks every answer ended
 // as the upstream's did.
 func benchServe(b *testing.B, h http.Handler, target string, body []byte, wantTail string) {
-	w := &benchWriter{h: http.Header{}, tail: make([]byte, 0, 64)}
+	w := newBenchWriter()
 	b.ReportAllocs()
 	for b.Loop() {
-		w.reset()
-		req, err := http.NewRequest(http.MethodPost, target+"/v1/messages", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.RemoteAddr = "127.0.0.1:40000"
-		req.Header.Set("X-Api-Key", "sk-client")
-		req.Header.Set("Anthropic-Version", "2023-06-01")
-		req.Header.Set("Content-Type", "application/json")
-		h.ServeHTTP(w, req)
-		if w.status != http.StatusOK || !bytes.Contains(w.tail, []byte(wantTail)) {
-			b.Fatalf("status %d, %d bytes, tail %q", w.status, w.n, w.tail)
-		}
+		serveOnce(b, h, w, target, body, wantTail)
+	}
+}
+
+func newBenchWriter() *benchWriter { return &benchWriter{h: http.Header{}, tail: make([]byte, 0, 64)} }
+
+// serveOnce sends body through h as an Anthropic Messages request and checks
+// the answer ended as the upstream's did.
+func serveOnce(tb testing.TB, h http.Handler, w *benchWriter, target string, body []byte, wantTail string) {
+	w.reset()
+	req, err := http.NewRequest(http.MethodPost, target+"/v1/messages", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header.Set("X-Api-Key", "sk-client")
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(w, req)
+	if w.status != http.StatusOK || !bytes.Contains(w.tail, []byte(wantTail)) {
+		tb.Fatalf("status %d, %d bytes, tail %q", w.status, w.n, w.tail)
 	}
 }
 

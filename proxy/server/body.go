@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -52,32 +53,73 @@ const bodyFirstBuffer = 64 << 10
 
 // bodyGrowth is how much the buffer grows each time it fills up; once that
 // would reach half the announced length it grows to the whole of it. Memory
-// held for a body stays within 2*bodyGrowth times what has arrived, and the
-// buffers given up on the way add at most two thirds of the body to what a
-// request allocates (64 KiB, 256 KiB, 1 MiB, 4 MiB, then the announced size).
+// held for a body stays within 2*bodyGrowth times what has arrived. The
+// buffers given up on the way (64 KiB, 256 KiB, 1 MiB, 4 MiB, then the
+// announced size) go back to stagePools for the next large body, so a body
+// costs about its own size in allocations.
 const bodyGrowth = 4
+
+// stagePools hold the intermediate buffers by size: stagePools[i] those of
+// stageSize(i) bytes. Only readAll uses them, and it
+// never hands one out (the buffer it returns is made for the body), so
+// their contents never outlive the read.
+var stagePools [8]sync.Pool
+
+// stageSize is the size of stage i's buffers.
+func stageSize(i int) int {
+	n := bodyFirstBuffer
+	for range i {
+		n *= bodyGrowth
+	}
+	return n
+}
+
+// stage returns an empty buffer of stageSize(i) bytes.
+func stage(i int) []byte {
+	if b, ok := stagePools[i].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, stageSize(i))
+}
+
+// unstage gives a buffer from stage back.
+func unstage(i int, b []byte) {
+	if i >= 0 {
+		stagePools[i].Put(&b)
+	}
+}
 
 // readAll reads r whole. With an announced length the buffer grows towards
 // it as bytes arrive (never beyond it plus one byte, which proves the end);
 // without one, io.ReadAll's growth applies.
-func readAll(r io.Reader, announced int64) ([]byte, error) {
+func readAll(r io.Reader, announced int64) (body []byte, err error) {
 	if announced <= 0 {
 		return io.ReadAll(r)
 	}
 	want := int(announced) + 1 // one more byte must read as EOF
-	buf := make([]byte, 0, min(want, bodyFirstBuffer))
+	var buf []byte
+	tier := -1 // buf's stage, or -1: buf is the body's own
+	if want <= bodyFirstBuffer {
+		buf = make([]byte, 0, want)
+	} else {
+		buf, tier = stage(0), 0
+	}
+	defer func() { unstage(tier, buf) }()
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) == want {
 				return nil, errors.New("body longer than its Content-Length")
 			}
-			next := cap(buf) * bodyGrowth
-			if next >= want/2 {
-				next = want
+			var grown []byte
+			next := tier + 1
+			if next == len(stagePools) || stageSize(next) >= want/2 {
+				grown, next = make([]byte, 0, want), -1
+			} else {
+				grown = stage(next)
 			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			buf = grown
+			grown = append(grown, buf...)
+			unstage(tier, buf)
+			buf, tier = grown, next
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -86,7 +128,7 @@ func readAll(r io.Reader, announced int64) ([]byte, error) {
 			if int64(len(buf)) < announced {
 				return nil, fmt.Errorf("body shorter than its Content-Length: %w", io.ErrUnexpectedEOF)
 			}
-			return buf, nil
+			return buf, nil // never a stage buffer: those are smaller than half the body
 		case err != nil:
 			return nil, err
 		case len(buf) == want:

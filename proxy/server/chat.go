@@ -93,19 +93,21 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	}
 	p := snap.Provider(dr.Provider)
 	if p.Dialect() == codec.Dialect() {
-		if dr.Model != "" {
-			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(dr.Model))
-		}
-		hideUsage := false
+		edited, hideUsage := body, false
 		switch {
 		case p.Dialect() == llm.Anthropic:
 			// A session that once went through a cascade may carry draft-signed thinking blocks.
-			body = cascade.ThinkingForModel(body, model)
+			edited = cascade.ThinkingForModel(body, model)
 		case rt.Stream && !openai.WantsStreamUsage(body):
 			// Ask for the usage chunk to meter the stream; the client, which did not, never sees it.
-			body, hideUsage = openai.WithStreamUsage(body), true
+			edited, hideUsage = openai.WithStreamUsage(body), true
 		}
-		s.relay(c, codec, p, provider.PathMessages, body, meter, hideUsage)
+		out := llm.BodyOf(edited)
+		if dr.Model != "" {
+			// The model is spliced in: the client's bytes are sent, not a copy.
+			out = jsonfield.SpliceString(body, edited, rt.ModelSpan, "model", dr.Model)
+		}
+		s.relay(c, codec, p, provider.PathMessages, out, meter, hideUsage)
 		return
 	}
 	req, err := codec.DecodeRequest(body)
@@ -153,8 +155,9 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 	if p.Dialect() != llm.Anthropic {
 		llm.StripBillingHeader(req)
 	}
+	ctx := provider.WithRequestIDs(r.Context(), &route(c).UpstreamIDs)
 	if !req.Stream {
-		resp, err := p.Complete(r.Context(), req, nil, r.Header)
+		resp, err := p.Complete(ctx, req, nil, r.Header)
 		if err != nil {
 			s.upstreamFailed(p, err)
 			writeError(w, codec, err)
@@ -171,7 +174,7 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 		_, _ = w.Write(out)
 		return
 	}
-	stream, err := p.Stream(r.Context(), req, nil, r.Header)
+	stream, err := p.Stream(ctx, req, nil, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
 		writeError(w, codec, err)

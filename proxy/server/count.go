@@ -35,14 +35,17 @@ func (s *Server) handleCountTokens(c *gin.Context) {
 		return
 	}
 	if p.Dialect() == llm.Anthropic {
-		if model != "" && model != rt.Model {
-			body = jsonfield.Replace(body, rt.ModelSpan, jsonfield.QuoteString(model))
-		} else {
+		rename := model != "" && model != rt.Model
+		if !rename {
 			model = rt.Model
 		}
 		// Thinking blocks a cascade marked go out as the vendor issued them, or not at all.
-		body = cascade.ThinkingForModel(body, model)
-		s.relay(c, codec, p, provider.PathCountTokens, body, nil, false)
+		edited := cascade.ThinkingForModel(body, model)
+		out := llm.BodyOf(edited)
+		if rename {
+			out = jsonfield.SpliceString(body, edited, rt.ModelSpan, "model", model)
+		}
+		s.relay(c, codec, p, provider.PathCountTokens, out, nil, false)
 		return
 	}
 	req, err := codec.DecodeRequest(withMaxTokens(body))

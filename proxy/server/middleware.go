@@ -110,12 +110,20 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		if route.CostKnown {
 			attrs = append(attrs, slog.Float64("cost_usd", route.CostUSD))
 		}
-		upstreamID := route.UpstreamRequestID
-		if upstreamID == "" {
-			upstreamID = c.Writer.Header().Get("X-Upstream-Request-Id") // an upstream error's (see writeError)
+		ids := route.UpstreamIDs.List()
+		if route.UpstreamRequestID != "" {
+			ids = append(ids, route.UpstreamRequestID)
 		}
-		if upstreamID != "" {
-			attrs = append(attrs, slog.String("upstream_request_id", upstreamID))
+		if len(ids) == 0 {
+			if id := c.Writer.Header().Get("X-Upstream-Request-Id"); id != "" { // an upstream error's (see writeError)
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 {
+			attrs = append(attrs, slog.String("upstream_request_id", ids[len(ids)-1]))
+		}
+		if len(ids) > 1 {
+			attrs = append(attrs, slog.Any("upstream_request_ids", ids))
 		}
 		if cred := provider.ClientCredential(c.Request.Header); cred != "" {
 			attrs = append(attrs, slog.String("client_key", keyFingerprint(cred)))

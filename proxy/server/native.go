@@ -14,6 +14,7 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/sse"
 )
@@ -141,7 +142,7 @@ func (s *Server) runNative(c *gin.Context, q nativeQuery, stream bool) {
 		Model: requested, MaxTokens: *q.MaxTokens, Temperature: q.Temperature, Stream: stream,
 		Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockText, Text: q.Query}}}},
 	}
-	ctx := c.Request.Context()
+	ctx := provider.WithRequestIDs(c.Request.Context(), &rec.UpstreamIDs)
 	recorder := s.cfg.Engine.Recorder
 	creq := cascade.Request{Req: req, Header: http.Header{}, VerifierOnly: q.ForceDirect}
 	res, err := s.cfg.Engine.Run(ctx, rule, creq)

@@ -373,3 +373,27 @@ func TestOpenAIStreamPassthroughMeteredWithoutUsageChunk(t *testing.T) {
 		t.Fatalf("upstream body changed:\n%s", got)
 	}
 }
+
+// An upstream's in-band error event that quotes the key it was sent reaches
+// the client of a relayed stream with the key hidden, as its error answers do.
+func TestPassthroughStreamErrorEventRedacted(t *testing.T) {
+	for _, tc := range []struct {
+		provider, path, body, model string
+	}{
+		{"anth", "/v1/messages", `{"model":"claude-sonnet-5-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, "claude-sonnet-5-5"},
+		{"oai", "/v1/chat/completions", `{"model":"gpt-5-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "gpt-5-mini"},
+	} {
+		t.Run(tc.provider, func(t *testing.T) {
+			h := newHarness(t, passthroughRules(tc.provider, ""), harnessOptions{})
+			h.fake.SetReply(tc.model, fakeupstream.Reply{Text: "The answer starts here and then fails.", StreamErrorAfterEvents: 3,
+				ErrorMessage: "upstream rejected key " + vendorKey + " after a while"})
+			status, _, out := h.post(tc.path, tc.body, map[string]string{"anthropic-version": "2023-06-01"})
+			if status != 200 || !strings.Contains(out, "upstream rejected key [REDACTED] after a while") {
+				t.Fatalf("%d, want the error event with the key redacted:\n%s", status, out)
+			}
+			if strings.Contains(out, vendorKey) {
+				t.Fatalf("the vendor key reached the client:\n%s", out)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"math"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -59,6 +60,7 @@ func (s *Server) refreshQuality() {
 	for _, cr := range qualityRoutes(s.cfg.Store.Load()) {
 		c := cr.Quality.Calibration()
 		qs[cr.Name()] = metrics.Quality{Estimate: c.Estimate.Quality, Lower: c.Estimate.Lower, Upper: c.Estimate.Upper,
+			Realised: c.Realised.Quality, RealisedLower: c.Realised.Lower, RealisedUpper: c.Realised.Upper,
 			Target: c.Target, Met: c.Met, Threshold: c.Threshold, Reason: c.Reason, Samples: c.Samples, Labels: c.Labels}
 	}
 	s.m.SetQuality(qs)
@@ -89,9 +91,15 @@ type qualityStats struct {
 	Reason    string  `json:"reason"`
 	Target    float64 `json:"target"`
 	Met       bool    `json:"met"`
-	Estimate  float64 `json:"estimate"`
-	Lower     float64 `json:"lower"`
-	Upper     float64 `json:"upper"`
+	// Estimate, Lower and Upper are the quality expected at the threshold in
+	// effect; null when nothing is known of it (drafts accepted, none compared).
+	Estimate *float64 `json:"estimate"`
+	Lower    *float64 `json:"lower"`
+	Upper    *float64 `json:"upper"`
+	// Realised and its bounds are the quality the served answers delivered.
+	Realised      *float64 `json:"realised"`
+	RealisedLower *float64 `json:"realisedLower"`
+	RealisedUpper *float64 `json:"realisedUpper"`
 	// Samples and Labels are what the calibration in effect used.
 	Samples int      `json:"samples"`
 	Labels  int      `json:"labels"`
@@ -113,7 +121,9 @@ func (s *Server) qualityStats() map[string]qualityStats {
 		c := cr.Quality.Calibration()
 		spend, auditSpend := cr.Quality.Costs()
 		q := qualityStats{Threshold: c.Threshold, Reason: c.Reason, Target: c.Target, Met: c.Met,
-			Estimate: c.Estimate.Quality, Lower: c.Estimate.Lower, Upper: c.Estimate.Upper, Samples: c.Samples, Labels: c.Labels,
+			Estimate: finite(c.Estimate.Quality), Lower: finite(c.Estimate.Lower), Upper: finite(c.Estimate.Upper),
+			Realised: finite(c.Realised.Quality), RealisedLower: finite(c.Realised.Lower), RealisedUpper: finite(c.Realised.Upper),
+			Samples: c.Samples, Labels: c.Labels,
 			Learned: learnedOf(c.Model), SpendUSD: spend, AuditSpendUSD: auditSpend, AuditStats: agg[cr.Name()]}
 		if q.Audits == nil {
 			q.Audits, q.Skipped = map[string]map[string]int64{}, map[string]int64{}
@@ -162,4 +172,12 @@ func (s *Server) handleQualitySamples(c *gin.Context) {
 			return // the client went away
 		}
 	}
+}
+
+// finite is v, or nil (JSON null) when v is NaN or infinite, which JSON cannot carry.
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }

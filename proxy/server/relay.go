@@ -45,7 +45,7 @@ const maxRelayedBody = 64 << 20
 //
 // hideUsageChunk drops an OpenAI stream's final usage chunk, which the proxy
 // asked for itself (to meter the stream) when the client did not.
-func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body []byte, onUsage func(llm.Usage), hideUsageChunk bool) {
+func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body llm.Body, onUsage func(llm.Usage), hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
 	url := p.ClientURL(kind, r.URL.RawQuery)
 	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
@@ -56,7 +56,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 	}
 	defer stop()
 	defer resp.Body.Close()
-	route(c).UpstreamRequestID = upstreamRequestID(resp.Header)
+	route(c).UpstreamRequestID = provider.RequestID(resp.Header)
 	if resp.StatusCode >= 400 {
 		e := p.UpstreamError(resp)
 		s.upstreamFailed(p, e)
@@ -109,7 +109,8 @@ func (s *Server) relayBody(c *gin.Context, codec dialect.Codec, p *provider.Clie
 // relayStream passes an event stream on whole events at a time (a stream
 // cut inside an event then ends with a clean in-band error event instead of
 // half an event), flushing after each read. It reads usage on the way
-// (wantUsage) and drops the proxy's own usage chunk (hideUsageChunk).
+// (wantUsage), drops the proxy's own usage chunk (hideUsageChunk) and hides
+// the provider keys in the upstream's error events.
 func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Client, body io.Reader, sniff *usageSniffer, wantUsage, hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
 	rc := http.NewResponseController(w)
@@ -131,6 +132,7 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 			if hideUsageChunk {
 				out = openai.WithoutUsageChunks(out)
 			}
+			out = p.RedactEvents(out)
 			if _, werr := w.Write(out); werr != nil {
 				return // client went away; the deferred close cancels the upstream call
 			}
@@ -145,7 +147,7 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 				if wantUsage {
 					sniff.Events(buf[:held])
 				}
-				_, _ = w.Write(buf[:held])
+				_, _ = w.Write(p.RedactEvents(buf[:held]))
 				_ = rc.Flush()
 			}
 			if wantUsage && !sniff.ended {
@@ -178,15 +180,6 @@ func copyRelayHeaders(dst, src http.Header) {
 	if id := src.Get("X-Request-Id"); id != "" {
 		dst.Set("X-Upstream-Request-Id", id)
 	}
-}
-
-// upstreamRequestID is the vendor's id of a request (Anthropic: request-id,
-// OpenAI: x-request-id), for the access log.
-func upstreamRequestID(h http.Header) string {
-	if id := h.Get("Request-Id"); id != "" {
-		return id
-	}
-	return h.Get("X-Request-Id")
 }
 
 // readAnnounced is io.ReadAll(io.LimitReader(r, limit)) with the buffer

@@ -36,8 +36,9 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	}
 	rec := route(c)
 	eng := s.cfg.Engine
+	ctx := provider.WithRequestIDs(r.Context(), &rec.UpstreamIDs)
 	creq := cascade.Request{Req: req, Raw: body, RawDialect: codec.Dialect(), ModelSpan: rt.ModelSpan, Header: r.Header}
-	res, err := eng.Run(r.Context(), rule, creq)
+	res, err := eng.Run(ctx, rule, creq)
 	if err != nil {
 		// Record what was spent (the draft, a judge) even when the answer failed.
 		acct := eng.Recorder.Finish(rule, rt.Model, res, nil)

@@ -22,6 +22,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
@@ -41,8 +42,11 @@ type RouteRecorder struct {
 	// CostUSD is their price; CostKnown is false when a price is missing.
 	CostUSD   float64
 	CostKnown bool
-	// UpstreamRequestID is the vendor's id of the (last) upstream call, when known.
+	// UpstreamRequestID is the vendor's id of a relayed call, when known.
 	UpstreamRequestID string
+	// UpstreamIDs collects the vendor's ids of the calls made through the
+	// provider's Complete and Stream (a cascade's, a translated request's).
+	UpstreamIDs provider.RequestIDs
 	// SavingsUSD is what a cascade saved against the requested model.
 	SavingsUSD float64
 	// KeyName and Team name the client key (rules' clientKeys), when limits are on.

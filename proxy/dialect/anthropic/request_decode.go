@@ -142,18 +142,18 @@ func decodeRequest(body []byte) (*llm.Request, *llm.Error) {
 		if !isObject(oc.Format.Schema) {
 			return nil, invalid("output_config.format.schema", "expected an object")
 		}
-		r.Format = &llm.ResponseFormat{Type: "json_schema", Schema: oc.Format.Schema, Name: oc.Format.Name}
+		r.Format = &llm.ResponseFormat{Type: "json_schema", Schema: json.RawMessage(oc.Format.Schema), Name: oc.Format.Name}
 	}
 	return r, nil
 }
 
 // decodeSystem reads a system prompt: a string, or an array of text blocks.
-func decodeSystem(raw json.RawMessage, path string) ([]llm.Block, *llm.Error) {
+func decodeSystem(raw []byte, path string) ([]llm.Block, *llm.Error) {
 	switch jsonenc.FirstByte(raw) {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, jsonProblem(path, raw, err)
+		s, err := decodeText(raw, path)
+		if err != nil {
+			return nil, err
 		}
 		if s == "" {
 			return nil, nil
@@ -188,12 +188,12 @@ const (
 
 // decodeContent reads message content: a string (one text block) or an array
 // of blocks.
-func decodeContent(raw json.RawMessage, path string, place blockPlace) ([]llm.Block, *llm.Error) {
+func decodeContent(raw []byte, path string, place blockPlace) ([]llm.Block, *llm.Error) {
 	switch jsonenc.FirstByte(raw) {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, jsonProblem(path, raw, err)
+		s, err := decodeText(raw, path)
+		if err != nil {
+			return nil, err
 		}
 		return []llm.Block{{Type: llm.BlockText, Text: s}}, nil
 	case '[':
@@ -205,7 +205,7 @@ func decodeContent(raw json.RawMessage, path string, place blockPlace) ([]llm.Bl
 		}
 		return nil, invalid(path, "expected a string or an array of content blocks")
 	}
-	var items []json.RawMessage
+	var items []rawRef
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, jsonProblem(path, raw, err)
 	}
@@ -220,9 +220,11 @@ func decodeContent(raw json.RawMessage, path string, place blockPlace) ([]llm.Bl
 	return blocks, nil
 }
 
-// decodeBlock reads one content block. raw must be a copy the caller owns
-// (json.RawMessage elements are): it becomes Block.Raw where one is kept.
-func decodeBlock(raw json.RawMessage, path string, place blockPlace) (llm.Block, *llm.Error) {
+// decodeBlock reads one content block. raw must stay unchanged while the
+// block is in use: a client's body (see rawRef) or a copy the caller owns
+// (json.RawMessage elements are). It becomes Block.Raw where one is kept,
+// and the block's Input and CacheControl are slices of it.
+func decodeBlock(raw []byte, path string, place blockPlace) (llm.Block, *llm.Error) {
 	if jsonenc.FirstByte(raw) != '{' {
 		return llm.Block{}, invalid(path, "expected a content block object")
 	}
@@ -259,14 +261,24 @@ func decodeBlock(raw json.RawMessage, path string, place blockPlace) (llm.Block,
 		if jsonenc.FirstByte(w.CacheControl) != '{' {
 			return llm.Block{}, invalid(path+".cache_control", "expected an object")
 		}
-		b.CacheControl = w.CacheControl
+		b.CacheControl = json.RawMessage(w.CacheControl)
 	}
 	switch w.Type {
 	case "text":
-		if w.Text == nil {
+		if isNull(w.Text) {
 			return llm.Block{}, invalid(path+".text", "field required")
 		}
-		b.Text = *w.Text
+		text, ok := jsonenc.DecodeString(w.Text)
+		if !ok {
+			var probe struct {
+				Text *string `json:"text"`
+			}
+			if err := json.Unmarshal(raw, &probe); err != nil {
+				return llm.Block{}, jsonProblem(path, raw, err) // what a *string field reports
+			}
+			return llm.Block{}, invalid(path+".text", "expected a string")
+		}
+		b.Text = text
 		if !isNull(w.Citations) {
 			b.Raw, b.RawDialect = raw, llm.Anthropic // keeps the citations
 		}
@@ -289,7 +301,7 @@ func decodeBlock(raw json.RawMessage, path string, place blockPlace) (llm.Block,
 		}
 		switch {
 		case isObject(w.Input):
-			b.Input = w.Input
+			b.Input = json.RawMessage(w.Input)
 		case isNull(w.Input) && place == inResponse:
 			b.Input = json.RawMessage("{}")
 		case isNull(w.Input):
@@ -335,7 +347,20 @@ func decodeBlock(raw json.RawMessage, path string, place blockPlace) (llm.Block,
 	return b, nil
 }
 
-func decodeImageSource(b *llm.Block, raw json.RawMessage, path string) *llm.Error {
+// decodeText decodes a JSON string value of the request (see
+// jsonenc.DecodeString: long prompts are copied once).
+func decodeText(raw []byte, path string) (string, *llm.Error) {
+	if s, ok := jsonenc.DecodeString(raw); ok {
+		return s, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", jsonProblem(path, raw, err)
+	}
+	return s, nil
+}
+
+func decodeImageSource(b *llm.Block, raw []byte, path string) *llm.Error {
 	if isNull(raw) {
 		return invalid(path, "field required")
 	}
@@ -394,7 +419,7 @@ func decodeTools(r *llm.Request, tools []wireTool) *llm.Error {
 		if jsonenc.FirstByte(t.InputSchema) != '{' {
 			return invalid(path+".input_schema", "expected a JSON Schema object")
 		}
-		r.Tools = append(r.Tools, llm.Tool{Name: *t.Name, Description: t.Description, InputSchema: t.InputSchema})
+		r.Tools = append(r.Tools, llm.Tool{Name: *t.Name, Description: t.Description, InputSchema: json.RawMessage(t.InputSchema)})
 	}
 	return nil
 }

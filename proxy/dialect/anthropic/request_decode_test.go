@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -199,14 +200,43 @@ func TestDecodeThinkingKeepsExactBytes(t *testing.T) {
 	if !bytes.Contains(out, []byte(thinking)) || !bytes.Contains(out, []byte(redacted)) {
 		t.Errorf("EncodeRequest changed the thinking bytes:\n%s", out)
 	}
-	// The caller may reuse its buffer: Raw must not alias it.
+	// Raw is the body's own bytes, not a copy (the body is never written).
 	b := []byte(body)
 	r2, _ := Codec{}.DecodeRequest(b)
-	for i := range b {
-		b[i] = 'x'
+	raw := r2.Messages[1].Content[0].Raw
+	if i := bytes.Index(b, []byte(thinking)); i < 0 || &raw[0] != &b[i] {
+		t.Error("Block.Raw is a copy, want a slice of the request body")
 	}
-	if string(r2.Messages[1].Content[0].Raw) != thinking {
-		t.Error("Block.Raw aliases the request body")
+}
+
+// Decoding a request copies its text into the canonical strings once, not
+// the content it is nested in as well: a large request costs about its
+// size in allocations, whatever the nesting.
+func TestDecodeRequestAllocatesAboutTheText(t *testing.T) {
+	text := strings.Repeat("The proxy forwards requests and relays answers as they arrive. ", 1024)
+	escaped := strings.Repeat(`The proxy forwards \"requests\"\nand relays answers as they arrive. `, 1024)
+	for _, content := range []string{
+		`"` + text + `"`,
+		`[{"type":"text","text":"` + text + `"}]`,
+		`[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"` + text + `"}]}]`,
+		// Escapes (every real prompt has newlines) cost encoding/json a second copy.
+		`"` + escaped + `"`,
+		`[{"type":"text","text":"` + escaped + `"}]`,
+	} {
+		body := []byte(`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":` + content + `}]}`)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const runs = 20
+		for range runs {
+			if _, err := (Codec{}).DecodeRequest(body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		perByte := float64(after.TotalAlloc-before.TotalAlloc) / runs / float64(len(text))
+		if perByte > 1.2 {
+			t.Errorf("content %.40s…: decoding allocates %.2f bytes per text byte, want about 1 (the text itself)", content, perByte)
+		}
 	}
 }
 

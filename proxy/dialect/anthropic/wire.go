@@ -1,16 +1,28 @@
 package anthropic
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
+)
 
 // Wire types: what encoding/json decodes a request or response into. Fields
 // whose JSON type varies (content: string or blocks; system; source) are
-// json.RawMessage and decoded in a second step, where the path is known.
+// kept raw and decoded in a second step, where the path is known. In a
+// request and a block they are rawRef, not json.RawMessage: a large request
+// is then not copied once more for each level its content is nested in.
+
+// rawRef is jsonenc.RawRef: a value's bytes in the document being decoded,
+// not a copy. The request decoder's document is a client's body, which the
+// proxy never writes; a response's blocks are decoded from copies the
+// decoder owns (see decodeBlock).
+type rawRef = jsonenc.RawRef
 
 type wireRequest struct {
 	Model         *string           `json:"model"`
 	MaxTokens     *int              `json:"max_tokens"`
 	Messages      []wireMessage     `json:"messages"`
-	System        json.RawMessage   `json:"system"`
+	System        rawRef            `json:"system"`
 	Tools         []wireTool        `json:"tools"`
 	ToolChoice    *wireToolChoice   `json:"tool_choice"`
 	Thinking      *wireThinking     `json:"thinking"`
@@ -24,27 +36,27 @@ type wireRequest struct {
 }
 
 type wireMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
+	Role    string `json:"role"`
+	Content rawRef `json:"content"`
 }
 
 // wireBlock has the union of the fields of the block types with a canonical
 // form. Fields other block types use differently are never read for them.
 type wireBlock struct {
-	Type         string          `json:"type"`
-	Text         *string         `json:"text"`
-	Source       json.RawMessage `json:"source"`
-	ID           string          `json:"id"`
-	Name         string          `json:"name"`
-	Input        json.RawMessage `json:"input"`
-	ToolUseID    string          `json:"tool_use_id"`
-	Content      json.RawMessage `json:"content"`
-	IsError      *bool           `json:"is_error"`
-	Thinking     *string         `json:"thinking"`
-	Signature    string          `json:"signature"`
-	Data         string          `json:"data"`
-	CacheControl json.RawMessage `json:"cache_control"`
-	Citations    json.RawMessage `json:"citations"`
+	Type         string  `json:"type"`
+	Text         rawRef  `json:"text"` // decoded with jsonenc.DecodeString
+	Source       rawRef  `json:"source"`
+	ID           string  `json:"id"`
+	Name         string  `json:"name"`
+	Input        rawRef  `json:"input"`
+	ToolUseID    string  `json:"tool_use_id"`
+	Content      rawRef  `json:"content"`
+	IsError      *bool   `json:"is_error"`
+	Thinking     *string `json:"thinking"`
+	Signature    string  `json:"signature"`
+	Data         string  `json:"data"`
+	CacheControl rawRef  `json:"cache_control"`
+	Citations    rawRef  `json:"citations"`
 }
 
 type wireSource struct {
@@ -56,10 +68,10 @@ type wireSource struct {
 }
 
 type wireTool struct {
-	Type        string          `json:"type"`
-	Name        *string         `json:"name"`
-	Description string          `json:"description"`
-	InputSchema json.RawMessage `json:"input_schema"`
+	Type        string  `json:"type"`
+	Name        *string `json:"name"`
+	Description string  `json:"description"`
+	InputSchema rawRef  `json:"input_schema"`
 }
 
 type wireToolChoice struct {
@@ -80,9 +92,9 @@ type wireMetadata struct {
 
 type wireOutputConfig struct {
 	Format *struct {
-		Type   string          `json:"type"`
-		Schema json.RawMessage `json:"schema"`
-		Name   string          `json:"name"`
+		Type   string `json:"type"`
+		Schema rawRef `json:"schema"`
+		Name   string `json:"name"`
 	} `json:"format"`
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
@@ -134,14 +133,14 @@ func decodeMessages(r *llm.Request, msgs []chatMessage) error {
 		m := &msgs[i]
 		switch m.Role {
 		case "system", "developer":
-			blocks, err := decodeTextContent(m.Content, msgParam(i, ".content"))
+			blocks, err := decodeTextContent(json.RawMessage(m.Content), msgParam(i, ".content"))
 			if err != nil {
 				return err
 			}
 			r.System = append(r.System, blocks...)
 			toolTurn = false
 		case "user":
-			blocks, err := decodeUserContent(m.Content, msgParam(i, ".content"))
+			blocks, err := decodeUserContent(json.RawMessage(m.Content), msgParam(i, ".content"))
 			if err != nil {
 				return err
 			}
@@ -163,7 +162,7 @@ func decodeMessages(r *llm.Request, msgs []chatMessage) error {
 			if m.ToolCallID == "" {
 				return invalid(msgParam(i, ".tool_call_id"), "%s is required for tool messages", msgParam(i, ".tool_call_id"))
 			}
-			content, err := decodeTextContent(m.Content, msgParam(i, ".content"))
+			content, err := decodeTextContent(json.RawMessage(m.Content), msgParam(i, ".content"))
 			if err != nil {
 				return err
 			}
@@ -224,7 +223,7 @@ func decodeUserContent(raw json.RawMessage, param string) ([]llm.Block, error) {
 }
 
 func decodeParts(raw json.RawMessage, param string, images bool) ([]llm.Block, error) {
-	var parts []json.RawMessage
+	var parts []jsonenc.RawRef
 	if err := json.Unmarshal(raw, &parts); err != nil {
 		return nil, jsonError(raw, err, param)
 	}
@@ -234,13 +233,20 @@ func decodeParts(raw json.RawMessage, param string, images bool) ([]llm.Block, e
 		if jsonenc.FirstByte(praw) != '{' {
 			return nil, invalid(pp, "%s must be an object", pp)
 		}
-		var p contentPart
+		var p requestPart
 		if err := json.Unmarshal(praw, &p); err != nil {
-			return nil, jsonError(praw, err, pp)
+			return nil, jsonError(json.RawMessage(praw), err, pp)
 		}
 		switch p.Type {
 		case "text":
-			blocks = append(blocks, llm.Block{Type: llm.BlockText, Text: p.Text})
+			text := ""
+			if !isNull(json.RawMessage(p.Text)) {
+				var err error
+				if text, err = partText(praw, p.Text, pp); err != nil {
+					return nil, err
+				}
+			}
+			blocks = append(blocks, llm.Block{Type: llm.BlockText, Text: text})
 		case "refusal":
 			// An assistant's earlier refusal is part of the history as text.
 			blocks = append(blocks, llm.Block{Type: llm.BlockText, Text: p.Refusal})
@@ -248,7 +254,7 @@ func decodeParts(raw json.RawMessage, param string, images bool) ([]llm.Block, e
 			if !images {
 				return nil, invalid(pp+".type", "%s.type: image_url parts are only allowed in user messages", pp)
 			}
-			b, err := decodeImageURL(p.ImageURL, pp+".image_url")
+			b, err := decodeImageURL(json.RawMessage(p.ImageURL), pp+".image_url")
 			if err != nil {
 				return nil, err
 			}
@@ -308,7 +314,7 @@ func decodeImageURL(raw json.RawMessage, param string) (llm.Block, error) {
 // tool calls as tool_use blocks. Empty text is dropped; Anthropic rejects
 // empty text blocks and "" is the usual content beside tool calls.
 func decodeAssistant(m *chatMessage, i int) ([]llm.Block, error) {
-	blocks, err := decodeTextContent(m.Content, msgParam(i, ".content"))
+	blocks, err := decodeTextContent(json.RawMessage(m.Content), msgParam(i, ".content"))
 	if err != nil {
 		return nil, err
 	}
@@ -590,29 +596,31 @@ func isNull(raw json.RawMessage) bool {
 	return k == 0 || k == 'n'
 }
 
-// unmarshalString decodes a JSON string. Most strings have no escapes and
-// are valid UTF-8: those are sliced directly (raw was already validated by
-// the enclosing Unmarshal), the rest go through encoding/json.
+// unmarshalString decodes a JSON string in one allocation (see
+// jsonenc.DecodeString); anything else gets encoding/json's error.
 func unmarshalString(raw json.RawMessage, param string) (string, error) {
 	raw = bytes.TrimSpace(raw)
-	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
-		inner := raw[1 : n-1]
-		plain := true
-		for _, c := range inner {
-			if c == '\\' || c == '"' || c < 0x20 {
-				plain = false
-				break
-			}
-		}
-		if plain && utf8.Valid(inner) {
-			return string(inner), nil
-		}
+	if s, ok := jsonenc.DecodeString(raw); ok {
+		return s, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", jsonError(raw, err, param)
 	}
 	return s, nil
+}
+
+// partText decodes a text part's text; one that is not a string gets the
+// error a string field of the part reports.
+func partText(part, text []byte, param string) (string, error) {
+	if s, ok := jsonenc.DecodeString(bytes.TrimSpace(text)); ok {
+		return s, nil
+	}
+	var p contentPart
+	if err := json.Unmarshal(part, &p); err != nil {
+		return "", jsonError(json.RawMessage(part), err, param)
+	}
+	return p.Text, nil
 }
 
 func msgParam(i int, rest string) string {

@@ -3,6 +3,7 @@ package openai
 import (
 	"encoding/json"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -326,6 +327,33 @@ func TestUnmarshalStringMatchesEncodingJSON(t *testing.T) {
 		wantErr := json.Unmarshal([]byte(raw), &want)
 		if (gotErr != nil) != (wantErr != nil) || got != want {
 			t.Errorf("%q: got %q, %v; encoding/json %q, %v", raw, got, gotErr, want, wantErr)
+		}
+	}
+}
+
+// Decoding a request copies its text into the canonical strings once: not
+// the content it is nested in as well, nor twice for text with escapes.
+func TestDecodeRequestAllocatesAboutTheText(t *testing.T) {
+	text := strings.Repeat("The proxy forwards requests and relays answers as they arrive. ", 1024)
+	escaped := strings.Repeat(`The proxy forwards \"requests\"\nand relays answers as they arrive. `, 1024)
+	for _, content := range []string{
+		`"` + text + `"`,
+		`[{"type":"text","text":"` + text + `"}]`,
+		`"` + escaped + `"`,
+		`[{"type":"text","text":"` + escaped + `"}]`,
+	} {
+		body := []byte(`{"model":"m","messages":[{"role":"user","content":` + content + `}]}`)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const runs = 20
+		for range runs {
+			if _, err := (Codec{}).DecodeRequest(body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		if perByte := float64(after.TotalAlloc-before.TotalAlloc) / runs / float64(len(text)); perByte > 1.2 {
+			t.Errorf("content %.40s…: decoding allocates %.2f bytes per text byte, want about 1 (the text itself)", content, perByte)
 		}
 	}
 }

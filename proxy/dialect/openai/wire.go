@@ -1,6 +1,10 @@
 package openai
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
+)
 
 // Wire types of the Chat Completions API that are read. Polymorphic fields
 // (content, stop, tool_choice, ...) stay json.RawMessage and are decoded by
@@ -31,11 +35,11 @@ type chatRequest struct {
 }
 
 type chatMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	Refusal    *string         `json:"refusal"`
-	ToolCalls  []toolCall      `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
+	Role       string         `json:"role"`
+	Content    jsonenc.RawRef `json:"content"` // a slice of the client's body, not a copy
+	Refusal    *string        `json:"refusal"`
+	ToolCalls  []toolCall     `json:"tool_calls"`
+	ToolCallID string         `json:"tool_call_id"`
 }
 
 // requestShape and messageShape decode arrays element by element; they are
@@ -48,6 +52,15 @@ type requestShape struct {
 
 type messageShape struct {
 	ToolCalls []json.RawMessage `json:"tool_calls"`
+}
+
+// requestPart is a content part of a request, read without copying: its
+// text is decoded once from the client's body (see unmarshalString).
+type requestPart struct {
+	Type     string         `json:"type"`
+	Text     jsonenc.RawRef `json:"text"`
+	Refusal  string         `json:"refusal"`
+	ImageURL jsonenc.RawRef `json:"image_url"`
 }
 
 type contentPart struct {
