@@ -74,7 +74,9 @@ type Redis struct {
 	lastSeen map[string]int64        // counter values Redis last reported
 	down     bool
 	retryAt  time.Time // when to try Redis again while down
-	local    *Memory   // this replica's count while down, on top of lastSeen
+	// reconciling: one replay at a time
+	reconciling bool
+	local       *Memory // this replica's count while down, on top of lastSeen
 }
 
 type pendingDelta struct {
@@ -149,32 +151,71 @@ func (s *Redis) usable(ctx context.Context) bool {
 }
 
 // Reconcile replays the changes made while Redis was unreachable. On
-// success the store leaves local counting.
+// success the store leaves local counting. Requests keep counting locally
+// meanwhile: the lock is not held across a network call.
 func (s *Redis) Reconcile(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock() // held across the write: changes made meanwhile must not slip between replay and reset
-	if len(s.pending) > 0 {
-		ctx, cancel := context.WithTimeout(ctx, 5*s.timeout)
-		defer cancel()
-		_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			for k, d := range s.pending {
-				p.IncrBy(ctx, k, d.amount)
-				if d.ttl > 0 {
-					p.PExpire(ctx, k, d.ttl)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("redis: replay %d counters: %w", len(s.pending), err)
-		}
-		s.log.Info("limits store: Redis is back; local counts replayed", "counters", len(s.pending))
-	} else if err := s.c.Ping(ctx).Err(); err != nil {
+	if s.reconciling {
+		s.mu.Unlock()
+		return errors.New("redis: a reconciliation is already running")
+	}
+	s.reconciling = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.reconciling = false
+		s.mu.Unlock()
+	}()
+	pctx, cancel := context.WithTimeout(ctx, s.timeout)
+	err := s.c.Ping(pctx).Err()
+	cancel()
+	if err != nil {
 		return fmt.Errorf("redis: ping: %w", err)
 	}
-	s.pending = map[string]pendingDelta{}
-	s.local = NewMemory()
-	s.down = false
+	replayed := 0
+	for range 8 { // changes made during one replay go in the next
+		s.mu.Lock()
+		batch := s.pending
+		if len(batch) == 0 {
+			s.local = NewMemory()
+			s.down = false
+			s.mu.Unlock()
+			if replayed > 0 {
+				s.log.Info("limits store: Redis is back; local counts replayed", "counters", replayed)
+			}
+			return nil
+		}
+		s.pending = map[string]pendingDelta{}
+		s.mu.Unlock()
+		if err := s.replay(ctx, batch); err != nil {
+			s.mu.Lock()
+			for k, d := range batch { // keep them for the next attempt
+				s.addPendingLocked(k, d.amount, d.ttl)
+			}
+			s.mu.Unlock()
+			return err
+		}
+		replayed += len(batch)
+	}
+	return errors.New("redis: local counts keep arriving faster than they replay")
+}
+
+// replay writes batch in one transaction: all of it or none.
+func (s *Redis) replay(ctx context.Context, batch map[string]pendingDelta) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*s.timeout)
+	defer cancel()
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for k, d := range batch {
+			p.IncrBy(ctx, k, d.amount)
+			if d.ttl > 0 {
+				p.PExpire(ctx, k, d.ttl)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: replay %d counters: %w", len(batch), err)
+	}
 	return nil
 }
 

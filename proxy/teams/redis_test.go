@@ -3,6 +3,7 @@ package teams
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -276,5 +277,34 @@ func benchLimiter(b *testing.B, l *Limiter) {
 	if len(lat) > 0 {
 		slicesSort(lat)
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	}
+}
+
+// A password-protected Redis: the right password counts there; a wrong one
+// is an unreachable store (refused under fail closed), and the password
+// never appears in the error a client could see.
+func TestRedisPassword(t *testing.T) {
+	srv := redistest.Start(t, "--requirepass", "s3cret-pass")
+	ctx := context.Background()
+	id := &Identity{Name: "frank", Limits: Limits{RequestsPerMinute: 100}}
+	good, err := NewRedis(RedisConfig{Addr: srv.Addr, Password: "s3cret-pass", Policy: FailClosed, Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	if _, err := NewLimiter(good, nil, nil).Admit(ctx, id, "m", "", Estimate{}); err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	if good.Degraded() {
+		t.Fatal("the right password should reach Redis")
+	}
+	bad, err := NewRedis(RedisConfig{Addr: srv.Addr, Password: "wrong", Policy: FailClosed, Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	_, err = NewLimiter(bad, nil, nil).Admit(ctx, id, "m", "", Estimate{})
+	if r := refusal(t, err); r.Reason != ReasonStore || strings.Contains(r.Message, "wrong") || strings.Contains(r.Message, "s3cret") {
+		t.Fatalf("a wrong password: %+v", r)
 	}
 }

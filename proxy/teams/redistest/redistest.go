@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,6 +18,7 @@ import (
 type Server struct {
 	Addr  string
 	fsync string // appendfsync: always (Start) or everysec (StartFast)
+	extra []string
 	t     testing.TB
 	dir   string
 	port  int
@@ -25,14 +27,15 @@ type Server struct {
 
 // Start starts a redis-server, stopped when the test ends. Without the
 // binary the test is skipped locally and fails in CI (CI installs it).
-func Start(t testing.TB) *Server { t.Helper(); return start(t, "always") }
+// Extra arguments go to redis-server (e.g. "--requirepass", "secret").
+func Start(t testing.TB, extra ...string) *Server { t.Helper(); return start(t, "always", extra...) }
 
 // StartFast starts a redis-server that fsyncs once a second, as production
 // setups usually do: for benchmarks, where an fsync per write would be
 // measured instead of the client.
 func StartFast(t testing.TB) *Server { t.Helper(); return start(t, "everysec") }
 
-func start(t testing.TB, fsync string) *Server {
+func start(t testing.TB, fsync string, extra ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -46,7 +49,7 @@ func start(t testing.TB, fsync string) *Server {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), fsync: fsync, t: t, dir: t.TempDir(), port: port}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), fsync: fsync, extra: extra, t: t, dir: t.TempDir(), port: port}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -57,6 +60,7 @@ func (s *Server) start() {
 	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--dir", s.dir, "--save", "", "--appendonly", "yes", "--appendfsync", s.fsync,
 		"--daemonize", "no", "--loglevel", "warning", "--protected-mode", "no")
+	s.cmd.Args = append(s.cmd.Args, s.extra...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
@@ -69,7 +73,7 @@ func (s *Server) start() {
 			_ = c.SetReadDeadline(time.Now().Add(time.Second))
 			n, _ := c.Read(buf)
 			_ = c.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
+			if reply := string(buf[:n]); reply == "+PONG\r\n" || strings.HasPrefix(reply, "-NOAUTH") {
 				return
 			}
 		}
