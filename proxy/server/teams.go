@@ -11,6 +11,7 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
@@ -138,9 +139,7 @@ func estimate(snap *snapshot.Snapshot, rule *cascade.CompiledRule, model string,
 	}
 	u := llm.Usage{InputTokens: len(body)/3 + 1, OutputTokens: out}
 	est := teams.Estimate{Tokens: int64(u.InputTokens + u.OutputTokens)}
-	price := func(prices interface {
-		Cost(string, llm.Usage) (float64, bool)
-	}, m string) {
+	price := func(prices *pricing.Table, m string) {
 		if usd, ok := prices.Cost(m, u); ok {
 			est.USD += usd
 		}
