@@ -1014,10 +1014,10 @@ type RuleQuality struct {
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,description="In-cluster URL of the proxy"
 // +kubebuilder:printcolumn:name="Quality",type=string,JSONPath=`.status.qualitySummary`,description="Estimated quality per rule with a quality block (share of answers at least as good as the verifier's)"
 // +kubebuilder:printcolumn:name="Threshold",type=string,JSONPath=`.status.thresholdSummary`,description="Threshold in effect per rule with a quality block (1.01: every request escalated)"
-// +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.clientKeyCount`,priority=1,description="Named client keys with attribution and limits"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="TargetMet",type=string,JSONPath=`.status.conditions[?(@.type=="QualityTargetMet")].status`,priority=1,description="Whether every rule with a quality target holds it"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.clientKeyCount`,priority=1,description="Named client keys with attribution and limits"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 57",message="metadata.name must be at most 57 characters (owned objects append -proxy / -rules)"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit): it names the proxy Service"
 type CascadeRoute struct {
