@@ -1,8 +1,12 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // The API server refuses client keys and limits that the proxy could not use.
@@ -58,4 +62,12 @@ teams: [{name: payments, budget: {usd: 500}}]
 	if err := createRaw(t, ns, "ck-ok", ok); err != nil {
 		t.Fatalf("a valid spec was refused: %v", err)
 	}
+	// The named keys reach the rules ConfigMap (names and limits, no key) and the status count.
+	key := types.NamespacedName{Namespace: ns, Name: "ck-ok"}
+	eventually(t, 20*time.Second, func() error {
+		if n := getRoute(t, key).Status.ClientKeyCount; n != 1 {
+			return fmt.Errorf("status.clientKeyCount = %d", n)
+		}
+		return nil
+	})
 }
