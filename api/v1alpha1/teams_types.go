@@ -80,7 +80,7 @@ type Budget struct {
 	Period string `json:"period,omitempty"`
 
 	// enforcement: hard refuses requests once the budget is spent; soft only
-	// alerts (a metric, a log line and a BudgetExceeded Event).
+	// alerts (a metric and a log line on each proxy pod).
 	// +optional
 	// +kubebuilder:default=hard
 	// +kubebuilder:validation:Enum=hard;soft
