@@ -3,6 +3,8 @@ SHELL := /usr/bin/env bash
 GO ?= go
 BIN := $(CURDIR)/bin
 PROXY_ADDR ?= 127.0.0.1:8080
+# The admin listener: /metrics, /debug/rules and the status page (http://$(ADMIN_ADDR)/status).
+ADMIN_ADDR ?= 127.0.0.1:8081
 RULES ?= config/samples/rules-demo.yaml
 
 # Operator tooling. controller-gen is pinned; envtest's etcd and kube-apiserver are
@@ -34,6 +36,9 @@ PROXY_IMG ?= cascadeflow/proxy:$(IMG_TAG)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO_LDFLAGS := -X github.com/cascadeflow/cascadeflow-operator/internal/version.Version=$(VERSION)
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml $(CHART)/files
+# announce WHAT,DURATION: one line before a one-time build of a tool into bin/ (the recipes
+# run only when the tool is missing, so a warm run prints nothing).
+announce = @echo "building $(1) into bin/ (first time, ~$(2))…"
 
 .PHONY: all build run test reliability lint fmt vet staticcheck manifests generate envtest-assets verify-generated bench-operator helm-sync helm-lint docker-build
 
@@ -43,9 +48,9 @@ build: ## Build the proxy and manager binaries into bin/.
 	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/proxy ./cmd/proxy
 	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/manager ./cmd/manager
 
-run: ## Run the proxy on 127.0.0.1:8080 (demo mode against a built-in fake upstream when no vendor key is set).
+run: ## Run the proxy on 127.0.0.1:8080, its status page and metrics on 127.0.0.1:8081 (demo mode against a built-in fake upstream when no vendor key is set).
 	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/proxy ./cmd/proxy
-	$(BIN)/proxy --listen $(PROXY_ADDR) --rules $(RULES) --log-format text
+	$(BIN)/proxy --listen $(PROXY_ADDR) --admin-listen $(ADMIN_ADDR) --rules $(RULES) --log-format text
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck (its default checks).
 
@@ -60,21 +65,24 @@ staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 $(STATICCHECK):
-	mkdir -p $(BIN)/.staticcheck
-	GOBIN=$(BIN)/.staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	mv $(BIN)/.staticcheck/staticcheck $@
+	$(call announce,staticcheck $(STATICCHECK_VERSION),1 min)
+	@mkdir -p $(BIN)/.staticcheck
+	@GOBIN=$(BIN)/.staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@mv $(BIN)/.staticcheck/staticcheck $@
 
 # In CI (CI=true) the test run also fails when generated files are stale.
 test: lint helm-lint envtest-assets $(if $(CI),verify-generated) ## Unit and envtest suites with the race detector (a real etcd + kube-apiserver); helm lint and template.
+	@echo "running every test suite with the race detector (~2½ min warm; the status page's browser test needs chromium) …"
 	HELM="$(HELM)" KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) test -race -count=1 ./...
 
 reliability: ## The hardening tests alone (hostile clients, failing upstreams, shutdown), with the race detector; also part of make test.
 	$(GO) test -race -count=1 -run Hardening ./...
 
 $(CONTROLLER_GEN):
-	mkdir -p $(BIN)/.controller-gen
-	GOBIN=$(BIN)/.controller-gen $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
-	mv $(BIN)/.controller-gen/controller-gen $@
+	$(call announce,controller-gen $(CONTROLLER_TOOLS_VERSION),1 min)
+	@mkdir -p $(BIN)/.controller-gen
+	@GOBIN=$(BIN)/.controller-gen $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	@mv $(BIN)/.controller-gen/controller-gen $@
 
 manifests: $(CONTROLLER_GEN) ## Regenerate the CRD (config/crd/bases) and the manager ClusterRole (config/rbac/role.yaml) from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=true paths="./api/...;./controllers/..." \
@@ -84,8 +92,8 @@ manifests: $(CONTROLLER_GEN) ## Regenerate the CRD (config/crd/bases) and the ma
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions (api/v1alpha1/zz_generated.deepcopy.go).
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
 
-envtest-assets: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached; a no-op when present).
-	K8S_VERSION=$(ENVTEST_K8S_VERSION) GO=$(GO) hack/build-envtest-assets.sh $(ENVTEST_ASSETS_DIR) >/dev/null
+envtest-assets: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached; a no-op when present). It says what it builds and how long it takes; stdout is only the assets path.
+	@K8S_VERSION=$(ENVTEST_K8S_VERSION) GO=$(GO) hack/build-envtest-assets.sh $(ENVTEST_ASSETS_DIR) >/dev/null
 
 verify-generated: manifests generate ## Fail when generated files differ from what is committed.
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
@@ -105,9 +113,10 @@ bench-operator: envtest-assets ## Scale benchmark: 1,000 CascadeRoutes against a
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" $(GO) run ./bench/operator -routes 1000 -manager $(BIN)/manager -out bench/results/operator.json
 
 $(HELM):
-	mkdir -p $(BIN)/.helm
-	GOBIN=$(BIN)/.helm $(GO) install -trimpath -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
-	mv $(BIN)/.helm/helm $@
+	$(call announce,helm $(HELM_VERSION),3 min)
+	@mkdir -p $(BIN)/.helm
+	@GOBIN=$(BIN)/.helm $(GO) install -trimpath -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@mv $(BIN)/.helm/helm $@
 
 helm-sync: ## Copy the generated CRD and manager ClusterRole from config/ into the Helm chart.
 	rm -f $(CHART)/files/crds/*.yaml

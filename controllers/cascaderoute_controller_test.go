@@ -235,7 +235,7 @@ func TestCreateRendersOwnedObjectsAndStatus(t *testing.T) {
 	for _, col := range table.ColumnDefinitions {
 		names = append(names, col.Name)
 	}
-	if want := []string{"Name", "Ready", "Rules", "Replicas", "Endpoint", "Quality", "Threshold", "Age", "TargetMet", "Reason", "Keys"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"Name", "Ready", "Rules", "Replicas", "Endpoint", "Quality", "Threshold", "Savings", "Age", "TargetMet", "Reason", "Keys"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("columns = %v, want %v", names, want)
 	}
 	if len(table.Rows) != 1 {
@@ -246,8 +246,8 @@ func TestCreateRendersOwnedObjectsAndStatus(t *testing.T) {
 	if !reflect.DeepEqual(cells[:5], wantCells) {
 		t.Errorf("cells = %#v, want %#v", cells[:5], wantCells)
 	}
-	if cells[9] != v1alpha1.ReasonReplicasAvailable {
-		t.Errorf("reason column = %v", cells[9])
+	if cells[10] != v1alpha1.ReasonReplicasAvailable {
+		t.Errorf("reason column = %v", cells[10])
 	}
 }
 

@@ -121,7 +121,7 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 	if len(qrs) == 0 {
 		// No quality loop (any more): no figures, no calibration; the
 		// archive is deleted as unwanted; pods' leftovers are cleaned up.
-		cr.Status.Quality, cr.Status.QualitySummary, cr.Status.ThresholdSummary = nil, "", ""
+		cr.Status.Quality, cr.Status.QualitySummary, cr.Status.ThresholdSummary, cr.Status.SavingsSummary = nil, "", "", ""
 		meta.RemoveStatusCondition(&cr.Status.Conditions, v1alpha1.ConditionQualityTargetMet)
 		if err := r.writeCalibrations(ctx, rulesCM, nil); err != nil {
 			return 0, err
@@ -185,7 +185,7 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 		entries = append(entries, ruleQuality(n, fresh[n], merged.Routes[n].Samples, prev[n], now))
 	}
 	cr.Status.Quality = entries
-	cr.Status.QualitySummary, cr.Status.ThresholdSummary = summaries(entries)
+	cr.Status.QualitySummary, cr.Status.ThresholdSummary, cr.Status.SavingsSummary = summaries(entries)
 	if status, reason, msg, ok := qualityTargetCondition(entries); ok {
 		setCondition(cr, v1alpha1.ConditionQualityTargetMet, status, reason, msg)
 	} else {

@@ -406,18 +406,22 @@ func qualityTargetCondition(entries []v1alpha1.RuleQuality) (status metav1.Condi
 	return metav1.ConditionTrue, v1alpha1.ReasonTargetMet, "every rule with a quality target holds it", true
 }
 
-// summaries are the one-line Quality and Threshold columns of kubectl get.
-func summaries(entries []v1alpha1.RuleQuality) (quality, threshold string) {
-	var q, th []string
-	for _, e := range entries {
-		est := "-"
-		if e.Estimate != nil {
-			est = strconv.FormatFloat(*e.Estimate, 'f', -1, 64)
+// summaries are the one-line Quality, Threshold and Savings columns of
+// kubectl get ("-" for a figure not known yet).
+func summaries(entries []v1alpha1.RuleQuality) (quality, threshold, savings string) {
+	var q, th, sv []string
+	known := func(v *float64) string {
+		if v == nil {
+			return "-"
 		}
-		q = append(q, e.Rule+" "+est)
-		th = append(th, e.Rule+" "+strconv.FormatFloat(e.Threshold, 'f', -1, 64))
+		return strconv.FormatFloat(*v, 'f', -1, 64)
 	}
-	return strings.Join(q, ", "), strings.Join(th, ", ")
+	for _, e := range entries {
+		q = append(q, e.Rule+" "+known(e.Estimate))
+		th = append(th, e.Rule+" "+strconv.FormatFloat(e.Threshold, 'f', -1, 64))
+		sv = append(sv, e.Rule+" "+known(e.NetSavingsUSD))
+	}
+	return strings.Join(q, ", "), strings.Join(th, ", "), strings.Join(sv, ", ")
 }
 
 // sortedRules lists a map's rule names in order, for deterministic output.

@@ -260,3 +260,17 @@ func TestQualityTargetCondition(t *testing.T) {
 		})
 	}
 }
+
+// The kubectl get columns: one "rule figure" pair per rule, "-" while a
+// figure is unknown.
+func TestSummariesColumns(t *testing.T) {
+	est, net := 0.9312, 12.5
+	entries := []v1alpha1.RuleQuality{
+		{Rule: "opus", Estimate: &est, Threshold: 0.42, NetSavingsUSD: &net},
+		{Rule: "sonnet", Threshold: 1.01},
+	}
+	q, th, sv := summaries(entries)
+	if q != "opus 0.9312, sonnet -" || th != "opus 0.42, sonnet 1.01" || sv != "opus 12.5, sonnet -" {
+		t.Errorf("summaries = %q, %q, %q", q, th, sv)
+	}
+}

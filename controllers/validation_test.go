@@ -147,6 +147,10 @@ func TestAPIServerRejectsInvalidSpecs(t *testing.T) {
 		spec: validSpec + "proxy: {replicas: -1}\n",
 		want: []string{"spec.proxy.replicas", "should be greater than or equal to 0"},
 	}, {
+		name: "proxy env that is not OTEL_*",
+		spec: validSpec + "proxy: {env: [{name: OTEL_SERVICE_NAME, value: x}, {name: CASCADEFLOW_KEY_A, value: sk}]}\n",
+		want: []string{"spec.proxy.env", "only OTEL_* variables may be set"},
+	}, {
 		name: "ExternalName service",
 		spec: validSpec + "proxy: {service: {type: ExternalName}}\n",
 		want: []string{"spec.proxy.service.type", `Unsupported value: "ExternalName"`},

@@ -605,6 +605,18 @@ type ProxySpec struct {
 	// +kubebuilder:default={}
 	Service ServiceSpec `json:"service,omitempty"`
 
+	// env sets OpenTelemetry variables (names starting OTEL_) in the proxy
+	// container, e.g. OTEL_EXPORTER_OTLP_ENDPOINT to turn tracing on (see
+	// docs/tracing.md); a header with a collector token can come from a
+	// Secret (valueFrom). These override the operator's defaults
+	// (--proxy-env) of the same name.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(e, e.name.startsWith('OTEL_'))",message="only OTEL_* variables may be set"
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
 	// clientKeysSecretRef names a Secret whose values are the keys clients
 	// must present (x-api-key or Authorization: Bearer); every value of the
 	// Secret, one key per line, is accepted, and edits reach running pods
@@ -918,6 +930,12 @@ type CascadeRouteStatus struct {
 	// rule, for the Threshold column of kubectl get.
 	// +optional
 	ThresholdSummary string `json:"thresholdSummary,omitempty"`
+
+	// savingsSummary lists status.quality's net savings in USD, "rule
+	// netSavingsUSD" by rule ("-" while unknown), for the Savings column of
+	// kubectl get -o wide.
+	// +optional
+	SavingsSummary string `json:"savingsSummary,omitempty"`
 }
 
 // RuleQuality is one rule's measured quality and calibration. Shares are
@@ -1014,6 +1032,7 @@ type RuleQuality struct {
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,description="In-cluster URL of the proxy"
 // +kubebuilder:printcolumn:name="Quality",type=string,JSONPath=`.status.qualitySummary`,description="Estimated quality per rule with a quality block (share of answers at least as good as the verifier's)"
 // +kubebuilder:printcolumn:name="Threshold",type=string,JSONPath=`.status.thresholdSummary`,description="Threshold in effect per rule with a quality block (1.01: every request escalated)"
+// +kubebuilder:printcolumn:name="Savings",type=string,JSONPath=`.status.savingsSummary`,priority=1,description="Estimated net savings in USD per rule with a quality block, over the archived samples (after drafts, second opinions and audits)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="TargetMet",type=string,JSONPath=`.status.conditions[?(@.type=="QualityTargetMet")].status`,priority=1,description="Whether every rule with a quality target holds it"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1

@@ -507,6 +507,13 @@ func (in *ProxySpec) DeepCopyInto(out *ProxySpec) {
 		**out = **in
 	}
 	out.Service = in.Service
+	if in.Env != nil {
+		in, out := &in.Env, &out.Env
+		*out = make([]corev1.EnvVar, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	if in.ClientKeysSecretRef != nil {
 		in, out := &in.ClientKeysSecretRef, &out.ClientKeysSecretRef
 		*out = new(LocalSecretRef)

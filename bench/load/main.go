@@ -24,6 +24,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/internal/progress"
 )
 
 type config struct {
@@ -107,6 +109,34 @@ func main() {
 	}
 	fmt.Printf("%s: %d requests in %.1fs = %.0f req/s, %d errors; latency p50 %.2fms p90 %.2fms p99 %.2fms; ttfb p50 %.2fms p99 %.2fms; cpu %v\n",
 		res.Mode, res.Requests, res.Seconds, res.RPS, res.Errors, res.LatencyP50, res.LatencyP90, res.LatencyP99, res.TTFBP50, res.TTFBP99, res.CPUSeconds)
+}
+
+// showProgress redraws the phase (warm-up, measuring) and its time on a
+// terminal until the returned stop is called.
+func showProgress(bar *progress.Line, mode string, measureFrom, measureTo time.Time) (stop func()) {
+	if !bar.Live() {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				bar.Done()
+				return
+			case now := <-t.C:
+				if now.Before(measureFrom) {
+					bar.Show("load %s: warming up, measuring in %s", mode, progress.Elapsed(measureFrom.Sub(now)))
+				} else {
+					bar.Show("load %s: measuring, %s left", mode, progress.Elapsed(max(0, measureTo.Sub(now))))
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 func fail(err error) {
@@ -195,6 +225,9 @@ func run(ctx context.Context, c config) (*Result, error) {
 		cpuTo = c.readCPU()
 		close(window)
 	}()
+
+	stopProgress := showProgress(progress.New(os.Stderr), c.mode, measureFrom, measureTo)
+	defer stopProgress()
 
 	res := &Result{Mode: c.mode, Seconds: c.duration.Seconds(), CPUSeconds: map[string]float64{}}
 	switch c.mode {

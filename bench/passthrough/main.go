@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/internal/progress"
 )
 
 // upstreamKeyEnv names the variable holding the key both proxies send upstream.
@@ -187,12 +189,16 @@ func run(ctx context.Context, o options) error {
 	var raw bytes.Buffer
 	total := o.rounds * len(scenarios) * len(targets)
 	n := 0
+	// Progress on a terminal only: a CI log gets the report alone.
+	bar := progress.New(os.Stderr)
+	defer bar.Done()
 	for round := range o.rounds {
 		for _, sc := range scenarios {
 			for i := range targets {
 				t := targets[(i+round)%len(targets)] // rotate who goes first
 				n++
-				fmt.Fprintf(os.Stderr, "[%2d/%d] round %d %-16s %-11s ", n, total, round+1, sc.name, t.name)
+				row := fmt.Sprintf("[%2d/%d] round %d %-16s %-11s", n, total, round+1, sc.name, t.name)
+				bar.Show("%s measuring (warmup %s, window %s)", row, o.warmup, o.duration)
 				procs.resetPeakRSS()
 				res, line, err := measure(ctx, o, sc, t, bodies[sc.stream], pids)
 				if err != nil {
@@ -202,12 +208,13 @@ func run(ctx context.Context, o options) error {
 				for _, name := range procs.order {
 					res.PeakRSS[name] = vmHWM(procs.pid(name))
 				}
-				fmt.Fprintf(os.Stderr, "%7.0f req/s p50 %6.2fms cpu %v errors %d\n", res.RPS, res.LatencyP50, compactCPU(res), res.Errors)
+				bar.Println("%s %7.0f req/s p50 %6.2fms cpu %v errors %d", row, res.RPS, res.LatencyP50, compactCPU(res), res.Errors)
 				fmt.Fprintf(&raw, "round=%d scenario=%s target=%s peak_rss_mib=%v %s", round+1, sc.name, t.name, compactRSS(res), line)
 				results[key{sc.name, t.name}] = append(results[key{sc.name, t.name}], res)
 			}
 		}
 	}
+	bar.Done()
 	rep := &report{o: o, targets: targets, procs: procs.order, results: results, shape: shape,
 		loadStart: startLoad, loadEnd: loadAvg(), elapsed: time.Since(started)}
 	text := rep.String()

@@ -13,9 +13,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -44,6 +46,7 @@ type config struct {
 	renewDeadline   time.Duration
 	retryPeriod     time.Duration
 	proxyImage      string
+	proxyEnv        []corev1.EnvVar
 	workers         int
 	logLevel        string
 	kubeQPS         float64
@@ -70,6 +73,14 @@ func parseFlags(args []string, usage io.Writer) (*config, error) {
 		imageDefault = defaultProxyImage
 	}
 	fs.StringVar(&c.proxyImage, "proxy-image", imageDefault, "proxy image for CascadeRoutes that set no spec.proxy.image (env CASCADEFLOW_PROXY_IMAGE)")
+	fs.Func("proxy-env", "NAME=VALUE set in every proxy container (repeatable; OTEL_* names only, e.g. OTEL_EXPORTER_OTLP_ENDPOINT to trace every route; a route's spec.proxy.env wins)", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || !strings.HasPrefix(name, "OTEL_") || strings.ContainsAny(name, " \t") {
+			return fmt.Errorf("want OTEL_NAME=value, got %q", v)
+		}
+		c.proxyEnv = append(c.proxyEnv, corev1.EnvVar{Name: name, Value: value})
+		return nil
+	})
 	fs.IntVar(&c.workers, "max-concurrent-reconciles", 4, "CascadeRoutes reconciled in parallel")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info or error")
 	fs.Float64Var(&c.kubeQPS, "kube-api-qps", -1, "client-side rate limit towards the API server; negative disables it and leaves fairness to the server's priority and fairness")
@@ -168,7 +179,7 @@ func run(ctx context.Context, c *config, restConfig *rest.Config, logger logr.Lo
 	r := &controllers.CascadeRouteReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Render:    render.Options{ProxyImage: c.proxyImage},
+		Render:    render.Options{ProxyImage: c.proxyImage, ProxyEnv: c.proxyEnv},
 		Recorder:  mgr.GetEventRecorder("cascadeflow-operator"),
 	}
 	if err := r.SetupWithManager(ctx, mgr, controller.Options{

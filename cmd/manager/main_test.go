@@ -35,7 +35,12 @@ func TestParseFlags(t *testing.T) {
 	if !c.leaderElect || c.proxyImage != "img:1" || c.workers != 8 || c.probeAddr != ":8081" {
 		t.Errorf("config = %+v", c)
 	}
-	for _, bad := range [][]string{{"--proxy-image="}, {"--max-concurrent-reconciles=0"}, {"--no-such-flag"}} {
+	c, err = parseFlags([]string{"--proxy-env=OTEL_EXPORTER_OTLP_ENDPOINT=http://otel:4318", "--proxy-env=OTEL_TRACES_SAMPLER_ARG=0.1"}, io.Discard)
+	if err != nil || len(c.proxyEnv) != 2 || c.proxyEnv[0].Name != "OTEL_EXPORTER_OTLP_ENDPOINT" || c.proxyEnv[0].Value != "http://otel:4318" {
+		t.Errorf("--proxy-env: %v %+v", err, c.proxyEnv)
+	}
+	for _, bad := range [][]string{{"--proxy-image="}, {"--max-concurrent-reconciles=0"}, {"--no-such-flag"},
+		{"--proxy-env=CASCADEFLOW_KEY_X=sk"}, {"--proxy-env=OTEL_X"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/internal/version"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/asynclog"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/qualitysync"
@@ -30,6 +31,8 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource/configmap"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/status"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 type options struct {
@@ -49,6 +52,7 @@ type options struct {
 	clientKeysDir   string
 	adminListen     string
 	bodyReadTimeout time.Duration
+	statusInterval  time.Duration
 	version         bool
 
 	limits limitsOptions
@@ -78,7 +82,8 @@ func newFlagSet(o *options, usage io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.configMapKey, "rules-configmap-key", "rules.yaml", "the ConfigMap key holding the rules")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --rules-configmap and --quality-publish (default: in-cluster credentials)")
 	fs.StringVar(&o.clientKeysDir, "client-keys-dir", "", "directory of client API keys (a mounted Secret; one key per file or line); when set, only these keys may call the API; reloaded on change")
-	fs.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules and the probes on this separate address (keeps them off an exposed API port); empty serves them on --listen")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "serve /metrics, /debug/rules, the probes and the status page (/status) on this separate address (keeps them off an exposed API port); empty serves all but the status page on --listen")
+	fs.DurationVar(&o.statusInterval, "status-interval", status.DefaultEvery, "how often the status page's charts of savings and quality are sampled")
 	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a client may take to send a request body once its headers are in (408 after)")
 	fs.StringVar(&o.qualityState, "quality-state", "", "file the rules' quality loops (samples, spend, calibrations) persist in across restarts; read after the first rules load")
 	fs.DurationVar(&o.qualityStateInterval, "quality-state-interval", qualitysync.DefaultInterval, "how often --quality-state is saved (and once more at shutdown)")
@@ -112,17 +117,24 @@ func main() {
 		os.Exit(code)
 	}
 
-	log := newLogger(o.logLevel, o.logFormat)
+	// Log lines (an access log line per request) are written by a goroutine
+	// of their own, so a slow stderr never holds a request.
+	sink := asynclog.New(os.Stderr, asynclog.DefaultMaxBuffered)
+	log := newLogger(o.logLevel, o.logFormat, sink)
 	log.Info("cascadeflow proxy", "version", version.String())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, log); err != nil {
+	err := run(ctx, o, log, sink)
+	stop()
+	if err != nil {
 		log.Error("proxy stopped", "error", err.Error())
+	}
+	_ = sink.Close() // the lines still buffered
+	if err != nil {
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, o options, log *slog.Logger) error {
+func run(ctx context.Context, o options, log *slog.Logger, sink *asynclog.Writer) error {
 	if o.rulesFile == "" && o.configMap == "" {
 		return errors.New("one of --rules and --rules-configmap is required")
 	}
@@ -142,9 +154,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		MaxBodyBytes: o.maxBody, CORSOrigins: splitList(o.cors), AdminSeparate: o.adminListen != "",
 		BodyReadTimeout: o.bodyReadTimeout},
 		QualityState: o.qualityState, QualityStateInterval: o.qualityStateInterval,
-		QualityPublishInterval: o.qualityPublishInterval}
-	if o.qualityStateInterval < 0 || o.qualityPublishInterval < 0 {
-		return errors.New("--quality-state-interval and --quality-publish-interval must be positive (0: the default)")
+		QualityPublishInterval: o.qualityPublishInterval, StatusEvery: o.statusInterval}
+	if o.qualityStateInterval < 0 || o.qualityPublishInterval < 0 || o.statusInterval < 0 {
+		return errors.New("--quality-state-interval, --quality-publish-interval and --status-interval must be positive (0: the default)")
 	}
 	if o.qualityPublish {
 		pub, err := newPublisher(o, os.Getenv)
@@ -164,6 +176,22 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			stopDemo := startDemo(&opts, log)
 			defer stopDemo()
 		}
+	}
+	tp, stopTracing, err := tracing.Setup(ctx, os.Getenv, version.String())
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		opts.Server.Tracer = tp
+		log.Info("tracing on: exporting spans over OTLP/HTTP", "endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+		defer func() {
+			// After the server drained: flush the spans still buffered.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := stopTracing(sctx); err != nil {
+				log.Warn("tracing: spans not flushed at shutdown", "error", err.Error())
+			}
+		}()
 	}
 	if o.clientKeysDir != "" {
 		keys := &clientauth.Keys{}
@@ -187,6 +215,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	proxy, err := app.New(opts)
 	if err != nil {
 		return err
+	}
+	if sink != nil {
+		proxy.Metrics.CountDroppedLogLines(sink.Dropped)
 	}
 	loader := proxy.Loader
 	if initial != nil {
@@ -235,7 +266,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		admin := &http.Server{Handler: proxy.Server.Admin(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = admin.Serve(aln) }()
 		defer admin.Close() // after the API listener has drained
-		log.Info("admin endpoints listening", "addr", aln.Addr().String())
+		log.Info("admin endpoints listening", "addr", aln.Addr().String(), "status_page", "http://"+aln.Addr().String()+"/status")
+	} else {
+		log.Info("no status page: it is served on the admin listener only (--admin-listen)")
 	}
 	hash := ""
 	if snap := loader.Store.Load(); snap != nil {
@@ -332,16 +365,16 @@ func demoWanted(mode string, set *rules.Set) bool {
 	return true
 }
 
-func newLogger(level, format string) *slog.Logger {
+func newLogger(level, format string, out io.Writer) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: l}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+		return slog.New(slog.NewTextHandler(out, opts))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	return slog.New(slog.NewJSONHandler(out, opts))
 }
 
 func envOr(k, def string) string {

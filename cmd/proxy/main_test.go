@@ -53,7 +53,7 @@ func TestHardeningMakeRunWithOneVendorKey(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var runErr error
 	done := make(chan struct{})
-	go func() { runErr = run(ctx, o, log); close(done) }()
+	go func() { runErr = run(ctx, o, log, nil); close(done) }()
 	defer func() {
 		cancel()
 		select {

@@ -69,7 +69,7 @@ current-context: x
 	// run refuses to start without the pod's identity.
 	t.Setenv("POD_NAME", "")
 	err = run(context.Background(), options{rulesFile: "../../config/samples/rules-demo.yaml", qualityPublish: true,
-		qualityRoute: "my-route", qualityStateInterval: time.Second, qualityPublishInterval: time.Second}, slog.New(slog.DiscardHandler))
+		qualityRoute: "my-route", qualityStateInterval: time.Second, qualityPublishInterval: time.Second}, slog.New(slog.DiscardHandler), nil)
 	if err == nil || !strings.Contains(err.Error(), "POD_NAME") {
 		t.Errorf("run without POD_NAME: %v", err)
 	}
@@ -84,7 +84,7 @@ func TestQualityStateSavedAtShutdown(t *testing.T) {
 		qualityState: path, qualityStateInterval: time.Hour, qualityPublishInterval: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, o, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- run(ctx, o, slog.New(slog.DiscardHandler), nil) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if resp, err := http.Get("http://" + o.listen + "/readyz"); err == nil {

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -111,6 +112,9 @@ func Unwanted(cr *v1alpha1.CascadeRoute) []Object {
 type Options struct {
 	// ProxyImage is used when spec.proxy.image is empty.
 	ProxyImage string
+	// ProxyEnv is set in every proxy container (OTEL_* variables: tracing
+	// for every route); a route's spec.proxy.env overrides a name it sets.
+	ProxyEnv []corev1.EnvVar
 }
 
 // ConfigMapName names the rules ConfigMap of a CascadeRoute.
@@ -252,6 +256,7 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 			corev1.EnvVar{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
 		)
 	}
+	env = append(env, proxyEnv(opts.ProxyEnv, cr.Spec.Proxy.Env)...)
 	for _, p := range cr.Spec.Providers {
 		if ref := p.APIKeySecretRef; ref != nil {
 			env = append(env, corev1.EnvVar{Name: KeyEnvName(p.Name), ValueFrom: &corev1.EnvVarSource{
@@ -490,4 +495,25 @@ func QualityArchive(cr *v1alpha1.CascadeRoute, data map[string]string) *corev1.C
 		ObjectMeta: meta,
 		Data:       data,
 	}
+}
+
+// proxyEnv merges the operator's default proxy variables with a route's
+// own (which win), keeping only OTEL_* names: the others are the
+// operator's (provider keys, the pod's identity).
+func proxyEnv(defaults, route []corev1.EnvVar) []corev1.EnvVar {
+	var out []corev1.EnvVar
+	set := make(map[string]bool, len(route))
+	for _, e := range route {
+		if strings.HasPrefix(e.Name, "OTEL_") && !set[e.Name] {
+			set[e.Name] = true
+			out = append(out, *e.DeepCopy())
+		}
+	}
+	for _, e := range defaults {
+		if strings.HasPrefix(e.Name, "OTEL_") && !set[e.Name] {
+			set[e.Name] = true
+			out = append(out, *e.DeepCopy())
+		}
+	}
+	return out
 }

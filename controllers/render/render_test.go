@@ -504,3 +504,29 @@ func TestQualityLoopOnlyWhenDeclared(t *testing.T) {
 		}
 	}
 }
+
+func TestDeploymentOTelEnv(t *testing.T) {
+	cr := readRoute(t, "testdata/openai.in.yaml")
+	cr.Spec.Proxy.Env = []corev1.EnvVar{
+		{Name: "OTEL_SERVICE_NAME", Value: "route-own"},
+		{Name: "OTEL_EXPORTER_OTLP_HEADERS", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "collector"}, Key: "headers"}}},
+		{Name: "CASCADEFLOW_KEY_OPENAI", Value: "sk-smuggled"}, // refused by the CRD; dropped here too
+	}
+	opts := testOpts
+	opts.ProxyEnv = []corev1.EnvVar{{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://otel:4318"}, {Name: "OTEL_SERVICE_NAME", Value: "default"}}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range Deployment(cr, opts).Spec.Template.Spec.Containers[0].Env {
+		if _, dup := env[e.Name]; dup {
+			t.Fatalf("%s set twice", e.Name)
+		}
+		env[e.Name] = e
+	}
+	if env["OTEL_SERVICE_NAME"].Value != "route-own" || env["OTEL_EXPORTER_OTLP_ENDPOINT"].Value != "http://otel:4318" ||
+		env["OTEL_EXPORTER_OTLP_HEADERS"].ValueFrom == nil {
+		t.Fatalf("OTEL env = %+v", env)
+	}
+	if e := env["CASCADEFLOW_KEY_OPENAI"]; e.Value == "sk-smuggled" {
+		t.Fatalf("a route's env overrode a provider key")
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/status"
 )
 
 // Options shape a proxy. The zero value is a proxy that reads provider keys
@@ -53,6 +54,9 @@ type Options struct {
 	// Registry.
 	QualityPublish         *qualitysync.Publisher
 	QualityPublishInterval time.Duration
+	// StatusEvery is how often the status page's charts are sampled (0:
+	// status.DefaultEvery).
+	StatusEvery time.Duration
 }
 
 // publishTimeout bounds one publish of the quality samples.
@@ -71,6 +75,8 @@ type Proxy struct {
 	// Calibrations applies the operator's calibrations (the rules
 	// ConfigMap's calibration.json) to Quality's routes.
 	Calibrations *qualitysync.Calibrations
+	// Status is the status page the admin listener serves.
+	Status *status.Page
 
 	log          *slog.Logger
 	state        *qualitysync.File
@@ -117,11 +123,14 @@ func New(o Options) (*Proxy, error) {
 		p.publish.Registry = builder.Quality
 		p.Auditor.Pod = p.publish.Pod
 	}
+	p.Status = status.New(status.Sources{Store: p.Loader.Store, Recorder: p.Engine.Recorder, Auditor: p.Auditor,
+		Reloads: p.Loader.History}, o.StatusEvery, 0)
 	cfg := o.Server
 	cfg.Store, cfg.Metrics, cfg.Log, cfg.Engine, cfg.Auditor = p.Loader.Store, m, log, p.Engine, p.Auditor
 	if cfg.Limiter != nil {
 		cfg.Limiter.Register(m.Registry)
 	}
+	cfg.StatusPage = p.Status
 	cfg.Codecs = map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -178,10 +187,12 @@ func (p *Proxy) Serve(ctx context.Context, addr string, shutdownTimeout time.Dur
 
 // Run serves on ln until ctx ends (server.Server.Run), saving and
 // publishing the quality state meanwhile, and once more when the server has
-// drained (the last requests' samples included).
+// drained (the last requests' samples included). It also keeps the status
+// page's chart history.
 func (p *Proxy) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownTimeout time.Duration) error {
 	qctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Go(func() { p.Status.Run(qctx) })
 	if p.state != nil {
 		wg.Go(func() { qualitysync.Every(qctx, p.stateEvery, func(context.Context) { p.saveQuality() }) })
 	}

@@ -157,6 +157,8 @@ func (a *Auditor) accepted(rule *CompiledRule, r Request, res *Result) {
 	r = detach(r)
 	if !a.start(rule.Name(), func(ctx context.Context) {
 		defer a.hold(rule.Name(), -estimate)
+		ctx, span := startAudit(ctx, res, rule.Name(), SourceAccepted)
+		defer span.End()
 		a.audit(ctx, rule, r, res, base, p)
 	}) {
 		a.hold(rule.Name(), -estimate)
@@ -227,6 +229,8 @@ func (a *Auditor) escalated(rule *CompiledRule, r Request, res *Result, verifier
 	sample := a.sample(rule, r, res, res.DraftResponse, verifier)
 	r = detach(r)
 	ok := a.start(rule.Name(), func(ctx context.Context) {
+		ctx, span := startAudit(ctx, res, rule.Name(), SourceEscalated)
+		defer span.End()
 		label, decided := a.compare(ctx, rule, r, res.DraftResponse, verifier, false)
 		if label.cost > 0 {
 			a.spent(rule, label.cost)

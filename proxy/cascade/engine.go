@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
@@ -21,6 +23,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/quality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // Provider is what the cascade needs from an upstream client.
@@ -90,6 +93,8 @@ type Result struct {
 	// OpinionWait is how long the verdict waited for second opinions after
 	// the draft and the gate.
 	OpinionWait time.Duration
+	// span is the request's span (tracing), parent of the later audit's.
+	span trace.Span
 }
 
 // Calls are the upstream calls of the request: the draft, the judge and the
@@ -167,7 +172,7 @@ type Lookup func(name string) Provider
 // (the verifier failed, or the draft did in draft-only mode).
 func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Result, error) {
 	spec := rule.Rule
-	res := &Result{Rule: spec.Name, Started: time.Now()}
+	res := &Result{Rule: spec.Name, Started: time.Now(), span: trace.SpanFromContext(ctx)}
 	mode := spec.EffectiveMode()
 	if r.VerifierOnly {
 		mode = rules.ModeVerifierOnly
@@ -220,13 +225,15 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 	if rule.judge != nil {
 		judge = &recordedJudge{modelJudge: rule.judge, res: res}
 	}
-	d := rule.Gate.Evaluate(ctx, r.Req, draft, judge)
+	gctx, gate := tracing.Start(ctx, tracing.SpanGate, trace.SpanKindInternal)
+	d := rule.Gate.Evaluate(gctx, r.Req, draft, judge)
 	res.GateTime = time.Since(t)
 	res.Decision = &d
 	accept := d.Accept
 	if loop {
 		accept = e.decide(rule, draft, &d, ops, t, res)
 	}
+	traceGate(gate, d.Score, accept)
 	if accept {
 		markDraftThinking(draft, spec.Draft.Model, spec.Verifier.Model)
 		res.Outcome, res.Response, res.Served = Accepted, draft, spec.Draft.Model
@@ -267,6 +274,8 @@ func (e *Engine) draft(ctx context.Context, rule *CompiledRule, r Request, res *
 	if timeout == 0 {
 		timeout = DefaultDraftTimeout
 	}
+	ctx, span := startCall(ctx, tracing.SpanDraft, p, spec.Draft.Model)
+	defer func() { endCall(span, call, spec.Draft.Model) }()
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
@@ -325,6 +334,7 @@ func (e *Engine) verify(ctx context.Context, rule *CompiledRule, r Request, res 
 	call := &Call{Provider: p.Name(), Model: spec.Verifier.Model}
 	res.Verifier = call
 	start := time.Now()
+	ctx, span := startCall(ctx, tracing.SpanVerifier, p, spec.Verifier.Model)
 	// verifierTimeout bounds the wait for the verifier's answer to start
 	// (its headers); a long streamed answer may take as long as it takes.
 	vctx, cancel := context.WithCancelCause(ctx)
@@ -339,6 +349,7 @@ func (e *Engine) verify(ctx context.Context, rule *CompiledRule, r Request, res 
 		}
 		call.Took = time.Since(start)
 		call.ended(err)
+		endCall(span, call, "")
 		return err
 	}
 	req, raw := target(r, p, spec.Verifier.Model, spec.Verifier.Model)
@@ -351,7 +362,7 @@ func (e *Engine) verify(ctx context.Context, rule *CompiledRule, r Request, res 
 			cancel(nil)
 			return failed(err)
 		}
-		res.Stream = &meteredStream{Stream: s, cancel: cancel, call: call, start: start}
+		res.Stream = &meteredStream{Stream: s, cancel: cancel, call: call, start: start, span: span, model: spec.Verifier.Model}
 		return nil
 	}
 	defer cancel(nil)
@@ -364,6 +375,7 @@ func (e *Engine) verify(ctx context.Context, rule *CompiledRule, r Request, res 
 	}
 	call.Took, call.Usage = time.Since(start), resp.Usage
 	call.ended(nil)
+	endCall(span, call, spec.Verifier.Model)
 	res.Response = resp
 	return nil
 }
@@ -379,6 +391,8 @@ type meteredStream struct {
 	cancel context.CancelCauseFunc
 	call   *Call
 	start  time.Time
+	span   trace.Span // the verifier's, ended with the stream
+	model  string
 }
 
 func (m *meteredStream) Next(ctx context.Context) (llm.Event, error) {
@@ -412,6 +426,10 @@ func (m *meteredStream) ended(err error) {
 func (m *meteredStream) Close() error {
 	err := m.Stream.Close()
 	m.cancel(nil)
+	if m.span != nil {
+		endCall(m.span, m.call, m.model)
+		m.span = nil
+	}
 	return err
 }
 

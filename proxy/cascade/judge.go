@@ -11,6 +11,7 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // DefaultJudgeTimeout bounds a judge call when the rule sets none.
@@ -85,6 +86,7 @@ type recordedJudge struct {
 
 func (j *recordedJudge) Grade(ctx context.Context, req *llm.Request, draft *llm.Response) (float64, llm.Usage, string, error) {
 	start := time.Now()
+	ctx, span := startCall(ctx, tracing.SpanJudge, j.provider, j.cfg.Model)
 	score, usage, model, err := j.modelJudge.Grade(ctx, req, draft)
 	call := &Call{Provider: j.provider.Name(), Model: j.cfg.Model, Usage: usage, Took: time.Since(start)}
 	// A reply that holds no grade is still an answer; only a failed call is a failure.
@@ -95,5 +97,6 @@ func (j *recordedJudge) Grade(ctx context.Context, req *llm.Request, draft *llm.
 		call.ended(nil)
 	}
 	j.res.Judge = call
+	endCall(span, call, model)
 	return score, usage, model, err
 }

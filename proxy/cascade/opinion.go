@@ -16,6 +16,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/tokencount"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // opinionReply is how one second-opinion call ended.
@@ -57,7 +58,9 @@ func (e *Engine) askOpinions(ctx context.Context, rule *CompiledRule, r Request)
 		o.reqs[i] = req
 		o.calls[i] = &Call{Provider: p.Name(), Model: req.Model}
 		go func() {
-			resp, err := p.Complete(octx, req, nil, r.Header)
+			sctx, span := startCall(octx, tracing.SpanSecondOpinion, p, req.Model)
+			resp, err := p.Complete(sctx, req, nil, r.Header)
+			traceOpinion(span, resp, err)
 			o.replies <- opinionReply{i: i, resp: resp, err: err, took: time.Since(o.start)}
 		}()
 	}

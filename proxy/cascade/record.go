@@ -41,6 +41,11 @@ type RuleStats struct {
 	// SecondOpinions counts second-opinion calls by how they ended
 	// (answered, failed, dropped, canceled).
 	SecondOpinions map[CallEnd]int64 `json:"secondOpinions,omitempty"`
+	// Stages is the mean time of each stage (metrics.Stages) over the
+	// requests that went through it, in seconds.
+	Stages   map[string]float64 `json:"meanStageSeconds,omitempty"`
+	stageSum map[string]float64
+	stageN   map[string]int64
 }
 
 // Finish settles and records a request a rule served, whatever happened
@@ -147,7 +152,7 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 			}
 		}
 	})
-	r.aggregate(spec.Name, res, a, draftEscalated)
+	r.aggregate(spec.Name, res, a, draftEscalated, verified)
 	return a
 }
 
@@ -203,7 +208,7 @@ func (r *Recorder) count(f func(*metrics.Metrics)) {
 	}
 }
 
-func (r *Recorder) aggregate(rule string, res *Result, a Accounting, draftEscalated bool) {
+func (r *Recorder) aggregate(rule string, res *Result, a Accounting, draftEscalated, verified bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stats == nil {
@@ -244,8 +249,33 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, draftEscala
 			s.Tokens[c.Model] += int64(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
 		}
 	}
-	s.latSum[res.Outcome] += time.Since(res.Started).Seconds()
+	total := time.Since(res.Started)
+	s.latSum[res.Outcome] += total.Seconds()
 	s.Latency[res.Outcome] = s.latSum[res.Outcome] / float64(s.Outcomes[res.Outcome])
+	if s.Stages == nil {
+		s.Stages, s.stageSum, s.stageN = map[string]float64{}, map[string]float64{}, map[string]int64{}
+	}
+	stage := func(name string, d time.Duration) {
+		s.stageSum[name] += d.Seconds()
+		s.stageN[name]++
+		s.Stages[name] = s.stageSum[name] / float64(s.stageN[name])
+	}
+	// The same stages, measured the same way, as cascadeflow_stage_duration_seconds.
+	var draftTime time.Duration
+	if res.Draft != nil {
+		draftTime = res.Draft.Took
+		stage("draft", draftTime)
+	}
+	for _, c := range res.Opinions {
+		stage("opinion", c.Took)
+	}
+	if res.Decision != nil {
+		stage("gate", res.GateTime)
+	}
+	if verified {
+		stage("verifier", total-draftTime-res.GateTime-res.OpinionWait)
+	}
+	stage("total", total)
 }
 
 // Reset forgets the aggregates (DELETE /api/stats).
@@ -269,6 +299,10 @@ func (r *Recorder) Stats() []RuleStats {
 		if s.SecondOpinions != nil {
 			c.SecondOpinions = copyMap(s.SecondOpinions)
 		}
+		if s.Stages != nil {
+			c.Stages = copyMap(s.Stages)
+		}
+		c.stageSum, c.stageN, c.latSum = nil, nil, nil
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Rule < out[j].Rule })

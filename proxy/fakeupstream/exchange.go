@@ -23,6 +23,8 @@ type exchange struct {
 	inputTokens int
 	anthropic   anthropicRequest
 	openAI      openAIRequest
+	responses   responsesRequest
+	embeddings  embeddingsRequest
 }
 
 // route sets the dialect and endpoint from the path. /v1/models serves
@@ -41,6 +43,10 @@ func (x *exchange) route() {
 		x.rec.Dialect, x.rec.Endpoint = DialectAnthropic, EndpointCountTokens
 	case p == "/v1/chat/completions" || p == "/chat/completions":
 		x.rec.Dialect, x.rec.Endpoint = DialectOpenAI, EndpointChatCompletions
+	case p == "/v1/responses" || p == "/responses":
+		x.rec.Dialect, x.rec.Endpoint = DialectOpenAI, EndpointResponses
+	case p == "/v1/embeddings" || p == "/embeddings":
+		x.rec.Dialect, x.rec.Endpoint = DialectOpenAI, EndpointEmbeddings
 	case p == "/v1/models" || p == "/models":
 		x.rec.Dialect, x.rec.Endpoint = byHeader, EndpointModels
 	case strings.HasPrefix(p, "/v1/models/") || strings.HasPrefix(p, "/models/"):
@@ -74,6 +80,20 @@ func (x *exchange) parse() {
 		}
 		x.rec.Model, x.rec.Stream = x.openAI.Model, x.openAI.Stream
 		x.inputTokens = approxTokens(len(x.openAI.Messages) + len(x.openAI.Tools))
+	case EndpointResponses:
+		if err := json.Unmarshal(body, &x.responses); err != nil {
+			x.parseErr = "We could not parse the JSON body of your request. " + err.Error()
+			return
+		}
+		x.rec.Model, x.rec.Stream = x.responses.Model, x.responses.Stream
+		x.inputTokens = approxTokens(len(x.responses.Input) + len(x.responses.Instructions) + len(x.responses.Tools))
+	case EndpointEmbeddings:
+		if err := json.Unmarshal(body, &x.embeddings); err != nil {
+			x.parseErr = "We could not parse the JSON body of your request. " + err.Error()
+			return
+		}
+		x.rec.Model = x.embeddings.Model
+		x.inputTokens = approxTokens(len(x.embeddings.Input))
 	}
 }
 
@@ -110,6 +130,10 @@ func (x *exchange) serve() {
 		x.serveMessages()
 	case EndpointChatCompletions:
 		x.serveChatCompletions()
+	case EndpointResponses:
+		x.serveResponses()
+	case EndpointEmbeddings:
+		x.serveEmbeddings()
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package fakeupstream is a fake vendor server that speaks the Anthropic Messages API
-// and the OpenAI Chat Completions API as the vendors document them, streaming
-// included, with scriptable replies and faults. The proxy's tests, its
+// and the OpenAI Chat Completions, Responses and Embeddings APIs as the vendors
+// document them, streaming included, with scriptable replies and faults. The proxy's tests, its
 // benchmarks and its offline demo mode use it in place of the real vendors.
 //
 // The wire JSON is built here from the vendors' API references (cited next to
@@ -36,6 +36,8 @@ const (
 	EndpointMessages        Endpoint = "messages"         // POST /v1/messages
 	EndpointCountTokens     Endpoint = "count_tokens"     // POST /v1/messages/count_tokens
 	EndpointChatCompletions Endpoint = "chat_completions" // POST /v1/chat/completions
+	EndpointResponses       Endpoint = "responses"        // POST /v1/responses
+	EndpointEmbeddings      Endpoint = "embeddings"       // POST /v1/embeddings
 	EndpointModels          Endpoint = "models"           // GET /v1/models
 	EndpointModel           Endpoint = "model"            // GET /v1/models/{id}
 	EndpointUnknown         Endpoint = "unknown"

@@ -37,6 +37,9 @@ type Metrics struct {
 	UnknownPrice   *prometheus.CounterVec   // model
 	UpstreamErrors *prometheus.CounterVec   // provider, kind
 
+	// Latency as the client sees it.
+	TimeToFirstToken   *prometheus.HistogramVec // rule, outcome, model
+	TimePerOutputToken *prometheus.HistogramVec // rule, outcome, model
 	// Quality loop, per rule. The gauges are read from the rules' quality
 	// loops when metrics are gathered (see Gatherer); the counters are kept
 	// as audits run.
@@ -123,6 +126,14 @@ func New() *Metrics {
 		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_upstream_errors_total", Help: "Failed upstream calls by provider and error kind.",
 		}, []string{"provider", "kind"}),
+		TimeToFirstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cascadeflow_time_to_first_token_seconds", Help: "Time from a model request's arrival to the first content token written to the client (a non-streamed answer: to its body), by rule, outcome and served model.",
+			Buckets: []float64{.025, .05, .1, .25, .5, .75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120},
+		}, []string{"rule", "outcome", "model"}),
+		TimePerOutputToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cascadeflow_time_per_output_token_seconds", Help: "Streamed answers: (last content token written - first) / (output tokens - 1), by rule, outcome and served model.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .015, .02, .03, .04, .05, .075, .1, .15, .25, .5, 1},
+		}, []string{"rule", "outcome", "model"}),
 		QualityEstimate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cascadeflow_quality_estimate", Help: "Estimated share of the rule's answers at least as good as the verifier's would have been (escalated answers count as good), at the threshold in effect.",
 		}, []string{"rule"}),
@@ -184,6 +195,7 @@ func New() *Metrics {
 		m.Requests, m.RequestDuration, m.InFlight,
 		m.RouteRequests, m.DraftFailures, m.SecondOpinions, m.GateScore, m.StageDuration,
 		m.Tokens, m.CostUSD, m.BaselineUSD, m.SavingsUSD, m.ExtraCostUSD, m.UnknownPrice, m.UpstreamErrors,
+		m.TimeToFirstToken, m.TimePerOutputToken,
 		m.QualityEstimate, m.QualityLower, m.QualityUpper, m.QualityRealised, m.QualityTarget, m.QualityTargetMet, m.QualityThreshold,
 		m.QualityCalibration, m.QualityCalSamples, m.QualityCalLabels, m.QualitySamples,
 		m.Audits, m.AuditsSkipped, m.AuditCostUSD, m.NetSavingsUSD,
@@ -249,4 +261,14 @@ func (m *Metrics) Gatherer(refresh func()) prometheus.Gatherer {
 func (m *Metrics) SetRulesHash(hash string) {
 	m.RulesInfo.Reset()
 	m.RulesInfo.WithLabelValues(hash).Set(1)
+}
+
+// CountDroppedLogLines exports dropped (read when scraped) as
+// cascadeflow_log_lines_dropped_total: log lines the asynchronous log sink
+// dropped because its buffer was full. Call it once.
+func (m *Metrics) CountDroppedLogLines(dropped func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "cascadeflow_log_lines_dropped_total",
+		Help: "Log lines (mostly access log lines) dropped because the log output could not keep up and the buffer was full.",
+	}, func() float64 { return float64(dropped()) }))
 }

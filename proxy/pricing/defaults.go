@@ -46,6 +46,10 @@ package pricing
 //     $0.15/$0.60 ($0.075), gpt-4.1 $2/$8 ($0.50), gpt-4.1-mini $0.40/$1.60
 //     ($0.10), gpt-4.1-nano $0.10/$0.40 ($0.025); gpt-4-turbo and the
 //     gpt-4-*-preview snapshots $10/$30 with no cache rate.
+//   - OpenAI embeddings (input only): text-embedding-3-small $0.02,
+//     text-embedding-3-large $0.13, text-embedding-ada-002 $0.10, standard
+//     tier, as the model pages and several 2026 price trackers (tokenprice.fyi,
+//     embeddingcost.com) list them.
 //   - Mixtral-8x7B-Instruct: $0.60/$0.60, the hosted price used by RouteLLM
 //     (Ong et al. 2024) for the cascade-eval data.
 //
@@ -108,6 +112,11 @@ var builtin = map[string]Price{
 	"gpt-4-turbo":        {Input: 10, Output: 30},
 	"gpt-4-1106-preview": {Input: 10, Output: 30},
 	"gpt-4-0125-preview": {Input: 10, Output: 30},
+
+	// OpenAI embeddings: input tokens only.
+	"text-embedding-3-small": {Input: 0.02},
+	"text-embedding-3-large": {Input: 0.13},
+	"text-embedding-ada-002": {Input: 0.10},
 
 	// Open-weight models as hosted.
 	"mistralai/mixtral-8x7b-instruct-v0.1": {Input: 0.60, Output: 0.60},

@@ -204,3 +204,18 @@ func TestHardeningCurrentModelsPriced(t *testing.T) {
 		t.Errorf("gpt-6-luna = %+v", p)
 	}
 }
+
+// Embedding models bill their input only, so their requests are priced
+// (never "unknown") through /v1/embeddings.
+func TestEmbeddingModelsPriced(t *testing.T) {
+	tab := Default()
+	for model, input := range map[string]float64{"text-embedding-3-small": 0.02, "text-embedding-3-large": 0.13, "text-embedding-ada-002": 0.10} {
+		p, ok := tab.Lookup(model)
+		if !ok || p.Input != input || p.Output != 0 {
+			t.Errorf("Lookup(%q) = %+v, %v", model, p, ok)
+		}
+		if usd, ok := tab.Cost(model, llm.Usage{InputTokens: 1_000_000}); !ok || usd != input {
+			t.Errorf("Cost(%q, 1M input) = %v, %v", model, usd, ok)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // DefaultTimeout bounds the wait for an upstream's response headers.
@@ -132,6 +133,10 @@ const (
 	PathMessages    = "messages"
 	PathCountTokens = "count_tokens"
 	PathModels      = "models"
+	// PathResponses and PathEmbeddings are OpenAI-only: the Responses API
+	// and the Embeddings API, relayed as they are.
+	PathResponses  = "responses"
+	PathEmbeddings = "embeddings"
 )
 
 // URL returns the upstream URL for an API path kind (and an optional suffix such as a model id).
@@ -146,6 +151,10 @@ func (c *Client) URL(kind, suffix string) string {
 		p = "/v1/models"
 	case kind == PathMessages:
 		p = "/chat/completions"
+	case kind == PathResponses:
+		p = "/responses"
+	case kind == PathEmbeddings:
+		p = "/embeddings"
 	default:
 		p = "/models"
 	}
@@ -174,11 +183,12 @@ func (c *Client) Send(ctx context.Context, method, url string, body llm.Body, cl
 		e := *c.unusable
 		return nil, nil, &e
 	}
+	ctx, span := c.startAttempt(ctx, method, url)
 	ctx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(c.timeout, func() { cancel(errTimeout) })
 	idle := time.AfterFunc(c.idle, func() { cancel(errIdle) })
 	idle.Stop() // armed only while a body read waits
-	stop = func() { timer.Stop(); idle.Stop(); cancel(nil) }
+	stop = func() { timer.Stop(); idle.Stop(); cancel(nil); span.End() }
 
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
@@ -186,6 +196,7 @@ func (c *Client) Send(ctx context.Context, method, url string, body llm.Body, cl
 		return nil, nil, &llm.Error{Kind: llm.ErrAPI, Message: "cannot build upstream request", Err: err}
 	}
 	c.setHeaders(req.Header, clientHeader)
+	tracing.Inject(ctx, req.Header)
 	if body != nil {
 		setBody(req, body)
 	}
@@ -198,10 +209,12 @@ func (c *Client) Send(ctx context.Context, method, url string, body llm.Body, cl
 	}
 	if err != nil {
 		e := c.transportError(ctx, err)
+		tracing.Fail(span, string(e.Kind))
 		stop()
 		return nil, nil, e
 	}
 	record(ctx, resp.Header)
+	attemptAnswered(span, resp)
 	resp.Body = &idleBody{ReadCloser: resp.Body, c: c, timer: idle, ctx: ctx}
 	return resp, stop, nil
 }
@@ -291,6 +304,9 @@ var ownCredentialHeaders = map[string]bool{
 	"Accept": true, "Content-Type": true, "User-Agent": true,
 	"Anthropic-Version": true, "Anthropic-Beta": true,
 	"X-App": true, "X-Claude-Code-Session-Id": true,
+	// W3C trace context: the upstream joins the client's trace (replaced by
+	// the proxy's own span context when tracing is on).
+	"Traceparent": true, "Tracestate": true,
 }
 
 // UpstreamHeaders returns the client's request headers that may go to an
@@ -405,7 +421,7 @@ func (c *Client) Complete(ctx context.Context, req *llm.Request, raw llm.Body, c
 	if err != nil {
 		return nil, err
 	}
-	resp, stop, err := c.Send(ctx, http.MethodPost, c.URL(PathMessages, ""), body, clientHeader)
+	resp, stop, err := c.Send(tracing.WithModel(ctx, req.Model), http.MethodPost, c.URL(PathMessages, ""), body, clientHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +453,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request, raw llm.Body, cli
 	if err != nil {
 		return nil, err
 	}
-	resp, stop, err := c.Send(ctx, http.MethodPost, c.URL(PathMessages, ""), body, clientHeader)
+	resp, stop, err := c.Send(tracing.WithModel(ctx, req.Model), http.MethodPost, c.URL(PathMessages, ""), body, clientHeader)
 	if err != nil {
 		return nil, err
 	}

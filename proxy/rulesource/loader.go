@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
@@ -33,6 +35,55 @@ type Loader struct {
 	mu       sync.Mutex
 	lastData string // sha256 of the last document applied successfully
 	lastDoc  []byte // that document, for Refresh
+	history  []Reload
+}
+
+// Reload is one change of the served rules, or one rejected document, as
+// the status page lists them. It never holds a key: the rules name where
+// keys come from, and the error is passed through the served redactor.
+type Reload struct {
+	Time   time.Time `json:"time"`
+	Source string    `json:"source"`
+	Result Result    `json:"result"`
+	// Hash is the hash of the rules served after the attempt.
+	Hash  string `json:"hash,omitempty"`
+	Error string `json:"error,omitempty"`
+	// KeysRotated marks a reload of the same rules with rotated provider keys.
+	KeysRotated bool `json:"keysRotated,omitempty"`
+}
+
+// HistoryLen bounds the reloads History keeps.
+const HistoryLen = 20
+
+// maxReloadError bounds an error message kept in the history.
+const maxReloadError = 400
+
+// History returns the last HistoryLen reloads and rejections, newest first.
+// Unchanged documents (a poll re-reading the same file) are not listed.
+func (l *Loader) History() []Reload {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Reload, len(l.history))
+	for i, r := range l.history {
+		out[len(out)-1-i] = r
+	}
+	return out
+}
+
+// remember appends r to the history; l.mu is held.
+func (l *Loader) remember(r Reload) {
+	r.Time = time.Now()
+	if cur := l.Store.Load(); cur != nil {
+		r.Hash = cur.Hash
+		r.Error = cur.Redactor.String(r.Error)
+	}
+	if len(r.Error) > maxReloadError {
+		r.Error = strings.ToValidUTF8(r.Error[:maxReloadError], "") + "…"
+	}
+	if len(l.history) == HistoryLen {
+		l.history = append(l.history[:0], l.history[1:]...)
+	}
+	l.history = append(l.history, r)
 }
 
 // Result of one Apply.
@@ -81,12 +132,14 @@ func (l *Loader) Apply(data []byte, source string) (Result, error) {
 			}
 			l.logger().Info("rules loaded", "source", source, "hash", snap.Hash, "previous_hash", prevHash,
 				"rules", len(set.Rules), "providers", len(set.Providers))
+			l.remember(Reload{Source: source, Result: Loaded})
 			l.warnMissingKeys(snap)
 			l.warnUnpriced(set)
 			return Loaded, nil
 		}
 	}
 	l.count(Invalid)
+	l.remember(Reload{Source: source, Result: Invalid, Error: err.Error()})
 	if l.Store.Load() != nil {
 		l.logger().Error("rules rejected; still serving the previous rules", "source", source, "error", err.Error())
 	} else {
@@ -171,6 +224,7 @@ func (l *Loader) Refresh() bool {
 	}
 	l.Store.Swap(snap)
 	l.count(Loaded)
+	l.remember(Reload{Source: "provider keys", Result: Loaded, KeysRotated: true})
 	l.logger().Info("provider keys rotated; new requests use the new keys", "hash", snap.Hash)
 	l.warnMissingKeys(snap)
 	return true

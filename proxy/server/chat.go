@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -84,6 +85,7 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	metered := s.meteredName(snap, model) // a bounded metric label
 	rec := route(c)
 	rec.Served = model
+	clock(c).serve("", metered)
 	meter := func(u llm.Usage) {
 		s.cfg.Engine.Recorder.Passthrough(snap.Compiled.Prices, metered, u)
 		rec.Usage = u
@@ -171,7 +173,9 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(out)
+		if _, err := w.Write(out); err == nil {
+			clock(c).body(time.Now())
+		}
 		return
 	}
 	stream, err := p.Stream(ctx, req, nil, r.Header)
@@ -182,7 +186,7 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 	}
 	defer stream.Close()
 	tap := &usageTap{Stream: stream}
-	if err := WriteStream(r.Context(), w, codec, req, tap, nil); err != nil {
+	if err := WriteStream(r.Context(), w, codec, req, &clockTap{Stream: tap, clock: clock(c)}, nil); err != nil {
 		s.upstreamFailed(p, err)
 	}
 	if tap.usage != (llm.Usage{}) {

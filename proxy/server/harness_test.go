@@ -14,6 +14,7 @@ import (
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	ooption "github.com/openai/openai-go/v3/option"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
@@ -54,6 +55,7 @@ type harnessOptions struct {
 	adminApart   bool
 	bodyTimeout  time.Duration
 	limiter      *teams.Limiter
+	tracer       trace.TracerProvider
 }
 
 // rulesTemplate is expanded with the fake's URL for {{URL}}.
@@ -77,7 +79,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 			return "", false
 		},
 		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
-			BodyReadTimeout: o.bodyTimeout, Limiter: o.limiter},
+			BodyReadTimeout: o.bodyTimeout, Limiter: o.limiter, Tracer: o.tracer},
 	})
 	if err != nil {
 		t.Fatal(err)

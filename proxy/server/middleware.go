@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
@@ -87,14 +88,15 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		if !s.log.Enabled(c.Request.Context(), slog.LevelInfo) {
 			return
 		}
-		attrs := []slog.Attr{
+		// Room for every attribute on the stack: the line costs no slice growth.
+		var room [20]slog.Attr
+		attrs := append(room[:0],
 			slog.String("request_id", c.GetString(ctxRequestID)),
 			slog.String("method", c.Request.Method),
 			slog.String("path", c.Request.URL.Path),
 			slog.Int("status", status),
 			slog.Duration("duration", d),
-			slog.Int("bytes_out", c.Writer.Size()),
-		}
+			slog.Int("bytes_out", c.Writer.Size()))
 		if route.Model != "" {
 			attrs = append(attrs, slog.String("model", route.Model))
 		}
@@ -140,6 +142,9 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		if route.Outcome != "" {
 			attrs = append(attrs, slog.String("outcome", route.Outcome))
 		}
+		if sc := trace.SpanContextFromContext(c.Request.Context()); sc.IsValid() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		}
 		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", attrs...)
 	}
 }
@@ -148,7 +153,10 @@ func (s *Server) accessLog() gin.HandlerFunc {
 // 8 hex digits of its SHA-256.
 func keyFingerprint(key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return "sha256:" + hex.EncodeToString(sum[:4])
+	var out [len("sha256:") + 8]byte // the fingerprint in one allocation
+	copy(out[:], "sha256:")
+	hex.Encode(out[len("sha256:"):], sum[:4])
+	return string(out[:])
 }
 
 // cors lets browser clients of the SDKs call the proxy from allowed origins.
@@ -210,7 +218,7 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			return
 		case strings.HasPrefix(p, "/v1/messages"):
 			writeError(c.Writer, s.codec(llm.Anthropic), llm.Errorf(llm.ErrAuthentication, "%s", msg))
-		case strings.HasSuffix(p, "/chat/completions"):
+		case strings.HasSuffix(p, "/chat/completions") || strings.HasSuffix(p, "/responses") || strings.HasSuffix(p, "/embeddings"):
 			writeError(c.Writer, s.codec(llm.OpenAI), llm.Errorf(llm.ErrAuthentication, "%s", msg))
 		default:
 			writeError(c.Writer, s.codec(clientDialect(c.Request.Header)), llm.Errorf(llm.ErrAuthentication, "%s", msg))

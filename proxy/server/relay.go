@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/openai"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // relayHeaders are upstream response headers not copied to the client.
@@ -48,7 +50,7 @@ const maxRelayedBody = 64 << 20
 func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body llm.Body, onUsage func(llm.Usage), hideUsageChunk bool) {
 	w, r := c.Writer, c.Request
 	url := p.ClientURL(kind, r.URL.RawQuery)
-	resp, stop, err := p.Send(r.Context(), http.MethodPost, url, body, r.Header)
+	resp, stop, err := p.Send(tracing.WithModel(r.Context(), route(c).Served), http.MethodPost, url, body, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
 		writeError(w, codec, err)
@@ -63,7 +65,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 		writeError(w, codec, e)
 		return
 	}
-	sniff := usageSniffer{dialect: p.Dialect()}
+	sniff := usageSniffer{dialect: p.Dialect(), kind: kind}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		copyRelayHeaders(w.Header(), resp.Header)
 		w.Header().Del("Content-Length")
@@ -74,6 +76,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 		return
 	}
 	if onUsage != nil && sniff.seen {
+		clock(c).outputTokens = sniff.usage.OutputTokens
 		onUsage(sniff.usage)
 	}
 }
@@ -102,7 +105,9 @@ func (s *Server) relayBody(c *gin.Context, codec dialect.Codec, p *provider.Clie
 	}
 	copyRelayHeaders(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(whole)
+	if _, err := w.Write(whole); err == nil {
+		clock(c).body(time.Now())
+	}
 	return true
 }
 
@@ -118,6 +123,8 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 	defer bufPool.Put(bp)
 	buf := *bp
 	held := 0
+	clk := clock(c)
+	timed := clk.model != "" // a model answer: stamp its content tokens
 	for {
 		n, err := body.Read(buf[held:])
 		held += n
@@ -137,6 +144,9 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 				return // client went away; the deferred close cancels the upstream call
 			}
 			_ = rc.Flush()
+			if timed && hasContent(p.Dialect(), sniff.kind, out) {
+				clk.token(time.Now())
+			}
 			held = copy(buf, buf[cut:held])
 		}
 		switch {
@@ -147,7 +157,9 @@ func (s *Server) relayStream(c *gin.Context, codec dialect.Codec, p *provider.Cl
 				if wantUsage {
 					sniff.Events(buf[:held])
 				}
-				_, _ = w.Write(p.RedactEvents(buf[:held]))
+				if _, werr := w.Write(p.RedactEvents(buf[:held])); werr == nil && timed && hasContent(p.Dialect(), sniff.kind, buf[:held]) {
+					clk.token(time.Now())
+				}
 				_ = rc.Flush()
 			}
 			if wantUsage && !sniff.ended {

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -47,6 +48,8 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		s.answered(rule, creq, res, acct, nil)
 		return
 	}
+	clk := clock(c)
+	clk.serve(rule.Name(), res.Served)
 	answerModel := rt.Model
 	if rule.Rule.ResponseModel == rules.ResponseModelServed {
 		answerModel = res.Served
@@ -72,7 +75,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		}
 		resp.Model = answerModel
 		if req.Stream {
-			_ = WriteStream(r.Context(), w, codec, req, provider.Replay(resp.Events()), nil)
+			_ = WriteStream(r.Context(), w, codec, req, &clockTap{Stream: provider.Replay(resp.Events()), clock: clk}, nil)
 			s.answered(rule, creq, res, acct, nil)
 			return
 		}
@@ -83,7 +86,9 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(out)
+		if _, err := w.Write(out); err == nil {
+			clk.body(time.Now())
+		}
 		s.answered(rule, creq, res, acct, nil)
 		return
 	}
@@ -95,7 +100,7 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 	if s.comparesEscalated(rule, res) {
 		relayed = &llm.Accumulator{}
 	}
-	err = WriteStream(r.Context(), w, codec, req, res.Stream, func(ev *llm.Event) {
+	err = WriteStream(r.Context(), w, codec, req, &clockTap{Stream: res.Stream, clock: clk}, func(ev *llm.Event) {
 		if ev.Type == llm.EventMessageStart && ev.Message != nil {
 			m := *ev.Message
 			m.Model = answerModel

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/cascade"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
@@ -51,6 +52,9 @@ type RouteRecorder struct {
 	SavingsUSD float64
 	// KeyName and Team name the client key (rules' clientKeys), when limits are on.
 	KeyName, Team string
+	// Score is the gate's score of the draft; Scored is false when none was scored.
+	Score  float64
+	Scored bool
 }
 
 // Cascaded records what a rule's cascade spent and who answered.
@@ -65,6 +69,9 @@ func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
 	}
 	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
 	r.SavingsUSD = a.SavingsUSD
+	if res.Decision != nil {
+		r.Score, r.Scored = res.Decision.Score, true
+	}
 }
 
 // Config configures a Server.
@@ -93,6 +100,12 @@ type Config struct {
 	// Limiter enforces the limits of the rules' clientKeys and attributes
 	// spend per key and team (nil: neither).
 	Limiter *teams.Limiter
+	// StatusPage, when set, is served at /status on the admin listener
+	// (never on the API port); / redirects to it.
+	StatusPage http.Handler
+	// Tracer, when set, traces every request (see package tracing); nil:
+	// tracing is off and costs nothing.
+	Tracer trace.TracerProvider
 }
 
 // Server is the proxy's HTTP handler.
@@ -131,13 +144,21 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, engine: gin.New(), log: cfg.Log, m: cfg.Metrics}
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.ContextWithFallback = true
-	s.engine.Use(s.recoverer(), s.requestID(), s.accessLog(), s.cors())
+	s.engine.Use(s.recoverer(), s.requestID())
+	if cfg.Tracer != nil {
+		s.engine.Use(s.traced())
+	}
+	s.engine.Use(s.accessLog(), s.cors())
 
-	api := s.engine.Group("/", s.authenticate(), s.endable())
+	api := s.engine.Group("/", s.clientLatency(), s.authenticate(), s.endable())
 	api.POST("/v1/messages", s.handleChat(llm.Anthropic))
 	api.POST("/v1/messages/count_tokens", s.handleCountTokens)
 	api.POST("/v1/chat/completions", s.handleChat(llm.OpenAI))
 	api.POST("/chat/completions", s.handleChat(llm.OpenAI))
+	api.POST("/v1/responses", s.handleOpenAIRelay(provider.PathResponses))
+	api.POST("/responses", s.handleOpenAIRelay(provider.PathResponses))
+	api.POST("/v1/embeddings", s.handleOpenAIRelay(provider.PathEmbeddings))
+	api.POST("/embeddings", s.handleOpenAIRelay(provider.PathEmbeddings))
 	api.GET("/v1/models", s.handleModels)
 	api.GET("/v1/models/:id", s.handleModel)
 	s.engine.GET("/healthz", s.handleHealth)
@@ -160,11 +181,16 @@ func (s *Server) handleMetrics() gin.HandlerFunc {
 }
 
 // Admin is the handler for the admin listener: probes, /metrics,
-// /debug/rules and the quality samples export (served here only: samples
-// may hold prompts and answers). Use it with AdminSeparate.
+// /debug/rules, the quality samples export (served here only: samples may
+// hold prompts and answers) and the status page. Use it with AdminSeparate.
 func (s *Server) Admin() http.Handler {
 	e := gin.New()
 	e.Use(gin.Recovery())
+	if s.cfg.StatusPage != nil {
+		e.GET("/status", gin.WrapH(s.cfg.StatusPage))
+		e.HEAD("/status", gin.WrapH(s.cfg.StatusPage))
+		e.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/status") })
+	}
 	e.GET("/healthz", s.handleHealth)
 	e.GET("/readyz", s.handleReady)
 	e.GET("/metrics", s.handleMetrics())

@@ -6,15 +6,22 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 )
 
 // usageSniffer reads token usage out of a relayed answer without decoding
 // it: only a top-level "usage" member (non-streaming) or the few events that
 // carry one (streaming) are parsed, so pass-through stays bytes in, bytes out.
 type usageSniffer struct {
+	// carry is the end of the last piece of a Responses API stream, so that
+	// a usage member cut between two pieces is still read.
+	carry   []byte
 	dialect llm.Dialect
-	usage   llm.Usage
-	seen    bool
+	// kind is the API path kind relayed (provider.PathMessages, PathResponses,
+	// PathEmbeddings): it says how an OpenAI usage object reads.
+	kind  string
+	usage llm.Usage
+	seen  bool
 	// ended is set once a stream has said it is complete (Anthropic's
 	// message_stop; OpenAI's finish_reason or [DONE]), as the stream
 	// decoders judge it: a stream that ends before was cut.
@@ -25,21 +32,36 @@ var usageKey = []byte(`"usage"`)
 
 // wireUsage covers both dialects' usage objects.
 type wireUsage struct {
-	InputTokens              int `json:"input_tokens"`
-	OutputTokens             int `json:"output_tokens"`
-	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
-	PromptTokens             int `json:"prompt_tokens"`
-	CompletionTokens         int `json:"completion_tokens"`
-	PromptTokensDetails      struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
+	InputTokens              int                `json:"input_tokens"`
+	OutputTokens             int                `json:"output_tokens"`
+	CacheCreationInputTokens int                `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int                `json:"cache_read_input_tokens"`
+	PromptTokens             int                `json:"prompt_tokens"`
+	CompletionTokens         int                `json:"completion_tokens"`
+	PromptTokensDetails      openAIInputDetails `json:"prompt_tokens_details"`
+	// The Responses API's input details (its input_tokens include them).
+	InputTokensDetails openAIInputDetails `json:"input_tokens_details"`
 }
 
+// openAIInputDetails are the cached and cache-write tokens counted in an
+// OpenAI usage's prompt or input tokens.
+type openAIInputDetails struct {
+	CachedTokens     int `json:"cached_tokens"`
+	CacheWriteTokens int `json:"cache_write_tokens"`
+}
+
+// canonical reads a usage object as the canonical llm.Usage, whose input
+// tokens exclude cache reads and writes (OpenAI's include them). Chat
+// Completions and Embeddings report prompt_tokens, the Responses API
+// input_tokens and output_tokens.
 func (u *usageSniffer) canonical(w wireUsage) llm.Usage {
 	if u.dialect == llm.OpenAI {
-		cached := w.PromptTokensDetails.CachedTokens
-		return llm.Usage{InputTokens: w.PromptTokens - cached, OutputTokens: w.CompletionTokens, CacheReadInputTokens: cached}
+		in, out, d := w.PromptTokens, w.CompletionTokens, w.PromptTokensDetails
+		if u.kind == provider.PathResponses {
+			in, out, d = w.InputTokens, w.OutputTokens, w.InputTokensDetails
+		}
+		return llm.Usage{InputTokens: max(in-d.CachedTokens-d.CacheWriteTokens, 0), OutputTokens: out,
+			CacheReadInputTokens: d.CachedTokens, CacheCreationInputTokens: d.CacheWriteTokens}
 	}
 	return llm.Usage{InputTokens: w.InputTokens, OutputTokens: w.OutputTokens,
 		CacheCreationInputTokens: w.CacheCreationInputTokens, CacheReadInputTokens: w.CacheReadInputTokens}
@@ -67,11 +89,17 @@ func (u *usageSniffer) Body(b []byte) {
 // usage chunk. It also notes the stream's last event.
 func (u *usageSniffer) Events(b []byte) {
 	if !u.ended {
-		if u.dialect == llm.OpenAI {
+		switch {
+		case u.kind == provider.PathResponses: // see responsesUsage
+		case u.dialect == llm.OpenAI:
 			u.ended = hasLine(b, []byte("data: [DONE]")) || hasFinishReason(b)
-		} else {
+		default:
 			u.ended = hasLine(b, []byte("event: message_stop"))
 		}
+	}
+	if u.kind == provider.PathResponses {
+		u.responsesUsage(b)
+		return
 	}
 	for len(b) > 0 {
 		i := bytes.Index(b, usageKey)
@@ -147,4 +175,88 @@ func hasFinishReason(b []byte) bool {
 			}
 		}
 	}
+}
+
+// responsesEnds are the types of the events that end a complete Responses
+// API stream. A stream ending otherwise, in an error or response.failed event
+// included, counts as an upstream failure, as a chat stream without its end.
+var responsesEnds = [][]byte{[]byte(`"type":"response.completed"`), []byte(`"type":"response.incomplete"`)}
+
+// hasResponsesEnd reports whether b holds the last event of a complete
+// Responses API stream (a quoted type inside a string would have escaped
+// quotes).
+func hasResponsesEnd(b []byte) bool {
+	for _, end := range responsesEnds {
+		if bytes.Contains(b, end) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxUsageCarry bounds usageSniffer.carry: more than a usage object's length.
+const maxUsageCarry = 1 << 10
+
+// responsesUsage reads a Responses API stream's usage straight from its
+// "usage" member rather than by decoding events: response.completed repeats
+// the whole answer, so it can be large and arrive in pieces (relayStream
+// passes an event larger than its buffer on in pieces). It also notes the
+// stream's last event.
+func (u *usageSniffer) responsesUsage(b []byte) {
+	if len(u.carry) > 0 {
+		joint := append(u.carry, b[:min(len(b), maxUsageCarry)]...)
+		u.findUsage(joint)
+		u.ended = u.ended || hasResponsesEnd(joint)
+	}
+	u.findUsage(b)
+	u.ended = u.ended || hasResponsesEnd(b)
+	u.carry = append(u.carry[:0], b[max(len(b)-maxUsageCarry, 0):]...)
+}
+
+// findUsage reads every complete "usage" object in b; the last one wins.
+func (u *usageSniffer) findUsage(b []byte) {
+	for {
+		i := bytes.Index(b, usageKey)
+		if i < 0 {
+			return
+		}
+		b = b[i+len(usageKey):]
+		if v, ok := objectValue(b); ok {
+			var w wireUsage
+			if json.Unmarshal(v, &w) == nil {
+				u.usage, u.seen = u.canonical(w), true
+			}
+		}
+	}
+}
+
+// objectValue returns the JSON object that b (what follows a member name)
+// holds as the member's value, or false when the value is not an object or
+// is cut short.
+func objectValue(b []byte) ([]byte, bool) {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 || b[0] != ':' {
+		return nil, false
+	}
+	b = bytes.TrimLeft(b[1:], " \t\r\n")
+	if len(b) == 0 || b[0] != '{' {
+		return nil, false
+	}
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{':
+			depth++
+		case c == '}':
+			if depth--; depth == 0 {
+				return b[:i+1], true
+			}
+		}
+	}
+	return nil, false
 }

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 )
 
 // Bodies and events below are the vendors' documented examples (Anthropic
@@ -72,5 +74,58 @@ func TestHardeningUsageSnifferSeesTheStreamEnd(t *testing.T) {
 		if u.ended != tc.ended {
 			t.Errorf("%s %q: ended %v, want %v", tc.dialect, tc.chunks, u.ended, tc.ended)
 		}
+	}
+}
+
+// The Responses API's usage (response object and response.completed event,
+// as in OpenAI's API reference): input_tokens include the cached ones.
+func TestUsageSnifferResponses(t *testing.T) {
+	body := `{"id":"resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41","object":"response","created_at":1741476777,"status":"completed",
+	  "model":"gpt-4o-2024-08-06","output":[{"type":"message","id":"msg_1","status":"completed","role":"assistant",
+	  "content":[{"type":"output_text","text":"The \"usage\": {\"input_tokens\": 1} of it","annotations":[]}]}],
+	  "usage":{"input_tokens":328,"input_tokens_details":{"cached_tokens":100},"output_tokens":52,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":380},
+	  "user":null,"metadata":{}}`
+	b := &usageSniffer{dialect: llm.OpenAI, kind: provider.PathResponses}
+	b.Body([]byte(body))
+	want := llm.Usage{InputTokens: 228, OutputTokens: 52, CacheReadInputTokens: 100}
+	if !b.seen || b.usage != want {
+		t.Fatalf("body: %+v", b.usage)
+	}
+	completed := "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":9,\"response\":" + strings.ReplaceAll(body, "\n", "") + "}\n\n"
+	created := "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[],\"usage\":null}}\n\n"
+	// Whole events, and the same bytes cut at every position (an event
+	// larger than the relay's buffer arrives in pieces).
+	stream := created + completed
+	for cut := 0; cut <= len(stream); cut++ {
+		s := &usageSniffer{dialect: llm.OpenAI, kind: provider.PathResponses}
+		s.Events([]byte(stream[:cut]))
+		s.Events([]byte(stream[cut:]))
+		if !s.seen || s.usage != want || !s.ended {
+			t.Fatalf("cut at %d: seen %v usage %+v ended %v", cut, s.seen, s.usage, s.ended)
+		}
+	}
+	s := &usageSniffer{dialect: llm.OpenAI, kind: provider.PathResponses}
+	s.Events([]byte(created))
+	if s.seen || s.ended {
+		t.Fatalf("response.created: seen %v ended %v", s.seen, s.ended)
+	}
+	s.Events([]byte("event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"x\",\"param\":null,\"sequence_number\":1}\n\n"))
+	if s.ended {
+		t.Fatal("an error event is not a complete stream's end")
+	}
+}
+
+// Embeddings report prompt_tokens only; chat usage counts cache writes
+// (prompt_tokens_details.cache_write_tokens) as the codec does.
+func TestUsageSnifferEmbeddingsAndCacheWrites(t *testing.T) {
+	e := &usageSniffer{dialect: llm.OpenAI, kind: provider.PathEmbeddings}
+	e.Body([]byte(`{"object":"list","data":[{"object":"embedding","embedding":[0.0023064255,-0.009327292],"index":0}],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}`))
+	if want := (llm.Usage{InputTokens: 8}); !e.seen || e.usage != want {
+		t.Fatalf("embeddings %+v", e.usage)
+	}
+	c := &usageSniffer{dialect: llm.OpenAI, kind: provider.PathMessages}
+	c.Body([]byte(`{"object":"chat.completion","usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":30,"cache_write_tokens":50}}}`))
+	if want := (llm.Usage{InputTokens: 20, OutputTokens: 5, CacheReadInputTokens: 30, CacheCreationInputTokens: 50}); c.usage != want {
+		t.Fatalf("chat cache writes %+v", c.usage)
 	}
 }

@@ -31,7 +31,7 @@ claude_bin() {
 }
 
 if ! CLAUDE_BIN="$(claude_bin)"; then
-  echo "installing @anthropic-ai/claude-code@$VERSION into $PREFIX ..."
+  echo "installing the Claude Code CLI @anthropic-ai/claude-code@$VERSION from npm into $PREFIX (first time, ~1 min) …"
   mkdir -p "$PREFIX"
   if ! npm install --no-audit --no-fund --loglevel=error --prefix "$PREFIX" "@anthropic-ai/claude-code@$VERSION" >"$PREFIX/npm-install.log" 2>&1; then
     echo "BLOCKED: npm install of @anthropic-ai/claude-code@$VERSION failed (see $PREFIX/npm-install.log):" >&2
