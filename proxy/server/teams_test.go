@@ -10,15 +10,20 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	ooption "github.com/openai/openai-go/v3/option"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/teams/redistest"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
 
 // teamsRules: alice (team payments) has a hard daily budget; bob a rate
@@ -257,4 +262,47 @@ func TestTwoProxiesShareOneBudgetThroughRedis(t *testing.T) {
 		t.Errorf("$%v still reserved after every request ended", b.InFlightUSD)
 	}
 	t.Logf("spent $%.4f of $0.05; %d refused", b.SpentUSD, refused)
+}
+
+// The server span names the client key and team, never the key itself.
+func TestTraceNamesKeyAndTeam(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	h := newHarness(t, teamsRules("10"), harnessOptions{clientKeys: teamKeys(t), limiter: teams.NewLimiter(nil, nil, nil), tracer: tp})
+	if _, err := h.anthropic(aoption.WithAPIKey("key-alice")).Messages.New(context.Background(), haiku(16)); err != nil {
+		t.Fatal(err)
+	}
+	var server sdktrace.ReadOnlySpan
+	testWait(t, func() bool {
+		for _, s := range sr.Ended() {
+			if s.SpanKind() == trace.SpanKindServer {
+				server = s
+				return true
+			}
+		}
+		return false
+	})
+	a := attrs(server)
+	if a[tracing.CascadeKeyName].AsString() != "alice" || a[tracing.CascadeTeam].AsString() != "payments" {
+		t.Errorf("server span attributes %v", a)
+	}
+	for _, s := range sr.Ended() {
+		for _, kv := range s.Attributes() {
+			if strings.Contains(kv.Value.Emit(), "key-alice") {
+				t.Errorf("span %s carries the client key in %s", s.Name(), kv.Key)
+			}
+		}
+	}
+}
+
+func testWait(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
