@@ -24,6 +24,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.gate) || !has(r.gate.judge) || self.providers.exists(p, p.name == r.gate.judge.provider))",message="rules[].gate.judge.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.quality) || !has(r.quality.audit) || !has(r.quality.audit.judge) || self.providers.exists(p, p.name == r.quality.audit.judge.provider))",message="rules[].quality.audit.judge.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.secondOpinion) || r.secondOpinion.targets.all(t, self.providers.exists(p, p.name == t.provider)))",message="rules[].secondOpinion.targets[].provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, (!has(r.draft.fallbacks) || r.draft.fallbacks.all(f, self.providers.exists(p, p.name == f.provider))) && (!has(r.verifier.fallbacks) || r.verifier.fallbacks.all(f, self.providers.exists(p, p.name == f.provider))))",message="rules[].draft.fallbacks[].provider and rules[].verifier.fallbacks[].provider must name providers declared in spec.providers",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.secondOpinion) || r.secondOpinion.targets.all(t, !has(t.fallbacks)))",message="rules[].secondOpinion.targets take no fallbacks",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultRoute) || !has(self.defaultRoute.fallbacks) || self.defaultRoute.fallbacks.all(f, self.providers.exists(p, p.name == f.provider))",message="defaultRoute.fallbacks[].provider must name providers declared in spec.providers",reason=FieldValueInvalid,fieldPath=".defaultRoute.fallbacks"
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultRoute) || self.providers.exists(p, p.name == self.defaultRoute.provider)",message="defaultRoute.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".defaultRoute.provider"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(a, self.rules.all(b, a.name == b.name || !a.models.exists(m, m in b.models)))",message="a model name may be served by only one rule (each entry of rules[].models must be unique across rules)",reason=FieldValueInvalid,fieldPath=".rules"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientKeys) || size(self.clientKeys) == 0 || has(self.proxy.clientKeysSecretRef)",message="clientKeys name keys of spec.proxy.clientKeysSecretRef, which must be set",reason=FieldValueRequired,fieldPath=".clientKeys"
@@ -156,6 +159,66 @@ type Provider struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(h, h.matches('^[!#$%&\\'*+.^_`|~0-9A-Za-z-]+$'))",message="header names must be HTTP tokens"
 	// +kubebuilder:validation:XValidation:rule="self.all(h, !(h.lowerAscii() in ['authorization', 'x-api-key', 'api-key', 'proxy-authorization', 'cookie']))",message="headers must not carry credentials; use apiKeySecretRef"
 	Headers map[string]string `json:"headers,omitempty"`
+
+	// retry retries calls that failed before the provider's answer began
+	// (connection errors, 408, 429, 500, 502, 503, 504, 529), with
+	// exponential backoff and full jitter or the provider's Retry-After.
+	// Default: off (the vendors' SDKs retry on their own).
+	// +optional
+	Retry *Retry `json:"retry,omitempty"`
+
+	// circuitBreaker stops calling the provider for a cool-down after
+	// consecutive failures: calls go at once to a target's fallback, or get
+	// a 503 with Retry-After. Default: off.
+	// +optional
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+}
+
+// Retry is how a provider's failed calls are retried.
+// +kubebuilder:validation:XValidation:rule="!has(self.initialBackoff) || !has(self.maxBackoff) || duration(self.initialBackoff) <= duration(self.maxBackoff)",message="retry.initialBackoff must not exceed retry.maxBackoff"
+type Retry struct {
+	// attempts is the number of retries after the first call; 0 turns
+	// retries off.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	Attempts int `json:"attempts"`
+
+	// initialBackoff is the first retry's backoff ceiling; each retry
+	// doubles it, up to maxBackoff, and waits a random share of it. Default 500ms.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	InitialBackoff *metav1.Duration `json:"initialBackoff,omitempty"`
+
+	// maxBackoff caps the backoff ceiling. Default 8s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	MaxBackoff *metav1.Duration `json:"maxBackoff,omitempty"`
+
+	// maxRetryAfter is the longest Retry-After honoured; a provider asking
+	// for longer has its error passed to the client at once. Default 30s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	MaxRetryAfter *metav1.Duration `json:"maxRetryAfter,omitempty"`
+}
+
+// CircuitBreaker opens after consecutive failed calls to a provider.
+type CircuitBreaker struct {
+	// failures is the number of consecutive failed calls that opens the breaker.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Failures int `json:"failures"`
+
+	// cooldown is how long the breaker stays open before one probe call is
+	// let through. Default 30s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]{1,5}(h|m|s|ms)){1,4}$`
+	Cooldown *metav1.Duration `json:"cooldown,omitempty"`
 }
 
 // SecretKeyRef selects one key of a Secret in the CascadeRoute's namespace.
@@ -449,6 +512,28 @@ type Target struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	Model string `json:"model"`
+
+	// fallbacks are tried in order when a call to this target fails before
+	// its answer began (after the provider's retries, or at once while its
+	// circuit breaker is open). Only a rule's draft and verifier take them.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	Fallbacks []Fallback `json:"fallbacks,omitempty"`
+}
+
+// Fallback is one model on one declared provider tried when a target fails.
+type Fallback struct {
+	// provider is the name of an entry in spec.providers.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Provider string `json:"provider"`
+
+	// model is the model name sent to that provider.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Model string `json:"model"`
 }
 
 // Gate holds the quality gate's tunables. Unset fields mean "use the default".
@@ -561,6 +646,12 @@ type Route struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	Model string `json:"model,omitempty"`
+
+	// fallbacks are tried in order when the call fails before its answer
+	// began; the response's X-Cascade-Model names the model that answered.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	Fallbacks []Fallback `json:"fallbacks,omitempty"`
 }
 
 // ProxySpec describes the proxy Deployment and Service, and optionally its

@@ -472,7 +472,7 @@ func TestQualityRendersIntoTheRulesContract(t *testing.T) {
 		s.JudgeRate != 0.5 || s.Judge == nil || s.Judge.Model != "gpt-5.2-mini" || s.JudgeTimeout != 30*time.Second || !s.KeepText {
 		t.Errorf("quality settings lost in translation: %+v", s)
 	}
-	if len(s.Opinions) != 1 || s.Opinions[0] != (rules.Target{Provider: "openai", Model: "gpt-5.2-nano"}) || s.OpinionWait != 1500*time.Millisecond {
+	if len(s.Opinions) != 1 || s.Opinions[0].Provider != "openai" || s.Opinions[0].Model != "gpt-5.2-nano" || s.OpinionWait != 1500*time.Millisecond {
 		t.Errorf("second opinions lost in translation: %+v", s)
 	}
 	if routequality.Resolve(loaded.Match("claude-sonnet-5-5")).Active() {

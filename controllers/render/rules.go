@@ -38,6 +38,8 @@ func Rules(cr *v1alpha1.CascadeRoute) (*rules.Set, error) {
 			PassthroughAuth: p.PassthroughAuth,
 			Timeout:         duration(p.Timeout),
 			IdleTimeout:     duration(p.IdleTimeout),
+			Retry:           retry(p.Retry),
+			CircuitBreaker:  circuitBreaker(p.CircuitBreaker),
 			Headers:         copyMap(p.Headers),
 		}
 		if p.APIKeySecretRef != nil {
@@ -50,8 +52,8 @@ func Rules(cr *v1alpha1.CascadeRoute) (*rules.Set, error) {
 			Name:            r.Name,
 			Models:          append([]string(nil), r.Models...),
 			Mode:            rules.Mode(r.Mode),
-			Draft:           rules.Target{Provider: r.Draft.Provider, Model: r.Draft.Model},
-			Verifier:        rules.Target{Provider: r.Verifier.Provider, Model: r.Verifier.Model},
+			Draft:           rules.Target{Provider: r.Draft.Provider, Model: r.Draft.Model, Fallbacks: fallbacks(r.Draft.Fallbacks)},
+			Verifier:        rules.Target{Provider: r.Verifier.Provider, Model: r.Verifier.Model, Fallbacks: fallbacks(r.Verifier.Fallbacks)},
 			Threshold:       copyPtr(r.Threshold),
 			DraftTimeout:    duration(r.DraftTimeout),
 			VerifierTimeout: duration(r.VerifierTimeout),
@@ -65,7 +67,7 @@ func Rules(cr *v1alpha1.CascadeRoute) (*rules.Set, error) {
 		set.Rules = append(set.Rules, rr)
 	}
 	if d := spec.DefaultRoute; d != nil {
-		set.DefaultRoute = &rules.Route{Provider: d.Provider, Model: d.Model}
+		set.DefaultRoute = &rules.Route{Provider: d.Provider, Model: d.Model, Fallbacks: fallbacks(d.Fallbacks)}
 	}
 	set.Prices = prices(spec.Prices)
 	clientKeys(spec, set)
@@ -190,4 +192,26 @@ func copyMap[V any](in map[string]V) map[string]V {
 		out[k] = v
 	}
 	return out
+}
+
+func fallbacks(fbs []v1alpha1.Fallback) []rules.Fallback {
+	var out []rules.Fallback
+	for _, f := range fbs {
+		out = append(out, rules.Fallback{Provider: f.Provider, Model: f.Model})
+	}
+	return out
+}
+
+func retry(r *v1alpha1.Retry) *rules.Retry {
+	if r == nil {
+		return nil
+	}
+	return &rules.Retry{Attempts: r.Attempts, InitialBackoff: duration(r.InitialBackoff), MaxBackoff: duration(r.MaxBackoff), MaxRetryAfter: duration(r.MaxRetryAfter)}
+}
+
+func circuitBreaker(cb *v1alpha1.CircuitBreaker) *rules.CircuitBreaker {
+	if cb == nil {
+		return nil
+	}
+	return &rules.CircuitBreaker{Failures: cb.Failures, Cooldown: duration(cb.Cooldown)}
 }

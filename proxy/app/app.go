@@ -21,6 +21,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/qualitysync"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
@@ -54,6 +55,9 @@ type Options struct {
 	// Registry.
 	QualityPublish         *qualitysync.Publisher
 	QualityPublishInterval time.Duration
+	// Clock is what retries wait on and circuit breakers time their
+	// cool-downs with (default: the system clock).
+	Clock resilience.Clock
 	// StatusEvery is how often the status page's charts are sampled (0:
 	// status.DefaultEvery).
 	StatusEvery time.Duration
@@ -102,6 +106,7 @@ func New(o Options) (*Proxy, error) {
 		BaseURLOverride: o.BaseURLOverride,
 		Prices:          pricing.Default(),
 		Quality:         &routequality.Registry{},
+		Resilience:      &resilience.Registry{Observer: m, Clock: o.Clock},
 	}
 	p := &Proxy{
 		Metrics: m,

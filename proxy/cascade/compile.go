@@ -20,6 +20,9 @@ type CompiledRule struct {
 	Prices           *pricing.Table
 	DraftProvider    Provider
 	VerifierProvider Provider
+	// DraftFallbacks and VerifierFallbacks serve the draft's and the
+	// verifier's fallbacks, in order.
+	DraftFallbacks, VerifierFallbacks []Candidate
 	// OpinionProviders serve Rule.SecondOpinion.Targets, in order.
 	OpinionProviders []Provider
 	// AuditJudgeProvider serves Rule.Quality.Audit.Judge; nil without one.
@@ -111,6 +114,8 @@ func CompileRule(r *rules.Rule, prices *pricing.Table, providers Lookup) (*Compi
 		DraftProvider:    provider("draft", r.Draft),
 		VerifierProvider: provider("verifier", r.Verifier),
 	}
+	c.DraftFallbacks = fallbacks(provider, "draft", r.Draft.Fallbacks)
+	c.VerifierFallbacks = fallbacks(provider, "verifier", r.Verifier.Fallbacks)
 	// Every rule's gate is built, whatever its mode: a mode change must not
 	// reveal a gate configuration that never worked.
 	gate, err := quality.New(r.Gate, r.EffectiveThreshold())

@@ -187,8 +187,8 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 		if err != nil {
 			return res, err
 		}
-		markDraftThinking(draft, spec.Draft.Model, spec.Verifier.Model)
-		res.Response, res.Served = draft, spec.Draft.Model
+		markDraftThinking(draft, res.Draft.Model, spec.Verifier.Model)
+		res.Response, res.Served = draft, res.Draft.Model
 		return res, nil
 	}
 	if rule.Gate.SkipDraft(r.Req) {
@@ -235,8 +235,8 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 	}
 	traceGate(gate, d.Score, accept)
 	if accept {
-		markDraftThinking(draft, spec.Draft.Model, spec.Verifier.Model)
-		res.Outcome, res.Response, res.Served = Accepted, draft, spec.Draft.Model
+		markDraftThinking(draft, res.Draft.Model, spec.Verifier.Model)
+		res.Outcome, res.Response, res.Served = Accepted, draft, res.Draft.Model
 		return res, nil
 	}
 	res.Outcome = Escalated
@@ -264,28 +264,40 @@ func (e *Engine) decide(rule *CompiledRule, draft *llm.Response, d *quality.Deci
 	return v.Accept
 }
 
-// draft asks the draft model under the rule's draft timeout; a streaming
+// draft asks the draft model (then its fallbacks, in order, while a call
+// fails on the upstream's side) under the rule's draft timeout; a streaming
 // client's draft is streamed and buffered (nothing reaches the client).
 func (e *Engine) draft(ctx context.Context, rule *CompiledRule, r Request, res *Result) (*llm.Response, error) {
-	spec, p := rule.Rule, rule.DraftProvider
-	call := &Call{Provider: p.Name(), Model: spec.Draft.Model}
+	spec := rule.Rule
+	call := &Call{Provider: rule.DraftProvider.Name(), Model: spec.Draft.Model}
 	res.Draft = call
 	timeout := spec.DraftTimeout.Duration
 	if timeout == 0 {
 		timeout = DefaultDraftTimeout
 	}
-	ctx, span := startCall(ctx, tracing.SpanDraft, p, spec.Draft.Model)
-	defer func() { endCall(span, call, spec.Draft.Model) }()
+	ctx, span := startCall(ctx, tracing.SpanDraft, rule.DraftProvider, spec.Draft.Model)
+	defer func() { endCall(span, call, call.Model) }()
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	req, raw := target(r, p, spec.Draft.Model, spec.Verifier.Model)
 	var resp *llm.Response
 	var err error
-	if r.Req.Stream {
-		resp, err = collect(dctx, p, req, raw, r.Header)
-	} else {
-		resp, err = p.Complete(dctx, req, raw, r.Header)
+	for i, c := range rule.candidates(roleDraft) {
+		if i > 0 {
+			if !fallBack(dctx, err) {
+				break
+			}
+			e.fellBack(rule, roleDraft, c, call)
+		}
+		req, raw := target(r, c.Provider, c.Model, spec.Verifier.Model)
+		if r.Req.Stream {
+			resp, err = collect(dctx, c.Provider, req, raw, r.Header)
+		} else {
+			resp, err = c.Provider.Complete(dctx, req, raw, r.Header)
+		}
+		if err == nil {
+			break
+		}
 	}
 	call.Took = time.Since(start)
 	if err != nil {
@@ -326,17 +338,19 @@ func collect(ctx context.Context, p Provider, req *llm.Request, raw llm.Body, h 
 	return acc.Response(), nil
 }
 
-// verify asks the verifier: a live stream for a streaming client, else a
-// complete response.
+// verify asks the verifier (then its fallbacks, in order, while a call
+// fails before its answer began): a live stream for a streaming client,
+// else a complete response.
 func (e *Engine) verify(ctx context.Context, rule *CompiledRule, r Request, res *Result) error {
-	spec, p := rule.Rule, rule.VerifierProvider
+	spec := rule.Rule
 	res.Served = spec.Verifier.Model
-	call := &Call{Provider: p.Name(), Model: spec.Verifier.Model}
+	call := &Call{Provider: rule.VerifierProvider.Name(), Model: spec.Verifier.Model}
 	res.Verifier = call
 	start := time.Now()
-	ctx, span := startCall(ctx, tracing.SpanVerifier, p, spec.Verifier.Model)
+	ctx, span := startCall(ctx, tracing.SpanVerifier, rule.VerifierProvider, spec.Verifier.Model)
 	// verifierTimeout bounds the wait for the verifier's answer to start
-	// (its headers); a long streamed answer may take as long as it takes.
+	// (its headers, fallbacks included); a long streamed answer may take as
+	// long as it takes.
 	vctx, cancel := context.WithCancelCause(ctx)
 	var timer *time.Timer
 	timeout := spec.VerifierTimeout.Duration
@@ -352,30 +366,45 @@ func (e *Engine) verify(ctx context.Context, rule *CompiledRule, r Request, res 
 		endCall(span, call, "")
 		return err
 	}
-	req, raw := target(r, p, spec.Verifier.Model, spec.Verifier.Model)
-	if r.Req.Stream {
-		s, err := p.Stream(vctx, req, raw, r.Header)
-		if timer != nil {
-			timer.Stop()
+	var stream llm.Stream
+	var resp *llm.Response
+	var err error
+	for i, c := range rule.candidates(roleVerifier) {
+		if i > 0 {
+			if !fallBack(vctx, err) {
+				break
+			}
+			e.fellBack(rule, roleVerifier, c, call)
 		}
-		if err != nil {
-			cancel(nil)
-			return failed(err)
+		req, raw := target(r, c.Provider, c.Model, spec.Verifier.Model)
+		if r.Req.Stream {
+			stream, err = c.Provider.Stream(vctx, req, raw, r.Header)
+		} else {
+			resp, err = c.Provider.Complete(vctx, req, raw, r.Header)
 		}
-		res.Stream = &meteredStream{Stream: s, cancel: cancel, call: call, start: start, span: span, model: spec.Verifier.Model}
-		return nil
+		if err == nil {
+			break
+		}
 	}
-	defer cancel(nil)
-	resp, err := p.Complete(vctx, req, raw, r.Header)
 	if timer != nil {
 		timer.Stop()
 	}
 	if err != nil {
+		cancel(nil)
 		return failed(err)
 	}
+	res.Served = call.Model
+	if r.Req.Stream {
+		// An answer by a fallback of another family carries thinking blocks
+		// the verifier cannot read: they are marked as the draft's are.
+		res.Stream = &meteredStream{Stream: markStream(stream, call.Model, spec.Verifier.Model), cancel: cancel, call: call, start: start, span: span, model: call.Model}
+		return nil
+	}
+	cancel(nil)
+	markDraftThinking(resp, call.Model, spec.Verifier.Model)
 	call.Took, call.Usage = time.Since(start), resp.Usage
 	call.ended(nil)
-	endCall(span, call, spec.Verifier.Model)
+	endCall(span, call, call.Model)
 	res.Response = resp
 	return nil
 }

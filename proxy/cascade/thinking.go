@@ -190,3 +190,14 @@ func filterThinking(req *llm.Request, decide keepFunc) {
 		req.Messages = msgs
 	}
 }
+
+// ThinkingForTarget is ThinkingForModel for a call to model in a
+// conversation whose unmarked blocks belong to owner (a default route's
+// fallback: the route's own model owns them): for a model of another family
+// than owner, unmarked blocks are removed too.
+func ThinkingForTarget(body []byte, model, owner string) []byte {
+	if sameFamily(model, owner) {
+		return ThinkingForModel(body, model)
+	}
+	return anthropic.FilterHistory(body, thinkingPolicy(model, owner))
+}

@@ -108,6 +108,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	queue     []Reply
+	failures  map[string][]Reply // model ("" any) -> one-shot replies, before the queue
 	perModel  map[string]Reply
 	responder func(*Received) Reply
 	received  []Received
@@ -220,6 +221,20 @@ func (s *Server) Enqueue(r Reply) {
 	s.queue = append(s.queue, r)
 }
 
+// Fail answers the next n completion requests for model ("" for any model)
+// with r, before the queue and every other script: e.g. an upstream that
+// is overloaded n times (Reply{Status: 529}), with a Retry-After (Header).
+func (s *Server) Fail(model string, n int, r Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failures == nil {
+		s.failures = map[string][]Reply{}
+	}
+	for range n {
+		s.failures[model] = append(s.failures[model], r)
+	}
+}
+
 // SetResponder installs f to choose the reply of every completion request the
 // queue does not answer (nil removes it). f runs concurrently, without the
 // Server's lock held, so it may call the Server's methods; it must not modify
@@ -242,6 +257,7 @@ func (s *Server) ClearReplies() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queue = nil
+	s.failures = nil
 	s.responder = nil
 	s.perModel = map[string]Reply{}
 }
@@ -287,6 +303,13 @@ func (s *Server) record(rec *Received) {
 // per-model reply, then the default. scripted is false for the default.
 func (s *Server) chooseReply(rec *Received) (r Reply, scripted bool) {
 	s.mu.Lock()
+	for _, m := range []string{rec.Model, ""} {
+		if f := s.failures[m]; len(f) > 0 {
+			r, s.failures[m] = f[0], f[1:]
+			s.mu.Unlock()
+			return r, true
+		}
+	}
 	if len(s.queue) > 0 {
 		r = s.queue[0]
 		s.queue[0] = Reply{}

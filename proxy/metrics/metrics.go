@@ -40,6 +40,12 @@ type Metrics struct {
 	// Latency as the client sees it.
 	TimeToFirstToken   *prometheus.HistogramVec // rule, outcome, model
 	TimePerOutputToken *prometheus.HistogramVec // rule, outcome, model
+
+	// Resilience (see resilience.go).
+	Retries            *prometheus.CounterVec // provider, reason
+	Fallbacks          *prometheus.CounterVec // rule, target (draft|verifier|default), model
+	BreakerState       *prometheus.GaugeVec   // provider: 0 closed, 1 half-open, 2 open
+	BreakerTransitions *prometheus.CounterVec // provider, state
 	// Quality loop, per rule. The gauges are read from the rules' quality
 	// loops when metrics are gathered (see Gatherer); the counters are kept
 	// as audits run.
@@ -201,6 +207,7 @@ func New() *Metrics {
 		m.Audits, m.AuditsSkipped, m.AuditCostUSD, m.NetSavingsUSD,
 		m.RulesReloads, m.RulesInfo, m.RulesLoaded,
 	)
+	m.registerResilience()
 	return m
 }
 

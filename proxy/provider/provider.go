@@ -16,6 +16,7 @@ import (
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
 )
@@ -49,6 +50,7 @@ type Client struct {
 	idle        time.Duration
 	hc          *http.Client
 	redact      *Redactor
+	guard       *resilience.Guard
 	// unusable, when set, answers every call: the provider has no API key.
 	unusable *llm.Error
 }
@@ -170,15 +172,8 @@ var hopHeaders = map[string]bool{
 	"X-Api-Key": true, "Authorization": true, "Api-Key": true, "Cookie": true,
 }
 
-// Send issues one request to the upstream: method, url, body (written part
-// by part, never joined), and the client's headers filtered and
-// re-authenticated for this provider. The
-// returned response's status is not checked. The provider's timeout bounds
-// the wait for response headers; its idle timeout then bounds every wait for
-// more of the body, and a body read that hits it fails with an *llm.Error of
-// kind timeout. stop is called when the caller is done with the body and
-// must always be called.
-func (c *Client) Send(ctx context.Context, method, url string, body llm.Body, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
+// send makes one attempt of Send (see guard.go).
+func (c *Client) send(ctx context.Context, method, url string, body llm.Body, clientHeader http.Header) (resp *http.Response, stop func(), err error) {
 	if c.unusable != nil {
 		e := *c.unusable
 		return nil, nil, &e

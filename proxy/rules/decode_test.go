@@ -3,6 +3,7 @@ package rules
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func TestDecodeClaudeCodeSample(t *testing.T) {
 
 	r := s.Rules[0]
 	if r.Name != "opus" || strings.Join(r.Models, ",") != "claude-opus-5-5,Opus,claude-opus-4-1-20250805" ||
-		r.Draft != (Target{"anthropic", "claude-haiku-5-5"}) || r.Verifier != (Target{"anthropic", "claude-opus-5-5"}) ||
+		!reflect.DeepEqual(r.Draft, Target{Provider: "anthropic", Model: "claude-haiku-5-5"}) || !reflect.DeepEqual(r.Verifier, Target{Provider: "anthropic", Model: "claude-opus-5-5"}) ||
 		r.EffectiveMode() != ModeCascade || r.EffectiveThreshold() != 0.72 ||
 		r.DraftTimeout.Duration != 30*time.Second || r.VerifierTimeout.Duration != 9*time.Minute+30*time.Second ||
 		r.ResponseModel != "" || !r.WantsCascadeHeaders() {
@@ -78,7 +79,7 @@ func TestDecodeClaudeCodeSample(t *testing.T) {
 	if s.Prices["claude-haiku-5-5"] != (Price{1, 5, 1.25, 0.1}) || s.Prices["claude-opus-5-5"] != (Price{Input: 5, Output: 25}) {
 		t.Errorf("prices = %v", s.Prices)
 	}
-	if s.DefaultRoute == nil || *s.DefaultRoute != (Route{Provider: "anthropic"}) {
+	if s.DefaultRoute == nil || !reflect.DeepEqual(*s.DefaultRoute, Route{Provider: "anthropic"}) {
 		t.Errorf("defaultRoute = %+v", s.DefaultRoute)
 	}
 }
@@ -107,7 +108,7 @@ func TestDecodeOpenAISample(t *testing.T) {
 	if s.Prices["Qwen/Qwen3-32B"] != (Price{}) || s.Prices["gpt-5"] != (Price{Input: 1.25, Output: 10, CacheRead: 0.125}) {
 		t.Errorf("prices = %v", s.Prices)
 	}
-	if *s.DefaultRoute != (Route{Provider: "openai", Model: "gpt-5-mini"}) {
+	if !reflect.DeepEqual(*s.DefaultRoute, Route{Provider: "openai", Model: "gpt-5-mini"}) {
 		t.Errorf("defaultRoute = %+v", s.DefaultRoute)
 	}
 }

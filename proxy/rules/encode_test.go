@@ -21,7 +21,7 @@ func smallSet() *Set {
 		Providers: []Provider{{Name: "a", Type: Anthropic, BaseURL: "https://x", PassthroughAuth: true}},
 		Rules: []Rule{{
 			Name: "r", Models: []string{"m"},
-			Draft: Target{"a", "d"}, Verifier: Target{"a", "v"},
+			Draft: Target{Provider: "a", Model: "d"}, Verifier: Target{Provider: "a", Model: "v"},
 			Threshold: f64(0.5), DraftTimeout: Duration{30 * time.Second},
 		}},
 		Prices: map[string]Price{"z": {Input: 1, Output: 2}, "b": {Input: 3, Output: 4.5}},
@@ -79,6 +79,10 @@ func TestEncodeYAMLExact(t *testing.T) {
 	}
 }
 
+// notAllowed are fallbacks where Validate rejects them (a judge, a second
+// opinion): fullSet sets them to cover the schema, validVariant removes them.
+var notAllowed = []Fallback{{Provider: "vllm", Model: "x"}}
+
 // fullSet sets every field of the schema (a test below checks that), with
 // maps of many keys built in an order decided by rng.
 func fullSet(rng *rand.Rand) *Set {
@@ -122,17 +126,20 @@ func fullSet(rng *rand.Rand) *Set {
 		Version: "v1",
 		Providers: []Provider{
 			{Name: "anthropic", Type: Anthropic, BaseURL: "https://api.anthropic.com", APIKey: &KeySource{Env: "ANTHROPIC_API_KEY", File: "/keys/a"},
-				PassthroughAuth: true, Timeout: Duration{10 * time.Minute}, IdleTimeout: Duration{2 * time.Minute}, Headers: headers},
+				PassthroughAuth: true, Timeout: Duration{10 * time.Minute}, IdleTimeout: Duration{2 * time.Minute}, Headers: headers,
+				Retry:          &Retry{Attempts: 2, InitialBackoff: Duration{250 * time.Millisecond}, MaxBackoff: Duration{4 * time.Second}, MaxRetryAfter: Duration{20 * time.Second}},
+				CircuitBreaker: &CircuitBreaker{Failures: 5, Cooldown: Duration{30 * time.Second}}},
 			{Name: "vllm", Type: OpenAI, BaseURL: "http://vllm:8000/v1", APIKey: &KeySource{File: "/var/run/key"}},
 		},
 		Rules: []Rule{{
 			Name: "opus", Models: []string{"claude-opus-5-5", "Opus"}, Mode: ModeCascade,
-			Draft: Target{"vllm", "qwen"}, Verifier: Target{"anthropic", "claude-opus-5-5"},
+			Draft:     Target{Provider: "vllm", Model: "qwen", Fallbacks: []Fallback{{Provider: "anthropic", Model: "claude-haiku-5-5"}}},
+			Verifier:  Target{Provider: "anthropic", Model: "claude-opus-5-5", Fallbacks: []Fallback{{Provider: "vllm", Model: "kimi"}, {Provider: "anthropic", Model: "claude-sonnet-5-5"}}},
 			Threshold: f64(0.7), DraftTimeout: Duration{30 * time.Second}, VerifierTimeout: Duration{5 * time.Minute},
 			ResponseModel: ResponseModelServed,
 			Gate: &Gate{
 				Weights: weights, ComplexityThresholds: thresholds, SkipDraftAbove: f64(0.9), MinAnswerChars: intp(20),
-				Judge:   &Judge{Target: Target{"anthropic", "claude-haiku-5-5"}, Weight: f64(0.5), Timeout: Duration{5 * time.Second}},
+				Judge:   &Judge{Target: Target{Provider: "anthropic", Model: "claude-haiku-5-5", Fallbacks: notAllowed}, Weight: f64(0.5), Timeout: Duration{5 * time.Second}},
 				Options: options,
 			},
 			Prices:         map[string]Price{"qwen": {Input: 0.1, Output: 0.2, CacheWrite: 0.3, CacheRead: 0.05}},
@@ -142,16 +149,16 @@ func fullSet(rng *rand.Rand) *Set {
 				ColdStart: ColdStartVerifier, Explore: f64(0.1),
 				Audit: &Audit{
 					Rate: f64(0.05), MaxCostShare: f64(0.1), Comparer: ComparerAuto, JudgeRate: f64(0.2),
-					Judge:    &AuditJudge{Target: Target{"anthropic", "claude-haiku-5-5"}, Timeout: Duration{time.Minute}},
+					Judge:    &AuditJudge{Target: Target{Provider: "anthropic", Model: "claude-haiku-5-5", Fallbacks: notAllowed}, Timeout: Duration{time.Minute}},
 					KeepText: true,
 				},
 			},
 			SecondOpinion: &SecondOpinion{
-				Targets: []Target{{"vllm", "llama"}, {"anthropic", "claude-haiku-5-5"}},
+				Targets: []Target{{Provider: "vllm", Model: "llama", Fallbacks: notAllowed}, {Provider: "anthropic", Model: "claude-haiku-5-5"}},
 				Timeout: Duration{2 * time.Second},
 			},
 		}},
-		DefaultRoute: &Route{Provider: "anthropic", Model: "claude-sonnet-5-5"},
+		DefaultRoute: &Route{Provider: "anthropic", Model: "claude-sonnet-5-5", Fallbacks: []Fallback{{Provider: "vllm", Model: "qwen"}}},
 		Prices:       prices,
 		ClientKeys: []ClientKey{{
 			Name: "alice", Team: "payments", SecretKey: "alice",
@@ -201,6 +208,9 @@ func TestRoundTrip(t *testing.T) {
 	full := fullSet(rand.New(rand.NewSource(3)))
 	full.Providers[0].APIKey = &KeySource{Env: "ANTHROPIC_API_KEY"}
 	full.Providers[0].PassthroughAuth = false
+	full.Rules[0].Gate.Judge.Fallbacks = nil
+	full.Rules[0].Quality.Audit.Judge.Fallbacks = nil
+	full.Rules[0].SecondOpinion.Targets[0].Fallbacks = nil
 	// Strings a YAML 1.1 reader would take for other types if left unquoted.
 	full.Rules[0].Models = []string{"yes", "on", "null", "1.0", "0x10", "~", "2026-01-01", "true", "- x", "a: b", "#c", "'q'", " sp "}
 	full.Providers[0].Headers = map[string]string{"X-On": "on", "X-Num": "010", "X-Empty": "", "X-Multi": "a # b"}
@@ -456,7 +466,7 @@ func TestValidateGoBuiltSets(t *testing.T) {
 	s := smallSet()
 	s.Rules[0].DraftTimeout = Duration{-time.Second}
 	s.Providers[0].Timeout = Duration{-time.Minute}
-	s.Rules[0].Gate = &Gate{Judge: &Judge{Target: Target{"a", "j"}, Weight: f64(posInf())}}
+	s.Rules[0].Gate = &Gate{Judge: &Judge{Target: Target{Provider: "a", Model: "j"}, Weight: f64(posInf())}}
 	err := s.Validate()
 	for _, w := range []string{"providers[0].timeout: must not be negative", "rules[0].draftTimeout: must not be negative", "rules[0].gate.judge.weight:"} {
 		if err == nil || !strings.Contains(err.Error(), w) {

@@ -68,6 +68,43 @@ type Provider struct {
 	// Headers are extra request headers sent to this provider (no secrets: they
 	// end up in ConfigMaps).
 	Headers map[string]string `json:"headers,omitempty"`
+	// Retry retries calls that failed before the upstream's answer began
+	// (connection errors, 408, 429, 500, 502, 503, 504, 529). Default: off.
+	Retry *Retry `json:"retry,omitempty"`
+	// CircuitBreaker stops calling the provider for a while after
+	// consecutive failures. Default: off.
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+}
+
+// Retry is how a provider's failed calls are retried: up to Attempts more
+// times, after a wait drawn uniformly from [0, min(MaxBackoff,
+// InitialBackoff*2^n)) (exponential backoff with full jitter), or what the
+// upstream's Retry-After asks when it asks at most MaxRetryAfter. A retry
+// never outlives the request's own deadline, and none happens once the
+// upstream's answer has begun.
+type Retry struct {
+	// Attempts is the number of retries after the first call, 0 to 10. 0: off.
+	Attempts int `json:"attempts"`
+	// InitialBackoff is the first retry's backoff ceiling. Default 500ms.
+	InitialBackoff Duration `json:"initialBackoff,omitzero"`
+	// MaxBackoff caps the backoff ceiling. Default 8s.
+	MaxBackoff Duration `json:"maxBackoff,omitzero"`
+	// MaxRetryAfter is the longest Retry-After honoured; an upstream asking
+	// for a longer wait gets its error passed to the client at once.
+	// Default 30s.
+	MaxRetryAfter Duration `json:"maxRetryAfter,omitzero"`
+}
+
+// CircuitBreaker opens after Failures consecutive failed calls (the failures
+// Retry retries, counted per attempt): for Cooldown every call fails at once
+// with 503 and a Retry-After, or goes to the target's fallback. Then one
+// probe call is let through; its success closes the breaker, its failure
+// opens it for another Cooldown.
+type CircuitBreaker struct {
+	// Failures is the number of consecutive failures that opens the breaker, 1 to 1000.
+	Failures int `json:"failures"`
+	// Cooldown is how long the breaker stays open. Default 30s.
+	Cooldown Duration `json:"cooldown,omitzero"`
 }
 
 // KeySource names where an API key is read from: an environment variable or a file.
@@ -102,7 +139,21 @@ const (
 type Target struct {
 	Provider string `json:"provider"`
 	Model    string `json:"model"`
+	// Fallbacks are tried in order when a call to the target fails before its
+	// answer began (after the provider's retries, or at once when its
+	// circuit breaker is open). Only a rule's draft and verifier take them;
+	// a fallback has none of its own.
+	Fallbacks []Fallback `json:"fallbacks,omitempty"`
 }
+
+// Fallback is one model on one provider tried when a target's call fails.
+type Fallback struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+}
+
+// Target is the fallback as a target of its own (with no fallbacks).
+func (f Fallback) Target() Target { return Target{Provider: f.Provider, Model: f.Model} }
 
 // Rule turns requests for some models into a cascade.
 type Rule struct {
@@ -268,6 +319,9 @@ type Route struct {
 	Provider string `json:"provider"`
 	// Model, when set, replaces the requested model; empty forwards it unchanged.
 	Model string `json:"model,omitempty"`
+	// Fallbacks are tried in order when the call fails before its answer
+	// began; each names its model (required).
+	Fallbacks []Fallback `json:"fallbacks,omitempty"`
 }
 
 // Hash is the hex SHA-256 of the set's deterministic encoding.

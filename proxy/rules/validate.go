@@ -17,6 +17,13 @@ var (
 	headerPattern = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
 
+// Bounds of the resilience settings.
+const (
+	MaxRetryAttempts   = 10
+	MaxBreakerFailures = 1000
+	MaxFallbacks       = 4
+)
+
 // Validate checks every field and returns all problems joined, each naming its field.
 func (s *Set) Validate() error {
 	var errs []error
@@ -67,6 +74,23 @@ func (s *Set) Validate() error {
 		}
 		duration(bad, f+".timeout", p.Timeout)
 		duration(bad, f+".idleTimeout", p.IdleTimeout)
+		if r := p.Retry; r != nil {
+			if r.Attempts < 0 || r.Attempts > MaxRetryAttempts {
+				bad(f+".retry.attempts", "must be between 0 and %d, got %d", MaxRetryAttempts, r.Attempts)
+			}
+			duration(bad, f+".retry.initialBackoff", r.InitialBackoff)
+			duration(bad, f+".retry.maxBackoff", r.MaxBackoff)
+			duration(bad, f+".retry.maxRetryAfter", r.MaxRetryAfter)
+			if r.InitialBackoff.Duration > 0 && r.MaxBackoff.Duration > 0 && r.InitialBackoff.Duration > r.MaxBackoff.Duration {
+				bad(f+".retry.initialBackoff", "must not exceed maxBackoff (%s), got %s", r.MaxBackoff.Duration, r.InitialBackoff.Duration)
+			}
+		}
+		if cb := p.CircuitBreaker; cb != nil {
+			if cb.Failures < 1 || cb.Failures > MaxBreakerFailures {
+				bad(f+".circuitBreaker.failures", "must be between 1 and %d, got %d", MaxBreakerFailures, cb.Failures)
+			}
+			duration(bad, f+".circuitBreaker.cooldown", cb.Cooldown)
+		}
 		// Sorted, so the same file always gives the same message.
 		for _, h := range sortedKeys(p.Headers) {
 			hf := f + ".headers[" + h + "]"
@@ -82,7 +106,25 @@ func (s *Set) Validate() error {
 			}
 		}
 	}
-	target := func(f string, t Target) {
+	var target func(f string, t Target)
+	fallbacks := func(f string, fbs []Fallback) {
+		if len(fbs) > MaxFallbacks {
+			bad(f+".fallbacks", "at most %d fallbacks, got %d", MaxFallbacks, len(fbs))
+		}
+		for j, fb := range fbs {
+			ff := fmt.Sprintf("%s.fallbacks[%d]", f, j)
+			target(ff, fb.Target())
+		}
+	}
+	// servingTarget is a draft or verifier: the targets that take fallbacks.
+	servingTarget := func(f string, t Target) {
+		target(f, Target{Provider: t.Provider, Model: t.Model})
+		fallbacks(f, t.Fallbacks)
+	}
+	target = func(f string, t Target) {
+		if len(t.Fallbacks) > 0 {
+			bad(f+".fallbacks", "only a rule's draft, its verifier and the default route take fallbacks")
+		}
 		if t.Provider == "" {
 			bad(f+".provider", "is required")
 		} else if !providers[t.Provider] {
@@ -120,8 +162,8 @@ func (s *Set) Validate() error {
 		default:
 			bad(f+".mode", "must be one of cascade, verifier-only, draft-only; got %q", r.Mode)
 		}
-		target(f+".draft", r.Draft)
-		target(f+".verifier", r.Verifier)
+		servingTarget(f+".draft", r.Draft)
+		servingTarget(f+".verifier", r.Verifier)
 		if r.Threshold != nil {
 			unit(bad, f+".threshold", *r.Threshold)
 		}
@@ -178,6 +220,7 @@ func (s *Set) Validate() error {
 		} else if !providers[s.DefaultRoute.Provider] {
 			bad("defaultRoute.provider", "names undeclared provider %q", s.DefaultRoute.Provider)
 		}
+		fallbacks("defaultRoute", s.DefaultRoute.Fallbacks)
 	}
 	prices(bad, "prices", s.Prices)
 	clientKeys(bad, s)

@@ -1,6 +1,7 @@
 package rulesource
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -38,6 +39,12 @@ func watchFile(ctx context.Context, path string, loaded []byte, pollEvery time.D
 		data, err := os.ReadFile(path)
 		if err != nil {
 			log.Warn("cannot read rules file; keeping the current rules", "path", path, "error", err.Error())
+			return
+		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			// A file being rewritten in place is empty between its truncation
+			// and the write; the write's own event brings the content. (An
+			// empty rules file is never valid, so nothing is lost.)
 			return
 		}
 		sum := sha256.Sum256(data)

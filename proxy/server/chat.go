@@ -16,6 +16,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 )
@@ -70,6 +71,8 @@ func (s *Server) handleChat(d llm.Dialect) gin.HandlerFunc {
 // passThrough serves a model no rule names through the default route: bytes
 // in, bytes out when the provider speaks the client's dialect, translated
 // through the canonical model otherwise. Either way the usage is metered.
+// When the call fails before its answer began, the route's fallbacks are
+// tried in order; X-Cascade-Model then names the model that answered.
 func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, rt jsonfield.Routing, snap *snapshot.Snapshot) {
 	dr := snap.Rules.DefaultRoute
 	if dr == nil {
@@ -82,6 +85,32 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 	if dr.Model != "" {
 		model = dr.Model
 	}
+	targets := append([]rules.Fallback{{Provider: dr.Provider, Model: model}}, dr.Fallbacks...)
+	for i, t := range targets {
+		if i > 0 {
+			s.log.Info("falling back", "target", "default", "provider", t.Provider, "model", t.Model)
+			s.m.Fallbacks.WithLabelValues("", "default", t.Model).Inc()
+		}
+		if len(targets) > 1 {
+			c.Writer.Header().Set(HeaderModel, t.Model)
+		}
+		err := s.passThroughTo(c, codec, body, rt, snap, t, model)
+		if err == nil {
+			return
+		}
+		if i == len(targets)-1 || c.Request.Context().Err() != nil || !resilience.FallBack(err) {
+			c.Writer.Header().Del(HeaderModel)
+			writeError(c.Writer, codec, err)
+			return
+		}
+	}
+}
+
+// passThroughTo serves a default-route request with target t (the route's
+// own model, owner, or a fallback). A call that fails before its answer
+// began is returned, not written.
+func (s *Server) passThroughTo(c *gin.Context, codec dialect.Codec, body []byte, rt jsonfield.Routing, snap *snapshot.Snapshot, t rules.Fallback, owner string) error {
+	model := t.Model
 	metered := s.meteredName(snap, model) // a bounded metric label
 	rec := route(c)
 	rec.Served = model
@@ -93,32 +122,30 @@ func (s *Server) passThrough(c *gin.Context, codec dialect.Codec, body []byte, r
 			rec.CostUSD, rec.CostKnown = snap.Compiled.Prices.Cost(model, u)
 		}
 	}
-	p := snap.Provider(dr.Provider)
+	p := snap.Provider(t.Provider)
 	if p.Dialect() == codec.Dialect() {
 		edited, hideUsage := body, false
 		switch {
 		case p.Dialect() == llm.Anthropic:
 			// A session that once went through a cascade may carry draft-signed thinking blocks.
-			edited = cascade.ThinkingForModel(body, model)
+			edited = cascade.ThinkingForTarget(body, model, owner)
 		case rt.Stream && !openai.WantsStreamUsage(body):
 			// Ask for the usage chunk to meter the stream; the client, which did not, never sees it.
 			edited, hideUsage = openai.WithStreamUsage(body), true
 		}
 		out := llm.BodyOf(edited)
-		if dr.Model != "" {
+		if model != rt.Model {
 			// The model is spliced in: the client's bytes are sent, not a copy.
-			out = jsonfield.SpliceString(body, edited, rt.ModelSpan, "model", dr.Model)
+			out = jsonfield.SpliceString(body, edited, rt.ModelSpan, "model", model)
 		}
-		s.relay(c, codec, p, provider.PathMessages, out, meter, hideUsage)
-		return
+		return s.relayAnswer(c, codec, p, provider.PathMessages, out, meter, hideUsage)
 	}
 	req, err := codec.DecodeRequest(body)
 	if err != nil {
-		writeError(c.Writer, codec, err)
-		return
+		return err
 	}
 	req.Model = model
-	s.translate(c, codec, p, req, meter)
+	return s.translateAnswer(c, codec, p, req, meter)
 }
 
 func modelNotFound(model string) *llm.Error {
@@ -151,8 +178,10 @@ func paramOf(msg string) string {
 	return ""
 }
 
-// translate serves a client through a provider of the other dialect.
-func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Client, req *llm.Request, onUsage func(llm.Usage)) {
+// translateAnswer serves a client through a provider of the other
+// dialect. A call that fails before its answer began is returned, not
+// written: the caller may try a fallback.
+func (s *Server) translateAnswer(c *gin.Context, codec dialect.Codec, p *provider.Client, req *llm.Request, onUsage func(llm.Usage)) error {
 	w, r := c.Writer, c.Request
 	if p.Dialect() != llm.Anthropic {
 		llm.StripBillingHeader(req)
@@ -162,27 +191,25 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 		resp, err := p.Complete(ctx, req, nil, r.Header)
 		if err != nil {
 			s.upstreamFailed(p, err)
-			writeError(w, codec, err)
-			return
+			return err
 		}
 		onUsage(resp.Usage)
 		out, err := codec.EncodeResponse(resp)
 		if err != nil {
 			writeError(w, codec, &llm.Error{Kind: llm.ErrBadGateway, Message: "cannot translate the upstream response", Err: err})
-			return
+			return nil
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		if _, err := w.Write(out); err == nil {
 			clock(c).body(time.Now())
 		}
-		return
+		return nil
 	}
 	stream, err := p.Stream(ctx, req, nil, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
-		writeError(w, codec, err)
-		return
+		return err
 	}
 	defer stream.Close()
 	tap := &usageTap{Stream: stream}
@@ -192,6 +219,7 @@ func (s *Server) translate(c *gin.Context, codec dialect.Codec, p *provider.Clie
 	if tap.usage != (llm.Usage{}) {
 		onUsage(tap.usage)
 	}
+	return nil
 }
 
 func (s *Server) upstreamFailed(p *provider.Client, err error) {

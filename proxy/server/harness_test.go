@@ -21,6 +21,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/clientauth"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
@@ -56,6 +57,7 @@ type harnessOptions struct {
 	bodyTimeout  time.Duration
 	limiter      *teams.Limiter
 	tracer       trace.TracerProvider
+	clock        resilience.Clock // what retries wait on (default: the system clock)
 }
 
 // rulesTemplate is expanded with the fake's URL for {{URL}}.
@@ -80,6 +82,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 		},
 		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
 			BodyReadTimeout: o.bodyTimeout, Limiter: o.limiter, Tracer: o.tracer},
+		Clock: o.clock,
 	})
 	if err != nil {
 		t.Fatal(err)

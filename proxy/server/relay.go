@@ -48,13 +48,20 @@ const maxRelayedBody = 64 << 20
 // hideUsageChunk drops an OpenAI stream's final usage chunk, which the proxy
 // asked for itself (to meter the stream) when the client did not.
 func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body llm.Body, onUsage func(llm.Usage), hideUsageChunk bool) {
+	if err := s.relayAnswer(c, codec, p, kind, body, onUsage, hideUsageChunk); err != nil {
+		writeError(c.Writer, codec, err)
+	}
+}
+
+// relayAnswer is relay, but a call that fails before its answer began is
+// returned, not written: the caller may try a fallback.
+func (s *Server) relayAnswer(c *gin.Context, codec dialect.Codec, p *provider.Client, kind string, body llm.Body, onUsage func(llm.Usage), hideUsageChunk bool) error {
 	w, r := c.Writer, c.Request
 	url := p.ClientURL(kind, r.URL.RawQuery)
 	resp, stop, err := p.Send(tracing.WithModel(r.Context(), route(c).Served), http.MethodPost, url, body, r.Header)
 	if err != nil {
 		s.upstreamFailed(p, err)
-		writeError(w, codec, err)
-		return
+		return err
 	}
 	defer stop()
 	defer resp.Body.Close()
@@ -62,8 +69,7 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 	if resp.StatusCode >= 400 {
 		e := p.UpstreamError(resp)
 		s.upstreamFailed(p, e)
-		writeError(w, codec, e)
-		return
+		return e
 	}
 	sniff := usageSniffer{dialect: p.Dialect(), kind: kind}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
@@ -73,12 +79,13 @@ func (s *Server) relay(c *gin.Context, codec dialect.Codec, p *provider.Client, 
 		w.WriteHeader(resp.StatusCode)
 		s.relayStream(c, codec, p, resp.Body, &sniff, onUsage != nil, hideUsageChunk)
 	} else if !s.relayBody(c, codec, p, resp, &sniff, onUsage != nil) {
-		return
+		return nil
 	}
 	if onUsage != nil && sniff.seen {
 		clock(c).outputTokens = sniff.usage.OutputTokens
 		onUsage(sniff.usage)
 	}
+	return nil
 }
 
 // relayBody reads a non-streaming answer whole, then sends it with the

@@ -23,6 +23,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 )
@@ -110,6 +111,10 @@ type Builder struct {
 	// Quality keeps the rules' quality loops across the snapshots it builds
 	// (nil: each snapshot starts fresh ones).
 	Quality *routequality.Registry
+	// Resilience guards the providers' calls (retries, circuit breakers) and
+	// keeps their breakers across the snapshots it builds (nil: each
+	// snapshot starts with closed breakers).
+	Resilience *resilience.Registry
 }
 
 // Build resolves keys, builds clients and compiles the rules. A provider
@@ -129,6 +134,10 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 	var errs []error
 	var secrets []string
 	keys := sha256.New()
+	guards := b.Resilience
+	if guards == nil {
+		guards = &resilience.Registry{}
+	}
 	for _, p := range set.Providers {
 		codec := b.Codecs[p.Type]
 		if codec == nil {
@@ -159,6 +168,7 @@ func (b *Builder) Build(set *rules.Set) (*Snapshot, error) {
 			errs = append(errs, err)
 			continue
 		}
+		c.SetGuard(guards.Guard(p))
 		snap.Providers[p.Name] = c
 	}
 	if err := errors.Join(errs...); err != nil {
