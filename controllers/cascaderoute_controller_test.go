@@ -235,7 +235,7 @@ func TestCreateRendersOwnedObjectsAndStatus(t *testing.T) {
 	for _, col := range table.ColumnDefinitions {
 		names = append(names, col.Name)
 	}
-	if want := []string{"Name", "Ready", "Rules", "Replicas", "Endpoint", "Quality", "Threshold", "Savings", "Age", "TargetMet", "Reason"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"Name", "Ready", "Rules", "Replicas", "Endpoint", "Quality", "Threshold", "Savings", "Age", "TargetMet", "Reason", "Keys"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("columns = %v, want %v", names, want)
 	}
 	if len(table.Rows) != 1 {

@@ -53,6 +53,7 @@ func recordRules(cr *v1alpha1.CascadeRoute, set *rules.Set, res applyResult) {
 	case res.rulesConfigMap != "":
 		cr.Status.RulesHash = set.Hash()
 		cr.Status.RuleCount = int32(len(set.Rules))
+		cr.Status.ClientKeyCount = int32(len(set.ClientKeys))
 		setCondition(cr, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonValid,
 			fmt.Sprintf("%d rules written to ConfigMap %s", len(set.Rules), res.rulesConfigMap))
 	case res.rulesConflict != nil:

@@ -29,6 +29,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultRoute) || !has(self.defaultRoute.fallbacks) || self.defaultRoute.fallbacks.all(f, self.providers.exists(p, p.name == f.provider))",message="defaultRoute.fallbacks[].provider must name providers declared in spec.providers",reason=FieldValueInvalid,fieldPath=".defaultRoute.fallbacks"
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultRoute) || self.providers.exists(p, p.name == self.defaultRoute.provider)",message="defaultRoute.provider must name a provider declared in spec.providers",reason=FieldValueInvalid,fieldPath=".defaultRoute.provider"
 // +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(a, self.rules.all(b, a.name == b.name || !a.models.exists(m, m in b.models)))",message="a model name may be served by only one rule (each entry of rules[].models must be unique across rules)",reason=FieldValueInvalid,fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientKeys) || size(self.clientKeys) == 0 || has(self.proxy.clientKeysSecretRef)",message="clientKeys name keys of spec.proxy.clientKeysSecretRef, which must be set",reason=FieldValueRequired,fieldPath=".clientKeys"
 type CascadeRouteSpec struct {
 	// providers are the upstream APIs the proxy may call. Rules, the judge and
 	// the default route name them.
@@ -63,6 +64,26 @@ type CascadeRouteSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Proxy ProxySpec `json:"proxy,omitempty"`
+
+	// clientKeys name the keys of spec.proxy.clientKeysSecretRef (by their
+	// data key in that Secret) and limit them: a budget per period, requests
+	// and tokens per minute, the models they may use. Spend, savings and
+	// tokens are attributed per key and team in metrics, logs and
+	// /api/stats. Keys of the Secret no entry names are accepted and not
+	// limited. See docs/teams.md.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self.exists_one(o, o.secretKey == k.secretKey))",message="each clientKeys entry must read its own secretKey"
+	ClientKeys []ClientKey `json:"clientKeys,omitempty"`
+
+	// teams give the client keys of a team a shared budget.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Teams []Team `json:"teams,omitempty"`
 }
 
 // ProviderType names the wire format a provider speaks.
@@ -698,6 +719,12 @@ type ProxySpec struct {
 	// +optional
 	ClientKeysSecretRef *LocalSecretRef `json:"clientKeysSecretRef,omitempty"`
 
+	// limits says where the replicas count client keys' budgets and rate
+	// limits together (spec.clientKeys): a shared Redis, and what to do
+	// while it is unreachable.
+	// +optional
+	Limits *LimitsSpec `json:"limits,omitempty"`
+
 	// ingress, when set, makes the operator create a networking.k8s.io/v1
 	// Ingress (named like the Service) to the proxy Service, with
 	// streaming-friendly annotations (see ingress.annotations); removing it
@@ -958,6 +985,11 @@ type CascadeRouteStatus struct {
 	// +optional
 	RuleCount int32 `json:"ruleCount,omitempty"`
 
+	// clientKeyCount is the number of named client keys (spec.clientKeys)
+	// in the written rules file.
+	// +optional
+	ClientKeyCount int32 `json:"clientKeyCount,omitempty"`
+
 	// replicas is the desired number of proxy pods.
 	// +optional
 	Replicas int32 `json:"replicas,omitempty"`
@@ -1095,6 +1127,7 @@ type RuleQuality struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="TargetMet",type=string,JSONPath=`.status.conditions[?(@.type=="QualityTargetMet")].status`,priority=1,description="Whether every rule with a quality target holds it"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.clientKeyCount`,priority=1,description="Named client keys with attribution and limits"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 57",message="metadata.name must be at most 57 characters (owned objects append -proxy / -rules)"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit): it names the proxy Service"
 type CascadeRoute struct {

@@ -55,6 +55,8 @@ type options struct {
 	statusInterval  time.Duration
 	version         bool
 
+	limits limitsOptions
+
 	qualityState           string
 	qualityStateInterval   time.Duration
 	qualityPublish         bool
@@ -88,6 +90,7 @@ func newFlagSet(o *options, usage io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.qualityPublish, "quality-publish", false, "publish this pod's quality samples to the ConfigMap <quality-route>-quality-<POD_NAME> in POD_NAMESPACE, for the operator to calibrate from")
 	fs.StringVar(&o.qualityRoute, "quality-route", "", "the CascadeRoute this proxy serves (names and labels the --quality-publish ConfigMap)")
 	fs.DurationVar(&o.qualityPublishInterval, "quality-publish-interval", qualitysync.DefaultInterval, "how often --quality-publish writes the samples (and once more at shutdown)")
+	o.limits.declare(fs)
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	return fs
 }
@@ -202,6 +205,12 @@ func run(ctx context.Context, o options, log *slog.Logger, sink *asynclog.Writer
 		}()
 		log.Info("client authentication on", "keys", keys.Len())
 		opts.Server.ClientKeys = keys
+		limiter, closeLimits, err := o.limits.limiter(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer closeLimits()
+		opts.Server.Limiter = limiter
 	}
 	proxy, err := app.New(opts)
 	if err != nil {

@@ -243,6 +243,10 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 		}})
 	}
 	var env []corev1.EnvVar
+	if lim := px.Limits; lim != nil {
+		largs, lenv, lmounts, lvols := limitsArgs(lim)
+		args, env, mounts, volumes = append(args, largs...), append(env, lenv...), append(mounts, lmounts...), append(volumes, lvols...)
+	}
 	if QualityLoop(cr) {
 		// Each pod publishes its quality samples to a ConfigMap named after
 		// itself, in its namespace.
@@ -467,6 +471,12 @@ func SecretNames(cr *v1alpha1.CascadeRoute) []string {
 	if ck := cr.Spec.Proxy.ClientKeysSecretRef; ck != nil && !slices.Contains(names, ck.Name) {
 		names = append(names, ck.Name)
 		slices.Sort(names)
+	}
+	for _, name := range limitsSecretNames(cr.Spec.Proxy.Limits) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+			slices.Sort(names)
+		}
 	}
 	return names
 }

@@ -70,6 +70,7 @@ func Rules(cr *v1alpha1.CascadeRoute) (*rules.Set, error) {
 		set.DefaultRoute = &rules.Route{Provider: d.Provider, Model: d.Model, Fallbacks: fallbacks(d.Fallbacks)}
 	}
 	set.Prices = prices(spec.Prices)
+	clientKeys(spec, set)
 	if err := set.Validate(); err != nil {
 		return nil, fmt.Errorf("translate %s/%s into rules: %w", cr.Namespace, cr.Name, err)
 	}

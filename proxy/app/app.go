@@ -132,6 +132,9 @@ func New(o Options) (*Proxy, error) {
 		Reloads: p.Loader.History}, o.StatusEvery, 0)
 	cfg := o.Server
 	cfg.Store, cfg.Metrics, cfg.Log, cfg.Engine, cfg.Auditor = p.Loader.Store, m, log, p.Engine, p.Auditor
+	if cfg.Limiter != nil {
+		cfg.Limiter.Register(m.Registry)
+	}
 	cfg.StatusPage = p.Status
 	cfg.Codecs = map[llm.Dialect]dialect.Codec{llm.Anthropic: anthropic.Codec{}, llm.OpenAI: openai.Codec{}}
 	srv, err := server.New(cfg)

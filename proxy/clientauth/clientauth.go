@@ -3,6 +3,8 @@
 // mounted Kubernetes Secret, one key per file or per line — and are
 // reloaded when it changes, so keys rotate without a restart. Only SHA-256
 // digests are kept, and a check compares against every key in constant time.
+// Each key remembers the file it came from (the Secret's data key): the
+// rules' clientKeys name and limit keys by that file.
 package clientauth
 
 import (
@@ -26,51 +28,86 @@ import (
 
 // Keys is the current set of accepted client keys. The zero value accepts nothing.
 type Keys struct {
-	digests atomic.Pointer[[][sha256.Size]byte]
+	entries atomic.Pointer[[]entry]
 }
 
-// Set replaces the accepted keys.
-func (k *Keys) Set(keys []string) {
-	d := make([][sha256.Size]byte, 0, len(keys))
-	for _, key := range keys {
-		if key = strings.TrimSpace(key); key != "" {
-			d = append(d, sha256.Sum256([]byte(key)))
+type entry struct {
+	digest [sha256.Size]byte
+	source string // the file the key was read from; "" for keys given by Set
+}
+
+// Set replaces the accepted keys with keys of no source.
+func (k *Keys) Set(keys []string) { k.SetSources(map[string][]string{"": keys}) }
+
+// SetSources replaces the accepted keys: each source's keys.
+func (k *Keys) SetSources(keys map[string][]string) {
+	var es []entry
+	for source, list := range keys {
+		for _, key := range list {
+			if key = strings.TrimSpace(key); key != "" {
+				es = append(es, entry{digest: sha256.Sum256([]byte(key)), source: source})
+			}
 		}
 	}
-	k.digests.Store(&d)
+	k.entries.Store(&es)
 }
 
 // Len is the number of accepted keys.
 func (k *Keys) Len() int {
-	if d := k.digests.Load(); d != nil {
-		return len(*d)
+	if e := k.entries.Load(); e != nil {
+		return len(*e)
 	}
 	return 0
 }
 
-// Valid reports whether cred is one of the keys. It looks at every key
-// whatever matches, so the time taken says nothing about which one did.
+// Valid reports whether cred is one of the keys.
 func (k *Keys) Valid(cred string) bool {
-	d := k.digests.Load()
-	if d == nil || cred == "" {
-		return false
+	_, ok := k.Lookup(cred)
+	return ok
+}
+
+// Lookup reports whether cred is one of the keys and the file it came
+// from. It looks at every key whatever matches, so the time taken says
+// nothing about which one did.
+func (k *Keys) Lookup(cred string) (source string, ok bool) {
+	e := k.entries.Load()
+	if e == nil || cred == "" {
+		return "", false
 	}
 	sum := sha256.Sum256([]byte(cred))
-	ok := 0
-	for i := range *d {
-		ok |= subtle.ConstantTimeCompare(sum[:], (*d)[i][:])
+	found := -1
+	for i := range *e {
+		eq := subtle.ConstantTimeCompare(sum[:], (*e)[i].digest[:])
+		found = subtle.ConstantTimeSelect(eq, i, found)
 	}
-	return ok == 1
+	if found < 0 {
+		return "", false
+	}
+	return (*e)[found].source, true
 }
 
 // ReadDir reads keys from every regular file in dir (hidden files, such as
 // the kubelet's ..data links, are skipped): each non-empty line is a key.
 func ReadDir(dir string) ([]string, error) {
+	bySource, err := ReadDirSources(dir)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, list := range bySource {
+		keys = append(keys, list...)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// ReadDirSources is ReadDir keeping each key's file: keys by file name.
+func ReadDirSources(dir string) (map[string][]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("client keys: %w", err)
 	}
-	var keys []string
+	keys := map[string][]string{}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -87,25 +124,24 @@ func ReadDir(dir string) ([]string, error) {
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
 			if line := strings.TrimSpace(sc.Text()); line != "" {
-				keys = append(keys, line)
+				keys[e.Name()] = append(keys[e.Name()], line)
 			}
 		}
 	}
-	sort.Strings(keys)
 	return keys, nil
 }
 
 // LoadDir reads dir into k. An empty set is an error: a proxy told to
 // require keys must not start open or locked by accident.
 func (k *Keys) LoadDir(dir string) error {
-	keys, err := ReadDir(dir)
+	keys, err := ReadDirSources(dir)
 	if err != nil {
 		return err
 	}
 	if len(keys) == 0 {
 		return errors.New("client keys: the directory holds no keys")
 	}
-	k.Set(keys)
+	k.SetSources(keys)
 	return nil
 }
 

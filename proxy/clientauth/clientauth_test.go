@@ -75,3 +75,24 @@ func TestWatchDirRotates(t *testing.T) {
 		t.Fatal("rotated-out key still accepted")
 	}
 }
+
+func TestLookupNamesTheSource(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "alice"), []byte("key-a1\nkey-a2\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "bob"), []byte("key-b\n"), 0o600)
+	var k Keys
+	if err := k.LoadDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	for cred, want := range map[string]string{"key-a1": "alice", "key-a2": "alice", "key-b": "bob"} {
+		if got, ok := k.Lookup(cred); !ok || got != want {
+			t.Errorf("Lookup(%q) = %q, %v; want %q", cred, got, ok, want)
+		}
+	}
+	if src, ok := k.Lookup("key-c"); ok || src != "" {
+		t.Errorf("unknown key found in %q", src)
+	}
+	if k.Len() != 3 || !k.Valid("key-b") {
+		t.Errorf("Len %d", k.Len())
+	}
+}

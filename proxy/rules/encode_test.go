@@ -160,6 +160,12 @@ func fullSet(rng *rand.Rand) *Set {
 		}},
 		DefaultRoute: &Route{Provider: "anthropic", Model: "claude-sonnet-5-5", Fallbacks: []Fallback{{Provider: "vllm", Model: "qwen"}}},
 		Prices:       prices,
+		ClientKeys: []ClientKey{{
+			Name: "alice", Team: "payments", SecretKey: "alice",
+			Budget:            &Budget{USD: 50, Period: "week", Enforcement: "soft"},
+			RequestsPerMinute: 60, TokensPerMinute: 100000, Models: []string{"claude-sonnet-5-5", "sonnet"},
+		}},
+		Teams: []Team{{Name: "payments", Budget: &Budget{USD: 500, Period: "month", Enforcement: "hard"}}},
 	}
 }
 

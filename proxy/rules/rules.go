@@ -25,6 +25,11 @@ type Set struct {
 	DefaultRoute *Route `json:"defaultRoute,omitempty"`
 	// Prices override or extend the built-in price table, keyed by model name.
 	Prices map[string]Price `json:"prices,omitempty"`
+	// ClientKeys name the client keys (by the file, or Secret key, they are
+	// read from) and limit them; see clientkeys.go.
+	ClientKeys []ClientKey `json:"clientKeys,omitempty"`
+	// Teams give teams of client keys a shared budget.
+	Teams []Team `json:"teams,omitempty"`
 }
 
 // ProviderType names the wire format a provider speaks.

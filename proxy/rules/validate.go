@@ -223,6 +223,7 @@ func (s *Set) Validate() error {
 		fallbacks("defaultRoute", s.DefaultRoute.Fallbacks)
 	}
 	prices(bad, "prices", s.Prices)
+	clientKeys(bad, s)
 	return errors.Join(errs...)
 }
 

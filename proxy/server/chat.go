@@ -53,7 +53,13 @@ func (s *Server) handleChat(d llm.Dialect) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		if rule := snap.Rule(rt.Model); rule != nil {
+		rule := snap.Rule(rt.Model)
+		lease, ok := s.admit(c, d, body, rt.Model, snap, rule)
+		if !ok {
+			return
+		}
+		defer s.commit(c, lease) // after the answer, a stream's included
+		if rule != nil {
 			route(c).Rule = rule.Name()
 			s.serveRule(c, codec, body, rt, rule)
 			return
@@ -112,7 +118,7 @@ func (s *Server) passThroughTo(c *gin.Context, codec dialect.Codec, body []byte,
 	meter := func(u llm.Usage) {
 		s.cfg.Engine.Recorder.Passthrough(snap.Compiled.Prices, metered, u)
 		rec.Usage = u
-		if s.log.Enabled(c.Request.Context(), slog.LevelInfo) { // only the access log reads it
+		if s.cfg.Limiter != nil || s.log.Enabled(c.Request.Context(), slog.LevelInfo) { // only the access log and the limits read it
 			rec.CostUSD, rec.CostKnown = snap.Compiled.Prices.Cost(model, u)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/resilience"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rulesource"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
 
 // vendorKey is the key the proxy holds for the fake upstream; tests check it
@@ -54,6 +55,7 @@ type harnessOptions struct {
 	clientKeys   *clientauth.Keys
 	adminApart   bool
 	bodyTimeout  time.Duration
+	limiter      *teams.Limiter
 	tracer       trace.TracerProvider
 	clock        resilience.Clock // what retries wait on (default: the system clock)
 }
@@ -79,7 +81,7 @@ func newHarness(t *testing.T, rulesYAML string, o harnessOptions) *harness {
 			return "", false
 		},
 		Server: server.Config{MaxBodyBytes: o.maxBody, CORSOrigins: o.cors, ClientKeys: o.clientKeys, AdminSeparate: o.adminApart,
-			BodyReadTimeout: o.bodyTimeout, Tracer: o.tracer},
+			BodyReadTimeout: o.bodyTimeout, Limiter: o.limiter, Tracer: o.tracer},
 		Clock: o.clock,
 	})
 	if err != nil {

@@ -130,6 +130,12 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		if cred := provider.ClientCredential(c.Request.Header); cred != "" {
 			attrs = append(attrs, slog.String("client_key", keyFingerprint(cred)))
 		}
+		if route.KeyName != "" {
+			attrs = append(attrs, slog.String("key_name", route.KeyName))
+		}
+		if route.Team != "" {
+			attrs = append(attrs, slog.String("team", route.Team))
+		}
 		if route.Rule != "" {
 			attrs = append(attrs, slog.String("rule", route.Rule))
 		}
@@ -199,7 +205,8 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		return func(c *gin.Context) { c.Next() }
 	}
 	return func(c *gin.Context) {
-		if keys.Valid(provider.ClientCredential(c.Request.Header)) {
+		if source, ok := keys.Lookup(provider.ClientCredential(c.Request.Header)); ok {
+			c.Set(ctxKeySource, source)
 			c.Next()
 			return
 		}

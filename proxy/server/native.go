@@ -266,11 +266,15 @@ func (s *Server) handleStats(c *gin.Context) {
 	if total > 0 {
 		avg = latency / float64(total) * 1000
 	}
-	c.JSON(http.StatusOK, gin.H{
+	out := gin.H{
 		"total_queries": total, "total_cost": cost, "avg_latency_ms": avg, "cascade_used_count": cascaded,
 		"models_used": models, "uptime_seconds": time.Since(startTime).Seconds(), "rules": per,
 		"quality": s.qualityStats(),
-	})
+	}
+	if s.cfg.Limiter != nil {
+		out["clients"], out["budgets"] = s.clientStats(c.Request.Context())
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) handleStatsReset(c *gin.Context) {

@@ -25,6 +25,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/provider"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
 
 // DefaultMaxBodyBytes bounds a request body (32 MiB, as Anthropic's API).
@@ -47,6 +48,10 @@ type RouteRecorder struct {
 	// UpstreamIDs collects the vendor's ids of the calls made through the
 	// provider's Complete and Stream (a cascade's, a translated request's).
 	UpstreamIDs provider.RequestIDs
+	// SavingsUSD is what a cascade saved against the requested model.
+	SavingsUSD float64
+	// KeyName and Team name the client key (rules' clientKeys), when limits are on.
+	KeyName, Team string
 	// Score is the gate's score of the draft; Scored is false when none was scored.
 	Score  float64
 	Scored bool
@@ -63,6 +68,7 @@ func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
 		}
 	}
 	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
+	r.SavingsUSD = a.SavingsUSD
 	if res.Decision != nil {
 		r.Score, r.Scored = res.Decision.Score, true
 	}
@@ -91,6 +97,9 @@ type Config struct {
 	// Auditor feeds the rules' quality loops once a client has its answer
 	// (nil: no quality loop runs).
 	Auditor *cascade.Auditor
+	// Limiter enforces the limits of the rules' clientKeys and attributes
+	// spend per key and team (nil: neither).
+	Limiter *teams.Limiter
 	// StatusPage, when set, is served at /status on the admin listener
 	// (never on the API port); / redirects to it.
 	StatusPage http.Handler
@@ -108,6 +117,7 @@ type Server struct {
 	m        *metrics.Metrics
 	names    meteredNameCache
 	open     atomic.Int64 // API requests being served
+	ids      atomic.Pointer[identities]
 }
 
 // New builds the handler and its routes.

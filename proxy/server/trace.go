@@ -66,6 +66,12 @@ func (s *Server) endRequestSpan(c *gin.Context, span trace.Span) {
 	if rec.CostKnown {
 		attrs = append(attrs, attribute.Float64(tracing.CascadeCostUSD, rec.CostUSD))
 	}
+	if rec.KeyName != "" {
+		attrs = append(attrs, attribute.String(tracing.CascadeKeyName, rec.KeyName))
+	}
+	if rec.Team != "" {
+		attrs = append(attrs, attribute.String(tracing.CascadeTeam, rec.Team))
+	}
 	u := rec.Usage
 	attrs = tracing.AppendUsage(attrs, u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
 	if status >= 500 {

@@ -44,6 +44,8 @@ const (
 	CascadeCostUSD   = "cascade.cost_usd"
 	CascadeProvider  = "cascade.provider" // the provider's name in the rules
 	CascadeRequestID = "cascade.request_id"
+	CascadeKeyName   = "cascade.client_key.name" // a named client key's name (never the key)
+	CascadeTeam      = "cascade.client_key.team"
 )
 
 // OperationChat is gen_ai.operation.name of a messages or chat completion call.
