@@ -285,7 +285,7 @@ func (a *Auditor) compare(ctx context.Context, rule *CompiledRule, r Request, dr
 		return c, true
 	}
 	if !always {
-		drawn, p := q.Judge()
+		drawn, _ := q.Judge()
 		if !drawn {
 			return c, false
 		}
@@ -293,10 +293,11 @@ func (a *Auditor) compare(ctx context.Context, rule *CompiledRule, r Request, dr
 		held := a.running[rule.Name()]
 		a.mu.Unlock()
 		if overJudgeBudget(q, held) {
+			q.JudgeCounted(false)
 			a.skipped(rule.Name(), SkipBudget)
 			return c, false
 		}
-		c.prob = p
+		c.prob = q.JudgeCounted(true)
 	}
 	good, usage, err := judge.Compare(ctx, audit.Conversation(r.Req), draft, verifier)
 	c.cost, _ = rule.Prices.Cost(judge.Model, usage)

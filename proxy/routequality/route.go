@@ -132,6 +132,8 @@ type Route struct {
 	audit   float64
 	drawn   uint64 // audits drawn and made
 	skipped uint64 // audits drawn but refused by the budget
+	judged  uint64 // escalated comparisons drawn for the judge and judged
+	refused uint64 // escalated comparisons drawn for the judge, refused by the budget
 }
 
 // NewRoute starts a route with no samples.
@@ -246,7 +248,32 @@ func (r *Route) Audit(estimatedCost float64) (audit bool, p float64) {
 		return false, p
 	}
 	r.drawn++
-	return true, p
+	// The budget refuses some draws, whatever the draft: the probability
+	// that an accepted draft is labelled is the rate times the share of draws
+	// the budget let through, and weighting labels by the rate alone would
+	// mix them wrongly with the escalated drafts' labels.
+	return true, p * made(r.drawn, r.skipped)
+}
+
+// made is the share of draws a budget let through, smoothed so that it is
+// never zero.
+func made(done, refused uint64) float64 {
+	return float64(done+1) / float64(done+refused+1)
+}
+
+// JudgeCounted records whether a comparison drawn for the judge (Judge) was
+// judged or refused by the audit budget, and returns the probability that
+// such a comparison is judged: the judge rate times the share of draws the
+// budget let through (the label probability of a judged sample).
+func (r *Route) JudgeCounted(judged bool) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if judged {
+		r.judged++
+	} else {
+		r.refused++
+	}
+	return r.s.JudgeRate * made(r.judged, r.refused)
 }
 
 // Judge draws whether a comparison of an escalated draft goes to the judge.

@@ -377,8 +377,10 @@ func TestStatsCountsWhatTheRouteDid(t *testing.T) {
 		t.Fatal("audited with no spend to charge it to")
 	}
 	r.Spend(10, false)
-	if a, p := r.Audit(1); !a || p != 1 {
-		t.Fatal("audit within budget refused")
+	// One draw refused by the budget, one made: a labelled draft was drawn
+	// with probability rate × 2/3 (smoothed share of draws let through).
+	if a, p := r.Audit(1); !a || math.Abs(p-2.0/3) > 1e-12 {
+		t.Fatalf("audit within budget: %v with label probability %v, want true and 2/3", a, p)
 	}
 	r.Spend(1, true)
 	r.Spend(math.NaN(), false)
@@ -541,5 +543,16 @@ func TestRealisedQualityCountsServedDrafts(t *testing.T) {
 	r := Calibrate(s, samples).Realised
 	if math.Abs(r.Quality-0.875) > 1e-9 || !(r.Lower < 0.875 && r.Upper > 0.875) || r.Accepted != 0.5 {
 		t.Errorf("realised %+v, want quality 0.875 within its bounds, half accepted", r)
+	}
+}
+
+func TestJudgeLabelProbabilityCountsBudgetRefusals(t *testing.T) {
+	s := targetSettings(0.95)
+	s.JudgeRate = 0.2
+	r := NewRoute("r", s)
+	r.JudgeCounted(false)
+	r.JudgeCounted(false)
+	if p := r.JudgeCounted(true); math.Abs(p-0.2*2.0/4) > 1e-12 {
+		t.Errorf("label probability %v after 2 refusals and 1 judged, want %v", p, 0.2*2.0/4)
 	}
 }
