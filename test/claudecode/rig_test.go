@@ -59,6 +59,27 @@ defaultRoute:
   provider: fake
 `
 
+// budgetRulesYAML names the proxy's only client key "cc-tiny" (the
+// client-keys file is "keys", see newStack) and gives it a hard daily budget
+// of one cent, less than the reservation estimate of any Claude Code turn on
+// the opus cascade.
+const budgetRulesYAML = `version: v1
+providers:
+  - name: fake
+    type: anthropic
+    baseURL: {{FAKE}}
+    apiKey: {env: CC_E2E_VENDOR_KEY}
+rules:
+  - name: opus
+    models: [claude-opus-5-5, opus]
+    draft: {provider: fake, model: claude-haiku-5-5}
+    verifier: {provider: fake, model: claude-opus-5-5}
+defaultRoute:
+  provider: fake
+clientKeys:
+  - {name: cc-tiny, team: e2e, secretKey: keys, budget: {usd: 0.01, period: day}}
+`
+
 // clientAuthRulesYAML forwards the client's own credential (here Claude
 // Code's ANTHROPIC_AUTH_TOKEN) to the upstream.
 const clientAuthRulesYAML = `version: v1

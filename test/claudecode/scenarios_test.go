@@ -29,6 +29,7 @@ type env struct {
 	cli         cli
 	main        *stack // rules: see rulesYAML
 	bearer      *stack // client credentials forwarded upstream
+	budget      *stack // clientKey has a hard budget smaller than any estimate: see budgetRulesYAML
 	bearerToken string
 }
 
@@ -51,6 +52,7 @@ var scenarios = []scenario{
 	{"openai-draft-billing-header", openAIDraftBillingHeader},
 	{"count-tokens", countTokens},
 	{"model-discovery", modelDiscovery},
+	{"hard-budget-refusal", hardBudgetRefusal},
 }
 
 // TestClaudeCode runs every scenario with the real CLI and prints one
@@ -67,6 +69,8 @@ func TestClaudeCode(t *testing.T) {
 	e.main = newStack(t, proxyBin, rulesYAML, fakeupstream.Options{RequireKey: vendorKey, ValidateSignatures: true},
 		[]string{clientKey}, "CC_E2E_VENDOR_KEY="+vendorKey)
 	e.bearer = newStack(t, proxyBin, clientAuthRulesYAML, fakeupstream.Options{RequireKey: e.bearerToken, ValidateSignatures: true}, nil)
+	e.budget = newStack(t, proxyBin, budgetRulesYAML, fakeupstream.Options{RequireKey: vendorKey, ValidateSignatures: true},
+		[]string{clientKey}, "CC_E2E_VENDOR_KEY="+vendorKey)
 	only := os.Getenv("SCENARIO")
 	total := time.Now()
 	for _, sc := range scenarios {
@@ -74,7 +78,7 @@ func TestClaudeCode(t *testing.T) {
 			continue
 		}
 		t.Run(sc.name, func(t *testing.T) {
-			for _, s := range []*stack{e.main, e.bearer} {
+			for _, s := range []*stack{e.main, e.bearer, e.budget} {
 				s.fake.ClearReplies()
 				s.fake.Reset()
 				s.front.take()
@@ -105,7 +109,7 @@ func TestClaudeCode(t *testing.T) {
 			}
 		}
 	}
-	for name, s := range map[string]*stack{"main": e.main, "bearer": e.bearer} {
+	for name, s := range map[string]*stack{"main": e.main, "bearer": e.bearer, "budget": e.budget} {
 		if out := s.proxy.Output(); strings.Contains(out, vendorKey) || strings.Contains(out, e.bearerToken) || strings.Contains(out, clientKey) {
 			t.Errorf("a key appeared in the %s proxy's log", name)
 		}
@@ -670,4 +674,61 @@ func modelDiscovery(t *testing.T, e *env) string {
 	}
 	allOK(t, messages(ex))
 	return fmt.Sprintf("GET /v1/models?limit=1000 -> %d models in %s", len(list.Data), models.Took.Round(time.Millisecond))
+}
+
+// hardBudgetRefusal: the key's hard budget ($0.01 a day) is smaller than the
+// estimate of any Claude Code turn on the opus cascade (its prompt alone is
+// thousands of tokens, priced at the verifier too), so the first request is
+// refused before it reaches an upstream. The CLI must stop at once (402 with
+// x-should-retry: false) and show the proxy's message.
+func hardBudgetRefusal(t *testing.T, e *env) string {
+	e.budget.fake.SetResponder(unexpected)
+	// The CLI's default retry count, not the rig's 1: x-should-retry must be what stops it.
+	r, err := e.cli.run(t, runOpts{baseURL: e.budget.frontURL, prompt: "[cc:budget] say hi", env: []string{"CLAUDE_CODE_MAX_RETRIES=10"}})
+	ex := e.budget.front.take()
+	msgs := messages(ex)
+	if len(msgs) == 0 {
+		t.Fatalf("the CLI sent no messages request (exit %v): %s", err, trim(r.Output, 2000))
+	}
+	for i, m := range msgs {
+		if m.Status != http.StatusPaymentRequired || m.RespHeader.Get("X-Should-Retry") != "false" {
+			t.Errorf("request %d answered %d (x-should-retry %q), want 402 with x-should-retry: false", i, m.Status, m.RespHeader.Get("X-Should-Retry"))
+		}
+	}
+	if len(msgs) != 1 {
+		t.Errorf("the CLI sent %d messages requests after a budget refusal, want 1 (no retries)", len(msgs))
+	}
+	if n := len(e.budget.fake.Requests()); n != 0 {
+		t.Errorf("a refused request reached the upstream (%d calls)", n)
+	}
+	if err == nil {
+		t.Errorf("the CLI exited 0 after a budget refusal: %s", trim(r.Output, 1000))
+	}
+	const want = `the key "cc-tiny" has spent its day budget of $0.01`
+	if !r.IsError || !strings.Contains(r.Result, want) {
+		t.Fatalf("CLI result: is_error=%v subtype=%q result=%q, want the proxy's message %q", r.IsError, r.Subtype, r.Result, want)
+	}
+	if r.Took > 30*time.Second {
+		t.Errorf("the CLI took %s to give up", r.Took)
+	}
+	resp, err := http.Get(e.budget.proxyURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	const metric = `cascadeflow_client_refusals_total{key="cc-tiny",reason="budget",team="e2e"} `
+	if !strings.Contains(string(b), metric+fmt.Sprint(len(msgs))+"\n") {
+		t.Errorf("metrics lack %s%d", metric, len(msgs))
+	}
+	refused := 0
+	for _, l := range strings.Split(e.budget.proxy.Output(), "\n") {
+		if strings.Contains(l, `"msg":"request"`) && strings.Contains(l, `"status":402`) && strings.Contains(l, `"key_name":"cc-tiny","team":"e2e"`) {
+			refused++
+		}
+	}
+	if refused != len(msgs) {
+		t.Errorf("the proxy logged %d requests of cc-tiny answered 402, want %d:\n%s", refused, len(msgs), trim(e.budget.proxy.Output(), 3000))
+	}
+	return fmt.Sprintf("402 billing_error, %d request, CLI exited in %s with %q", len(msgs), r.Took.Round(10*time.Millisecond), trim(r.Result, 160))
 }
