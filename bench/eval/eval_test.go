@@ -38,7 +38,7 @@ var syntheticRows = []evaldata.Row{
 // syntheticFile is syntheticRows as one data file.
 func syntheticFile(t *testing.T) *fileSetup {
 	t.Helper()
-	f, err := newFileSetup("synthetic.jsonl", syntheticRows)
+	f, err := newFileSetup("synthetic.jsonl", syntheticRows, evaldata.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}

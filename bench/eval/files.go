@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,17 +60,55 @@ func dataFiles(path string) ([]string, error) {
 	return files, nil
 }
 
-// loadFile reads a file and prices its models.
-func loadFile(path string) (*fileSetup, error) {
+// loadFile reads a file, a cascade-eval pairs file or a rule's quality
+// samples export (said on log), and prices its models.
+func loadFile(path string, log io.Writer) (*fileSetup, error) {
+	samples, err := evaldata.IsSamplesFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if samples {
+		s, err := evaldata.ReadSamplesFile(path)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "eval: %s: rule %s's quality samples, %d of %d replayed%s; %s\n",
+			filepath.Base(path), s.Rule, len(s.Rows), s.Total, skippedText(s.Skipped), pricedText(s))
+		return newFileSetup(path, s.Rows, s.Prices)
+	}
 	rows, err := evaldata.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return newFileSetup(path, rows)
+	return newFileSetup(path, rows, evaldata.Prices)
 }
 
-// newFileSetup checks that rows share their models and prices them.
-func newFileSetup(path string, rows []evaldata.Row) (*fileSetup, error) {
+// skippedText lists the samples skipped, by reason.
+func skippedText(skipped map[string]int) string {
+	reasons := slices.Sorted(maps.Keys(skipped))
+	var parts []string
+	for _, r := range reasons {
+		parts = append(parts, fmt.Sprintf("%d %s", skipped[r], r))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (skipped: " + strings.Join(parts, ", ") + ")"
+}
+
+// pricedText says how a samples export's models are priced.
+func pricedText(s *evaldata.SampleRows) string {
+	d, v := s.Prices[s.Rows[0].Draft.Model], s.Prices[s.Rows[0].Verifier.Model]
+	how := "from the samples' recorded costs"
+	if !s.PricedFromCosts {
+		how = "at default prices (the samples record no draft or no verifier cost)"
+	}
+	return fmt.Sprintf("draft $%.4g/M tokens, verifier $%.4g/M tokens, %s", d.Input, v.Input, how)
+}
+
+// newFileSetup checks that rows share their models and prices them with
+// prices (by real model id).
+func newFileSetup(path string, rows []evaldata.Row, prices map[string]rules.Price) (*fileSetup, error) {
 	if len(rows) == 0 {
 		return nil, errors.New("no rows")
 	}
@@ -90,9 +130,9 @@ func newFileSetup(path string, rows []evaldata.Row) (*fileSetup, error) {
 		}
 	}
 	price := func(served, model string) error {
-		p, ok := evaldata.Prices[model]
+		p, ok := prices[model]
 		if !ok {
-			return fmt.Errorf("%s: no price for %s (evaldata.Prices)", name, model)
+			return fmt.Errorf("%s: no price for %s", name, model)
 		}
 		f.Prices[served] = p
 		return nil

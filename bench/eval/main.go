@@ -106,7 +106,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	var reps []*report
 	problems := 0
 	for _, path := range files {
-		f, err := loadFile(path)
+		f, err := loadFile(path, stderr)
 		if err != nil {
 			return err
 		}
