@@ -133,8 +133,11 @@ func DecodeSamples(r io.Reader, file string) (*SampleRows, error) {
 		seen[s.Prompt] = true
 		draftModel, verifierModel := s.Rule+" draft", s.Rule+" verifier"
 		id := fmt.Sprintf("%d", i+1)
-		if s.Pod != "" || s.Seq != 0 {
+		switch {
+		case s.Pod != "":
 			id = fmt.Sprintf("%s-%d", s.Pod, s.Seq)
+		case s.Seq != 0:
+			id = fmt.Sprintf("%d", s.Seq)
 		}
 		if ids[id] {
 			id = fmt.Sprintf("%s#%d", id, i+1)
