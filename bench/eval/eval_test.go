@@ -393,6 +393,10 @@ func TestRunReplaysAQualitySamplesExport(t *testing.T) {
 	if !strings.Contains(out.String(), "== samples (3 rows) ==") {
 		t.Errorf("the offline table was not printed: %q", out.String())
 	}
+	results, _ := os.ReadFile(filepath.Join(dir, "out", "samples", "results.md"))
+	if !bytes.Contains(results, []byte("from the samples' recorded costs")) || bytes.Contains(results, []byte("$0/$0")) {
+		t.Errorf("results.md does not give the samples' prices: %s", results)
+	}
 	online, err := os.ReadFile(filepath.Join(dir, "out", "samples", "online.csv"))
 	if err != nil {
 		t.Fatal(err)

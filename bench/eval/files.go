@@ -26,8 +26,10 @@ type fileSetup struct {
 	// and the same others in every row).
 	Draft, Verifier string
 	Others          []string
-	// Prices are by served name (draft-model, ...), each its real model's.
-	Prices map[string]rules.Price
+	// Prices are by served name (draft-model, ...), each its real model's;
+	// PriceBasis says where they come from when not evaldata.Prices.
+	Prices     map[string]rules.Price
+	PriceBasis string
 }
 
 // dataFiles lists the JSON Lines files to replay: path itself when it is a
@@ -74,7 +76,12 @@ func loadFile(path string, log io.Writer) (*fileSetup, error) {
 		}
 		fmt.Fprintf(log, "eval: %s: rule %s's quality samples, %d of %d replayed%s; %s\n",
 			filepath.Base(path), s.Rule, len(s.Rows), s.Total, skippedText(s.Skipped), pricedText(s))
-		return newFileSetup(path, s.Rows, s.Prices)
+		f, err := newFileSetup(path, s.Rows, s.Prices)
+		if err != nil {
+			return nil, err
+		}
+		f.PriceBasis = priceBasis(s)
+		return f, nil
 	}
 	rows, err := evaldata.ReadFile(path)
 	if err != nil {
@@ -99,11 +106,15 @@ func skippedText(skipped map[string]int) string {
 // pricedText says how a samples export's models are priced.
 func pricedText(s *evaldata.SampleRows) string {
 	d, v := s.Prices[s.Rows[0].Draft.Model], s.Prices[s.Rows[0].Verifier.Model]
-	how := "from the samples' recorded costs"
-	if !s.PricedFromCosts {
-		how = "at default prices (the samples record no draft or no verifier cost)"
+	return fmt.Sprintf("draft $%.4g/M tokens, verifier $%.4g/M tokens, %s", d.Input, v.Input, priceBasis(s))
+}
+
+// priceBasis says where a samples export's prices come from.
+func priceBasis(s *evaldata.SampleRows) string {
+	if s.PricedFromCosts {
+		return "from the samples' recorded costs, per estimated token"
 	}
-	return fmt.Sprintf("draft $%.4g/M tokens, verifier $%.4g/M tokens, %s", d.Input, v.Input, how)
+	return "default prices: the samples record no draft or no verifier cost"
 }
 
 // newFileSetup checks that rows share their models and prices them with
