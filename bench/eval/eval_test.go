@@ -16,6 +16,10 @@ import (
 	"testing"
 
 	"github.com/cascadeflow/cascadeflow-operator/bench/evaldata"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/audit"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/calibrate"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 )
 
 // syntheticRows are three made-up rows (two sources) with hand-counted
@@ -38,7 +42,7 @@ var syntheticRows = []evaldata.Row{
 // syntheticFile is syntheticRows as one data file.
 func syntheticFile(t *testing.T) *fileSetup {
 	t.Helper()
-	f, err := newFileSetup("synthetic.jsonl", syntheticRows)
+	f, err := newFileSetup("synthetic.jsonl", syntheticRows, evaldata.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,5 +352,56 @@ func TestStatsScoreReadsOneRequestAtFullPrecision(t *testing.T) {
 	body = `{"rules":[]}`
 	if _, err := statsScore(ctx, srv.Client(), srv.URL); err == nil {
 		t.Error("no error when the rule has no stats")
+	}
+}
+
+// TestRunReplaysAQualitySamplesExport: a rule's samples, as the proxy exports
+// them, are detected, their labelled samples with texts replayed in both
+// modes, and the rest counted as skipped.
+func TestRunReplaysAQualitySamplesExport(t *testing.T) {
+	var samples []routequality.Sample
+	for i, r := range syntheticRows {
+		req := &llm.Request{}
+		for _, m := range r.Messages {
+			req.Messages = append(req.Messages, llm.Message{Role: llm.Role(m.Role), Content: []llm.Block{{Type: llm.BlockText, Text: m.Content}}})
+		}
+		samples = append(samples, routequality.Sample{Sample: calibrate.Sample{Labelled: true, Good: r.Draft.Score == 1},
+			Rule: "chat", Seq: uint64(i + 1), Outcome: "accepted", DraftCost: 1e-5, VerifierCost: 3e-4,
+			Prompt: audit.Conversation(req), DraftText: r.Draft.Text, VerifierText: r.Verifier.Text})
+	}
+	samples = append(samples, routequality.Sample{Rule: "chat", Seq: 9, Outcome: "accepted", Prompt: "[user]\nunlabelled", DraftText: "a", VerifierText: "b"},
+		routequality.Sample{Sample: calibrate.Sample{Labelled: true}, Rule: "chat", Seq: 10, Outcome: "escalated"})
+	var data bytes.Buffer
+	if err := routequality.WriteSamples(&data, samples); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "samples.jsonl")
+	if err := os.WriteFile(path, data.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := realMain([]string{"-data", path, "-out", filepath.Join(dir, "out"), "-concurrency", "2", "-repeats", "1"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if want := "rule chat's quality samples, 3 of 5 replayed (skipped: 1 no prompt"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr lacks %q: %s", want, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "1 unlabelled") || !strings.Contains(errOut.String(), "from the samples' recorded costs") {
+		t.Errorf("stderr does not count the unlabelled sample or say how it priced: %s", errOut.String())
+	}
+	if !strings.Contains(out.String(), "== samples (3 rows) ==") {
+		t.Errorf("the offline table was not printed: %q", out.String())
+	}
+	results, _ := os.ReadFile(filepath.Join(dir, "out", "samples", "results.md"))
+	if !bytes.Contains(results, []byte("from the samples' recorded costs")) || bytes.Contains(results, []byte("$0/$0")) {
+		t.Errorf("results.md does not give the samples' prices: %s", results)
+	}
+	online, err := os.ReadFile(filepath.Join(dir, "out", "samples", "online.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(online)), "\n"); len(lines) != 1+2*3 {
+		t.Errorf("online.csv has %d lines, want a header and each of 3 rows in 2 variants", len(lines))
 	}
 }

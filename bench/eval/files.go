@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,8 +26,10 @@ type fileSetup struct {
 	// and the same others in every row).
 	Draft, Verifier string
 	Others          []string
-	// Prices are by served name (draft-model, ...), each its real model's.
-	Prices map[string]rules.Price
+	// Prices are by served name (draft-model, ...), each its real model's;
+	// PriceBasis says where they come from when not evaldata.Prices.
+	Prices     map[string]rules.Price
+	PriceBasis string
 }
 
 // dataFiles lists the JSON Lines files to replay: path itself when it is a
@@ -58,17 +62,64 @@ func dataFiles(path string) ([]string, error) {
 	return files, nil
 }
 
-// loadFile reads a file and prices its models.
-func loadFile(path string) (*fileSetup, error) {
+// loadFile reads a file, a cascade-eval pairs file or a rule's quality
+// samples export (said on log), and prices its models.
+func loadFile(path string, log io.Writer) (*fileSetup, error) {
+	samples, err := evaldata.IsSamplesFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if samples {
+		s, err := evaldata.ReadSamplesFile(path)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "eval: %s: rule %s's quality samples, %d of %d replayed%s; %s\n",
+			filepath.Base(path), s.Rule, len(s.Rows), s.Total, skippedText(s.Skipped), pricedText(s))
+		f, err := newFileSetup(path, s.Rows, s.Prices)
+		if err != nil {
+			return nil, err
+		}
+		f.PriceBasis = priceBasis(s)
+		return f, nil
+	}
 	rows, err := evaldata.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return newFileSetup(path, rows)
+	return newFileSetup(path, rows, evaldata.Prices)
 }
 
-// newFileSetup checks that rows share their models and prices them.
-func newFileSetup(path string, rows []evaldata.Row) (*fileSetup, error) {
+// skippedText lists the samples skipped, by reason.
+func skippedText(skipped map[string]int) string {
+	reasons := slices.Sorted(maps.Keys(skipped))
+	var parts []string
+	for _, r := range reasons {
+		parts = append(parts, fmt.Sprintf("%d %s", skipped[r], r))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (skipped: " + strings.Join(parts, ", ") + ")"
+}
+
+// pricedText says how a samples export's models are priced.
+func pricedText(s *evaldata.SampleRows) string {
+	d, v := s.Prices[s.Rows[0].Draft.Model], s.Prices[s.Rows[0].Verifier.Model]
+	return fmt.Sprintf("draft $%.4g/M tokens, verifier $%.4g/M tokens, %s", d.Input, v.Input, priceBasis(s))
+}
+
+// priceBasis says where a samples export's prices come from.
+func priceBasis(s *evaldata.SampleRows) string {
+	if s.PricedFromCosts {
+		return "from the samples' recorded costs, per estimated token"
+	}
+	return "default prices: the samples record no draft or no verifier cost"
+}
+
+// newFileSetup checks that rows share their models and prices them with
+// prices (by real model id).
+func newFileSetup(path string, rows []evaldata.Row, prices map[string]rules.Price) (*fileSetup, error) {
 	if len(rows) == 0 {
 		return nil, errors.New("no rows")
 	}
@@ -90,9 +141,9 @@ func newFileSetup(path string, rows []evaldata.Row) (*fileSetup, error) {
 		}
 	}
 	price := func(served, model string) error {
-		p, ok := evaldata.Prices[model]
+		p, ok := prices[model]
 		if !ok {
-			return fmt.Errorf("%s: no price for %s (evaldata.Prices)", name, model)
+			return fmt.Errorf("%s: no price for %s", name, model)
 		}
 		f.Prices[served] = p
 		return nil

@@ -59,6 +59,13 @@ func (x *index) markdown() string {
 		"labels tie) and ends with `[[A]]`, `[[B]]` or `[[C]]` in the order the answers appear. Each name is priced at its real model's price " +
 		"(`evaldata.Prices`; the judge as the verifier); tokens = ceil(UTF-8 bytes / 4). Every upstream call is logged and priced, " +
 		"including audit and judge calls made after the client has its answer.\n\n")
+	b.WriteString("Your own traffic replays the same way: a rule's quality samples export (`GET /api/quality/samples?rule=NAME`, " +
+		"recorded with `quality.audit.keepText: true`; see [docs/quality.md](../quality.md#the-samples)) given as `-data` " +
+		"(`make eval EVAL_DATA=samples.jsonl EVAL_OUT=DIR`) is recognised as such. Each labelled sample with its prompt and both answers " +
+		"is a row of source `samples` (the verifier's answer labelled 1, the draft's 1 when its audit found it as good, else 0); " +
+		"unlabelled samples, samples without texts and repeated prompts are skipped and counted. The draft and verifier are priced per " +
+		"estimated token at the samples' recorded costs (the dev pair's prices when none are recorded). The prompt is parsed back from " +
+		"its recorded rendering: the system prompt is not recorded, and tool calls stay as text.\n\n")
 
 	b.WriteString("## Files\n\n| file | pairing | rows | sources | results |\n|---|---|---:|---|---|\n")
 	for _, r := range x.Reports {

@@ -11,6 +11,12 @@
 //	make eval                                   # from the repository root
 //	go run ./bench/eval -data DIR|FILE -out DIR # CASCADE_EVAL_DATA also sets the data path
 //
+// A rule's quality samples export (GET /api/quality/samples?rule=NAME on the
+// proxy's admin listener, recorded with quality.audit.keepText) is replayed
+// the same way when given as -data: evaldata.DecodeSamples turns its
+// labelled samples with texts into rows of source "samples", priced at the
+// samples' own costs, and the command says how many it skipped and why.
+//
 // Per file it runs two modes, with one configuration for every file:
 //
 //   - offline: the static gate. Per source, the quality, cost share and
@@ -106,7 +112,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	var reps []*report
 	problems := 0
 	for _, path := range files {
-		f, err := loadFile(path)
+		f, err := loadFile(path, stderr)
 		if err != nil {
 			return err
 		}

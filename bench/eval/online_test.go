@@ -212,7 +212,7 @@ func TestOnlinePassWaitsForAndPricesLateAudits(t *testing.T) {
 	second.ID = "math-2"
 	second.Messages = []evaldata.Message{{Role: "user", Content: "What is 5 times 5? Answer in JSON."}}
 	second.Draft.Text, second.Verifier.Text = `{"answer": "25"}`, `{"answer": "25.0"}`
-	f, err := newFileSetup("online.jsonl", []evaldata.Row{opinionRow, second})
+	f, err := newFileSetup("online.jsonl", []evaldata.Row{opinionRow, second}, evaldata.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,11 +321,11 @@ func TestHindsightNeedsTheQualityToo(t *testing.T) {
 }
 
 func TestOnlineRulesAreOneConfigurationForEveryFile(t *testing.T) {
-	withOthers, err := newFileSetup("o.jsonl", []evaldata.Row{opinionRow})
+	withOthers, err := newFileSetup("o.jsonl", []evaldata.Row{opinionRow}, evaldata.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := newFileSetup("p.jsonl", []evaldata.Row{greetingRow})
+	plain, err := newFileSetup("p.jsonl", []evaldata.Row{greetingRow}, evaldata.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}

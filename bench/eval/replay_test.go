@@ -24,7 +24,7 @@ var greetingRow = evaldata.Row{
 
 func startReplay(t *testing.T, rows ...evaldata.Row) (*replayUpstream, *openai.Client) {
 	t.Helper()
-	f, err := newFileSetup("replay.jsonl", rows)
+	f, err := newFileSetup("replay.jsonl", rows, evaldata.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -358,13 +358,21 @@ func othersText(f *fileSetup) string {
 
 // pricesText lists a file's models with their prices.
 func pricesText(f *fileSetup) string {
+	served := []string{draftModel, verifierModel}
 	models := append([]string{f.Draft, f.Verifier}, f.Others...)
-	var parts []string
-	for _, m := range models {
-		p := evaldata.Prices[m]
-		parts = append(parts, fmt.Sprintf("%s $%g/$%g", shortModel(m), p.Input, p.Output))
+	for i := range f.Others {
+		served = append(served, otherModel(i))
 	}
-	return strings.Join(parts, ", ") + "; the judge as the verifier"
+	var parts []string
+	for i, m := range models {
+		p := f.Prices[served[i]]
+		parts = append(parts, fmt.Sprintf("%s $%.4g/$%.4g", shortModel(m), p.Input, p.Output))
+	}
+	text := strings.Join(parts, ", ") + "; the judge as the verifier"
+	if f.PriceBasis != "" {
+		text += " (" + f.PriceBasis + ")"
+	}
+	return text
 }
 
 // csv is sweep.csv.
