@@ -195,6 +195,10 @@ func TestQualitySamplesAggregated(t *testing.T) {
 		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonTargetMet {
 			return fmt.Errorf("QualityTargetMet = %+v, want True/TargetMet", c)
 		}
+		// The status is written after the calibration: wait for it too.
+		if len(got.Status.Quality) == 0 || got.Status.Quality[0].Samples != 120 {
+			return fmt.Errorf("status.quality = %+v, want opus over 120 samples", got.Status.Quality)
+		}
 		return nil
 	})
 	if perPod := archivedSamples(t, cr); perPod["held-proxy-a"] != 60 || perPod["held-proxy-b"] != 60 {
