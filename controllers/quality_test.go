@@ -220,6 +220,10 @@ func TestQualitySamplesAggregated(t *testing.T) {
 		t.Errorf("status.quality[opus] = %+v", q)
 	}
 
+	// Every sample is an escalated request: 120 requests, none answered by the draft.
+	if q.Requests != 120 || q.Acceptance == nil || *q.Acceptance != 0 {
+		t.Errorf("status.quality[opus] requests %d acceptance %v, want 120 and 0", q.Requests, q.Acceptance)
+	}
 	if want := fmt.Sprintf("opus %v, sonnet 0.7", q.Threshold); got.Status.ThresholdSummary != want {
 		t.Errorf("threshold summary %q, want %q", got.Status.ThresholdSummary, want)
 	}

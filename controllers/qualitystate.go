@@ -330,6 +330,8 @@ func ruleQuality(rule string, c routequality.Calibration, samples []routequality
 		Lower:         share(c.Estimate.Lower),
 		Upper:         share(c.Estimate.Upper),
 		AcceptedShare: share(c.Estimate.Accepted),
+		Requests:      requestsOf(samples),
+		Acceptance:    share(c.Realised.Accepted),
 		Realised:      share(c.Realised.Quality),
 		RealisedLower: share(c.Realised.Lower),
 		RealisedUpper: share(c.Realised.Upper),
@@ -432,4 +434,18 @@ func sortedRules[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// requestsOf is the number of requests samples stand for: each its mass
+// (1 when unset).
+func requestsOf(samples []routequality.Sample) int64 {
+	total := 0.0
+	for _, s := range samples {
+		m := s.Mass
+		if !(m > 0) || math.IsInf(m, 0) {
+			m = 1
+		}
+		total += m
+	}
+	return int64(math.Round(total))
 }

@@ -1057,6 +1057,16 @@ type RuleQuality struct {
 	// +optional
 	AcceptedShare *float64 `json:"acceptedShare,omitempty"`
 
+	// requests is the number of requests the archived samples stand for
+	// (every drafted request is a sample; while a rule escalates everything,
+	// the explored drafts stand for the requests sent to the verifier alone).
+	// +optional
+	Requests int64 `json:"requests,omitempty"`
+
+	// acceptance is the share of those requests answered by the draft.
+	// +optional
+	Acceptance *float64 `json:"acceptance,omitempty"`
+
 	// realised is the estimated share of the answers served (over the
 	// archived samples) at least as good as the verifier's would have been,
 	// whatever thresholds were in effect when they were served.

@@ -803,6 +803,11 @@ func (in *RuleQuality) DeepCopyInto(out *RuleQuality) {
 		*out = new(float64)
 		**out = **in
 	}
+	if in.Acceptance != nil {
+		in, out := &in.Acceptance, &out.Acceptance
+		*out = new(float64)
+		**out = **in
+	}
 	if in.Realised != nil {
 		in, out := &in.Realised, &out.Realised
 		*out = new(float64)
