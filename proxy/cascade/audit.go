@@ -186,18 +186,6 @@ func overBudget(q *routequality.Route, estimate float64) bool {
 	return auditSpend+estimate > q.Settings().MaxCostShare*spend
 }
 
-// EscalatedJudgeShare is the part of the audit budget that judging
-// escalated drafts may use: the rest stays for audits of accepted drafts,
-// the only labels that measure what clients are served.
-const EscalatedJudgeShare = 0.5
-
-// overJudgeBudget reports whether judging an escalated draft now would pass
-// its share of the rule's audit budget.
-func overJudgeBudget(q *routequality.Route, estimate float64) bool {
-	spend, auditSpend := q.Costs()
-	return auditSpend+estimate > EscalatedJudgeShare*q.Settings().MaxCostShare*spend
-}
-
 // audit asks the verifier the client's request again and compares its
 // answer with the accepted draft; the sample's label probability is the
 // audit rate p.
@@ -285,19 +273,17 @@ func (a *Auditor) compare(ctx context.Context, rule *CompiledRule, r Request, dr
 		return c, true
 	}
 	if !always {
-		drawn, _ := q.Judge()
-		if !drawn {
-			return c, false
-		}
 		a.mu.Lock()
 		held := a.running[rule.Name()]
 		a.mu.Unlock()
-		if overJudgeBudget(q, held) {
-			q.JudgeCounted(false)
+		drawn, refused, p := q.Judge(held)
+		if refused {
 			a.skipped(rule.Name(), SkipBudget)
+		}
+		if !drawn {
 			return c, false
 		}
-		c.prob = q.JudgeCounted(true)
+		c.prob = p
 	}
 	good, usage, err := judge.Compare(ctx, audit.Conversation(r.Req), draft, verifier)
 	c.cost, _ = rule.Prices.Cost(judge.Model, usage)

@@ -261,27 +261,28 @@ func made(done, refused uint64) float64 {
 	return float64(done+1) / float64(done+refused+1)
 }
 
-// JudgeCounted records whether a comparison drawn for the judge (Judge) was
-// judged or refused by the audit budget, and returns the probability that
-// such a comparison is judged: the judge rate times the share of draws the
-// budget let through (the label probability of a judged sample).
-func (r *Route) JudgeCounted(judged bool) float64 {
+// EscalatedJudgeShare is the part of the audit budget that judging
+// escalated drafts may use: the rest stays for audits of accepted drafts,
+// the only labels that measure what clients are served.
+const EscalatedJudgeShare = 0.5
+
+// Judge draws whether a comparison of an escalated draft goes to the judge,
+// within its share of the audit budget; held is the estimated cost of the
+// audits still running. refused says the draw was refused by the budget;
+// p is the label probability of a judged sample: the judge rate times the
+// share of draws the budget let through.
+func (r *Route) Judge(held float64) (judge, refused bool, p float64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if judged {
-		r.judged++
-	} else {
-		r.refused++
+	if r.s.JudgeRate <= 0 || r.float() >= r.s.JudgeRate {
+		return false, false, r.s.JudgeRate
 	}
-	return r.s.JudgeRate * made(r.judged, r.refused)
-}
-
-// Judge draws whether a comparison of an escalated draft goes to the judge.
-func (r *Route) Judge() (judge bool, p float64) {
-	r.mu.Lock()
-	p = r.s.JudgeRate
-	r.mu.Unlock()
-	return p > 0 && r.float() < p, p
+	if r.audit+held > EscalatedJudgeShare*r.s.MaxCostShare*r.spend {
+		r.refused++
+		return false, true, r.s.JudgeRate
+	}
+	r.judged++
+	return true, false, r.s.JudgeRate * made(r.judged, r.refused)
 }
 
 // Spend counts the route's spend answering clients (audit false) or

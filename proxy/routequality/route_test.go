@@ -451,7 +451,7 @@ func TestRouteIsSafeForConcurrentUse(t *testing.T) {
 				v := r.Decide(in, in.Decision.Accept)
 				r.Bypass()
 				r.Audit(0.01)
-				r.Judge()
+				r.Judge(0)
 				r.Spend(0.1, i%5 == 0)
 				r.Add(Sample{Sample: calibrate.Sample{Score: v.Score, Features: v.Features, Labelled: true, Good: good, LabelProb: 1}})
 				switch i % 100 {
@@ -548,11 +548,21 @@ func TestRealisedQualityCountsServedDrafts(t *testing.T) {
 
 func TestJudgeLabelProbabilityCountsBudgetRefusals(t *testing.T) {
 	s := targetSettings(0.95)
-	s.JudgeRate = 0.2
+	s.JudgeRate, s.AuditRate, s.MaxCostShare = 1, 1, 0.1
 	r := NewRoute("r", s)
-	r.JudgeCounted(false)
-	r.JudgeCounted(false)
-	if p := r.JudgeCounted(true); math.Abs(p-0.2*2.0/4) > 1e-12 {
-		t.Errorf("label probability %v after 2 refusals and 1 judged, want %v", p, 0.2*2.0/4)
+	r.Spend(1, false)
+	r.Spend(0.06, true) // past the judge's share (0.05), within the whole budget (0.1)
+	for range 2 {
+		if judge, refused, _ := r.Judge(0); judge || !refused {
+			t.Fatalf("judged past its share of the budget: %v %v", judge, refused)
+		}
+	}
+	if a, _ := r.Audit(0.03); !a {
+		t.Error("an audit within the whole budget is refused")
+	}
+	r.Spend(1, false) // room again: 0.06 of 2 spent
+	judge, refused, p := r.Judge(0)
+	if !judge || refused || math.Abs(p-2.0/4) > 1e-12 {
+		t.Errorf("judge %v refused %v p %v after 2 refusals, want judged at 2/4", judge, refused, p)
 	}
 }
