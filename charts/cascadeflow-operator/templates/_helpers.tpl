@@ -59,3 +59,25 @@ app.kubernetes.io/component: manager
 {{- define "cascadeflow.proxyImage" -}}
 {{- printf "%s:%s" .Values.proxyImage.repository (default .Chart.AppVersion .Values.proxyImage.tag) }}
 {{- end }}
+
+{{/* Name of the chart's Redis: its StatefulSet, Service, ConfigMap and generated password Secret. */}}
+{{- define "cascadeflow.redisName" -}}
+{{- printf "%s-redis" (include "cascadeflow.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The Secret holding the Redis password, in the release namespace. */}}
+{{- define "cascadeflow.redisSecretName" -}}
+{{- default (include "cascadeflow.redisName" .) .Values.limitsRedis.auth.existingSecret }}
+{{- end }}
+
+{{/* The address routes put in spec.proxy.limits.redis.address. */}}
+{{- define "cascadeflow.redisAddress" -}}
+{{- printf "%s.%s.svc:6379" (include "cascadeflow.redisName" .) .Release.Namespace }}
+{{- end }}
+
+{{/* Labels that select the Redis pod; they must never change (a StatefulSet's selector is immutable). */}}
+{{- define "cascadeflow.redisSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "cascadeflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: limits-redis
+{{- end }}
