@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,14 +24,17 @@ import (
 // its requests so the machine is not saturated (the limits, not the CPU,
 // must be what refuses).
 const (
-	loadClients    = 200
-	loadKeys       = 10
-	loadThinkTime  = 250 * time.Millisecond
-	rpmLimit       = 600  // keys k0-k4: requests per minute (demand is about 4x that)
-	keyBudgetUSD   = 0.50 // keys k5-k9: a hard day budget each...
-	teamBudgetUSD  = 1.50 // ...and their team's, smaller than the keys' sum
-	loadOutage     = 5 * time.Second
-	loadAfterReset = 8 * time.Second
+	loadClients   = 200
+	loadKeys      = 10
+	loadThinkTime = 250 * time.Millisecond
+	rpmLimit      = 600  // keys k0-k4: requests per minute (demand is about 4x that)
+	keyBudgetUSD  = 0.50 // keys k5-k9: a hard day budget each...
+	teamBudgetUSD = 1.50 // ...and their team's, smaller than the keys' sum
+	loadOutage    = 5 * time.Second
+	// requestEstimateUSD bounds what one request can cost: well under 200
+	// tokens (the prompt and max_tokens 100) at $100 per million.
+	requestEstimateUSD = 0.02
+	loadAfterReset     = 8 * time.Second
 )
 
 type loadStats struct {
@@ -57,7 +59,7 @@ type loadStats struct {
 //   - a requests-per-minute limit admits, across both proxies, within 5 % of
 //     the limit in a whole minute;
 //   - Redis killed (SIGKILL) and restarted while the load goes on loses no
-//     committed spend: what Redis holds equals what the proxies attributed.
+//     committed spend: Redis holds at least what the proxies attributed.
 func TestTeamsLoad(t *testing.T) {
 	if os.Getenv("CASCADEFLOW_LOAD_TEAMS") == "" {
 		t.Skip("a load test of 2 to 3 minutes: run it with make load-teams")
@@ -208,35 +210,39 @@ clientKeys:
 	clients.Wait()
 
 	// Once both proxies have replayed what they counted locally, Redis
-	// holds exactly the spend the proxies attributed, key by key.
+	// holds at least the spend the proxies attributed, key by key. It may
+	// hold a little more: a commit Redis wrote but whose reply the kill cut
+	// off is replayed, so it counts twice (spend errs high, never low).
 	type compare struct{ redis, attributed float64 }
-	var last map[string]compare
-	settled := false
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		last = map[string]compare{}
+	read := func() map[string]compare {
+		out := map[string]compare{}
 		for _, addr := range addrs {
 			s := stats(addr)
 			for _, c := range s.Clients {
-				v := last[c.Key]
+				v := out[c.Key]
 				v.attributed += c.CostUSD
-				last[c.Key] = v
+				out[c.Key] = v
 			}
 			if addr == addrs[0] {
 				for _, b := range s.Budgets {
 					if b.Scope == "key" {
-						v := last[b.Name]
+						v := out[b.Name]
 						v.redis = b.SpentUSD
-						last[b.Name] = v
+						out[b.Name] = v
 					}
 				}
 			}
 		}
-		settled = true
+		return out
+	}
+	var last map[string]compare
+	settled := false
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !settled; time.Sleep(time.Second) {
+		prev := last
+		last = read()
+		settled = len(last) == loadKeys && fmt.Sprint(prev) == fmt.Sprint(last)
 		for _, v := range last {
-			settled = settled && math.Abs(v.redis-v.attributed) < 1e-4
-		}
-		if settled {
-			break
+			settled = settled && v.redis >= v.attributed-1e-6
 		}
 	}
 	final := stats(addrs[1])
@@ -286,12 +292,21 @@ clientKeys:
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	var lost, extra float64
 	for _, k := range keys {
 		v := last[k]
 		t.Logf("%s: Redis holds $%.6f, the proxies attributed $%.6f", k, v.redis, v.attributed)
+		lost += max(v.attributed-v.redis, 0)
+		extra += max(v.redis-v.attributed, 0)
+		// What can count twice is what was being committed when Redis died:
+		// at most a request per client, each below its estimate.
+		if v.redis > v.attributed+loadClients/loadKeys*requestEstimateUSD {
+			t.Errorf("%s: Redis holds $%.6f more than the proxies attributed", k, v.redis-v.attributed)
+		}
 	}
+	t.Logf("after the outage: $%.6f of committed spend lost, $%.6f counted twice (commits Redis wrote as it died)", lost, extra)
 	if !settled {
-		t.Error("after the outage, Redis's spend and the proxies' attribution did not converge within 15s")
+		t.Error("after the outage, Redis did not settle on at least the spend the proxies attributed within 15s")
 	}
 	for i, p := range procs {
 		if !strings.Contains(p.Output(), "Redis unreachable; counting locally") {
