@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -248,37 +250,67 @@ func crdRedisAddressPattern(t *testing.T) *regexp.Regexp {
 	return nil
 }
 
-// A CascadeRoute in a namespace the chart copied the password into, pointed
-// at the chart's Redis as the install notes say, gets proxy pods that reach
-// it: the address passes the CRD's validation and names the Service, and the
-// password comes from the copy in the route's own namespace.
+// managerLimitsRedis reads the default Redis the chart gives the manager
+// (--limits-redis flags) into the spec the renderer gets from them.
+func managerLimitsRedis(t *testing.T, d *appsv1.Deployment) *v1alpha1.RedisSpec {
+	t.Helper()
+	flags := map[string]string{}
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		if name, value, _ := strings.Cut(strings.TrimPrefix(a, "--"), "="); strings.HasPrefix(name, "limits-redis") {
+			flags[name] = value
+		}
+	}
+	if flags["limits-redis"] == "" {
+		return nil
+	}
+	r := &v1alpha1.RedisSpec{Address: flags["limits-redis"], Username: flags["limits-redis-username"]}
+	_, r.TLS = flags["limits-redis-tls"]
+	if s := flags["limits-redis-password-secret"]; s != "" {
+		r.PasswordSecretRef = &v1alpha1.SecretKeyRef{Name: s, Key: flags["limits-redis-password-key"]}
+	}
+	if s := flags["limits-redis-ca-secret"]; s != "" {
+		r.CASecretRef = &v1alpha1.SecretKeyRef{Name: s, Key: cmp.Or(flags["limits-redis-ca-key"], "ca.crt")}
+	}
+	return r
+}
+
+// A CascadeRoute with clientKeys, in a namespace the chart copied the
+// password into, gets proxy pods that reach the chart's Redis without naming
+// it: the manager's --limits-redis is the Service's address (valid for the
+// CRD too), and the password comes from the copy in the route's namespace.
 func TestChartLimitsRedisWiresIntoRoutes(t *testing.T) {
 	docs := templateAll(t, "--set", "limitsRedis.enabled=true", "--set", "limitsRedis.auth.routeNamespaces={platform}")
 	var svc *corev1.Service
+	var manager *appsv1.Deployment
 	copied := false
 	for _, o := range docs {
 		switch {
 		case o.GetKind() == "Service" && o.GetName() == redisName:
 			svc = into[corev1.Service](t, o)
+		case o.GetKind() == "Deployment" && o.GetName() == fullname:
+			manager = into[appsv1.Deployment](t, o)
 		case o.GetKind() == "Secret" && o.GetName() == redisName && o.GetNamespace() == "platform":
 			copied = true
 		}
 	}
-	if svc == nil || !copied {
-		t.Fatalf("Service rendered %v, password copied into platform %v", svc != nil, copied)
+	if svc == nil || manager == nil || !copied {
+		t.Fatalf("Service rendered %v, manager %v, password copied into platform %v", svc != nil, manager != nil, copied)
 	}
 	address := fmt.Sprintf("%s.%s.svc:%d", svc.Name, svc.Namespace, svc.Spec.Ports[0].Port)
 	if !crdRedisAddressPattern(t).MatchString(address) {
 		t.Fatalf("%s does not pass the CRD's address pattern", address)
 	}
+	def := managerLimitsRedis(t, manager)
+	if def == nil || def.Address != address || def.PasswordSecretRef == nil || def.PasswordSecretRef.Name != redisName || def.PasswordSecretRef.Key != "password" {
+		t.Fatalf("the manager's default Redis %+v, want %s with Secret %s key password", def, address, redisName)
+	}
 
 	cr := &v1alpha1.CascadeRoute{}
 	cr.Name, cr.Namespace = "claude-code", "platform"
+	cr.Spec.ClientKeys = []v1alpha1.ClientKey{{Name: "alice", SecretKey: "alice"}}
 	cr.Spec.Proxy.ClientKeysSecretRef = &v1alpha1.LocalSecretRef{Name: "keys"}
-	cr.Spec.Proxy.Limits = &v1alpha1.LimitsSpec{Redis: &v1alpha1.RedisSpec{Address: address,
-		PasswordSecretRef: &v1alpha1.SecretKeyRef{Name: redisName, Key: "password"}}}
-	d := render.Deployment(cr, render.Options{ProxyImage: "cascadeflow/proxy:test"})
-	c := d.Spec.Template.Spec.Containers[0]
+	opts := render.Options{ProxyImage: "cascadeflow/proxy:test", LimitsRedis: def}
+	c := render.Deployment(cr, opts).Spec.Template.Spec.Containers[0]
 	if !slices.Contains(c.Args, "--limits-redis="+address) {
 		t.Errorf("proxy args %v lack --limits-redis=%s", c.Args, address)
 	}
@@ -291,8 +323,25 @@ func TestChartLimitsRedisWiresIntoRoutes(t *testing.T) {
 	if ref == nil || ref.Name != redisName || ref.Key != "password" {
 		t.Errorf("proxy's %s from %+v", render.LimitsRedisPasswordEnv, ref)
 	}
-	if !slices.Contains(render.SecretNames(cr), redisName) {
-		t.Errorf("the operator does not watch the password Secret: %v", render.SecretNames(cr))
+	if !slices.Contains(opts.SecretNames(cr), redisName) {
+		t.Errorf("the operator does not watch the password Secret: %v", opts.SecretNames(cr))
+	}
+
+	// An existing Redis: its flags reach the manager as given.
+	ext := into[appsv1.Deployment](t, template(t, "--set", "limitsRedis.external.address=redis.shared.svc:6380",
+		"--set", "limitsRedis.external.passwordSecret=redis-auth", "--set", "limitsRedis.external.caSecret=redis-ca",
+		"--set", "limitsRedis.external.username=proxy").get(t, "Deployment", fullname))
+	want := &v1alpha1.RedisSpec{Address: "redis.shared.svc:6380", Username: "proxy",
+		PasswordSecretRef: &v1alpha1.SecretKeyRef{Name: "redis-auth", Key: "password"},
+		CASecretRef:       &v1alpha1.SecretKeyRef{Name: "redis-ca", Key: "ca.crt"}}
+	if got := managerLimitsRedis(t, ext); !reflect.DeepEqual(got, want) {
+		t.Errorf("external Redis: manager default %+v, want %+v", got, want)
+	}
+	if managerLimitsRedis(t, into[appsv1.Deployment](t, template(t).get(t, "Deployment", fullname))) != nil {
+		t.Error("the manager gets a default Redis with limitsRedis off")
+	}
+	if _, err := helm(t, "template", release, chartDir, "--set", "limitsRedis.enabled=true", "--set", "limitsRedis.external.address=r:6379"); err == nil {
+		t.Error("a chart Redis and an external one at once were accepted")
 	}
 }
 
@@ -384,8 +433,8 @@ func TestChartLimitsRedisServerRuns(t *testing.T) {
 
 // Installed into a real API server: the generated password is copied into
 // the route namespace, survives helm upgrade (the chart reads it back), and
-// a CascadeRoute using the address and Secret the install notes print is
-// accepted by the CRD's validation.
+// a CascadeRoute naming the address and Secret the install notes print
+// itself is accepted by the CRD's validation.
 func TestHelmLimitsRedisInstallAndUpgrade(t *testing.T) {
 	cluster := testrig.StartAPIServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -397,10 +446,10 @@ func TestHelmLimitsRedisInstallAndUpgrade(t *testing.T) {
 	env := helmEnv(t, cluster.Kubeconfig)
 	values := []string{"--set", "limitsRedis.enabled=true", "--set", "limitsRedis.auth.routeNamespaces={platform}"}
 	out := runHelm(t, env, append([]string{"install", release, chartDir, "--namespace", namespace, "--create-namespace"}, values...)...)
-	address := regexp.MustCompile(`address: (\S+)`).FindStringSubmatch(out)
-	secretRef := regexp.MustCompile(`passwordSecretRef: \{name: (\S+), key: (\S+)\}`).FindStringSubmatch(out)
-	if address == nil || secretRef == nil {
-		t.Fatalf("the install notes lack the route's limits block:\n%s", out)
+	address := regexp.MustCompile(`in Redis (\S+) `).FindStringSubmatch(out)
+	secretRef := regexp.MustCompile(`from Secret (\S+) \(key (\S+)\)`).FindStringSubmatch(out)
+	if address == nil || secretRef == nil || !strings.Contains(out, "copied that Secret into: platform") {
+		t.Fatalf("the install notes do not say where the Redis and its password are:\n%s", out)
 	}
 
 	password := func(ns string) string {
