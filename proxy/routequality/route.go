@@ -268,21 +268,21 @@ const EscalatedJudgeShare = 0.5
 
 // Judge draws whether a comparison of an escalated draft goes to the judge,
 // within its share of the audit budget; held is the estimated cost of the
-// audits still running. refused says the draw was refused by the budget;
-// p is the label probability of a judged sample: the judge rate times the
-// share of draws the budget let through.
-func (r *Route) Judge(held float64) (judge, refused bool, p float64) {
+// audits still running. refused says the draw was refused by the budget.
+// The judged disputes stand for all disputes in the calibration (a ratio
+// within the disputed stratum), so no label probability is needed here.
+func (r *Route) Judge(held float64) (judge, refused bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.s.JudgeRate <= 0 || r.float() >= r.s.JudgeRate {
-		return false, false, r.s.JudgeRate
+		return false, false
 	}
 	if r.audit+held > EscalatedJudgeShare*r.s.MaxCostShare*r.spend {
 		r.refused++
-		return false, true, r.s.JudgeRate
+		return false, true
 	}
 	r.judged++
-	return true, false, r.s.JudgeRate * made(r.judged, r.refused)
+	return true, false
 }
 
 // Spend counts the route's spend answering clients (audit false) or
