@@ -2,9 +2,10 @@
 // samples of the route's own traffic it estimates, for every candidate
 // threshold, the share of answers at least as good as the verifier's would
 // have been, with a one-sided confidence bound, and picks the cheapest
-// threshold whose bound meets the target and whose accepted drafts are
-// shown to be better than the ones it escalates (a score that separates
-// nothing escalates everything).
+// threshold whose bound meets the target, provided drafting pays at it: a
+// threshold that accepts too few drafts to pay for drafting every request
+// (or, with no prices known, whose accepted drafts are not shown better than
+// the ones it escalates) loses to escalating everything.
 //
 // The choice is a fixed-sequence test ("Learn then Test", Angelopoulos et
 // al. 2021): candidate thresholds are tested from the strictest (accept no
@@ -254,6 +255,10 @@ type Config struct {
 	MinLabels int
 	// Step is the spacing of candidate thresholds (default 0.01).
 	Step float64
+	// DraftCost is what drafting costs per request (the draft and any second
+	// opinions) as a share of the verifier's answer; 0 when unknown. A
+	// threshold pays only when the share of drafts it accepts exceeds it.
+	DraftCost float64
 }
 
 // Defaults fills unset fields.
@@ -352,15 +357,19 @@ type Decision struct {
 // one during cold start, else the loosest threshold reached by testing from
 // the strictest down while the lower confidence bound meets the target.
 //
-// Among the thresholds that pass, only one that accepts some drafts and
-// whose accepted drafts are shown to be better than the ones it escalates
-// (see separates; the confidence of each look is divided by the number of
-// looks) is taken, the loosest such: a score that does not tell good drafts from bad
-// ones could still pass by accepting a random sliver of them, but such a
-// route is better off escalating everything (and, escalating, it can stop
-// paying for drafts). When no threshold qualifies the reason is EscalateAll.
-// Every threshold before the first failure is certified by the fixed
-// sequence, so skipping some of them keeps the guarantee.
+// The loosest threshold that passes is the cheapest, but it is taken only
+// when drafting pays at it: with cfg.DraftCost known, when the share of
+// drafts it accepts exceeds what drafting costs (accepting a share a of
+// drafts saves a verifier answers and pays a draft on every request);
+// otherwise the route escalates everything (and, escalating, it can stop
+// paying for drafts). A score that does not tell good drafts from bad ones
+// passes only by accepting a sliver of them, which does not pay. Without
+// prices, the loosest passing threshold whose accepted drafts are shown to
+// be better than the ones it escalates is taken (see separates; the
+// confidence of each look is divided by the number of looks). When no
+// threshold qualifies the reason is EscalateAll. Every threshold before the
+// first failure is certified by the fixed sequence, so skipping some of
+// them keeps the guarantee.
 func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	cfg = cfg.Defaults()
 	delta := 1 - cfg.Confidence
@@ -417,15 +426,25 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 			passing = append(passing, candidate{e, acc})
 		}
 	}
-	// The loosest one that separates, each look at delta/looks so that a
-	// score that separates nothing is caught at about the declared
-	// confidence however many thresholds passed.
 	var none region
 	best := none.estimate(Never, total, delta, true)
-	for i := len(passing) - 1; i >= 0; i-- {
-		if c := passing[i]; separates(c.acc, all, delta/float64(len(passing))) {
+	switch {
+	case len(passing) == 0:
+	case cfg.DraftCost > 0:
+		// The loosest accepts the most: if drafting does not pay there, it
+		// pays nowhere.
+		if c := passing[len(passing)-1]; c.e.Accepted > cfg.DraftCost {
 			best = c.acc.estimate(c.e.Threshold, total, delta, true)
-			break
+		}
+	default:
+		// The loosest one that separates, each look at delta/looks so that
+		// a score that separates nothing is caught at about the declared
+		// confidence however many thresholds passed.
+		for i := len(passing) - 1; i >= 0; i-- {
+			if c := passing[i]; separates(c.acc, all, delta/float64(len(passing))) {
+				best = c.acc.estimate(c.e.Threshold, total, delta, true)
+				break
+			}
 		}
 	}
 	d := Decision{Threshold: best.Threshold, Reason: Calibrated, Estimate: best, Labels: labels, Met: true}

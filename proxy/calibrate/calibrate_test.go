@@ -396,3 +396,36 @@ func TestJudgedDisputesLetARouteAccept(t *testing.T) {
 		t.Errorf("got threshold %.2f (%s), want 0: every draft is good", d.Threshold, d.Reason)
 	}
 }
+
+func TestChooseDraftingMustPay(t *testing.T) {
+	// Only the top tenth of the scores are good drafts (and the score says
+	// so perfectly): the target is met by accepting that tenth.
+	var s []Sample
+	for i := range 2000 {
+		score := float64(i) / 2000
+		s = append(s, Sample{Score: score, Labelled: true, Good: score >= 0.9, LabelProb: 1})
+	}
+	cfg := Config{Target: 0.95, MinLabels: 100}
+	cfg.DraftCost = 0.05 // drafting costs less than the verifier answers it saves
+	// Some bad drafts just below 0.9 fit within the target's 5 %.
+	if d := Choose(s, cfg, 0.7); d.Reason != Calibrated || d.Threshold > 0.9 || d.Threshold < 0.8 || d.Estimate.Lower < 0.95 {
+		t.Errorf("cheap drafts: %.2f (%s, lower bound %.3f), want calibrated in [0.8, 0.9]", d.Threshold, d.Reason, d.Estimate.Lower)
+	}
+	cfg.DraftCost = 0.3 // accepting a tenth does not pay for drafting every request
+	if d := Choose(s, cfg, 0.7); d.Reason != EscalateAll || d.Threshold != Never || !d.Met {
+		t.Errorf("dear drafts: %.2f (%s), want escalate-all", d.Threshold, d.Reason)
+	}
+}
+
+func TestChooseGoodDraftsNeedNoSeparatingScore(t *testing.T) {
+	// The score means nothing, but 99 % of drafts are good: accept them all.
+	rng := rand.New(rand.NewPCG(9, 10))
+	var s []Sample
+	for range 2000 {
+		s = append(s, Sample{Score: rng.Float64(), Labelled: true, Good: rng.Float64() < 0.99, LabelProb: 1})
+	}
+	d := Choose(s, Config{Target: 0.95, MinLabels: 100, DraftCost: 0.3}, 0.7)
+	if d.Reason != Calibrated || d.Threshold != 0 {
+		t.Errorf("got %.2f (%s), want calibrated at 0", d.Threshold, d.Reason)
+	}
+}

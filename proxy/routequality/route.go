@@ -553,7 +553,8 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	if s.ColdStart == rules.ColdStartVerifier {
 		configured = calibrate.Never
 	}
-	d := calibrate.Choose(scored, calibrate.Config{Target: s.Target, Confidence: s.Confidence, MinLabels: max(s.MinSamples, 1)}, configured)
+	d := calibrate.Choose(scored, calibrate.Config{Target: s.Target, Confidence: s.Confidence, MinLabels: max(s.MinSamples, 1),
+		DraftCost: draftCost(samples)}, configured)
 	cal.Threshold, cal.Reason, cal.Estimate, cal.Met = d.Threshold, string(d.Reason), d.Estimate, d.Met
 	// A cold start holds the configured threshold while too few labels say
 	// where to move it, but not against evidence: once ProtectLabels labels
@@ -567,6 +568,29 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	}
 	cal.Realised = realised(samples, delta)
 	return cal
+}
+
+// draftCost is what drafting a request costs as a share of the verifier's
+// answer, from the samples' recorded costs: the mean draft cost (with second
+// opinions) over the mean cost of the verifier's answers to escalated
+// requests; 0 when either is unknown.
+func draftCost(samples []Sample) float64 {
+	var draft, verifier float64
+	var nd, nv int
+	for i := range samples {
+		if c := samples[i].DraftCost; c > 0 && !math.IsInf(c, 0) {
+			draft += c
+			nd++
+		}
+		if c := samples[i].VerifierCost; c > 0 && !math.IsInf(c, 0) {
+			verifier += c
+			nv++
+		}
+	}
+	if nd == 0 || nv == 0 {
+		return 0
+	}
+	return (draft / float64(nd)) / (verifier / float64(nv))
 }
 
 // ProtectLabels is the number of labels from which a cold start that

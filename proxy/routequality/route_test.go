@@ -565,3 +565,17 @@ func TestJudgeKeepsWithinItsShareOfTheBudget(t *testing.T) {
 		t.Errorf("judge %v refused %v with room in the budget, want judged", judge, refused)
 	}
 }
+
+func TestDraftCostIsTheDraftsShareOfAVerifierAnswer(t *testing.T) {
+	samples := []Sample{
+		{DraftCost: 1, VerifierCost: 4}, // escalated: both paid
+		{DraftCost: 1.5},                // accepted
+		{DraftCost: 0.5, VerifierCost: 4},
+	}
+	if got := draftCost(samples); math.Abs(got-0.25) > 1e-12 {
+		t.Errorf("draft cost share %v, want 0.25 (mean draft 1 over mean verifier 4)", got)
+	}
+	if got := draftCost(samples[1:2]); got != 0 {
+		t.Errorf("without a verifier's cost the share is unknown: got %v", got)
+	}
+}
