@@ -85,6 +85,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fl.Uint64Var(&o.seed, "seed", 1, "seed of the online passes' row orders")
 	fl.IntVar(&o.repeats, "repeats", 3, "times each online variant runs (the proxy draws audits at random); tables show the first, the spread covers all")
 	fl.BoolVar(&o.online, "online", true, "run the online passes (the quality loop)")
+	fl.StringVar(&samplesOut, "samples", "", "write each online pass's quality samples, with the recorded labels of their rows, as JSON Lines into this folder (for studying the loop; the rule keeps texts to match rows, the files do not)")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}

@@ -55,7 +55,7 @@ func onlineRules(f *fileSetup, upURL string, v onlineVariant) *rules.Set {
 		Target:    &target,
 		ColdStart: rules.ColdStartThreshold,
 		Audit: &rules.Audit{Rate: &rate, Comparer: rules.ComparerAuto,
-			Judge: &rules.AuditJudge{Target: rules.Target{Provider: "replay", Model: judgeModel}}},
+			Judge: &rules.AuditJudge{Target: rules.Target{Provider: "replay", Model: judgeModel}}, KeepText: samplesOut != ""},
 	}}
 	if v.Opinion {
 		o.SecondOpinion = &rules.SecondOpinion{Targets: []rules.Target{{Provider: "replay", Model: otherModel(0)}}}
@@ -210,6 +210,11 @@ func onlineVariantRun(ctx context.Context, f *fileSetup, up *replayUpstream, upU
 	}
 	prog.Phase(f.Slug, "online "+repeat+": "+v.Name, len(f.Rows))
 	run, err := onlinePass(ctx, f, up, px, measured, v, prog, problem, warn)
+	if samplesOut != "" {
+		if err := writeSamples(samplesOut, f, v, repeat, px.quality); err != nil {
+			warn("samples: %v", err)
+		}
+	}
 	px.Close()
 	if err != nil {
 		return nil, err
