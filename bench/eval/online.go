@@ -121,6 +121,8 @@ type onlineRun struct {
 // onlineReport is a file's online passes.
 type onlineReport struct {
 	Seed uint64
+	// JudgeNoise is the simulated judge's error rate (-judge-noise).
+	JudgeNoise float64
 	// Runs are the first repeat's passes, one per variant: the tables,
 	// plots and CSV show them.
 	Runs []*onlineRun
@@ -154,7 +156,8 @@ func measureOnline(ctx context.Context, f *fileSetup, seed uint64, repeats int, 
 		return nil, err
 	}
 	defer stopUp()
-	rep := &onlineReport{Seed: seed}
+	up.noise, up.rng = judgeNoise, rand.New(rand.NewPCG(seed, 0x6a75646765))
+	rep := &onlineReport{Seed: seed, JudgeNoise: judgeNoise}
 	warn := func(format string, a ...any) {
 		if len(rep.Warnings) < 30 {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf(format, a...))

@@ -10,9 +10,12 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 )
 
-// samplesOut is the -samples folder ("" writes nothing); set once by
-// realMain before any pass runs.
-var samplesOut string
+// samplesOut is the -samples folder ("" writes nothing) and judgeNoise the
+// -judge-noise rate; both set once by realMain before any pass runs.
+var (
+	samplesOut string
+	judgeNoise float64
+)
 
 // sampleRow is one line of a -samples file: a quality sample without its
 // texts, and what the data set recorded for its row.
