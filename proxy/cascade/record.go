@@ -29,23 +29,23 @@ type Recorder struct {
 
 // RuleStats aggregates one rule's requests in this process.
 type RuleStats struct {
-	Rule        string              `json:"rule"`
-	Requests    int64               `json:"requests"`
-	Outcomes    map[Outcome]int64   `json:"outcomes"`
-	DraftErrors int64               `json:"draftErrors"`
-	CostUSD     float64             `json:"costUSD"`
-	BaselineUSD float64             `json:"baselineUSD"`
-	SavingsUSD  float64             `json:"savingsUSD"`
-	Tokens      map[string]int64    `json:"tokens"` // by model
+	Rule        string            `json:"rule"`
+	Requests    int64             `json:"requests"`
+	Outcomes    map[Outcome]int64 `json:"outcomes"`
+	DraftErrors int64             `json:"draftErrors"`
+	CostUSD     float64           `json:"costUSD"`
+	BaselineUSD float64           `json:"baselineUSD"`
+	SavingsUSD  float64           `json:"savingsUSD"`
+	Tokens      map[string]int64  `json:"tokens"` // by model
 	// Cache is each model's prompt tokens by how they were billed, and the
 	// share read from its prompt cache.
-	Cache map[string]CacheStats `json:"cache"`
-	Served      map[string]int64    `json:"served"` // answers by the model that gave them
-	MeanScore   float64             `json:"meanGateScore"`
-	scoreSum    float64             // for MeanScore
-	scoreN      int64               // for MeanScore
-	Latency     map[Outcome]float64 `json:"meanLatencySeconds"`
-	latSum      map[Outcome]float64
+	Cache     map[string]CacheStats `json:"cache"`
+	Served    map[string]int64      `json:"served"` // answers by the model that gave them
+	MeanScore float64               `json:"meanGateScore"`
+	scoreSum  float64               // for MeanScore
+	scoreN    int64                 // for MeanScore
+	Latency   map[Outcome]float64   `json:"meanLatencySeconds"`
+	latSum    map[Outcome]float64
 	// SecondOpinions counts second-opinion calls by how they ended
 	// (answered, failed, dropped, canceled).
 	SecondOpinions map[CallEnd]int64 `json:"secondOpinions,omitempty"`

@@ -13,7 +13,9 @@ import (
 )
 
 func replies(text string, u llm.Usage) func(context.Context, *llm.Request) (*llm.Response, error) {
-	return func(_ context.Context, req *llm.Request) (*llm.Response, error) { return answer(req.Model, text, u), nil }
+	return func(_ context.Context, req *llm.Request) (*llm.Response, error) {
+		return answer(req.Model, text, u), nil
+	}
 }
 
 // The baseline of an escalation whose verifier found its cache cold is
@@ -106,4 +108,3 @@ func TestSessionsApart(t *testing.T) {
 		t.Errorf("after reset: %d sessions", len(got))
 	}
 }
-
