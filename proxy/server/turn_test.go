@@ -125,3 +125,108 @@ func TestClaudeCodeTurnAccounting(t *testing.T) {
 		t.Errorf("rule cache %+v", c)
 	}
 }
+
+// breakpointCount counts the cache_control breakpoints of a Messages body
+// (tools, system, message blocks and tool results' blocks).
+func breakpointCount(t *testing.T, body []byte) int {
+	t.Helper()
+	var m struct {
+		Tools    []map[string]json.RawMessage `json:"tools"`
+		System   json.RawMessage              `json:"system"`
+		Messages []struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	n := 0
+	var blocks func(raw json.RawMessage)
+	blocks = func(raw json.RawMessage) {
+		var bs []map[string]json.RawMessage
+		if json.Unmarshal(raw, &bs) != nil {
+			return
+		}
+		for _, b := range bs {
+			if c, ok := b["content"]; ok {
+				blocks(c)
+			}
+			if cc, ok := b["cache_control"]; ok && string(cc) != "null" {
+				n++
+			}
+		}
+	}
+	for _, tool := range m.Tools {
+		if _, ok := tool["cache_control"]; ok {
+			n++
+		}
+	}
+	blocks(m.System)
+	for _, msg := range m.Messages {
+		blocks(msg.Content)
+	}
+	return n
+}
+
+// Claude Code's body with two more breakpoints (five): the draft and the
+// verifier each get the four latest, the tool result's among them; an
+// OpenAI-compatible draft gets none and no billing line.
+func TestCacheBreakpointsReachEveryModel(t *testing.T) {
+	_, cont := claudeCodeTurn(t)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(cont), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range m["messages"].([]any)[0].(map[string]any)["content"].([]any) {
+		b.(map[string]any)["cache_control"] = map[string]any{"type": "ephemeral"}
+	}
+	h := newHarness(t, cascadeRules(""), harnessOptions{})
+	hdr := map[string]string{"anthropic-version": "2023-06-01", "x-api-key": "client-key"}
+	h.fake.SetReply("claude-haiku-5-5", fakeupstream.Reply{Text: refusal})
+	h.fake.SetReply("gpt-4.1-mini", fakeupstream.Reply{Text: refusal})
+	h.fake.SetReply("claude-opus-5-5", fakeupstream.Reply{Text: goodAnswer})
+	for _, model := range []string{"claude-opus-5-5", "gpt-4.1"} {
+		m["model"] = model
+		body, _ := json.Marshal(m)
+		if n := breakpointCount(t, body); n != 5 {
+			t.Fatalf("fixture has %d breakpoints", n)
+		}
+		h.fake.Reset()
+		status, hd, out := h.post("/v1/messages?beta=true", string(body), hdr)
+		if status != 200 || hd.Get("X-Cascade-Outcome") != "escalated" {
+			t.Fatalf("%s: %d %s %s", model, status, hd.Get("X-Cascade-Outcome"), out)
+		}
+		reqs := h.fake.Requests()
+		if len(reqs) != 2 {
+			t.Fatalf("%s: %d upstream calls", model, len(reqs))
+		}
+		for _, r := range reqs {
+			switch r.Model {
+			case "gpt-4.1-mini":
+				if strings.Contains(string(r.Body), "cache_control") || strings.Contains(string(r.Body), "x-anthropic-billing-header") {
+					t.Errorf("the OpenAI draft got breakpoints or the billing line: %s", r.Body)
+				}
+			default:
+				if n := breakpointCount(t, r.Body); n != 4 {
+					t.Errorf("%s got %d breakpoints, want 4", r.Model, n)
+				}
+				var got struct {
+					Messages []struct {
+						Content json.RawMessage `json:"content"`
+					} `json:"messages"`
+				}
+				var content []map[string]json.RawMessage
+				if err := json.Unmarshal(r.Body, &got); err != nil || len(got.Messages) == 0 {
+					t.Fatalf("%s: %v", r.Model, err)
+				}
+				if err := json.Unmarshal(got.Messages[len(got.Messages)-1].Content, &content); err != nil || len(content) == 0 {
+					t.Fatalf("%s: last message: %v", r.Model, err)
+				}
+				last := content[0]
+				if string(last["type"]) != `"tool_result"` || last["cache_control"] == nil {
+					t.Errorf("%s: the tool result's breakpoint is gone: %v", r.Model, last)
+				}
+			}
+		}
+	}
+}
