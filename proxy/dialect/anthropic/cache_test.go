@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 )
 
 func breakpoints(body []byte) int {
@@ -97,4 +99,23 @@ func FuzzLimitCacheBreakpoints(f *testing.F) {
 			t.Fatal("a body within the limit changed")
 		}
 	})
+}
+
+// The TTL split of cache writes (usage.cache_creation) is read: one-hour
+// writes are billed at a higher rate.
+func TestDecodeUsageCacheCreationTTL(t *testing.T) {
+	body := `{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn",
+"usage":{"input_tokens":10,"cache_creation_input_tokens":3000,"cache_read_input_tokens":500,"output_tokens":5,
+"cache_creation":{"ephemeral_5m_input_tokens":1000,"ephemeral_1h_input_tokens":2000}}}`
+	r, err := Codec{}.DecodeResponse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := llm.Usage{InputTokens: 10, CacheCreationInputTokens: 3000, CacheReadInputTokens: 500, OutputTokens: 5, CacheCreation1hInputTokens: 2000}
+	if r.Usage != want {
+		t.Errorf("usage %+v, want %+v", r.Usage, want)
+	}
+	if got := r.Usage.CacheHitRatio(); got != 500.0/3510 {
+		t.Errorf("hit ratio %v", got)
+	}
 }
