@@ -75,7 +75,9 @@ func (c *simClient) body() string {
 		`"messages":[` + strings.Join(msgs, ",") + `]}`
 }
 
-func (c *simClient) say(text string) { c.msgs = append(c.msgs, fmt.Sprintf(`{"role":"user","content":[{"type":"text","text":%q}]}`, text)) }
+func (c *simClient) say(text string) {
+	c.msgs = append(c.msgs, fmt.Sprintf(`{"role":"user","content":[{"type":"text","text":%q}]}`, text))
+}
 
 func (c *simClient) toolRound(n int) {
 	id := fmt.Sprintf("toolu_%d", n)
