@@ -1,0 +1,186 @@
+package qualitysync_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/qualitysync"
+)
+
+// counterSource is a process's per-rule counters, as the recorder keeps them.
+type counterSource struct {
+	mu sync.Mutex
+	m  map[string]qualitysync.RuleCounters
+}
+
+func (c *counterSource) count(rule, outcome string, cost float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]qualitysync.RuleCounters{}
+	}
+	r := c.m[rule]
+	r.Outcomes = map[string]int64{"accepted": r.Outcomes["accepted"], "escalated": r.Outcomes["escalated"]}
+	r.Requests++
+	r.Outcomes[outcome]++
+	r.CostUSD += cost
+	c.m[rule] = r
+}
+
+func (c *counterSource) read() map[string]qualitysync.RuleCounters {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]qualitysync.RuleCounters, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+func publishedUsage(t *testing.T, cs kubernetes.Interface, ns, name string) qualitysync.Usage {
+	t.Helper()
+	cm, _ := published(t, cs, ns, name)
+	var u qualitysync.Usage
+	if err := json.Unmarshal([]byte(cm.Data[qualitysync.UsageKey]), &u); err != nil {
+		t.Fatalf("%s: %v", qualitysync.UsageKey, err)
+	}
+	return u
+}
+
+// A pod publishes its counters and budget state beside its samples; its
+// restarted container (same pod name, counters from zero) continues the
+// published totals; and while what it published cannot be read back,
+// nothing is written over it.
+func TestUsagePublishedAndContinuedAcrossRestarts(t *testing.T) {
+	cfg := needAPI(t)
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	end := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	budgets := func(context.Context) (*qualitysync.Budgets, error) {
+		return &qualitysync.Budgets{Shared: true, States: []qualitysync.BudgetFigures{
+			{Scope: "key", Name: "alice", Team: "ml", Period: "month", Enforcement: "hard", BudgetUSD: 10, SpentUSD: 2.5, PeriodEnd: end}}}, nil
+	}
+	first := &counterSource{}
+	p := &qualitysync.Publisher{Registry: registry("opus"), Route: "usage", Namespace: "default", Pod: "proxy-u",
+		Usage: &qualitysync.UsageSources{Counters: first.read, Budgets: budgets}}
+	if err := p.Connect(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		first.count("opus", "accepted", 0.01)
+	}
+	first.count("opus", "escalated", 0.1)
+	first.count("plain", "accepted", 0.02) // a rule without a quality loop
+	if err := p.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := publishedUsage(t, cs, "default", "usage-quality-proxy-u")
+	if u.Version != qualitysync.UsageVersion || u.Rules["opus"].Requests != 4 || u.Rules["opus"].Outcomes["accepted"] != 3 ||
+		u.Rules["plain"].Requests != 1 || u.Budgets == nil || !u.Budgets.Shared || len(u.Budgets.States) != 1 ||
+		u.Budgets.States[0].Name != "alice" || u.Budgets.States[0].SpentUSD != 2.5 {
+		t.Fatalf("published usage = %+v", u)
+	}
+
+	// The container restarts: its counters start from zero and count two
+	// requests before anything is read back; the API server is out of reach.
+	apiURL, err := url.Parse(cfg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGate(t, apiURL.Host)
+	through := rest.CopyConfig(cfg)
+	through.Host = "https://" + g.ln.Addr().String()
+	second := &counterSource{}
+	q := &qualitysync.Publisher{Registry: registry("opus"), Route: "usage", Namespace: "default", Pod: "proxy-u",
+		Usage: &qualitysync.UsageSources{Counters: second.read, Budgets: budgets}}
+	if err := q.Connect(through); err != nil {
+		t.Fatal(err)
+	}
+	second.count("opus", "escalated", 0.1)
+	second.count("opus", "accepted", 0.01)
+	g.setDown(true)
+	if _, err := q.Restore(ctx); err == nil {
+		t.Fatal("restored through an API server that is down")
+	}
+	g.setDown(false)
+	// The read back failed, and the API server is back: the first publish
+	// reads back before it writes.
+	if err := q.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u = publishedUsage(t, cs, "default", "usage-quality-proxy-u")
+	opus := u.Rules["opus"]
+	if opus.Requests != 6 || opus.Outcomes["accepted"] != 4 || opus.Outcomes["escalated"] != 2 || u.Rules["plain"].Requests != 1 {
+		t.Fatalf("after the restart: %+v, want opus 6 requests (4 published + 2), 4 accepted, 2 escalated; plain 1", u.Rules)
+	}
+	if d := opus.CostUSD - 0.24; d > 1e-9 || d < -1e-9 {
+		t.Errorf("cost %v, want 0.24 (0.13 published + 0.11)", opus.CostUSD)
+	}
+	// Publishing again with nothing new changes nothing.
+	before, _ := published(t, cs, "default", "usage-quality-proxy-u")
+	if err := q.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := published(t, cs, "default", "usage-quality-proxy-u"); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("an idle publish rewrote the ConfigMap (%s -> %s)", before.ResourceVersion, after.ResourceVersion)
+	}
+}
+
+// A container that cannot read back what its pod published writes nothing
+// over it: the counts stay as published until the read succeeds.
+func TestUsageNotOverwrittenBeforeReadBack(t *testing.T) {
+	cfg := needAPI(t)
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	src := &counterSource{}
+	p := &qualitysync.Publisher{Registry: registry("opus"), Route: "readback", Namespace: "default", Pod: "proxy-r",
+		Usage: &qualitysync.UsageSources{Counters: src.read}}
+	if err := p.Connect(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		src.count("opus", "accepted", 0)
+	}
+	if err := p.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	apiURL, err := url.Parse(cfg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGate(t, apiURL.Host)
+	through := rest.CopyConfig(cfg)
+	through.Host = "https://" + g.ln.Addr().String()
+	fresh := &counterSource{}
+	q := &qualitysync.Publisher{Registry: registry("opus"), Route: "readback", Namespace: "default", Pod: "proxy-r",
+		Usage: &qualitysync.UsageSources{Counters: fresh.read}}
+	if err := q.Connect(through); err != nil {
+		t.Fatal(err)
+	}
+	fresh.count("opus", "accepted", 0)
+	g.setDown(true)
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = q.Publish(tctx)
+	cancel()
+	if err == nil {
+		t.Fatal("published without reading back what the pod published before")
+	}
+	if u := publishedUsage(t, cs, "default", "readback-quality-proxy-r"); u.Rules["opus"].Requests != 5 {
+		t.Errorf("the published count became %d, want the 5 published before", u.Rules["opus"].Requests)
+	}
+	g.setDown(false)
+	if err := q.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u := publishedUsage(t, cs, "default", "readback-quality-proxy-r"); u.Rules["opus"].Requests != 6 {
+		t.Errorf("after the read back: %d requests, want 6", u.Rules["opus"].Requests)
+	}
+}
