@@ -3,7 +3,11 @@ package qualitysync_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +15,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/cascadeflow/cascadeflow-operator/proxy/app"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/fakeupstream"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/qualitysync"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
 
 // counterSource is a process's per-rule counters, as the recorder keeps them.
@@ -182,5 +191,90 @@ func TestUsageNotOverwrittenBeforeReadBack(t *testing.T) {
 	}
 	if u := publishedUsage(t, cs, "default", "readback-quality-proxy-r"); u.Rules["opus"].Requests != 6 {
 		t.Errorf("after the read back: %d requests, want 6", u.Rules["opus"].Requests)
+	}
+}
+
+const usageRules = `version: v1
+providers:
+  - {name: anthropic, type: anthropic, baseURL: FAKE, apiKey: {env: ANTHROPIC_API_KEY}}
+rules:
+  - {name: plain, models: [claude-opus-5-5], mode: verifier-only, draft: {provider: anthropic, model: claude-haiku-5-5}, verifier: {provider: anthropic, model: claude-opus-5-5}}
+clientKeys:
+  - {name: alice, team: ml, secretKey: alice, budget: {usd: 10, period: month, enforcement: hard}}
+teams:
+  - {name: ml, budget: {usd: 50, period: month, enforcement: soft}}
+defaultRoute: {provider: anthropic}
+`
+
+// An assembled proxy publishes what its recorder counted for a rule
+// without a quality loop, and its limiter's budget state by key and team
+// name.
+func TestProxyPublishesItsRulesCountersAndBudgets(t *testing.T) {
+	cfg := needAPI(t)
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	fake := fakeupstream.New(fakeupstream.Options{})
+	t.Cleanup(fake.Close)
+	fakeURL := fake.Start()
+	pub := &qualitysync.Publisher{Route: "wired", Namespace: "default", Pod: "proxy-w"}
+	if err := pub.Connect(cfg); err != nil {
+		t.Fatal(err)
+	}
+	limiter := teams.NewLimiter(nil, nil, slog.New(slog.DiscardHandler))
+	p, err := app.New(app.Options{Log: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "sk-ant-operator", true },
+		QualityPublish: pub, Server: server.Config{Limiter: limiter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rulesYAML := strings.ReplaceAll(usageRules, "FAKE", fakeURL)
+	if err := p.Load([]byte(rulesYAML), "test"); err != nil {
+		t.Fatal(err)
+	}
+	base, wait, err := p.Serve(ctx, "127.0.0.1:0", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = wait() })
+	for range 3 {
+		body := `{"model":"claude-opus-5-5","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/messages", strings.NewReader(body))
+		req.Header.Set("content-type", "application/json")
+		req.Header.Set("anthropic-version", "2023-06-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	// alice spends $2.5 through the limiter, as a finished request commits.
+	set, err := rules.Decode([]byte(rulesYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := limiter.Admit(ctx, teams.Identities(set)["alice"], "claude-opus-5-5", "plain", teams.Estimate{USD: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.Commit(ctx, teams.Usage{USD: 2.5})
+
+	p.FlushQuality(ctx)
+	u := publishedUsage(t, cs, "default", "wired-quality-proxy-w")
+	plain := u.Rules["plain"]
+	if plain.Requests != 3 || plain.Outcomes["verifier_only"] != 3 || plain.CostUSD <= 0 {
+		t.Errorf("published rule counters %+v, want 3 verifier_only requests with their cost", u.Rules)
+	}
+	if u.Budgets == nil || u.Budgets.Shared || len(u.Budgets.States) != 2 {
+		t.Fatalf("published budgets %+v, want alice and ml counted in this pod's memory", u.Budgets)
+	}
+	alice, ml := u.Budgets.States[0], u.Budgets.States[1]
+	_, end := teams.Month.Window(time.Now())
+	if alice.Scope != "key" || alice.Name != "alice" || alice.SpentUSD != 2.5 || alice.BudgetUSD != 10 || !alice.PeriodEnd.Equal(end) ||
+		ml.Scope != "team" || ml.Name != "ml" || ml.SpentUSD != 2.5 || ml.Enforcement != "soft" {
+		t.Errorf("published budgets %+v", u.Budgets.States)
 	}
 }
