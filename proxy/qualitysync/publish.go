@@ -48,6 +48,9 @@ const maxNameLen = 253
 // When the document would exceed MaxBytes, the oldest samples lose their
 // texts (kept only by rules with quality.audit.keepText) first, then the
 // oldest samples are left out of that publish.
+//
+// With Usage set, the ConfigMap also holds, under UsageKey, the pod's Usage:
+// running totals that a restarted container continues (see Publish).
 type Publisher struct {
 	Registry *routequality.Registry
 	// Route is the CascadeRoute's name; Namespace and Pod are the pod's.
@@ -176,8 +179,9 @@ func (p *Publisher) restoreUsage(doc string) {
 // sequence numbers (the operator keeps one copy of each pod and sequence
 // number, so a restarted count would pass for samples it already has). The
 // routes get the published samples and spend (routequality.Registry.Import)
-// and the next publish carries them on. Run it once the first rules are
-// loaded. A pod without a ConfigMap yet restores nothing.
+// and the next publish carries them on, as it does the usage totals. Run it
+// once the first rules are loaded. A pod without a ConfigMap yet restores
+// nothing.
 func (p *Publisher) Restore(ctx context.Context) (restored bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
