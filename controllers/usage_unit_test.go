@@ -197,3 +197,31 @@ func TestSoftCrossings(t *testing.T) {
 		t.Errorf("first status already exceeded: %+v, want news", got)
 	}
 }
+
+// Whatever a pod's ConfigMap holds, decoding it and adding it up neither
+// panics nor yields a document of another version.
+func FuzzDecodeUsage(f *testing.F) {
+	f.Add(`{"version":1,"rules":{"opus":{"requests":3,"outcomes":{"accepted":2,"escalated":1},"costUSD":0.5}},` +
+		`"budgets":{"shared":true,"states":[{"scope":"key","name":"alice","spentUSD":4,"periodEnd":"2027-01-01T00:00:00Z"}]}}`)
+	f.Add(`{"version":2}`)
+	f.Add(`{"version":1,"rules":{"":{"requests":-1}},"budgets":{"states":null}}`)
+	f.Add(`[]`)
+	set := budgetSet()
+	set.Rules = []rules.Rule{{Name: "opus"}}
+	f.Fuzz(func(t *testing.T, doc string) {
+		u, ok, err := decodeUsage(doc)
+		if ok && (err != nil || u.Version != qualitysync.UsageVersion) {
+			t.Fatalf("ok with err %v, version %d", err, u.Version)
+		}
+		if !ok {
+			return
+		}
+		p := []podUsage{{name: "p", uid: "u", usage: u}}
+		var l usageLedger
+		l.markRetiring(p[0])
+		l.settle(nil, map[string]bool{"opus": true})
+		totals, reporting := ruleTotals(l, p)
+		ruleUsages(set, totals, reporting)
+		budgetsCondition(budgetStatuses(set, p, time.Now()))
+	})
+}

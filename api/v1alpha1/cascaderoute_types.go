@@ -1116,8 +1116,9 @@ type RuleUsage struct {
 	// netSavingsUSD is savingsUSD minus auditCostUSD.
 	NetSavingsUSD float64 `json:"netSavingsUSD"`
 
-	// pods is the number of proxy pods whose published figures are
-	// included as they stand (gone pods' figures are kept apart and count too).
+	// pods is the number of proxy pods' ConfigMaps reporting the rule
+	// (running pods, and pods gone for less than the cleanup grace period);
+	// the figures of pods whose ConfigMaps were removed count too, kept apart.
 	Pods int32 `json:"pods"`
 }
 

@@ -90,3 +90,28 @@ func TestUsageDocumentBounded(t *testing.T) {
 		t.Error("document trimmed the held budget states")
 	}
 }
+
+// Whatever a pod's ConfigMap held, continuing from it neither panics nor
+// makes a document that cannot be published.
+func FuzzUsageRestore(f *testing.F) {
+	f.Add(`{"version":1,"rules":{"opus":{"requests":3,"outcomes":{"accepted":3},"costUSD":0.5}}}`)
+	f.Add(`{"version":1,"rules":{"opus":null}}`)
+	f.Add(`{"version":3}`)
+	f.Add(`{`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		var u usageTotals
+		_ = u.restore(doc)
+		if !u.read {
+			t.Fatal("a document read, even a bad one, must let publishing go on")
+		}
+		u.collect(map[string]RuleCounters{"opus": rc(1, 1, 0.1, 0)})
+		out, err := u.document()
+		if err != nil {
+			return // only a document too large to publish
+		}
+		var back Usage
+		if err := json.Unmarshal(out, &back); err != nil || back.Version != UsageVersion {
+			t.Fatalf("published document %q: %v", out, err)
+		}
+	})
+}
