@@ -1066,8 +1066,8 @@ type CascadeRouteStatus struct {
 
 	// budgets reports the spend of every budget of spec.clientKeys and
 	// spec.teams in its current period, as the proxy pods count it (with
-	// spec.proxy.limits.redis every pod shares one count; without it each
-	// pod counts alone and the figures are the sum of the running pods').
+	// Redis every pod shares one count; without it each pod counts alone
+	// and the figures are the sum of the running pods').
 	// Key and team names only, never a key.
 	// +optional
 	// +listType=map
