@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -24,6 +25,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/turn"
 )
 
 // Provider is what the cascade needs from an upstream client.
@@ -43,6 +45,8 @@ const (
 	SkippedDraft Outcome = "skipped_draft" // complexity pre-routing went straight to the verifier
 	Bypassed     Outcome = "bypassed"      // the rule's quality loop escalates everything: the verifier alone, no draft
 	DraftOnly    Outcome = "draft_only"    // mode draft-only
+	TurnDraft    Outcome = "turn_draft"    // a turn's tool-result step on the draft that answered the turn (granularity turn)
+	TurnVerifier Outcome = "turn_verifier" // a turn's tool-result step on the verifier, which answered the turn (granularity turn)
 	VerifierOnly Outcome = "verifier_only" // mode verifier-only
 	Failed       Outcome = "error"         // the answering call failed, before or after its first byte
 	Canceled     Outcome = "canceled"      // the client went away before the answer was complete
@@ -93,6 +97,10 @@ type Result struct {
 	// OpinionWait is how long the verdict waited for second opinions after
 	// the draft and the gate.
 	OpinionWait time.Duration
+	// Turn is where an Anthropic Messages request stands in its
+	// conversation (zero for other dialects); it keys the turn memory and
+	// the per-session accounting.
+	Turn turn.Info
 	// span is the request's span (tracing), parent of the later audit's.
 	span trace.Span
 }
@@ -162,6 +170,12 @@ func (c *Call) upstreamFailed() bool {
 type Engine struct {
 	Log      *slog.Logger
 	Recorder *Recorder
+	// Turns remembers who answered each user turn of the rules with
+	// granularity turn; nil: a memory of DefaultTurnMemory turns, each
+	// forgotten DefaultTurnTTL after its last request, made on first use.
+	Turns *TurnMemory
+
+	turnsOnce sync.Once
 }
 
 // Lookup returns the provider named in a rule target, or nil.
@@ -173,6 +187,9 @@ type Lookup func(name string) Provider
 func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Result, error) {
 	spec := rule.Rule
 	res := &Result{Rule: spec.Name, Started: time.Now(), span: trace.SpanFromContext(ctx)}
+	if r.RawDialect == llm.Anthropic && r.Raw != nil {
+		res.Turn = turn.Classify(r.Raw)
+	}
 	mode := spec.EffectiveMode()
 	if r.VerifierOnly {
 		mode = rules.ModeVerifierOnly
@@ -191,9 +208,24 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 		res.Response, res.Served = draft, res.Draft.Model
 		return res, nil
 	}
+	if rule.Rule.EffectiveGranularity() == rules.GranularityTurn && res.Turn.Kind != turn.Unknown {
+		if res.Turn.Kind == turn.Continue {
+			if who, ok := e.turnMemory().Get(turnOf(rule, res)); ok {
+				return res, e.continueTurn(ctx, rule, r, res, who)
+			}
+		}
+		defer e.remember(rule, res)
+	}
+	return res, e.cascade(ctx, rule, r, res)
+}
+
+// cascade decides one request on its own: the draft, the gate, and the
+// verifier when the draft is not good enough.
+func (e *Engine) cascade(ctx context.Context, rule *CompiledRule, r Request, res *Result) error {
+	spec := rule.Rule
 	if rule.Gate.SkipDraft(r.Req) {
 		res.Outcome = SkippedDraft
-		return res, e.verify(ctx, rule, r, res)
+		return e.verify(ctx, rule, r, res)
 	}
 	loop := rule.Quality != nil && rule.Quality.Settings().Active()
 	var ops *opinions
@@ -202,7 +234,7 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 		res.Mass = mass
 		if bypass {
 			res.Outcome = Bypassed
-			return res, e.verify(ctx, rule, r, res)
+			return e.verify(ctx, rule, r, res)
 		}
 		if len(rule.OpinionProviders) > 0 {
 			ops = e.askOpinions(ctx, rule, r)
@@ -214,11 +246,11 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 			res.Opinions = ops.drop() // nothing to compare them with
 		}
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			return res, &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
+			return &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
 		}
 		res.Outcome = Escalated
 		e.logger(r).Info("draft failed; escalating", "rule", spec.Name, "error_kind", string(llm.AsError(err).Kind))
-		return res, e.verify(ctx, rule, r, res)
+		return e.verify(ctx, rule, r, res)
 	}
 	t := time.Now()
 	var judge quality.Judge
@@ -237,10 +269,10 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 	if accept {
 		markDraftThinking(draft, res.Draft.Model, spec.Verifier.Model)
 		res.Outcome, res.Response, res.Served = Accepted, draft, res.Draft.Model
-		return res, nil
+		return nil
 	}
 	res.Outcome = Escalated
-	return res, e.verify(ctx, rule, r, res)
+	return e.verify(ctx, rule, r, res)
 }
 
 // decide is the quality loop's verdict on a draft the gate has scored: it

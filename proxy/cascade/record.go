@@ -65,7 +65,7 @@ type RuleStats struct {
 func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, streamErr error) Accounting {
 	res.settle(streamErr)
 	prices, spec := rule.Prices, rule.Rule
-	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly || res.Outcome == Bypassed
+	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly || res.Outcome == Bypassed || res.Outcome == TurnVerifier
 	priced := func(c *Call) *pricing.Call {
 		if c == nil || c.Usage == (llm.Usage{}) {
 			return nil

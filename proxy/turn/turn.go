@@ -1,0 +1,298 @@
+// Package turn reads the shape of an agent's conversation from one Anthropic
+// Messages request body: whether the request starts a user turn or continues
+// one (an agent's tool loop sends one request per step), and keys that name
+// its conversation and its turn. It keeps no state and calls nothing.
+//
+// The rules, for Claude Code and any client that resends the whole
+// conversation each time:
+//
+//   - Only "user" and "assistant" messages count; "system" entries inside
+//     messages (Claude Code sends one) are skipped.
+//   - A user message continues a turn when it holds at least one tool_result
+//     block and its text blocks, if any, are blank or system reminders
+//     ("<system-reminder>…</system-reminder>", which Claude Code appends to
+//     tool results). Any other user message starts a turn: typed text, an
+//     image, or text next to tool results (a user interrupting the loop).
+//   - A request continues a turn when its last message is a user message
+//     that continues one, and an earlier user message started that turn.
+//     A request whose last message is a user message starting a turn starts
+//     one. Anything else (an assistant prefill, no user message, a body that
+//     is not a JSON object) is Unknown: the caller decides per request.
+//   - The conversation key hashes what stays the same for the whole
+//     conversation: metadata.user_id (Claude Code's device and session), the
+//     system prompt's text without Claude Code's per-request billing block,
+//     and the first user message's text. cache_control and every other
+//     member are left out, so moving breakpoints does not change the key.
+//     Compaction rewrites the first message and so starts a new
+//     conversation.
+//   - The turn key hashes the conversation key, the index (in messages) of
+//     the user message that started the turn, and that message's text.
+package turn
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
+)
+
+// Kind says where a request stands in its turn.
+type Kind uint8
+
+const (
+	// Unknown: the body does not show (see the package rules).
+	Unknown Kind = iota
+	// Start: the last message is the user's new ask.
+	Start
+	// Continue: the last message only returns tool results of the turn.
+	Continue
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Start:
+		return "start"
+	case Continue:
+		return "continue"
+	}
+	return "unknown"
+}
+
+// Key names a conversation or a turn: the first 16 bytes of a SHA-256.
+type Key [16]byte
+
+// String is the key in hex.
+func (k Key) String() string { return hex.EncodeToString(k[:]) }
+
+// Short is the first 8 bytes in hex, enough to tell sessions apart in logs.
+func (k Key) Short() string { return hex.EncodeToString(k[:8]) }
+
+// IsZero reports whether k is the zero key (no conversation).
+func (k Key) IsZero() bool { return k == Key{} }
+
+// Info is what Classify read from a request.
+type Info struct {
+	Kind Kind
+	// Conversation is the same for every request of a conversation; zero
+	// when the body has no user message.
+	Conversation Key
+	// Turn is the same for every request of a user turn; zero when Kind is
+	// Unknown.
+	Turn Key
+	// StartIndex is the index in messages of the user message that started
+	// the turn (-1 when Kind is Unknown).
+	StartIndex int
+}
+
+// billingPrefix starts Claude Code's per-request system block.
+const billingPrefix = "x-anthropic-billing-header:"
+
+// Classify reads body, an Anthropic Messages request. It never fails: what
+// it cannot read is Unknown (with a conversation key when one was found).
+func Classify(body []byte) Info {
+	info := Info{StartIndex: -1}
+	if !json.Valid(body) {
+		return info
+	}
+	span, ok := jsonfield.Member(body, "messages")
+	if !ok {
+		return info
+	}
+	arr := body[span.Start:span.End]
+	els, err := jsonfield.Elements(arr)
+	if err != nil {
+		return info
+	}
+	// The user and assistant messages, with their index in messages.
+	type message struct {
+		index   int
+		user    bool
+		content []byte
+	}
+	msgs := make([]message, 0, len(els))
+	for i, s := range els {
+		el := arr[s.Start:s.End]
+		role := stringMember(el, "role")
+		if role != "user" && role != "assistant" {
+			continue
+		}
+		var content []byte
+		if c, ok := jsonfield.Member(el, "content"); ok {
+			content = el[c.Start:c.End]
+		}
+		msgs = append(msgs, message{index: i, user: role == "user", content: content})
+	}
+	first := -1
+	for i := range msgs {
+		if msgs[i].user {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return info
+	}
+	h := sha256.New()
+	field(h, []byte("cascadeflow-conversation-v1"))
+	if m, ok := jsonfield.Member(body, "metadata"); ok {
+		field(h, []byte(stringMember(body[m.Start:m.End], "user_id")))
+	} else {
+		field(h, nil)
+	}
+	if s, ok := jsonfield.Member(body, "system"); ok {
+		field(h, systemText(body[s.Start:s.End]))
+	} else {
+		field(h, nil)
+	}
+	field(h, contentText(msgs[first].content))
+	copy(info.Conversation[:], h.Sum(nil))
+
+	last := len(msgs) - 1
+	if !msgs[last].user {
+		return info
+	}
+	start := last
+	if continues(msgs[last].content) {
+		info.Kind = Continue
+		for start = last - 1; start >= 0; start-- {
+			if msgs[start].user && !continues(msgs[start].content) {
+				break
+			}
+		}
+		if start < 0 {
+			info.Kind = Unknown
+			return info
+		}
+	} else {
+		info.Kind = Start
+	}
+	info.StartIndex = msgs[start].index
+	t := sha256.New()
+	field(t, []byte("cascadeflow-turn-v1"))
+	field(t, info.Conversation[:])
+	var idx [8]byte
+	binary.BigEndian.PutUint64(idx[:], uint64(info.StartIndex))
+	field(t, idx[:])
+	field(t, contentText(msgs[start].content))
+	copy(info.Turn[:], t.Sum(nil))
+	return info
+}
+
+// field writes one length-prefixed field, so that no two sequences of
+// fields hash alike.
+func field(h interface{ Write([]byte) (int, error) }, b []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+	_, _ = h.Write(n[:])
+	_, _ = h.Write(b)
+}
+
+// stringMember is the string value of the member key of the object obj, or
+// "" when there is none or it is not a string.
+func stringMember(obj []byte, key string) string {
+	s, ok := jsonfield.Member(obj, key)
+	if !ok {
+		return ""
+	}
+	v, _ := jsonenc.DecodeString(obj[s.Start:s.End])
+	return v
+}
+
+// systemText is the system prompt's text (a string, or text blocks) without
+// Claude Code's billing block, each block length-prefixed.
+func systemText(raw []byte) []byte {
+	var out []byte
+	forBlocks(raw, func(typ, text string) {
+		if typ == "text" && strings.HasPrefix(strings.TrimLeft(text, " \t\r\n"), billingPrefix) {
+			return
+		}
+		out = appendField(out, typ, text)
+	})
+	return out
+}
+
+// contentText is a message content's block types and texts, each
+// length-prefixed: what identifies the message whatever its cache_control
+// and however it was re-serialised.
+func contentText(raw []byte) []byte {
+	var out []byte
+	forBlocks(raw, func(typ, text string) { out = appendField(out, typ, text) })
+	return out
+}
+
+func appendField(out []byte, typ, text string) []byte {
+	out = binary.BigEndian.AppendUint64(out, uint64(len(typ)))
+	out = append(out, typ...)
+	out = binary.BigEndian.AppendUint64(out, uint64(len(text)))
+	return append(out, text...)
+}
+
+// forBlocks calls fn with the type and text of each block of a content
+// value: a string is one text block; a non-text block has text "".
+func forBlocks(raw []byte, fn func(typ, text string)) {
+	switch jsonenc.FirstByte(raw) {
+	case '"':
+		s, _ := jsonenc.DecodeString(bytes.TrimSpace(raw))
+		fn("text", s)
+	case '[':
+		raw = bytes.TrimSpace(raw)
+		els, err := jsonfield.Elements(raw)
+		if err != nil {
+			return
+		}
+		for _, s := range els {
+			el := raw[s.Start:s.End]
+			if jsonenc.FirstByte(el) != '{' {
+				continue
+			}
+			typ := stringMember(el, "type")
+			text := ""
+			if typ == "text" {
+				text = stringMember(el, "text")
+			}
+			fn(typ, text)
+		}
+	}
+}
+
+// continues reports whether a user message's content only returns tool
+// results: at least one tool_result, and no text but blanks and system
+// reminders.
+func continues(raw []byte) bool {
+	results, other := false, false
+	forBlocks(raw, func(typ, text string) {
+		switch typ {
+		case "tool_result":
+			results = true
+		case "text":
+			if !reminder(text) {
+				other = true
+			}
+		default:
+			other = true
+		}
+	})
+	return results && !other
+}
+
+// reminder reports whether text is blank or one or more system reminders.
+func reminder(text string) bool {
+	t := strings.TrimSpace(text)
+	for t != "" {
+		rest, ok := strings.CutPrefix(t, "<system-reminder>")
+		if !ok {
+			return false
+		}
+		_, after, ok := strings.Cut(rest, "</system-reminder>")
+		if !ok {
+			return false
+		}
+		t = strings.TrimSpace(after)
+	}
+	return true
+}
