@@ -51,6 +51,13 @@ func (a *agent) body() []byte {
 // runBody runs the rig's rule on an Anthropic body, settles it and returns the result.
 func (r *rig) runBody(raw []byte, stream bool) *cascade.Result {
 	r.t.Helper()
+	res, _ := r.runBodyAccount(raw, stream)
+	return res
+}
+
+// runBodyAccount is runBody with the request's accounting.
+func (r *rig) runBodyAccount(raw []byte, stream bool) (*cascade.Result, cascade.Accounting) {
+	r.t.Helper()
 	if stream {
 		raw = append(raw[:len(raw)-1:len(raw)-1], `,"stream":true}`...)
 	}
@@ -66,8 +73,7 @@ func (r *rig) runBody(raw []byte, stream bool) *cascade.Result {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.finish(res)
-	return res
+	return res, r.finish(res)
 }
 
 // script makes the draft answer with each reply in turn (the last one repeats).
