@@ -18,6 +18,9 @@ import (
 //     block (a string content is one block). A block marked with
 //     cache_control ({"type":"ephemeral"}, optional "ttl": "5m" or "1h") is a
 //     breakpoint: the prefix up to and including it is cached, per model. A
+//     string content is the text block it stands for, so a message sent as
+//     a string in one request and as a marked text block in another is the
+//     same prefix (Claude Code does this with its "system" message). A
 //     top-level cache_control (automatic caching) marks the last block.
 //   - At most 4 breakpoints; a fifth is a 400 invalid_request_error "A
 //     maximum of 4 blocks with cache_control may be provided. Found 5.". A
@@ -142,7 +145,7 @@ func cacheBlocks(a *anthropicRequest, top json.RawMessage) (blocks []cacheBlock,
 			}
 		}
 	} else if len(a.System) > 0 && !bytes.Equal(a.System, []byte("null")) {
-		raw = append(raw, a.System)
+		raw = append(raw, textBlock(a.System))
 	}
 	var msgs []struct {
 		Role    string          `json:"role"`
@@ -162,7 +165,7 @@ func cacheBlocks(a *anthropicRequest, top json.RawMessage) (blocks []cacheBlock,
 				raw = append(raw, withRole(role, c))
 			}
 		} else {
-			raw = append(raw, withRole(role, m.Content))
+			raw = append(raw, withRole(role, textBlock(m.Content)))
 		}
 	}
 
@@ -220,6 +223,18 @@ func appendArray(out *[]json.RawMessage, b json.RawMessage) error {
 	}
 	*out = append(*out, arr...)
 	return nil
+}
+
+// textBlock is the text block a string content is shorthand for (the API
+// reads "content": "x" as [{"type": "text", "text": "x"}]); anything else is
+// returned as it is.
+func textBlock(b json.RawMessage) json.RawMessage {
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		return b
+	}
+	out, _ := json.Marshal(map[string]string{"type": "text", "text": s})
+	return out
 }
 
 // withRole prefixes a message block with its role, so the same block said by

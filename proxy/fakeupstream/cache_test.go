@@ -169,6 +169,12 @@ var (
 	tool      = `{"name":"Read","description":"Read a file","input_schema":{"type":"object","properties":{"file_path":{"type":"string"}}}}`
 )
 
+// withTail appends a marked message to r, so its prefix extends r's.
+func withTail(r req) req {
+	r.messages = append(append([]string(nil), r.messages...), assistant(text("ok", "")), user(text("more", eph)))
+	return r
+}
+
 // A prefix marked once is written on the first request and read on the next;
 // input_tokens is what comes after the breakpoint; the three always add up
 // to the whole request.
@@ -226,6 +232,11 @@ func TestPromptCacheRules(t *testing.T) {
 	movedMark := base // the marker moves from the system prompt to the last message
 	movedMark.system = []string{text(bigSystem, "")}
 	movedMark.messages = []string{q, assistant(text("answer", "")), user(text("follow-up", eph))}
+	asString := base // the question sent as a string, as a text block the first time
+	asString.messages = []string{`{"role":"user","content":"question"}`}
+	asBlock := base
+	asBlock.system = []string{text(bigSystem, "")}
+	asBlock.messages = []string{user(text("question", eph))}
 	auto := base
 	auto.system = []string{text(bigSystem, "")}
 	auto.top = eph
@@ -241,6 +252,7 @@ func TestPromptCacheRules(t *testing.T) {
 		{name: "the billing header block is not part of the prefix", first: billingA, second: billingB, hit: true},
 		{name: "a moved breakpoint still reads the earlier prefix", first: base, second: movedMark, hit: true},
 		{name: "automatic caching marks the last block", first: auto, second: auto, hit: true},
+		{name: "a string content is the text block it stands for", first: asBlock, second: withTail(asString), hit: true},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {

@@ -256,6 +256,16 @@ func runBench(t *testing.T, c cli, proxyBin string, cfg benchConfig, sc benchSce
 		r.measuredUSD += ch.USD(benchRates(t, m))
 	}
 	r.reported = proxyRuleStats(t, st.proxyURL)
+	if os.Getenv("SESSION_BENCH_VERBOSE") != "" {
+		for m, ch := range r.billing {
+			t.Logf("billed %s: %+v = $%.4f", m, ch, ch.USD(benchRates(t, m)))
+		}
+		for _, l := range strings.Split(st.proxy.Output(), "\n") {
+			if strings.Contains(l, `"msg":"request"`) {
+				t.Logf("proxy: %s", l)
+			}
+		}
+	}
 	if out := st.proxy.Output(); strings.Contains(out, vendorKey) || strings.Contains(out, clientKey) {
 		r.broken = append(r.broken, "a key appeared in the proxy's log")
 	}
@@ -316,8 +326,8 @@ func benchTable(runs []*benchRun) string {
 		byKey[r.scenario+"/"+r.config] = r
 	}
 	var b strings.Builder
-	b.WriteString("| scenario | configuration | requests | outcomes | measured cost | vs pass-through | reported savings | measured savings | savings error | cache hit ratio by model |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | configuration | requests | outcomes | measured cost | vs pass-through | reported cost | reported baseline | reported savings | measured savings | savings error | cache hit ratio by model |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, sc := range benchScenarios {
 		pt := byKey[sc.name+"/pass-through"]
 		for _, cfg := range benchConfigs {
@@ -325,15 +335,18 @@ func benchTable(runs []*benchRun) string {
 			if r == nil {
 				continue
 			}
-			vs, rep, meas, errPct := "—", "—", "—", "—"
+			vs, rep, meas, errPct, repCost, repBase := "—", "—", "—", "—", "—", "—"
+			if cfg.name != "pass-through" {
+				repCost, repBase = fmt.Sprintf("$%.4f", r.reported.CostUSD), fmt.Sprintf("$%.4f", r.reported.BaselineUSD)
+			}
 			if pt != nil && cfg.name != "pass-through" {
 				vs = fmt.Sprintf("%+.1f %%", 100*(r.measuredUSD/pt.measuredUSD-1))
 				m := pt.measuredUSD - r.measuredUSD
 				rep, meas = fmt.Sprintf("$%.4f", r.reported.SavingsUSD), fmt.Sprintf("$%.4f", m)
 				errPct = fmt.Sprintf("%+.1f %%", 100*(r.reported.SavingsUSD-m)/math.Abs(m))
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | $%.4f | %s | %s | %s | %s | %s |\n", sc.name, cfg.name, r.requests,
-				outcomeList(r.outcomes), r.measuredUSD, vs, rep, meas, errPct, hitRatios(r.billing))
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | $%.4f | %s | %s | %s | %s | %s | %s | %s |\n", sc.name, cfg.name, r.requests,
+				outcomeList(r.outcomes), r.measuredUSD, vs, repCost, repBase, rep, meas, errPct, hitRatios(r.billing))
 		}
 	}
 	b.WriteString("\nTargets:\n\n")
