@@ -496,8 +496,10 @@ func (m *meteredStream) Close() error {
 
 // target prepares the request for one model on one provider: the client's
 // raw bytes with only the model rewritten when the provider speaks the
-// client's dialect, else the canonical request (Claude Code's per-request
-// billing block stripped for non-Anthropic upstreams). Either way the
+// client's dialect (an Anthropic body keeps its cache_control breakpoints,
+// at most anthropic.MaxCacheBreakpoints of them), else the canonical
+// request (Claude Code's per-request billing block stripped, and the
+// breakpoints dropped by the encoder, for non-Anthropic upstreams). Either way the
 // history's thinking blocks are restored or removed for model (see
 // thinking.go); owner is the verifier, whose blocks are not marked.
 func target(r Request, p Provider, model, owner string) (*llm.Request, llm.Body) {
@@ -509,7 +511,8 @@ func target(r Request, p Provider, model, owner string) (*llm.Request, llm.Body)
 		edited := raw
 		switch {
 		case r.RawDialect == llm.Anthropic:
-			edited = anthropic.FilterHistory(raw, decide)
+			// Whichever model answers gets the client's breakpoints, within the API's limit.
+			edited = anthropic.LimitCacheBreakpoints(anthropic.FilterHistory(raw, decide), anthropic.MaxCacheBreakpoints)
 		case req.Stream:
 			// The usage chunk lets the accounting price the stream; the client sees
 			// it only if it asked (streams are re-encoded from its own request).

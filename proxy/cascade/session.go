@@ -95,6 +95,16 @@ func (res *Result) answerCall() *Call {
 	return res.Draft
 }
 
+// AnswerUsage is the usage of the call whose answer the client received;
+// ok is false when no call answered.
+func (res *Result) AnswerUsage() (llm.Usage, bool) {
+	c := res.answerCall()
+	if c == nil || c.End != CallAnswered {
+		return llm.Usage{}, false
+	}
+	return c.Usage, true
+}
+
 // sessionBaseline replaces a's baseline, for a request of a known
 // conversation, by what baseModel would have paid in the session, and
 // moves the session's warm cache on.
@@ -157,7 +167,7 @@ func (r *Recorder) session(rule string, res *Result, a Accounting) {
 // Sessions returns copies of the most recently active sessions, newest
 // first, at most limit (0: all kept).
 func (r *Recorder) Sessions(limit int) []SessionStats {
-	var out []SessionStats
+	out := []SessionStats{}
 	r.sessionCache().Each(func(_ sessionID, s *SessionStats) bool {
 		c := *s
 		c.Outcomes = copyMap(s.Outcomes)

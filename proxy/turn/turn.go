@@ -35,7 +35,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"hash"
+	"io"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonenc"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/jsonfield"
@@ -140,16 +144,16 @@ func Classify(body []byte) Info {
 	h := sha256.New()
 	field(h, []byte("cascadeflow-conversation-v1"))
 	if m, ok := jsonfield.Member(body, "metadata"); ok {
-		field(h, []byte(stringMember(body[m.Start:m.End], "user_id")))
-	} else {
-		field(h, nil)
+		if u, ok := jsonfield.Member(body[m.Start:m.End], "user_id"); ok {
+			field(h, digest(body[m.Start:m.End][u.Start:u.End]))
+		}
 	}
+	field(h, nil)
 	if s, ok := jsonfield.Member(body, "system"); ok {
-		field(h, systemText(body[s.Start:s.End]))
-	} else {
-		field(h, nil)
+		hashContent(h, body[s.Start:s.End], true)
 	}
-	field(h, contentText(msgs[first].content))
+	field(h, nil)
+	hashContent(h, msgs[first].content, false)
 	copy(info.Conversation[:], h.Sum(nil))
 
 	last := len(msgs) - 1
@@ -178,14 +182,14 @@ func Classify(body []byte) Info {
 	var idx [8]byte
 	binary.BigEndian.PutUint64(idx[:], uint64(info.StartIndex))
 	field(t, idx[:])
-	field(t, contentText(msgs[start].content))
+	hashContent(t, msgs[start].content, false)
 	copy(info.Turn[:], t.Sum(nil))
 	return info
 }
 
 // field writes one length-prefixed field, so that no two sequences of
 // fields hash alike.
-func field(h interface{ Write([]byte) (int, error) }, b []byte) {
+func field(h io.Writer, b []byte) {
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
 	_, _ = h.Write(n[:])
@@ -203,44 +207,23 @@ func stringMember(obj []byte, key string) string {
 	return v
 }
 
-// systemText is the system prompt's text (a string, or text blocks) without
-// Claude Code's billing block, each block length-prefixed.
-func systemText(raw []byte) []byte {
-	var out []byte
-	forBlocks(raw, func(typ, text string) {
-		if typ == "text" && strings.HasPrefix(strings.TrimLeft(text, " \t\r\n"), billingPrefix) {
+// hashContent writes a content value (a string, or an array of blocks) to
+// h: each block's type and the digest of its decoded text, so the hash
+// does not depend on cache_control, other members or how the JSON was
+// escaped. With system set, Claude Code's billing block is left out. Texts
+// are hashed as they are decoded: a long prompt is not copied.
+func hashContent(h hash.Hash, raw []byte, system bool) {
+	block := func(typ string, text []byte) {
+		if system && typ == "text" && billing(text) {
 			return
 		}
-		out = appendField(out, typ, text)
-	})
-	return out
-}
-
-// contentText is a message content's block types and texts, each
-// length-prefixed: what identifies the message whatever its cache_control
-// and however it was re-serialised.
-func contentText(raw []byte) []byte {
-	var out []byte
-	forBlocks(raw, func(typ, text string) { out = appendField(out, typ, text) })
-	return out
-}
-
-func appendField(out []byte, typ, text string) []byte {
-	out = binary.BigEndian.AppendUint64(out, uint64(len(typ)))
-	out = append(out, typ...)
-	out = binary.BigEndian.AppendUint64(out, uint64(len(text)))
-	return append(out, text...)
-}
-
-// forBlocks calls fn with the type and text of each block of a content
-// value: a string is one text block; a non-text block has text "".
-func forBlocks(raw []byte, fn func(typ, text string)) {
+		field(h, []byte(typ))
+		field(h, digest(text))
+	}
 	switch jsonenc.FirstByte(raw) {
 	case '"':
-		s, _ := jsonenc.DecodeString(bytes.TrimSpace(raw))
-		fn("text", s)
+		block("text", raw)
 	case '[':
-		raw = bytes.TrimSpace(raw)
 		els, err := jsonfield.Elements(raw)
 		if err != nil {
 			return
@@ -251,33 +234,144 @@ func forBlocks(raw []byte, fn func(typ, text string)) {
 				continue
 			}
 			typ := stringMember(el, "type")
-			text := ""
-			if typ == "text" {
-				text = stringMember(el, "text")
+			var text []byte
+			if t, ok := jsonfield.Member(el, "text"); ok && typ == "text" {
+				text = el[t.Start:t.End]
 			}
-			fn(typ, text)
+			block(typ, text)
 		}
 	}
 }
 
+// billing reports whether the JSON string raw is Claude Code's billing
+// line. It is short: a long text is never decoded to find out.
+func billing(raw []byte) bool {
+	if len(raw) > 512 {
+		return false
+	}
+	s, _ := jsonenc.DecodeString(raw)
+	return strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), billingPrefix)
+}
+
+// digest is the SHA-256 of the JSON string raw, decoded (nil raw, or a
+// value that is not a string, digests as the empty string).
+func digest(raw []byte) []byte {
+	d := sha256.New()
+	unescape(d, raw)
+	return d.Sum(nil)
+}
+
+// unescape writes the decoded JSON string raw to w, piece by piece.
+// Invalid escapes are written as they are: the result only has to be the
+// same for the same text, however it was escaped.
+func unescape(w io.Writer, raw []byte) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return
+	}
+	in := raw[1 : len(raw)-1]
+	var buf [utf8.UTFMax]byte
+	for len(in) > 0 {
+		i := bytes.IndexByte(in, '\\')
+		if i < 0 {
+			_, _ = w.Write(in)
+			return
+		}
+		_, _ = w.Write(in[:i])
+		in = in[i:]
+		if len(in) < 2 {
+			_, _ = w.Write(in)
+			return
+		}
+		n := 2
+		var r rune = -1
+		switch e := in[1]; e {
+		case '"', '\\', '/':
+			r = rune(e)
+		case 'b':
+			r = '\b'
+		case 'f':
+			r = '\f'
+		case 'n':
+			r = '\n'
+		case 'r':
+			r = '\r'
+		case 't':
+			r = '\t'
+		case 'u':
+			if r = hex4(in[2:]); r >= 0 {
+				n = 6
+				if utf16.IsSurrogate(r) && len(in) >= 12 && in[6] == '\\' && in[7] == 'u' {
+					if d := utf16.DecodeRune(r, hex4(in[8:])); d != utf8.RuneError {
+						r, n = d, 12
+					}
+				}
+			}
+		}
+		if r < 0 {
+			_, _ = w.Write(in[:n])
+		} else {
+			_, _ = w.Write(utf8.AppendRune(buf[:0], r))
+		}
+		in = in[n:]
+	}
+}
+
+// hex4 is the value of the 4 hex digits b starts with, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
+}
+
 // continues reports whether a user message's content only returns tool
 // results: at least one tool_result, and no text but blanks and system
-// reminders.
+// reminders. The texts are decoded only next to tool results (a prompt is
+// not copied).
 func continues(raw []byte) bool {
-	results, other := false, false
-	forBlocks(raw, func(typ, text string) {
-		switch typ {
-		case "tool_result":
+	if jsonenc.FirstByte(raw) != '[' {
+		return false
+	}
+	els, err := jsonfield.Elements(raw)
+	if err != nil {
+		return false
+	}
+	results := false
+	for _, s := range els {
+		if stringMember(raw[s.Start:s.End], "type") == "tool_result" {
 			results = true
+			break
+		}
+	}
+	if !results {
+		return false
+	}
+	for _, s := range els {
+		el := raw[s.Start:s.End]
+		switch stringMember(el, "type") {
+		case "tool_result":
 		case "text":
-			if !reminder(text) {
-				other = true
+			if !reminder(stringMember(el, "text")) {
+				return false
 			}
 		default:
-			other = true
+			return false
 		}
-	})
-	return results && !other
+	}
+	return true
 }
 
 // reminder reports whether text is blank or one or more system reminders.

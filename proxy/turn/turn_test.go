@@ -1,9 +1,13 @@
 package turn
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"os"
+	"strconv"
 	"testing"
+	"unicode/utf8"
 )
 
 // The testdata bodies are requests Claude Code 2.1.332 sent (recorded by
@@ -198,6 +202,33 @@ func FuzzClassify(f *testing.F) {
 		}
 		if a.Kind != Unknown && a.Conversation.IsZero() {
 			t.Fatalf("a turn without a conversation: %+v", a)
+		}
+	})
+}
+
+// A text hashes the same however its JSON escapes it.
+func FuzzDigestIgnoresEscaping(f *testing.F) {
+	for _, s := range []string{"", "plain", "<system-reminder>\n\tx</system-reminder>", "emoji 😀 and \u2028", `quote " and \ backslash`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		want := sha256.Sum256([]byte(s))
+		html, _ := json.Marshal(s) // escapes <, >, & and U+2028 as \uXXXX
+		var plain bytes.Buffer
+		enc := json.NewEncoder(&plain)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s)
+		ascii := []byte(strconv.QuoteToASCII(s)) // \u escapes with surrogate pairs; valid JSON for these inputs only when no \x escapes
+		for name, raw := range map[string][]byte{"html": html, "plain": bytes.TrimSpace(plain.Bytes()), "ascii": ascii} {
+			if name == "ascii" && (bytes.Contains(ascii, []byte(`\x`)) || bytes.Contains(ascii, []byte(`\a`)) || bytes.Contains(ascii, []byte(`\v`)) || bytes.Contains(ascii, []byte(`\U`))) {
+				continue // Go escapes JSON does not have
+			}
+			if got := digest(raw); !bytes.Equal(got, want[:]) {
+				t.Fatalf("%s %s: digest differs from the text's", name, raw)
+			}
 		}
 	})
 }
