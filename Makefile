@@ -101,8 +101,8 @@ verify-generated: manifests generate ## Fail when generated files differ from wh
 	  git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; fi
 
 .PHONY: eval
-eval: ## Replay every cascade-eval file through the proxy, static gate and online quality loop (~3 min); write docs/eval/README.md and docs/eval/<file>/. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval, e.g. with a rule's quality samples export; EVAL_OUT the output folder).
-	$(GO) run ./bench/eval -out $(or $(EVAL_OUT),docs/eval) $(if $(EVAL_DATA),-data $(EVAL_DATA))
+eval: ## Replay every cascade-eval file through the proxy, static gate and online quality loop (~3 min); write docs/eval/README.md and docs/eval/<file>/. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval, e.g. with a rule's quality samples export; EVAL_OUT the output folder; EVAL_FLAGS more flags, e.g. -judge-noise 0.2).
+	$(GO) run ./bench/eval -out $(or $(EVAL_OUT),docs/eval) $(if $(EVAL_DATA),-data $(EVAL_DATA)) $(EVAL_FLAGS)
 
 .PHONY: bench
 bench: ## Data-plane benchmark (~4.5 min): direct vs bare httputil.ReverseProxy vs the proxy in pass-through; writes bench/results/.
