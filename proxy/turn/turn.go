@@ -34,7 +34,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"hash"
 	"io"
 	"strings"
@@ -96,18 +95,30 @@ type Info struct {
 // billingPrefix starts Claude Code's per-request system block.
 const billingPrefix = "x-anthropic-billing-header:"
 
-// Classify reads body, an Anthropic Messages request. It never fails: what
-// it cannot read is Unknown (with a conversation key when one was found).
+// Classify reads body, an Anthropic Messages request the codec accepted
+// (valid JSON: it is not validated again). It never fails: what it cannot
+// read is Unknown (with a conversation key when one was found); bytes that
+// are not JSON give some Info, never a panic.
 func Classify(body []byte) Info {
 	info := Info{StartIndex: -1}
-	if !json.Valid(body) {
+	// One pass over the top-level members (the last of a repeated name
+	// wins, as with a JSON parser).
+	var messages, metadata, system []byte
+	_ = jsonfield.Members(body, func(k []byte, v jsonfield.Span) bool {
+		switch string(k) {
+		case "messages":
+			messages = body[v.Start:v.End]
+		case "metadata":
+			metadata = body[v.Start:v.End]
+		case "system":
+			system = body[v.Start:v.End]
+		}
+		return true
+	})
+	if messages == nil {
 		return info
 	}
-	span, ok := jsonfield.Member(body, "messages")
-	if !ok {
-		return info
-	}
-	arr := body[span.Start:span.End]
+	arr := messages
 	els, err := jsonfield.Elements(arr)
 	if err != nil {
 		return info
@@ -143,14 +154,14 @@ func Classify(body []byte) Info {
 	}
 	h := sha256.New()
 	field(h, []byte("cascadeflow-conversation-v1"))
-	if m, ok := jsonfield.Member(body, "metadata"); ok {
-		if u, ok := jsonfield.Member(body[m.Start:m.End], "user_id"); ok {
-			field(h, digest(body[m.Start:m.End][u.Start:u.End]))
+	if metadata != nil && metadata[0] == '{' {
+		if u, ok := jsonfield.Member(metadata, "user_id"); ok {
+			field(h, digest(metadata[u.Start:u.End]))
 		}
 	}
 	field(h, nil)
-	if s, ok := jsonfield.Member(body, "system"); ok {
-		hashContent(h, body[s.Start:s.End], true)
+	if system != nil {
+		hashContent(h, system, true)
 	}
 	field(h, nil)
 	hashContent(h, msgs[first].content, false)
@@ -261,26 +272,38 @@ func digest(raw []byte) []byte {
 	return d.Sum(nil)
 }
 
-// unescape writes the decoded JSON string raw to w, piece by piece.
-// Invalid escapes are written as they are: the result only has to be the
-// same for the same text, however it was escaped.
+// unescape writes the decoded JSON string raw to w, in pieces of up to
+// 4 KB. Invalid escapes are written as they are: the result only has to be
+// the same for the same text, however it was escaped.
 func unescape(w io.Writer, raw []byte) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return
 	}
 	in := raw[1 : len(raw)-1]
-	var buf [utf8.UTFMax]byte
+	var buf [4096]byte
+	out := buf[:0]
+	put := func(b []byte) {
+		if len(out)+len(b) > cap(out) {
+			_, _ = w.Write(out)
+			out = buf[:0]
+			if len(b) > cap(out) {
+				_, _ = w.Write(b)
+				return
+			}
+		}
+		out = append(out, b...)
+	}
 	for len(in) > 0 {
 		i := bytes.IndexByte(in, '\\')
 		if i < 0 {
-			_, _ = w.Write(in)
-			return
+			put(in)
+			break
 		}
-		_, _ = w.Write(in[:i])
+		put(in[:i])
 		in = in[i:]
 		if len(in) < 2 {
-			_, _ = w.Write(in)
-			return
+			put(in)
+			break
 		}
 		n := 2
 		var r rune = -1
@@ -308,12 +331,14 @@ func unescape(w io.Writer, raw []byte) {
 			}
 		}
 		if r < 0 {
-			_, _ = w.Write(in[:n])
+			put(in[:n])
 		} else {
-			_, _ = w.Write(utf8.AppendRune(buf[:0], r))
+			var rb [utf8.UTFMax]byte
+			put(utf8.AppendRune(rb[:0], r))
 		}
 		in = in[n:]
 	}
+	_, _ = w.Write(out)
 }
 
 // hex4 is the value of the 4 hex digits b starts with, or -1.
