@@ -138,6 +138,6 @@ e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached i
 	GO=$(GO) test/claudecode/run.sh
 
 .PHONY: bench-sessions
-bench-sessions: ## Session benchmark (~2 min): the pinned Claude Code CLI runs scripted multi-turn sessions through pass-through, per-request and per-turn cascades against the prompt-caching fake; table in bin/claude-code/bench-sessions.md. SESSION_RECORD=FILE also records one session's requests (turn classifier testdata).
+bench-sessions: ## Session benchmark (~7 min): the pinned Claude Code CLI runs scripted multi-turn sessions through pass-through, per-request and per-turn cascades against the prompt-caching fake; table in bin/claude-code/bench-sessions.md. SESSION_RECORD=FILE also records one session's requests (turn classifier testdata).
 	TEST=TestSessionBench SESSION_BENCH=1 SESSION_BENCH_OUT=$(CURDIR)/bin/claude-code/bench-sessions.md \
 		SESSION_RECORD=$(if $(SESSION_RECORD),$(abspath $(SESSION_RECORD))) GO=$(GO) test/claudecode/run.sh
