@@ -133,6 +133,10 @@ docker-build: ## Build the operator and proxy images (needs docker; none runs on
 	docker build -f Dockerfile.manager --build-arg VERSION=$(IMG_TAG) -t $(MANAGER_IMG) .
 	docker build -f Dockerfile.proxy --build-arg VERSION=$(IMG_TAG) -t $(PROXY_IMG) .
 
+.PHONY: load-teams
+load-teams: ## Client-key limits under load (2-3 min): two proxies on one redis-server, 200 clients on 10 keys; budgets, a per-minute rate limit across a whole minute, Redis killed and restarted mid-run.
+	CASCADEFLOW_LOAD_TEAMS=1 $(GO) test -count=1 -timeout 10m -run '^TestTeamsLoad$$' -v ./test/e2e/
+
 .PHONY: e2e-claude
 e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached in bin/claude-code), run every scenario through a real proxy and the fake upstream; one PASS/FAIL line each.
 	GO=$(GO) test/claudecode/run.sh
