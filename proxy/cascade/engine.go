@@ -2,7 +2,9 @@
 // quality gate, return it when it passes, otherwise ask the verifier. It
 // knows nothing of HTTP: it returns a buffered response or a live stream and
 // the server writes it in the client's dialect. It also does the per-request
-// accounting (cost, baseline, savings) and records it.
+// accounting (cost, baseline, savings; per conversation for a session's
+// prompt cache) and records it; with granularity turn it decides once per
+// user turn of an agent (turns.go).
 package cascade
 
 import (
@@ -208,7 +210,7 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 		res.Response, res.Served = draft, res.Draft.Model
 		return res, nil
 	}
-	if rule.Rule.EffectiveGranularity() == rules.GranularityTurn && res.Turn.Kind != turn.Unknown {
+	if spec.EffectiveGranularity() == rules.GranularityTurn && res.Turn.Kind != turn.Unknown {
 		if res.Turn.Kind == turn.Continue {
 			if who, ok := e.turnMemory().Get(turnOf(rule, res)); ok {
 				return res, e.continueTurn(ctx, rule, r, res, who)
