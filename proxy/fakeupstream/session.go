@@ -27,7 +27,22 @@ type SessionScript struct {
 // Turn is one user turn of a scripted session.
 type Turn struct {
 	DraftGood bool
-	Steps     []Step
+	// BadDraftSteps, in a turn whose draft is good, lists the steps (from 0)
+	// the draft still answers badly: a good turn with a vetoed step.
+	BadDraftSteps []int
+	Steps         []Step
+}
+
+func (t Turn) draftGoodAt(step int) bool {
+	if !t.DraftGood {
+		return false
+	}
+	for _, s := range t.BadDraftSteps {
+		if s == step {
+			return false
+		}
+	}
+	return true
 }
 
 // Step is one reply of a turn's tool loop: thinking, text, and at most one
@@ -115,7 +130,7 @@ func (s *SessionScript) Reply(r *Received) Reply {
 	if st.Tool != nil {
 		reply.ToolCalls = []ToolCall{*st.Tool}
 	}
-	if r.Model != s.Draft || turn.DraftGood {
+	if r.Model != s.Draft || turn.draftGoodAt(step) {
 		return reply
 	}
 	if st.Tool != nil {

@@ -48,6 +48,7 @@ func TestSessionScriptReply(t *testing.T) {
 	s := &fakeupstream.SessionScript{Draft: "small", Turns: map[string]fakeupstream.Turn{
 		"a": {DraftGood: false, Steps: []fakeupstream.Step{{Thinking: "t", Text: "Reading.", Tool: read}, {Text: "Done."}}},
 		"b": {DraftGood: true, Steps: []fakeupstream.Step{{Text: "Fine."}}},
+		"c": {DraftGood: true, BadDraftSteps: []int{1}, Steps: []fakeupstream.Step{{Text: "Reading.", Tool: read}, {Text: "Reading again.", Tool: read}, {Text: "Done."}}},
 	}}
 	get := func(model string, body []byte) fakeupstream.Reply {
 		return s.Reply(&fakeupstream.Received{Model: model, Body: body})
@@ -66,6 +67,19 @@ func TestSessionScriptReply(t *testing.T) {
 	}
 	if r := get("small", sessionBody(prompt1, toolUse, result, final, prompt2)); r.Text != "Fine." {
 		t.Errorf("good draft: %+v", r)
+	}
+	promptC := `{"role":"user","content":"[turn:c] go"}`
+	for step, wantInput := range []string{`{"file_path":"/x"}`, `{}`} {
+		msgs := []string{promptC}
+		for range step {
+			msgs = append(msgs, toolUse, result)
+		}
+		if r := get("small", sessionBody(msgs...)); len(r.ToolCalls) != 1 || string(r.ToolCalls[0].Input) != wantInput {
+			t.Errorf("turn c step %d: draft %+v, want input %s", step, r, wantInput)
+		}
+	}
+	if r := get("small", sessionBody(promptC, toolUse, result, toolUse, result)); r.Text != "Done." {
+		t.Errorf("turn c step 2: the draft is good again: %+v", r)
 	}
 	if r := get("big", sessionBody(prompt1, toolUse, result, toolUse, result)); r.Status != 400 || !strings.Contains(r.ErrorMessage, `no step 2 in turn "a"`) {
 		t.Errorf("a step past the script: %+v", r)

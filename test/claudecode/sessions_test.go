@@ -59,15 +59,19 @@ var benchConfigs = []benchConfig{
 `},
 }
 
-// benchScenario says which turns' drafts are good.
+// benchScenario says which turns' drafts are good, and which steps of a good
+// turn the draft still gets wrong.
 type benchScenario struct {
 	name      string
 	draftGood func(turn int) bool // turn counts from 0 within a session
+	badSteps  []int
 }
 
 var benchScenarios = []benchScenario{
-	{"half-good", func(turn int) bool { return turn%2 == 0 }},
-	{"all-bad", func(int) bool { return false }},
+	{"half-good", func(turn int) bool { return turn%2 == 0 }, nil},
+	{"all-bad", func(int) bool { return false }, nil},
+	// Every turn good but for its Bash step (step 1), whose draft is vetoed.
+	{"one-vetoed-step", func(int) bool { return true }, []int{1}},
 }
 
 const (
@@ -89,7 +93,7 @@ func sessionScript(dir string, s int, sc benchScenario) (*fakeupstream.SessionSc
 		edit, _ := json.Marshal(map[string]string{"file_path": file, "old_string": "TODO " + id, "new_string": "DONE " + id})
 		answer := fmt.Sprintf("Marked %s as done in notes.md.", id)
 		answers = append(answers, answer)
-		script.Turns[id] = fakeupstream.Turn{DraftGood: sc.draftGood(k), Steps: []fakeupstream.Step{
+		script.Turns[id] = fakeupstream.Turn{DraftGood: sc.draftGood(k), BadDraftSteps: sc.badSteps, Steps: []fakeupstream.Step{
 			{Thinking: "Read the notes before changing them.", Text: "Let me read the notes.", Tool: &fakeupstream.ToolCall{Name: "Read", Input: read}},
 			{Thinking: "Check how long the file is.", Text: "Counting the lines.", Tool: &fakeupstream.ToolCall{Name: "Bash", Input: wc}},
 			{Thinking: "Now mark the item done.", Text: "Updating the item.", Tool: &fakeupstream.ToolCall{Name: "Edit", Input: edit}},
