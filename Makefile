@@ -140,3 +140,8 @@ load-teams: ## Client-key limits under load (2-3 min): two proxies on one redis-
 .PHONY: e2e-claude
 e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached in bin/claude-code), run every scenario through a real proxy and the fake upstream; one PASS/FAIL line each.
 	GO=$(GO) test/claudecode/run.sh
+
+.PHONY: bench-sessions
+bench-sessions: ## Session benchmark (~7 min): the pinned Claude Code CLI runs scripted multi-turn sessions through pass-through, per-request and per-turn cascades against the prompt-caching fake; table in bin/claude-code/bench-sessions.md. SESSION_RECORD=FILE also records one session's requests (turn classifier testdata).
+	TEST=TestSessionBench SESSION_BENCH=1 SESSION_BENCH_OUT=$(CURDIR)/bin/claude-code/bench-sessions.md \
+		SESSION_RECORD=$(if $(SESSION_RECORD),$(abspath $(SESSION_RECORD))) GO=$(GO) test/claudecode/run.sh
