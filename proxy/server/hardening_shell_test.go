@@ -416,9 +416,9 @@ func TestHardeningRequestLogLine(t *testing.T) {
 // A cascade request with a large body allocates a bounded multiple of it
 // (it was 8.4 times, then 5.1: the body read into a buffer grown from
 // scratch, a model rewrite per target, raw copies of the content in the
-// decoder, the prompt lower-cased whole). About 2 is the floor: the body and
-// the text the canonical request decodes from it. BenchmarkCascadeLargeBody
-// reports the figure.
+// decoder, the prompt lower-cased whole, then 2.2: the text decoded from
+// it). About 1 is the floor: the body, whose text the canonical request
+// shares. BenchmarkCascadeLargeBody reports the figure.
 func TestHardeningCascadeMemoryPerRequest(t *testing.T) {
 	body := largeCascadeBody(2 << 20)
 	h := newCascadeBenchProxy(t, startDiscardingUpstream(t))
