@@ -88,3 +88,6 @@ func TestReadAllBodyOutlivesLaterReads(t *testing.T) {
 		t.Fatalf("the decoded text changed after later bodies were read: %.40q…", text)
 	}
 }
+
+// RaceEnabled tells the external tests whether the race detector is on.
+const RaceEnabled = raceEnabled
