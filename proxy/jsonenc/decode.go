@@ -23,7 +23,8 @@ func DecodeString(raw []byte) (s string, ok bool) {
 // therefore never change, nor its memory be reused, while the string lives.
 // The request decoders use it on clients' bodies, which the proxy never
 // writes and never returns to a pool (see RawRef), so a large prompt costs
-// its body and no second copy.
+// its body and no second copy. A piece of such a string kept beyond the
+// request keeps the whole body alive: clone what must outlive it.
 func DecodeStringShared(raw []byte) (s string, ok bool) {
 	return decodeString(raw, true)
 }
