@@ -136,3 +136,23 @@ docker-build: ## Build the operator and proxy images (needs docker; none runs on
 .PHONY: e2e-claude
 e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached in bin/claude-code), run every scenario through a real proxy and the fake upstream; one PASS/FAIL line each.
 	GO=$(GO) test/claudecode/run.sh
+
+# A real single-node cluster (hack/cluster): containerd, runc and the CNI plugins from Debian's
+# packages; etcd and every Kubernetes component built from the Go module proxy into bin/k8s.
+CLUSTER_KUBE_BINS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
+.PHONY: cluster-bins cluster-up cluster-down cluster-e2e
+
+cluster-bins: ## Build etcd and the Kubernetes components the test cluster runs into bin/k8s (cached; ~15 min the first time).
+	@K8S_VERSION=$(ENVTEST_K8S_VERSION) KUBE_BINS="$(CLUSTER_KUBE_BINS)" GO=$(GO) hack/build-envtest-assets.sh $(ENVTEST_ASSETS_DIR) >/dev/null
+
+cluster-up: cluster-bins $(HELM) ## Start the single-node test cluster (root) and import the local images; KUBECONFIG=/var/lib/cascadeflow-cluster/admin.kubeconfig.
+	hack/cluster/deps.sh
+	hack/cluster/up.sh
+	GO=$(GO) hack/cluster/images.sh
+
+cluster-down: ## Stop the test cluster and remove everything it left (processes, mounts, interfaces, iptables chains, cgroups, folders).
+	hack/cluster/down.sh
+
+cluster-e2e: cluster-bins $(HELM) ## Cluster end to end (root): start it, helm install the chart from local images, traffic through an Ingress, key rotation under load, scale, upgrade, uninstall; then remove the cluster. Writes bin/cluster/report.md.
+	hack/cluster/deps.sh
+	HELM=$(HELM) GO=$(GO) hack/cluster/e2e.sh 2>&1 | tee $(BIN)/cluster-e2e.log; exit $${PIPESTATUS[0]}

@@ -54,9 +54,11 @@ for dir in "$CLUSTER_RUN" "$CLUSTER_STATE"; do
 done
 ip link del "$POD_BRIDGE" 2>/dev/null
 ip link del "$NODE_IF" 2>/dev/null
-# The kubelet's cgroups, deepest first.
+# The kubelet's cgroups and containerd's, deepest first.
 for h in /sys/fs/cgroup/*/; do
-  [[ -d $h/kubepods ]] && find "$h/kubepods" -depth -type d -exec rmdir {} \; 2>/dev/null
+  for g in kubepods k8s.io; do
+    [[ -d $h$g ]] && find "$h$g" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
 done
 if [[ -f $CLUSTER_STATE/sysctl.saved ]]; then
   while IFS== read -r key value; do
