@@ -44,10 +44,11 @@ wait_for() {
 
 # ------------------------------------------------------------------ host network
 [[ -f $CLUSTER_STATE/netns.before ]] || { ls /run/netns 2>/dev/null | grep '^cni-' > "$CLUSTER_STATE/netns.before" || true; }
-# A dummy interface for the API server and the kubelet: reachable from the host and
-# from pods (through the pod bridge's gateway), from nowhere else.
+# An interface of its own for the API server and the kubelet: reachable from the
+# host and from pods (through the pod bridge's gateway), from nowhere else. A
+# bridge with no ports, as this kernel has no dummy driver (CONFIG_DUMMY unset).
 if ! ip link show "$NODE_IF" >/dev/null 2>&1; then
-  ip link add "$NODE_IF" type dummy
+  ip link add "$NODE_IF" type bridge
   ip addr add "$NODE_IP/32" dev "$NODE_IF"
   ip link set "$NODE_IF" up
 fi
