@@ -96,6 +96,23 @@ cat > "$CLUSTER_STATE/cni/net.d/10-cascadeflow.conflist" <<JSON
             "dataDir": "$CLUSTER_STATE/cni/ipam"}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 JSON
+# runc, through a wrapper: root on these machines lacks CAP_SYS_RESOURCE (it is
+# not in the bounding set), so no process may lower its oom_score_adj, and runc
+# fails ("failed to update /proc/self/oom_score_adj: Permission denied") on the
+# -998 the kubelet asks for every pod sandbox. The wrapper raises negative
+# values to 0 in the bundle's config.json; nothing else changes.
+cat > "$CLUSTER_STATE/runc" <<'SH'
+#!/bin/sh
+prev=
+for a in "$@"; do
+  if [ "$prev" = --bundle ] && [ -f "$a/config.json" ]; then
+    sed -i 's/"oomScoreAdj":-[0-9]*/"oomScoreAdj":0/' "$a/config.json"
+  fi
+  prev=$a
+done
+exec runc "$@"
+SH
+chmod +x "$CLUSTER_STATE/runc"
 cat > "$CLUSTER_STATE/containerd.toml" <<TOML
 version = 2
 root = "$CLUSTER_STATE/containerd"
@@ -121,6 +138,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        BinaryName = "$CLUSTER_STATE/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CLUSTER_STATE/cni/net.d"
