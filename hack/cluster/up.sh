@@ -167,6 +167,7 @@ if ! kc get --raw /readyz >/dev/null 2>&1; then
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" --authorization-mode Node,RBAC --allow-privileged=true \
+    --kubelet-preferred-address-types InternalIP \
     --profiling=false --storage-media-type application/vnd.kubernetes.protobuf
   wait_for kube-apiserver 120 kc get --raw /readyz
 fi
