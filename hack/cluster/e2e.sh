@@ -13,6 +13,7 @@ phases=()
 phase() { local now; now=$(date +%s); phases+=("$1: $((now - phase_start))s"); phase_start=$now; }
 finish() {
   local rc=$?
+  if [[ $rc != 0 ]]; then phase "failed step"; fi
   if [[ $rc != 0 && -d $CLUSTER_LOGS ]]; then
     log "failed; cluster state and the last lines of each component's log:"
     kc get pods -A -o wide >&2 2>/dev/null || true
