@@ -101,8 +101,8 @@ verify-generated: manifests generate ## Fail when generated files differ from wh
 	  git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; fi
 
 .PHONY: eval
-eval: ## Replay every cascade-eval file through the proxy, static gate and online quality loop (~3 min); write docs/eval/README.md and docs/eval/<file>/. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval, e.g. with a rule's quality samples export; EVAL_OUT the output folder).
-	$(GO) run ./bench/eval -out $(or $(EVAL_OUT),docs/eval) $(if $(EVAL_DATA),-data $(EVAL_DATA))
+eval: ## Replay every cascade-eval file through the proxy, static gate and online quality loop (~3 min); write docs/eval/README.md and docs/eval/<file>/. Skips without the data (EVAL_DATA or CASCADE_EVAL_DATA overrides ../shared/data/cascade-eval, e.g. with a rule's quality samples export; EVAL_OUT the output folder; EVAL_FLAGS more flags, e.g. -judge-noise 0.2).
+	$(GO) run ./bench/eval -out $(or $(EVAL_OUT),docs/eval) $(if $(EVAL_DATA),-data $(EVAL_DATA)) $(EVAL_FLAGS)
 
 .PHONY: bench
 bench: ## Data-plane benchmark (~4.5 min): direct vs bare httputil.ReverseProxy vs the proxy in pass-through; writes bench/results/.
@@ -132,6 +132,10 @@ helm-lint: $(HELM) ## helm lint --strict and helm template (defaults and every t
 docker-build: ## Build the operator and proxy images (needs docker; none runs on the dev machines or CI).
 	docker build -f Dockerfile.manager --build-arg VERSION=$(IMG_TAG) -t $(MANAGER_IMG) .
 	docker build -f Dockerfile.proxy --build-arg VERSION=$(IMG_TAG) -t $(PROXY_IMG) .
+
+.PHONY: load-teams
+load-teams: ## Client-key limits under load (2-3 min): two proxies on one redis-server, 200 clients on 10 keys; budgets, a per-minute rate limit across a whole minute, Redis killed and restarted mid-run.
+	CASCADEFLOW_LOAD_TEAMS=1 $(GO) test -count=1 -timeout 10m -run '^TestTeamsLoad$$' -v ./test/e2e/
 
 .PHONY: e2e-claude
 e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached in bin/claude-code), run every scenario through a real proxy and the fake upstream; one PASS/FAIL line each.

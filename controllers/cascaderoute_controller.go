@@ -210,7 +210,7 @@ func (r *CascadeRouteReconciler) writeStatus(ctx context.Context, cr *v1alpha1.C
 // metadata only.
 func (r *CascadeRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.CascadeRoute{}, secretIndex, func(o client.Object) []string {
-		return render.SecretNames(o.(*v1alpha1.CascadeRoute))
+		return r.Render.SecretNames(o.(*v1alpha1.CascadeRoute))
 	}); err != nil {
 		return fmt.Errorf("index CascadeRoutes by Secret: %w", err)
 	}

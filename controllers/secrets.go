@@ -45,7 +45,7 @@ func (r *CascadeRouteReconciler) lookUpSecrets(ctx context.Context, cr *v1alpha1
 func (r *CascadeRouteReconciler) secretVersions(ctx context.Context, cr *v1alpha1.CascadeRoute) (map[string]render.SecretVersion, []string, error) {
 	found := map[string]render.SecretVersion{}
 	var missing []string
-	for _, name := range render.SecretNames(cr) {
+	for _, name := range r.Render.SecretNames(cr) {
 		s := &metav1.PartialObjectMetadata{}
 		s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 		err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: name}, s)

@@ -347,7 +347,26 @@ type Rule struct {
 	// far their final answers agree with the draft's is a gate signal.
 	// +optional
 	SecondOpinion *SecondOpinion `json:"secondOpinion,omitempty"`
+
+	// granularity is what the cascade decides for: request (default, each
+	// request on its own) or turn (an agent's user turn: the request that
+	// starts it is cascaded; the tool-result requests that continue it stay
+	// on the model that answered it, unless the gate vetoes a draft's step).
+	// Only Anthropic Messages requests are read as turns.
+	// +optional
+	Granularity Granularity `json:"granularity,omitempty"`
 }
+
+// Granularity selects the unit a rule's cascade decides for.
+// +kubebuilder:validation:Enum=request;turn
+type Granularity string
+
+const (
+	// GranularityRequest decides every request on its own.
+	GranularityRequest Granularity = "request"
+	// GranularityTurn decides once per user turn of an agent's conversation.
+	GranularityTurn Granularity = "turn"
+)
 
 // ColdStart selects what a rule with a quality target does before it is calibrated.
 // +kubebuilder:validation:Enum=threshold;verifier

@@ -152,9 +152,15 @@ func (x *index) markdown() string {
 			}
 		}
 	}
-	b.WriteString("\nThe simulated judge is a perfect one (it follows the recorded labels), so the judged comparisons here are more " +
-		"reliable than a real judge's; the exact comparer is the proxy's own. The online figures therefore show the loop with ideal " +
-		"judged labels; a real judge's errors add noise to its estimate and threshold.\n")
+	if noise := x.judgeNoise(); noise > 0 {
+		fmt.Fprintf(&b, "\nThe simulated judge errs: %.0f %% of its verdicts are drawn at random from `[[A]]`, `[[B]]` and `[[C]]` "+
+			"(`-judge-noise %g`), the rest follow the recorded labels; the exact comparer is the proxy's own. A draft is bad only when the "+
+			"verifier is preferred in both orders, so the judge's errors mostly make bad drafts look good.\n", noise*100, noise)
+	} else {
+		b.WriteString("\nThe simulated judge is a perfect one (it follows the recorded labels), so the judged comparisons here are more " +
+			"reliable than a real judge's; the exact comparer is the proxy's own. The online figures therefore show the loop with ideal " +
+			"judged labels; a real judge's errors add noise to its estimate and threshold (`-judge-noise` simulates them).\n")
+	}
 	b.WriteString("\nReproducibility: row orders are seeded, offline figures are exact. The proxy draws audits, judged comparisons and " +
 		"exploration from its own unseeded random source, so the online figures move between runs (see Run to run).\n")
 	b.WriteString("\n## Where the gate still fails, and why\n\n")
@@ -497,4 +503,14 @@ func (s span) String() string {
 		return fmt.Sprintf("%.3f", s.lo)
 	}
 	return fmt.Sprintf("%.3f–%.3f", s.lo, s.hi)
+}
+
+// judgeNoise is the simulated judge's error rate of the online passes.
+func (x *index) judgeNoise() float64 {
+	for _, r := range x.Reports {
+		if r.Online != nil && r.Online.JudgeNoise > 0 {
+			return r.Online.JudgeNoise
+		}
+	}
+	return 0
 }

@@ -85,7 +85,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fl.Uint64Var(&o.seed, "seed", 1, "seed of the online passes' row orders")
 	fl.IntVar(&o.repeats, "repeats", 3, "times each online variant runs (the proxy draws audits at random); tables show the first, the spread covers all")
 	fl.BoolVar(&o.online, "online", true, "run the online passes (the quality loop)")
+	fl.Float64Var(&judgeNoise, "judge-noise", 0, "share of the simulated judge's verdicts drawn at random from [[A]], [[B]], [[C]] instead of following the labels (a judge that errs)")
+	fl.StringVar(&samplesOut, "samples", "", "write each online pass's quality samples, with the recorded labels of their rows, as JSON Lines into this folder (for studying the loop; the rule keeps texts to match rows, the files do not)")
 	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if !(judgeNoise >= 0 && judgeNoise <= 1) {
+		fmt.Fprintf(stderr, "eval: -judge-noise %v: must be in [0, 1]\n", judgeNoise)
 		return 2
 	}
 	if _, err := os.Stat(o.data); errors.Is(err, fs.ErrNotExist) {

@@ -55,7 +55,7 @@ func onlineRules(f *fileSetup, upURL string, v onlineVariant) *rules.Set {
 		Target:    &target,
 		ColdStart: rules.ColdStartThreshold,
 		Audit: &rules.Audit{Rate: &rate, Comparer: rules.ComparerAuto,
-			Judge: &rules.AuditJudge{Target: rules.Target{Provider: "replay", Model: judgeModel}}},
+			Judge: &rules.AuditJudge{Target: rules.Target{Provider: "replay", Model: judgeModel}}, KeepText: samplesOut != ""},
 	}}
 	if v.Opinion {
 		o.SecondOpinion = &rules.SecondOpinion{Targets: []rules.Target{{Provider: "replay", Model: otherModel(0)}}}
@@ -121,6 +121,8 @@ type onlineRun struct {
 // onlineReport is a file's online passes.
 type onlineReport struct {
 	Seed uint64
+	// JudgeNoise is the simulated judge's error rate (-judge-noise).
+	JudgeNoise float64
 	// Runs are the first repeat's passes, one per variant: the tables,
 	// plots and CSV show them.
 	Runs []*onlineRun
@@ -154,7 +156,8 @@ func measureOnline(ctx context.Context, f *fileSetup, seed uint64, repeats int, 
 		return nil, err
 	}
 	defer stopUp()
-	rep := &onlineReport{Seed: seed}
+	up.noise, up.rng = judgeNoise, rand.New(rand.NewPCG(seed, 0x6a75646765))
+	rep := &onlineReport{Seed: seed, JudgeNoise: judgeNoise}
 	warn := func(format string, a ...any) {
 		if len(rep.Warnings) < 30 {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf(format, a...))
@@ -210,6 +213,11 @@ func onlineVariantRun(ctx context.Context, f *fileSetup, up *replayUpstream, upU
 	}
 	prog.Phase(f.Slug, "online "+repeat+": "+v.Name, len(f.Rows))
 	run, err := onlinePass(ctx, f, up, px, measured, v, prog, problem, warn)
+	if samplesOut != "" {
+		if err := writeSamples(samplesOut, f, v, repeat, px.quality); err != nil {
+			warn("samples: %v", err)
+		}
+	}
 	px.Close()
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -82,6 +83,11 @@ type replayUpstream struct {
 	judgeMisses int
 	inflight    int
 	last        time.Time
+	// noise is the judge's error rate: that share of verdicts is drawn at
+	// random from [[A]], [[B]] and [[C]] (from rng, under mu) instead of
+	// following the labels.
+	noise float64
+	rng   *rand.Rand
 }
 
 // newReplayUpstream serves rows (one file) with prices by served model name.
@@ -310,8 +316,30 @@ func (u *replayUpstream) judge(msgs []evaldata.Message) (row int, verdict, reply
 	default:
 		verdict = "C"
 	}
+	if u.noisy() {
+		verdict = u.randomVerdict()
+		reply = fmt.Sprintf("Replay judge (a noisy verdict): [[%s]]", verdict)
+		return row, verdict, reply, nil
+	}
 	reply = fmt.Sprintf("Replay judge: assistant A's answer is labelled %.3f, assistant B's %.3f. [[%s]]", sa, sb, verdict)
 	return row, verdict, reply, nil
+}
+
+// noisy draws whether a verdict is one of the judge's errors.
+func (u *replayUpstream) noisy() bool {
+	if u.noise <= 0 || u.rng == nil {
+		return false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.rng.Float64() < u.noise
+}
+
+// randomVerdict is a verdict drawn uniformly from the three.
+func (u *replayUpstream) randomVerdict() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return [...]string{"A", "B", "C"}[u.rng.IntN(3)]
 }
 
 // parsePairwise splits a pairwise judge prompt into the conversation and the

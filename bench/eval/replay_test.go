@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -319,4 +320,25 @@ func FuzzParsePairwise(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNoisyJudgeErrsAtItsRate(t *testing.T) {
+	up, c := startReplay(t, opinionRow)
+	up.noise, up.rng = 0.3, rand.New(rand.NewPCG(1, 2))
+	convo := "[user]\n" + opinionRow.Messages[0].Content
+	const n = 600
+	wrong := 0
+	for range n {
+		resp, err := c.Chat.Completions.New(context.Background(), judgeParams(convo, opinionRow.Draft.Text, opinionRow.Verifier.Text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if audit.ParseVerdict(resp.Choices[0].Message.Content) != audit.B {
+			wrong++
+		}
+	}
+	// A random verdict is wrong two times in three: 0.3 × 2/3 = 0.2.
+	if share := float64(wrong) / n; share < 0.14 || share > 0.26 {
+		t.Errorf("%d of %d verdicts wrong (%.3f), want about 0.2", wrong, n, share)
+	}
 }

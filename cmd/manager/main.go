@@ -53,6 +53,7 @@ type config struct {
 	kubeBurst       int
 	gracefulTimeout time.Duration
 	version         bool
+	limitsRedis     limitsRedisFlags
 	// skipNameValidation lets tests run two managers in one process.
 	skipNameValidation bool
 }
@@ -87,6 +88,7 @@ func parseFlags(args []string, usage io.Writer) (*config, error) {
 	fs.IntVar(&c.kubeBurst, "kube-api-burst", 0, "client-side burst towards the API server (with a positive --kube-api-qps)")
 	fs.DurationVar(&c.gracefulTimeout, "graceful-shutdown-timeout", 30*time.Second, "time given to running reconciles on shutdown")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	c.limitsRedis.declare(fs)
 	// --kubeconfig, read by ctrl.GetConfig (else $KUBECONFIG, in-cluster, ~/.kube/config).
 	ctrlconfig.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -100,6 +102,9 @@ func parseFlags(args []string, usage io.Writer) (*config, error) {
 	}
 	if c.workers < 1 {
 		return nil, fmt.Errorf("--max-concurrent-reconciles must be at least 1")
+	}
+	if err := c.limitsRedis.validate(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -179,7 +184,7 @@ func run(ctx context.Context, c *config, restConfig *rest.Config, logger logr.Lo
 	r := &controllers.CascadeRouteReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Render:    render.Options{ProxyImage: c.proxyImage, ProxyEnv: c.proxyEnv},
+		Render:    render.Options{ProxyImage: c.proxyImage, ProxyEnv: c.proxyEnv, LimitsRedis: c.limitsRedis.spec()},
 		Recorder:  mgr.GetEventRecorder("cascadeflow-operator"),
 	}
 	if err := r.SetupWithManager(ctx, mgr, controller.Options{

@@ -44,15 +44,34 @@ func proxyFlags() []string {
 	return names
 }
 
-// managerFlags reads the manager's flag names from its source: fs.XxxVar(&v,
+// managerFlags reads the manager's flag names from its sources: fs.XxxVar(&v,
 // "name", ...) and fs.Xxx("name", ...), plus --kubeconfig that
 // controller-runtime's RegisterFlags adds.
 func managerFlags(t *testing.T) []string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../manager/main.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
+	files, err := filepath.Glob("../manager/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("manager sources: %v", err)
 	}
+	var names []string
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, flagNames(f)...)
+	}
+	if !slices.Contains(names, "leader-elect") || !slices.Contains(names, "proxy-image") {
+		t.Fatalf("manager flags %v: the source scan is broken", names)
+	}
+	return names
+}
+
+// flagNames are the names of the flags a file declares on a FlagSet named fs.
+func flagNames(f *ast.File) []string {
 	var names []string
 	ast.Inspect(f, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
@@ -82,9 +101,6 @@ func managerFlags(t *testing.T) []string {
 		}
 		return true
 	})
-	if !slices.Contains(names, "leader-elect") || !slices.Contains(names, "proxy-image") {
-		t.Fatalf("manager flags %v: the source scan is broken", names)
-	}
 	return names
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
@@ -25,6 +26,8 @@ type limitsOptions struct {
 	redisCAFile       string
 	redisServerName   string
 	failPolicy        string
+	state             string
+	stateInterval     time.Duration
 }
 
 func (l *limitsOptions) declare(fs *flag.FlagSet) {
@@ -34,7 +37,43 @@ func (l *limitsOptions) declare(fs *flag.FlagSet) {
 	fs.BoolVar(&l.redisTLS, "limits-redis-tls", false, "connect to Redis over TLS")
 	fs.StringVar(&l.redisCAFile, "limits-redis-ca-file", "", "PEM CA bundle to verify Redis's certificate with (default: the system roots)")
 	fs.StringVar(&l.redisServerName, "limits-redis-server-name", "", "name Redis's certificate must carry (default: the host of --limits-redis)")
+	fs.StringVar(&l.state, "limits-state", "", "file the in-memory limit counters (spend, rate-limit windows) persist in across restarts, for a proxy without --limits-redis")
+	fs.DurationVar(&l.stateInterval, "limits-state-interval", 10*time.Second, "how often --limits-state is saved (and once more at shutdown)")
 	fs.StringVar(&l.failPolicy, "limits-fail-policy", string(teams.FailOpen), "while Redis is unreachable: open (serve, counting on this replica) or closed (refuse limited keys with 503)")
+}
+
+// persist restores mem from --limits-state and saves it every
+// stateInterval; the returned func stops that and saves a last time (call
+// it once the server has drained, so every commit is in).
+func (l *limitsOptions) persist(ctx context.Context, mem *teams.Memory, log *slog.Logger) func() {
+	f := &teams.MemoryFile{Path: l.state, Store: mem}
+	switch restored, err := f.Load(); {
+	case err != nil:
+		log.Error("client key limits not restored; counting starts from zero", "error", err.Error())
+	case restored:
+		log.Info("client key limits restored", "path", l.state)
+	}
+	save := func() {
+		if err := f.Save(); err != nil {
+			log.Error("client key limits not saved; retrying at the next save", "error", err.Error())
+		}
+	}
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(l.stateInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				save()
+			}
+		}
+	}()
+	return func() { stop(); <-done; save() }
 }
 
 // limiter builds the limiter; close releases its connections. A Redis
@@ -42,7 +81,17 @@ func (l *limitsOptions) declare(fs *flag.FlagSet) {
 func (l *limitsOptions) limiter(ctx context.Context, log *slog.Logger) (*teams.Limiter, func(), error) {
 	if l.redisAddr == "" {
 		log.Info("client key limits counted in memory (set --limits-redis to share them across replicas)")
-		return teams.NewLimiter(teams.NewMemory(), nil, log), func() {}, nil
+		mem := teams.NewMemory()
+		if l.state == "" {
+			return teams.NewLimiter(mem, nil, log), func() {}, nil
+		}
+		if l.stateInterval <= 0 {
+			return nil, nil, errors.New("--limits-state-interval must be positive")
+		}
+		return teams.NewLimiter(mem, nil, log), l.persist(ctx, mem, log), nil
+	}
+	if l.state != "" {
+		return nil, nil, errors.New("--limits-state keeps in-memory counters; with --limits-redis the counters live in Redis (run it with appendonly yes)")
 	}
 	cfg := teams.RedisConfig{Addr: l.redisAddr, Username: l.redisUsername, Policy: teams.FailPolicy(l.failPolicy)}
 	cfg.Password = os.Getenv("CASCADEFLOW_LIMITS_REDIS_PASSWORD")

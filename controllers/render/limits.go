@@ -1,6 +1,8 @@
 package render
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/cascadeflow/cascadeflow-operator/api/v1alpha1"
@@ -44,6 +46,36 @@ func limitsArgs(lim *v1alpha1.LimitsSpec) (args []string, env []corev1.EnvVar, m
 		}})
 	}
 	return args, env, mounts, volumes
+}
+
+// Limits is what a route's proxies count client-key limits with: its own
+// spec.proxy.limits, with the operator's default Redis (LimitsRedis) when
+// the route declares clientKeys and names no Redis of its own.
+func (o Options) Limits(cr *v1alpha1.CascadeRoute) *v1alpha1.LimitsSpec {
+	own := cr.Spec.Proxy.Limits
+	if o.LimitsRedis == nil || len(cr.Spec.ClientKeys) == 0 || (own != nil && own.Redis != nil) {
+		return own
+	}
+	lim := &v1alpha1.LimitsSpec{}
+	if own != nil {
+		lim = own.DeepCopy()
+	}
+	lim.Redis = o.LimitsRedis.DeepCopy()
+	return lim
+}
+
+// SecretNames lists, sorted and without repeats, the Secrets a CascadeRoute's
+// proxies read: those it references (SecretNames) and those of the default
+// Redis when it uses it (Limits).
+func (o Options) SecretNames(cr *v1alpha1.CascadeRoute) []string {
+	names := SecretNames(cr)
+	for _, name := range limitsSecretNames(o.Limits(cr)) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+			slices.Sort(names)
+		}
+	}
+	return names
 }
 
 // limitsSecretNames are the Secrets spec.proxy.limits references.

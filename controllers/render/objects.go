@@ -115,6 +115,10 @@ type Options struct {
 	// ProxyEnv is set in every proxy container (OTEL_* variables: tracing
 	// for every route); a route's spec.proxy.env overrides a name it sets.
 	ProxyEnv []corev1.EnvVar
+	// LimitsRedis is the Redis the proxies of routes with clientKeys share
+	// their limits through when the route names none (spec.proxy.limits.redis);
+	// its Secrets are read from each route's namespace.
+	LimitsRedis *v1alpha1.RedisSpec
 }
 
 // ConfigMapName names the rules ConfigMap of a CascadeRoute.
@@ -243,7 +247,7 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 		}})
 	}
 	var env []corev1.EnvVar
-	if lim := px.Limits; lim != nil {
+	if lim := opts.Limits(cr); lim != nil {
 		largs, lenv, lmounts, lvols := limitsArgs(lim)
 		args, env, mounts, volumes = append(args, largs...), append(env, lenv...), append(mounts, lmounts...), append(volumes, lvols...)
 	}

@@ -63,6 +63,7 @@ func Rules(cr *v1alpha1.CascadeRoute) (*rules.Set, error) {
 			CascadeHeaders:  copyPtr(r.CascadeHeaders),
 			Quality:         qualityOf(r.Quality),
 			SecondOpinion:   secondOpinion(r.SecondOpinion),
+			Granularity:     rules.Granularity(r.Granularity),
 		}
 		set.Rules = append(set.Rules, rr)
 	}

@@ -2,9 +2,10 @@
 // samples of the route's own traffic it estimates, for every candidate
 // threshold, the share of answers at least as good as the verifier's would
 // have been, with a one-sided confidence bound, and picks the cheapest
-// threshold whose bound meets the target and whose accepted drafts are
-// shown to be better than the ones it escalates (a score that separates
-// nothing escalates everything).
+// threshold whose bound meets the target, provided drafting pays at it: a
+// threshold that accepts too few drafts to pay for drafting every request
+// (or, with no prices known, whose accepted drafts are not shown better than
+// the ones it escalates) loses to escalating everything.
 //
 // The choice is a fixed-sequence test ("Learn then Test", Angelopoulos et
 // al. 2021): candidate thresholds are tested from the strictest (accept no
@@ -12,12 +13,21 @@
 // so the guarantee holds at the declared confidence although many
 // thresholds are tried.
 //
-// Samples are drafts that were scored. A sample is labelled when its draft
-// was compared with the verifier's answer: an audit of an accepted draft
-// (drawn at the audit rate) or an escalated draft (the verifier answered
-// anyway). Labels are weighted by the inverse of the probability that the
-// draft was compared, so accepted drafts audited at 5 % and escalated drafts
-// compared every time estimate one population without bias.
+// Samples are drafts that were scored. A draft is compared with the
+// verifier's answer in an audit of an accepted draft (drawn at the audit
+// rate) or when it was escalated (the verifier answered anyway). Compared
+// drafts are weighted by the inverse of the probability that they were
+// compared, so accepted drafts audited at 5 % and escalated drafts compared
+// every time estimate one population without bias.
+//
+// A comparison the free comparer settles (equal final answers) labels the
+// draft at once. One it cannot settle is disputed: the judge decides it, but
+// the judge is asked only for a share of them and within a budget, so the
+// judged disputes stand for all disputes (a ratio estimate within the
+// disputed stratum) rather than being weighted by the judge's draw: a
+// stretch of requests the budget refused would otherwise leave disputes,
+// mostly bad drafts, unrepresented, and labels biased towards good ones.
+// Disputes no judge has seen count as bad in the bounds.
 package calibrate
 
 import (
@@ -45,6 +55,11 @@ type Sample struct {
 	// LabelProb is the probability that this draft was compared (the audit
 	// rate for accepted drafts, 1 for escalated ones). Zero is read as 1.
 	LabelProb float64 `json:"labelProb,omitempty"`
+	// Disputed says the draft was compared but the free comparison did not
+	// settle it (final answers differ or one is missing): the judge's
+	// verdict, when it was asked, is the label (Labelled); unlabelled, the
+	// dispute is undecided and stands in its stratum.
+	Disputed bool `json:"disputed,omitempty"`
 }
 
 func (s Sample) mass() float64 {
@@ -92,23 +107,57 @@ func At(samples []Sample, t, delta float64) Estimate {
 }
 
 // region sums what the estimate needs of the samples at or above a threshold.
+// Weights are Mass/LabelProb. Compared drafts (labelled or disputed) are c;
+// of them, those labelled bad by the free comparison are bad; the disputed
+// ones are d, of which the judged are j and the judged bad jBad.
 type region struct {
-	accepted, wSum, wSq, wBad float64
-	labels, n                 int
+	accepted  float64
+	c, d      weights
+	j         weights
+	bad, jBad float64
+	labels, n int
+}
+
+// weights is a sum of weights and of their squares (for Kish's effective
+// sample size).
+type weights struct{ sum, sq float64 }
+
+func (w *weights) add(x float64) { w.sum += x; w.sq += x * x }
+
+func (w weights) minus(o weights) weights { return weights{w.sum - o.sum, w.sq - o.sq} }
+
+// effective is Kish's effective sample size: weighted samples as a binomial
+// experiment of equivalent precision.
+func (w weights) effective() float64 {
+	if w.sq <= 0 {
+		return 0
+	}
+	return w.sum * w.sum / w.sq
 }
 
 func (r *region) add(s Sample) {
 	r.n++
 	r.accepted += s.mass()
-	if !s.Labelled {
+	if !s.Labelled && !s.Disputed {
 		return
 	}
 	w := s.labelWeight()
-	r.labels++
-	r.wSum += w
-	r.wSq += w * w
-	if !s.Good {
-		r.wBad += w
+	r.c.add(w)
+	if s.Labelled {
+		r.labels++
+	}
+	if !s.Disputed {
+		if !s.Good {
+			r.bad += w
+		}
+		return
+	}
+	r.d.add(w)
+	if s.Labelled {
+		r.j.add(w)
+		if !s.Good {
+			r.jBad += w
+		}
 	}
 }
 
@@ -125,23 +174,73 @@ func (r *region) estimate(t, total, delta float64, upper bool) Estimate {
 		e.Quality, e.Lower, e.Upper = 1, 1, 1
 		return e
 	}
-	if r.wSum == 0 {
+	bad, ok := r.badShare()
+	if !ok {
 		// Drafts are accepted but none was compared: nothing is known of them.
 		e.Quality, e.Lower, e.Upper = math.NaN(), 1-e.Accepted, 1
 		return e
 	}
-	bad := r.wBad / r.wSum
-	// Kish's effective sample size turns the weighted labels into a binomial
-	// experiment of equivalent precision.
-	n := r.wSum * r.wSum / r.wSq
-	e.Effective = n
+	lo, hi := r.badBounds(delta, upper)
+	e.Effective = r.c.effective()
 	e.Quality = 1 - e.Accepted*bad
-	e.Lower = 1 - e.Accepted*UpperBound(bad*n, n, delta)
+	e.Lower = 1 - e.Accepted*hi
 	e.Upper = 1
 	if upper {
-		e.Upper = 1 - e.Accepted*LowerBound(bad*n, n, delta)
+		e.Upper = 1 - e.Accepted*lo
 	}
 	return e
+}
+
+// badShare is the estimated share of bad drafts among the region's drafts:
+// the free comparison's bad labels plus the disputed stratum at the judged
+// disputes' bad rate (all bad when none was judged). ok is false when no
+// draft was compared.
+func (r region) badShare() (share float64, ok bool) {
+	if r.c.sum <= 0 {
+		return 0, false
+	}
+	return (r.bad + r.d.sum*r.judgedBad()) / r.c.sum, true
+}
+
+// judgedBad is the judged disputes' bad rate, 1 without any.
+func (r region) judgedBad() float64 {
+	if r.j.sum <= 0 {
+		return 1
+	}
+	return r.jBad / r.j.sum
+}
+
+// badBounds returns one-sided bounds on the region's share of bad drafts at
+// confidence 1-delta each (lo only when lower is true, else 0); without
+// compared drafts they are 0 and 1. Without disputes it is a binomial bound
+// on the labels. With disputes, the judged disputes' bad rate is bounded
+// first and the share of bad drafts, with the disputes at that bound, next,
+// each at delta/2 (a union bound: both hold together at 1-delta).
+func (r region) badBounds(delta float64, lower bool) (lo, hi float64) {
+	share, ok := r.badShare()
+	if !ok {
+		return 0, 1
+	}
+	n := r.c.effective()
+	if r.d.sum <= 0 {
+		hi = UpperBound(share*n, n, delta)
+		if lower {
+			lo = LowerBound(share*n, n, delta)
+		}
+		return lo, hi
+	}
+	nj := r.j.effective()
+	jb := r.judgedBad()
+	jHi := UpperBound(jb*nj, nj, delta/2)
+	hi = UpperBound((r.bad+r.d.sum*jHi)/r.c.sum*n, n, delta/2)
+	if lower {
+		jLo := 0.0
+		if r.j.sum > 0 {
+			jLo = LowerBound(jb*nj, nj, delta/2)
+		}
+		lo = LowerBound((r.bad+r.d.sum*jLo)/r.c.sum*n, n, delta/2)
+	}
+	return lo, hi
 }
 
 // Config is a route's quality target.
@@ -156,6 +255,10 @@ type Config struct {
 	MinLabels int
 	// Step is the spacing of candidate thresholds (default 0.01).
 	Step float64
+	// DraftCost is what drafting costs per request (the draft and any second
+	// opinions) as a share of the verifier's answer; 0 when unknown. A
+	// threshold pays only when the share of drafts it accepts exceeds it.
+	DraftCost float64
 }
 
 // Defaults fills unset fields.
@@ -200,24 +303,15 @@ const (
 	EscalateAll Reason = "escalate-all"
 )
 
-// badBounds returns the region's one-sided bounds on the share of bad drafts
-// (weighted as in estimate); ok is false without labels.
-func (r region) badBounds(delta float64) (lo, hi float64, ok bool) {
-	if r.wSum <= 0 {
-		return 0, 1, false
-	}
-	n := r.wSum * r.wSum / r.wSq
-	k := r.wBad / r.wSum * n
-	return LowerBound(k, n, delta), UpperBound(k, n, delta), true
-}
-
 // minus is the region of the samples in r and not in s (s within r).
 func (r region) minus(s region) region {
 	return region{
 		accepted: r.accepted - s.accepted,
-		wSum:     r.wSum - s.wSum,
-		wSq:      r.wSq - s.wSq,
-		wBad:     r.wBad - s.wBad,
+		c:        r.c.minus(s.c),
+		d:        r.d.minus(s.d),
+		j:        r.j.minus(s.j),
+		bad:      r.bad - s.bad,
+		jBad:     r.jBad - s.jBad,
 		labels:   r.labels - s.labels,
 		n:        r.n - s.n,
 	}
@@ -232,9 +326,13 @@ func separates(acc, all region, delta float64) bool {
 	if acc.n == all.n {
 		return true
 	}
-	_, accHi, okAcc := acc.badBounds(delta)
-	rejLo, _, okRej := all.minus(acc).badBounds(delta)
-	return okAcc && okRej && accHi < rejLo
+	rej := all.minus(acc)
+	if acc.c.sum <= 1e-9 || rej.c.sum <= 1e-9 {
+		return false
+	}
+	_, accHi := acc.badBounds(delta, false)
+	rejLo, _ := rej.badBounds(delta, true)
+	return accHi < rejLo
 }
 
 // Never is a threshold no score reaches: every draft is escalated.
@@ -259,15 +357,19 @@ type Decision struct {
 // one during cold start, else the loosest threshold reached by testing from
 // the strictest down while the lower confidence bound meets the target.
 //
-// Among the thresholds that pass, only one that accepts some drafts and
-// whose accepted drafts are shown to be better than the ones it escalates
-// (see separates; the confidence of each look is divided by the number of
-// looks) is taken, the loosest such: a score that does not tell good drafts from bad
-// ones could still pass by accepting a random sliver of them, but such a
-// route is better off escalating everything (and, escalating, it can stop
-// paying for drafts). When no threshold qualifies the reason is EscalateAll.
-// Every threshold before the first failure is certified by the fixed
-// sequence, so skipping some of them keeps the guarantee.
+// The loosest threshold that passes is the cheapest, but it is taken only
+// when drafting pays at it: with cfg.DraftCost known, when the share of
+// drafts it accepts exceeds what drafting costs (accepting a share a of
+// drafts saves a verifier answers and pays a draft on every request);
+// otherwise the route escalates everything (and, escalating, it can stop
+// paying for drafts). A score that does not tell good drafts from bad ones
+// passes only by accepting a sliver of them, which does not pay. Without
+// prices, the loosest passing threshold whose accepted drafts are shown to
+// be better than the ones it escalates is taken (see separates; the
+// confidence of each look is divided by the number of looks). When no
+// threshold qualifies the reason is EscalateAll. Every threshold before the
+// first failure is certified by the fixed sequence, so skipping some of
+// them keeps the guarantee.
 func Choose(samples []Sample, cfg Config, configured float64) Decision {
 	cfg = cfg.Defaults()
 	delta := 1 - cfg.Confidence
@@ -324,15 +426,25 @@ func Choose(samples []Sample, cfg Config, configured float64) Decision {
 			passing = append(passing, candidate{e, acc})
 		}
 	}
-	// The loosest one that separates, each look at delta/looks so that a
-	// score that separates nothing is caught at about the declared
-	// confidence however many thresholds passed.
 	var none region
 	best := none.estimate(Never, total, delta, true)
-	for i := len(passing) - 1; i >= 0; i-- {
-		if c := passing[i]; separates(c.acc, all, delta/float64(len(passing))) {
+	switch {
+	case len(passing) == 0:
+	case cfg.DraftCost > 0:
+		// The loosest accepts the most: if drafting does not pay there, it
+		// pays nowhere.
+		if c := passing[len(passing)-1]; c.e.Accepted > cfg.DraftCost {
 			best = c.acc.estimate(c.e.Threshold, total, delta, true)
-			break
+		}
+	default:
+		// The loosest one that separates, each look at delta/looks so that
+		// a score that separates nothing is caught at about the declared
+		// confidence however many thresholds passed.
+		for i := len(passing) - 1; i >= 0; i-- {
+			if c := passing[i]; separates(c.acc, all, delta/float64(len(passing))) {
+				best = c.acc.estimate(c.e.Threshold, total, delta, true)
+				break
+			}
 		}
 	}
 	d := Decision{Threshold: best.Threshold, Reason: Calibrated, Estimate: best, Labels: labels, Met: true}

@@ -328,3 +328,104 @@ func TestEstimateJSONCarriesUnknownQuality(t *testing.T) {
 		t.Errorf("round trip %s gave %+v, want %+v", b, back, e)
 	}
 }
+
+// disputes builds escalated drafts, every one compared: eq settle as good by
+// the free comparison, the rest are disputes, bad with probability badRate,
+// judged when judged(i) says so.
+func disputes(rng *rand.Rand, eq, disputed int, badRate float64, judged func(i int) bool) []Sample {
+	var out []Sample
+	for range eq {
+		out = append(out, Sample{Score: rng.Float64(), Labelled: true, Good: true, LabelProb: 1})
+	}
+	for i := range disputed {
+		s := Sample{Score: rng.Float64(), Disputed: true, LabelProb: 1}
+		if judged(i) {
+			s.Labelled, s.Good = true, rng.Float64() >= badRate
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestDisputesStandForTheirStratumWhateverTheJudgeSaw(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	// 600 drafts settle as good, 400 are disputes, 60 % of them bad: the
+	// true bad share is 0.24. Judged at random (20 %) or only the first 100
+	// (a budget that ran out): either way the judged disputes stand for all.
+	for name, judged := range map[string]func(int) bool{
+		"at random":      func(int) bool { return rng.Float64() < 0.2 },
+		"budget ran out": func(i int) bool { return i < 100 },
+	} {
+		s := disputes(rng, 600, 400, 0.6, judged)
+		e := At(s, 0, 0.1)
+		if bad := 1 - e.Quality; math.Abs(bad-0.24) > 0.06 {
+			t.Errorf("%s: estimated bad share %.3f, want about 0.24", name, bad)
+		}
+		if !(e.Lower < e.Quality && e.Quality < e.Upper) || 1-e.Lower < 0.24 {
+			t.Errorf("%s: bounds [%.3f, %.3f] around %.3f do not cover the true quality 0.76", name, e.Lower, e.Upper, e.Quality)
+		}
+	}
+}
+
+func TestUndecidedDisputesCountAsBad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	// No dispute judged: the bound must assume them bad (40 % of drafts).
+	s := disputes(rng, 600, 400, 0.6, func(int) bool { return false })
+	e := At(s, 0, 0.1)
+	if e.Quality > 0.6+1e-9 || e.Lower > 0.6 {
+		t.Errorf("undecided disputes: quality %.3f, lower %.3f; want at most 0.6 (all disputes bad)", e.Quality, e.Lower)
+	}
+	// Two judged good disputes do not vouch for 400.
+	s = disputes(rng, 600, 400, 0, func(i int) bool { return i < 2 })
+	if e := At(s, 0, 0.1); e.Lower > 0.9 {
+		t.Errorf("two judged disputes certify quality %.3f (lower bound)", e.Lower)
+	}
+	d := Choose(s, Config{Target: 0.95, MinLabels: 100}, 0.7)
+	if d.Threshold < 0.5 {
+		t.Errorf("with 398 undecided disputes the route accepts from %.2f (%s); want it held back", d.Threshold, d.Reason)
+	}
+}
+
+func TestJudgedDisputesLetARouteAccept(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	// Disputes are good drafts (both models wrong, say), and enough were
+	// judged: the route may accept every draft.
+	s := disputes(rng, 600, 400, 0, func(i int) bool { return i%2 == 0 })
+	d := Choose(s, Config{Target: 0.95, MinLabels: 100}, 0.7)
+	if d.Threshold != 0 || !d.Met {
+		t.Errorf("got threshold %.2f (%s), want 0: every draft is good", d.Threshold, d.Reason)
+	}
+}
+
+func TestChooseDraftingMustPay(t *testing.T) {
+	// Only the top tenth of the scores are good drafts (and the score says
+	// so perfectly): the target is met by accepting that tenth.
+	var s []Sample
+	for i := range 2000 {
+		score := float64(i) / 2000
+		s = append(s, Sample{Score: score, Labelled: true, Good: score >= 0.9, LabelProb: 1})
+	}
+	cfg := Config{Target: 0.95, MinLabels: 100}
+	cfg.DraftCost = 0.05 // drafting costs less than the verifier answers it saves
+	// Some bad drafts just below 0.9 fit within the target's 5 %.
+	if d := Choose(s, cfg, 0.7); d.Reason != Calibrated || d.Threshold > 0.9 || d.Threshold < 0.8 || d.Estimate.Lower < 0.95 {
+		t.Errorf("cheap drafts: %.2f (%s, lower bound %.3f), want calibrated in [0.8, 0.9]", d.Threshold, d.Reason, d.Estimate.Lower)
+	}
+	cfg.DraftCost = 0.3 // accepting a tenth does not pay for drafting every request
+	if d := Choose(s, cfg, 0.7); d.Reason != EscalateAll || d.Threshold != Never || !d.Met {
+		t.Errorf("dear drafts: %.2f (%s), want escalate-all", d.Threshold, d.Reason)
+	}
+}
+
+func TestChooseGoodDraftsNeedNoSeparatingScore(t *testing.T) {
+	// The score means nothing, but 99 % of drafts are good: accept them all.
+	rng := rand.New(rand.NewPCG(9, 10))
+	var s []Sample
+	for range 2000 {
+		s = append(s, Sample{Score: rng.Float64(), Labelled: true, Good: rng.Float64() < 0.99, LabelProb: 1})
+	}
+	d := Choose(s, Config{Target: 0.95, MinLabels: 100, DraftCost: 0.3}, 0.7)
+	if d.Reason != Calibrated || d.Threshold != 0 {
+		t.Errorf("got %.2f (%s), want calibrated at 0", d.Threshold, d.Reason)
+	}
+}

@@ -214,16 +214,17 @@ func (a *Auditor) audit(ctx context.Context, rule *CompiledRule, r Request, res 
 	if rule.Quality.Settings().KeepText {
 		sample.VerifierText = audit.AnswerText(v)
 	}
+	sample.LabelProb, sample.Disputed = p, label.disputed
 	if ok {
-		sample.Labelled, sample.Good, sample.LabelProb, sample.Comparer = label.Counted, label.Good, p, label.By
+		sample.Labelled, sample.Good, sample.Comparer = label.Counted, label.Good, label.By
 	}
 	a.add(rule.Quality, sample)
 }
 
 // escalated compares an escalated draft with the verifier's answer the
-// client received. Final answers are compared for free; a comparison that
-// needs the judge asks it only when Route.Judge draws (at quality.audit.judgeRate,
-// the sample's label probability).
+// client received (its label probability is 1). Final answers are compared
+// for free; a dispute goes to the judge only when Route.Judge draws (at
+// quality.audit.judgeRate, within the budget) and stays undecided otherwise.
 func (a *Auditor) escalated(rule *CompiledRule, r Request, res *Result, verifier *llm.Response) {
 	q := rule.Quality
 	sample := a.sample(rule, r, res, res.DraftResponse, verifier)
@@ -236,8 +237,9 @@ func (a *Auditor) escalated(rule *CompiledRule, r Request, res *Result, verifier
 			a.spent(rule, label.cost)
 			sample.AuditCost = label.cost
 		}
+		sample.LabelProb, sample.Disputed = 1, label.disputed
 		if decided {
-			sample.Labelled, sample.Good, sample.LabelProb, sample.Comparer = label.Counted, label.Good, label.prob, label.By
+			sample.Labelled, sample.Good, sample.Comparer = label.Counted, label.Good, label.By
 		}
 		a.add(q, sample)
 	})
@@ -250,7 +252,9 @@ func (a *Auditor) escalated(rule *CompiledRule, r Request, res *Result, verifier
 type comparison struct {
 	audit.Label
 	cost float64 // the judge's calls
-	prob float64 // the probability the judge was asked (1 without one)
+	// disputed says the free comparison did not settle it (it needed the
+	// judge, or could not compare the answers).
+	disputed bool
 }
 
 // compare applies the rule's comparer to a draft and the verifier's answer.
@@ -267,7 +271,7 @@ func (a *Auditor) compare(ctx context.Context, rule *CompiledRule, r Request, dr
 	}
 	judge := auditJudge(rule)
 	label, needJudge := audit.Plan(s.Comparer, judge != nil, draft, verifier)
-	c = comparison{Label: label, prob: 1}
+	c = comparison{Label: label, disputed: needJudge || !label.Counted}
 	if !needJudge {
 		a.counted(rule.Name(), source, comparerLabel(label.By), verdict(label))
 		return c, true
@@ -276,14 +280,13 @@ func (a *Auditor) compare(ctx context.Context, rule *CompiledRule, r Request, dr
 		a.mu.Lock()
 		held := a.running[rule.Name()]
 		a.mu.Unlock()
-		drawn, refused, p := q.Judge(held)
+		drawn, refused := q.Judge(held)
 		if refused {
 			a.skipped(rule.Name(), SkipBudget)
 		}
 		if !drawn {
 			return c, false
 		}
-		c.prob = p
 	}
 	good, usage, err := judge.Compare(ctx, audit.Conversation(r.Req), draft, verifier)
 	c.cost, _ = rule.Prices.Cost(judge.Model, usage)

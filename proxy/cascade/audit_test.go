@@ -110,11 +110,12 @@ func TestAuditAcceptedDraft(t *testing.T) {
 		good      bool
 		comparer  string
 		judgeCall bool
+		disputed  bool
 	}{
-		{"same final answer", "She sold 48 and 24, so 72 in all.\n#### 72", false, true, true, "exact", false},
-		{"different final answer, no judge", "She sold 48 and 96, so 144.\n#### 144", false, true, false, "exact", false},
-		{"different final answer, the judge ties", "She sold 48 and 96, so 144.\n#### 144", true, true, true, "judge", true},
-		{"no final answer, no judge", "Natalia had a busy spring selling clips to her friends, and May was a quieter month for her.", false, false, false, "exact", false},
+		{"same final answer", "She sold 48 and 24, so 72 in all.\n#### 72", false, true, true, "exact", false, false},
+		{"different final answer, no judge", "She sold 48 and 96, so 144.\n#### 144", false, true, false, "exact", false, false},
+		{"different final answer, the judge ties", "She sold 48 and 96, so 144.\n#### 144", true, true, true, "judge", true, true},
+		{"no final answer, no judge", "Natalia had a busy spring selling clips to her friends, and May was a quieter month for her.", false, false, false, "exact", false, true},
 	}
 	for _, c := range cases {
 		for _, stream := range []bool{false, true} {
@@ -137,8 +138,8 @@ func TestAuditAcceptedDraft(t *testing.T) {
 					t.Fatalf("%d samples, want 1", len(s))
 				}
 				got := s[0]
-				if got.Labelled != c.labelled || got.Good != c.good || got.LabelProb != 1 || got.Comparer != c.comparer {
-					t.Errorf("sample labelled %v good %v labelProb %v comparer %q; want %v %v 1 %q", got.Labelled, got.Good, got.LabelProb, got.Comparer, c.labelled, c.good, c.comparer)
+				if got.Labelled != c.labelled || got.Good != c.good || got.LabelProb != 1 || got.Comparer != c.comparer || got.Disputed != c.disputed {
+					t.Errorf("sample labelled %v good %v labelProb %v comparer %q disputed %v; want %v %v 1 %q %v", got.Labelled, got.Good, got.LabelProb, got.Comparer, got.Disputed, c.labelled, c.good, c.comparer, c.disputed)
 				}
 				if got.Outcome != "accepted" || got.Score != 0.83 || len(got.Features) != 3 || got.Mass != 1 || got.Pod != "pod-a" || len(got.RequestHash) != 64 {
 					t.Errorf("sample facts: %+v", got)
@@ -267,7 +268,7 @@ func TestEscalatedDraftComparedWithTheClientsAnswer(t *testing.T) {
 		res, acct := escalated("#### 72", "48 + 24 = 72. The answer is 72.")
 		a.answered(question(false), res, acct)
 		s := a.rule.Quality.Samples()
-		if len(s) != 1 || !s[0].Labelled || !s[0].Good || s[0].LabelProb != 1 || s[0].Comparer != "exact" || s[0].Outcome != "escalated" {
+		if len(s) != 1 || !s[0].Labelled || !s[0].Good || s[0].LabelProb != 1 || s[0].Comparer != "exact" || s[0].Outcome != "escalated" || s[0].Disputed {
 			t.Fatalf("samples %+v", s)
 		}
 		if math.Abs(s[0].VerifierCost-a.vcost) > 1e-12 || s[0].AuditCost != 0 || s[0].Score != 0.3 {
@@ -285,7 +286,7 @@ func TestEscalatedDraftComparedWithTheClientsAnswer(t *testing.T) {
 		res, acct := escalated("#### 144", "#### 72")
 		a.answered(question(false), res, acct)
 		s := a.rule.Quality.Samples()
-		if len(s) != 1 || !s[0].Labelled || !s[0].Good || s[0].Comparer != "judge" || s[0].LabelProb != 1 || s[0].AuditCost <= 0 {
+		if len(s) != 1 || !s[0].Labelled || !s[0].Good || s[0].Comparer != "judge" || s[0].LabelProb != 1 || !s[0].Disputed || s[0].AuditCost <= 0 {
 			t.Fatalf("samples %+v", s)
 		}
 		if len(a.judge.calls()) != 2 {
@@ -295,12 +296,12 @@ func TestEscalatedDraftComparedWithTheClientsAnswer(t *testing.T) {
 			t.Errorf("audit spend %v, want the judge's %v", auditSpend, s[0].AuditCost)
 		}
 	})
-	t.Run("not drawn for the judge: unlabelled", func(t *testing.T) {
+	t.Run("not drawn for the judge: an undecided dispute", func(t *testing.T) {
 		a := newAuditRig(t, func(q *rules.Quality) { withJudge(q); q.Audit.JudgeRate = ptrTo(0.0) })
 		res, acct := escalated("#### 144", "#### 72")
 		a.answered(question(false), res, acct)
 		s := a.rule.Quality.Samples()
-		if len(s) != 1 || s[0].Labelled || len(a.judge.calls()) != 0 {
+		if len(s) != 1 || s[0].Labelled || !s[0].Disputed || s[0].LabelProb != 1 || len(a.judge.calls()) != 0 {
 			t.Fatalf("samples %+v, judge calls %v", s, a.judge.calls())
 		}
 	})
@@ -308,7 +309,15 @@ func TestEscalatedDraftComparedWithTheClientsAnswer(t *testing.T) {
 		a := newAuditRig(t, nil)
 		res, acct := escalated("#### 144", "#### 72")
 		a.answered(question(false), res, acct)
-		if s := a.rule.Quality.Samples(); len(s) != 1 || !s[0].Labelled || s[0].Good {
+		if s := a.rule.Quality.Samples(); len(s) != 1 || !s[0].Labelled || s[0].Good || s[0].Disputed {
+			t.Fatalf("samples %+v", s)
+		}
+	})
+	t.Run("no final answer and no judge: an undecided dispute", func(t *testing.T) {
+		a := newAuditRig(t, nil)
+		res, acct := escalated("I am not sure how to approach this.", "#### 72")
+		a.answered(question(false), res, acct)
+		if s := a.rule.Quality.Samples(); len(s) != 1 || s[0].Labelled || !s[0].Disputed {
 			t.Fatalf("samples %+v", s)
 		}
 	})

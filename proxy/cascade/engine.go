@@ -2,7 +2,9 @@
 // quality gate, return it when it passes, otherwise ask the verifier. It
 // knows nothing of HTTP: it returns a buffered response or a live stream and
 // the server writes it in the client's dialect. It also does the per-request
-// accounting (cost, baseline, savings) and records it.
+// accounting (cost, baseline, savings; per conversation for a session's
+// prompt cache) and records it; with granularity turn it decides once per
+// user turn of an agent (turns.go).
 package cascade
 
 import (
@@ -12,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -24,6 +27,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/routequality"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/rules"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/tracing"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/turn"
 )
 
 // Provider is what the cascade needs from an upstream client.
@@ -43,6 +47,8 @@ const (
 	SkippedDraft Outcome = "skipped_draft" // complexity pre-routing went straight to the verifier
 	Bypassed     Outcome = "bypassed"      // the rule's quality loop escalates everything: the verifier alone, no draft
 	DraftOnly    Outcome = "draft_only"    // mode draft-only
+	TurnDraft    Outcome = "turn_draft"    // a turn's tool-result step on the draft that answered the turn (granularity turn)
+	TurnVerifier Outcome = "turn_verifier" // a turn's tool-result step on the verifier, which answered the turn (granularity turn)
 	VerifierOnly Outcome = "verifier_only" // mode verifier-only
 	Failed       Outcome = "error"         // the answering call failed, before or after its first byte
 	Canceled     Outcome = "canceled"      // the client went away before the answer was complete
@@ -93,6 +99,10 @@ type Result struct {
 	// OpinionWait is how long the verdict waited for second opinions after
 	// the draft and the gate.
 	OpinionWait time.Duration
+	// Turn is where an Anthropic Messages request stands in its
+	// conversation (zero for other dialects); it keys the turn memory and
+	// the per-session accounting.
+	Turn turn.Info
 	// span is the request's span (tracing), parent of the later audit's.
 	span trace.Span
 }
@@ -162,6 +172,12 @@ func (c *Call) upstreamFailed() bool {
 type Engine struct {
 	Log      *slog.Logger
 	Recorder *Recorder
+	// Turns remembers who answered each user turn of the rules with
+	// granularity turn; nil: a memory of DefaultTurnMemory turns, each
+	// forgotten DefaultTurnTTL after its last request, made on first use.
+	Turns *TurnMemory
+
+	turnsOnce sync.Once
 }
 
 // Lookup returns the provider named in a rule target, or nil.
@@ -173,6 +189,9 @@ type Lookup func(name string) Provider
 func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Result, error) {
 	spec := rule.Rule
 	res := &Result{Rule: spec.Name, Started: time.Now(), span: trace.SpanFromContext(ctx)}
+	if r.RawDialect == llm.Anthropic && r.Raw != nil {
+		res.Turn = turn.Classify(r.Raw)
+	}
 	mode := spec.EffectiveMode()
 	if r.VerifierOnly {
 		mode = rules.ModeVerifierOnly
@@ -191,9 +210,24 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 		res.Response, res.Served = draft, res.Draft.Model
 		return res, nil
 	}
+	if spec.EffectiveGranularity() == rules.GranularityTurn && res.Turn.Kind != turn.Unknown {
+		if res.Turn.Kind == turn.Continue {
+			if who, ok := e.turnMemory().Get(turnOf(rule, res)); ok {
+				return res, e.continueTurn(ctx, rule, r, res, who)
+			}
+		}
+		defer e.remember(rule, res)
+	}
+	return res, e.cascade(ctx, rule, r, res)
+}
+
+// cascade decides one request on its own: the draft, the gate, and the
+// verifier when the draft is not good enough.
+func (e *Engine) cascade(ctx context.Context, rule *CompiledRule, r Request, res *Result) error {
+	spec := rule.Rule
 	if rule.Gate.SkipDraft(r.Req) {
 		res.Outcome = SkippedDraft
-		return res, e.verify(ctx, rule, r, res)
+		return e.verify(ctx, rule, r, res)
 	}
 	loop := rule.Quality != nil && rule.Quality.Settings().Active()
 	var ops *opinions
@@ -202,7 +236,7 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 		res.Mass = mass
 		if bypass {
 			res.Outcome = Bypassed
-			return res, e.verify(ctx, rule, r, res)
+			return e.verify(ctx, rule, r, res)
 		}
 		if len(rule.OpinionProviders) > 0 {
 			ops = e.askOpinions(ctx, rule, r)
@@ -214,11 +248,11 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 			res.Opinions = ops.drop() // nothing to compare them with
 		}
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			return res, &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
+			return &llm.Error{Kind: llm.ErrCanceled, Message: "request canceled", Err: err}
 		}
 		res.Outcome = Escalated
 		e.logger(r).Info("draft failed; escalating", "rule", spec.Name, "error_kind", string(llm.AsError(err).Kind))
-		return res, e.verify(ctx, rule, r, res)
+		return e.verify(ctx, rule, r, res)
 	}
 	t := time.Now()
 	var judge quality.Judge
@@ -237,10 +271,10 @@ func (e *Engine) Run(ctx context.Context, rule *CompiledRule, r Request) (*Resul
 	if accept {
 		markDraftThinking(draft, res.Draft.Model, spec.Verifier.Model)
 		res.Outcome, res.Response, res.Served = Accepted, draft, res.Draft.Model
-		return res, nil
+		return nil
 	}
 	res.Outcome = Escalated
-	return res, e.verify(ctx, rule, r, res)
+	return e.verify(ctx, rule, r, res)
 }
 
 // decide is the quality loop's verdict on a draft the gate has scored: it
@@ -464,8 +498,10 @@ func (m *meteredStream) Close() error {
 
 // target prepares the request for one model on one provider: the client's
 // raw bytes with only the model rewritten when the provider speaks the
-// client's dialect, else the canonical request (Claude Code's per-request
-// billing block stripped for non-Anthropic upstreams). Either way the
+// client's dialect (an Anthropic body keeps its cache_control breakpoints,
+// at most anthropic.MaxCacheBreakpoints of them), else the canonical
+// request (Claude Code's per-request billing block stripped, and the
+// breakpoints dropped by the encoder, for non-Anthropic upstreams). Either way the
 // history's thinking blocks are restored or removed for model (see
 // thinking.go); owner is the verifier, whose blocks are not marked.
 func target(r Request, p Provider, model, owner string) (*llm.Request, llm.Body) {
@@ -477,7 +513,8 @@ func target(r Request, p Provider, model, owner string) (*llm.Request, llm.Body)
 		edited := raw
 		switch {
 		case r.RawDialect == llm.Anthropic:
-			edited = anthropic.FilterHistory(raw, decide)
+			// Whichever model answers gets the client's breakpoints, within the API's limit.
+			edited = anthropic.LimitCacheBreakpoints(anthropic.FilterHistory(raw, decide), anthropic.MaxCacheBreakpoints)
 		case req.Stream:
 			// The usage chunk lets the accounting price the stream; the client sees
 			// it only if it asked (streams are re-encoded from its own request).

@@ -8,6 +8,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/llm"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/pricing"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/turn"
 )
 
 // Accounting is one request's money: what it cost, what the requested model
@@ -18,26 +19,33 @@ type Accounting = pricing.Accounting
 type Recorder struct {
 	Metrics *metrics.Metrics
 
-	mu    sync.Mutex
-	stats map[string]*RuleStats
+	// Now is the clock of the session accounting (nil: time.Now).
+	Now func() time.Time
+
+	mu       sync.Mutex
+	stats    map[string]*RuleStats
+	sessions *turn.Cache[sessionID, *SessionStats]
 }
 
 // RuleStats aggregates one rule's requests in this process.
 type RuleStats struct {
-	Rule        string              `json:"rule"`
-	Requests    int64               `json:"requests"`
-	Outcomes    map[Outcome]int64   `json:"outcomes"`
-	DraftErrors int64               `json:"draftErrors"`
-	CostUSD     float64             `json:"costUSD"`
-	BaselineUSD float64             `json:"baselineUSD"`
-	SavingsUSD  float64             `json:"savingsUSD"`
-	Tokens      map[string]int64    `json:"tokens"` // by model
-	Served      map[string]int64    `json:"served"` // answers by the model that gave them
-	MeanScore   float64             `json:"meanGateScore"`
-	scoreSum    float64             // for MeanScore
-	scoreN      int64               // for MeanScore
-	Latency     map[Outcome]float64 `json:"meanLatencySeconds"`
-	latSum      map[Outcome]float64
+	Rule        string            `json:"rule"`
+	Requests    int64             `json:"requests"`
+	Outcomes    map[Outcome]int64 `json:"outcomes"`
+	DraftErrors int64             `json:"draftErrors"`
+	CostUSD     float64           `json:"costUSD"`
+	BaselineUSD float64           `json:"baselineUSD"`
+	SavingsUSD  float64           `json:"savingsUSD"`
+	Tokens      map[string]int64  `json:"tokens"` // by model
+	// Cache is each model's prompt tokens by how they were billed, and the
+	// share read from its prompt cache.
+	Cache     map[string]CacheStats `json:"cache"`
+	Served    map[string]int64      `json:"served"` // answers by the model that gave them
+	MeanScore float64               `json:"meanGateScore"`
+	scoreSum  float64               // for MeanScore
+	scoreN    int64                 // for MeanScore
+	Latency   map[Outcome]float64   `json:"meanLatencySeconds"`
+	latSum    map[Outcome]float64
 	// SecondOpinions counts second-opinion calls by how they ended
 	// (answered, failed, dropped, canceled).
 	SecondOpinions map[CallEnd]int64 `json:"secondOpinions,omitempty"`
@@ -65,7 +73,7 @@ type RuleStats struct {
 func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, streamErr error) Accounting {
 	res.settle(streamErr)
 	prices, spec := rule.Prices, rule.Rule
-	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly || res.Outcome == Bypassed
+	verified := res.Outcome == Escalated || res.Outcome == SkippedDraft || res.Outcome == VerifierOnly || res.Outcome == Bypassed || res.Outcome == TurnVerifier
 	priced := func(c *Call) *pricing.Call {
 		if c == nil || c.Usage == (llm.Usage{}) {
 			return nil
@@ -78,6 +86,10 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 		baseModel = spec.Verifier.Model
 	}
 	a := prices.Account(baseModel, draft, verifier, judge)
+	settled := res.Outcome != Failed && res.Outcome != Canceled
+	if settled {
+		r.sessionBaseline(prices, baseModel, spec.Name, res, &a)
+	}
 	opinions := make([]*pricing.Call, 0, len(res.Opinions))
 	for _, c := range res.Opinions {
 		if p := priced(c); p != nil {
@@ -94,7 +106,7 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 			a.Known = false
 		}
 	}
-	if res.Outcome == Failed || res.Outcome == Canceled {
+	if !settled {
 		// No complete answer: nothing to compare with a baseline. The calls' costs are still counted below.
 		a.Known, a.BaselineUSD, a.SavingsUSD = false, 0, 0
 	}
@@ -153,6 +165,7 @@ func (r *Recorder) Finish(rule *CompiledRule, requested string, res *Result, str
 		}
 	})
 	r.aggregate(spec.Name, res, a, draftEscalated, verified)
+	r.session(spec.Name, res, a)
 	return a
 }
 
@@ -216,7 +229,7 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, draftEscala
 	}
 	s := r.stats[rule]
 	if s == nil {
-		s = &RuleStats{Rule: rule, Outcomes: map[Outcome]int64{}, Tokens: map[string]int64{}, Served: map[string]int64{}, Latency: map[Outcome]float64{}, latSum: map[Outcome]float64{}}
+		s = &RuleStats{Rule: rule, Outcomes: map[Outcome]int64{}, Tokens: map[string]int64{}, Cache: map[string]CacheStats{}, Served: map[string]int64{}, Latency: map[Outcome]float64{}, latSum: map[Outcome]float64{}}
 		r.stats[rule] = s
 	}
 	s.Requests++
@@ -247,6 +260,7 @@ func (r *Recorder) aggregate(rule string, res *Result, a Accounting, draftEscala
 		if c != nil {
 			u := c.Usage
 			s.Tokens[c.Model] += int64(u.InputTokens + u.OutputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
+			addCache(s.Cache, c.Model, u)
 		}
 	}
 	total := time.Since(res.Started)
@@ -283,6 +297,9 @@ func (r *Recorder) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stats = nil
+	if r.sessions != nil {
+		r.sessions.Clear()
+	}
 }
 
 // Stats returns a copy of the per-rule aggregates, sorted by rule.
@@ -294,6 +311,7 @@ func (r *Recorder) Stats() []RuleStats {
 		c := *s
 		c.Outcomes = copyMap(s.Outcomes)
 		c.Tokens = copyMap(s.Tokens)
+		c.Cache = copyMap(s.Cache)
 		c.Served = copyMap(s.Served)
 		c.Latency = copyMap(s.Latency)
 		if s.SecondOpinions != nil {

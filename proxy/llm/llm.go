@@ -158,6 +158,21 @@ type Usage struct {
 	OutputTokens             int
 	CacheCreationInputTokens int
 	CacheReadInputTokens     int
+	// CacheCreation1hInputTokens is the part of CacheCreationInputTokens
+	// written with a one-hour TTL (Anthropic's cache_creation
+	// .ephemeral_1h_input_tokens), billed at a higher rate than the default
+	// five minutes.
+	CacheCreation1hInputTokens int
+}
+
+// CacheHitRatio is the share of the prompt read from the prompt cache:
+// cache reads over input, cache writes and cache reads; 0 for no prompt.
+func (u Usage) CacheHitRatio() float64 {
+	prompt := u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
+	if prompt <= 0 {
+		return 0
+	}
+	return float64(u.CacheReadInputTokens) / float64(prompt)
 }
 
 // Add returns the sum of two usages.
@@ -167,6 +182,8 @@ func (u Usage) Add(o Usage) Usage {
 		OutputTokens:             u.OutputTokens + o.OutputTokens,
 		CacheCreationInputTokens: u.CacheCreationInputTokens + o.CacheCreationInputTokens,
 		CacheReadInputTokens:     u.CacheReadInputTokens + o.CacheReadInputTokens,
+
+		CacheCreation1hInputTokens: u.CacheCreation1hInputTokens + o.CacheCreation1hInputTokens,
 	}
 }
 
@@ -217,6 +234,9 @@ func (u Usage) WithFinal(final Usage) Usage {
 	}
 	if final.CacheReadInputTokens == 0 {
 		final.CacheReadInputTokens = u.CacheReadInputTokens
+	}
+	if final.CacheCreation1hInputTokens == 0 {
+		final.CacheCreation1hInputTokens = u.CacheCreation1hInputTokens
 	}
 	return final
 }

@@ -24,7 +24,7 @@ type Metrics struct {
 	InFlight        prometheus.Gauge
 
 	// Routing and cascade.
-	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|draft_only|verifier_only|skipped_draft|bypassed|error|canceled)
+	RouteRequests  *prometheus.CounterVec   // rule, outcome (passthrough|accepted|escalated|turn_draft|turn_verifier|draft_only|verifier_only|skipped_draft|bypassed|error|canceled)
 	DraftFailures  *prometheus.CounterVec   // rule, reason (error|timeout)
 	SecondOpinions *prometheus.CounterVec   // rule, end (answered|failed|dropped|canceled)
 	GateScore      *prometheus.HistogramVec // rule
@@ -95,7 +95,7 @@ func New() *Metrics {
 			Name: "cascadeflow_http_in_flight_requests", Help: "Requests being served now.",
 		}),
 		RouteRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, draft_only, verifier_only, skipped_draft, bypassed, error, canceled).",
+			Name: "cascadeflow_requests_total", Help: "Model requests by rule and outcome (passthrough, accepted, escalated, turn_draft, turn_verifier, draft_only, verifier_only, skipped_draft, bypassed, error, canceled).",
 		}, []string{"rule", "outcome"}),
 		DraftFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cascadeflow_draft_failures_total", Help: "Draft calls that failed and were escalated, by reason (error, timeout).",

@@ -131,7 +131,14 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// CostOf is the USD cost of u at price p.
+// CacheWrite1hFactor is the price of a cache write with a one-hour TTL, as
+// a multiple of the input price (Anthropic: 2×; the five-minute writes are
+// the table's CacheWrite, 1.25× input).
+const CacheWrite1hFactor = 2
+
+// CostOf is the USD cost of u at price p: input and output at their rates,
+// cache reads at CacheRead, cache writes at CacheWrite (five minutes) or
+// CacheWrite1hFactor × Input (the part written for one hour).
 func CostOf(p Price, u llm.Usage) float64 {
 	cw, cr := p.CacheWrite, p.CacheRead
 	if cw == 0 {
@@ -140,9 +147,12 @@ func CostOf(p Price, u llm.Usage) float64 {
 	if cr == 0 {
 		cr = p.Input
 	}
+	w1h := min(max(u.CacheCreation1hInputTokens, 0), u.CacheCreationInputTokens)
+	w5m := u.CacheCreationInputTokens - w1h
 	return (float64(u.InputTokens)*p.Input +
 		float64(u.OutputTokens)*p.Output +
-		float64(u.CacheCreationInputTokens)*cw +
+		float64(w5m)*cw +
+		float64(w1h)*CacheWrite1hFactor*p.Input +
 		float64(u.CacheReadInputTokens)*cr) / 1e6
 }
 

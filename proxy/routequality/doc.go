@@ -24,8 +24,8 @@
 //     second opinions and without a learned model, Decide returns the gate's
 //     own verdict while the configured threshold holds;
 //   - once MinSamples labels are in (and Learn), a model fitted on the
-//     labelled samples, weighted by Mass/LabelProb and pulled toward the
-//     prior. The weights of the gate's score, of every signal and of
+//     labelled samples, weighted by Mass/LabelProb (the judged disputes
+//     weighing for every dispute) and pulled toward the prior. The weights of the gate's score, of every signal and of
 //     agreement are held >= 0: a signal can only lower a draft's score where
 //     it says something is wrong, so one that does not fire, fires at
 //     random or fires more on good drafts ends at weight 0 and moves nothing

@@ -127,20 +127,13 @@ func (m *Model) aligned() *Model {
 // prior model, with the prior's, every signal's and agreement's weights
 // held >= 0 (length, none_agree, no_answer, veto and the bias are free).
 // Each sample weighs Mass / LabelProb (inverse probability weighting: a
-// draft audited at 5 % stands for 20), normalised to average 1 so FitLambda
-// keeps its meaning. start (nil: the prior) is where the fit starts, the
-// previous model on a refit. nil without a usable labelled sample.
+// draft audited at 5 % stands for 20), and the judged disputes together
+// weigh what every disputed sample does (they stand for the undecided ones,
+// as in calibrate), normalised to average 1 so FitLambda keeps its meaning.
+// start (nil: the prior) is where the fit starts, the previous model on a
+// refit. nil without a usable labelled sample.
 func fit(samples []Sample, prior, start *Model) *Model {
-	var x [][]float64
-	var y []bool
-	var w []float64
-	sum := 0.0
-	for _, s := range samples {
-		if !s.Labelled || len(s.Features) != NumFeatures || !finite(s.Features) {
-			continue
-		}
-		x = append(x, s.Features)
-		y = append(y, s.Good)
+	weight := func(s Sample) float64 {
 		lp := s.LabelProb
 		if lp <= 0 || lp > 1 {
 			lp = 1
@@ -149,8 +142,34 @@ func fit(samples []Sample, prior, start *Model) *Model {
 		if m <= 0 || math.IsInf(m, 0) {
 			m = 1
 		}
-		w = append(w, m/lp)
-		sum += m / lp
+		return m / lp
+	}
+	usable := func(s Sample) bool { return len(s.Features) == NumFeatures && finite(s.Features) }
+	var disputed, judged float64
+	for _, s := range samples {
+		if s.Disputed && usable(s) {
+			disputed += weight(s)
+			if s.Labelled {
+				judged += weight(s)
+			}
+		}
+	}
+	var x [][]float64
+	var y []bool
+	var w []float64
+	sum := 0.0
+	for _, s := range samples {
+		if !s.Labelled || !usable(s) {
+			continue
+		}
+		x = append(x, s.Features)
+		y = append(y, s.Good)
+		sw := weight(s)
+		if s.Disputed {
+			sw *= disputed / judged
+		}
+		w = append(w, sw)
+		sum += sw
 	}
 	if len(x) == 0 {
 		return nil

@@ -268,21 +268,21 @@ const EscalatedJudgeShare = 0.5
 
 // Judge draws whether a comparison of an escalated draft goes to the judge,
 // within its share of the audit budget; held is the estimated cost of the
-// audits still running. refused says the draw was refused by the budget;
-// p is the label probability of a judged sample: the judge rate times the
-// share of draws the budget let through.
-func (r *Route) Judge(held float64) (judge, refused bool, p float64) {
+// audits still running. refused says the draw was refused by the budget.
+// The judged disputes stand for all disputes in the calibration (a ratio
+// within the disputed stratum), so no label probability is needed here.
+func (r *Route) Judge(held float64) (judge, refused bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.s.JudgeRate <= 0 || r.float() >= r.s.JudgeRate {
-		return false, false, r.s.JudgeRate
+		return false, false
 	}
 	if r.audit+held > EscalatedJudgeShare*r.s.MaxCostShare*r.spend {
 		r.refused++
-		return false, true, r.s.JudgeRate
+		return false, true
 	}
 	r.judged++
-	return true, false, r.s.JudgeRate * made(r.judged, r.refused)
+	return true, false
 }
 
 // Spend counts the route's spend answering clients (audit false) or
@@ -553,7 +553,8 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	if s.ColdStart == rules.ColdStartVerifier {
 		configured = calibrate.Never
 	}
-	d := calibrate.Choose(scored, calibrate.Config{Target: s.Target, Confidence: s.Confidence, MinLabels: max(s.MinSamples, 1)}, configured)
+	d := calibrate.Choose(scored, calibrate.Config{Target: s.Target, Confidence: s.Confidence, MinLabels: max(s.MinSamples, 1),
+		DraftCost: draftCost(samples)}, configured)
 	cal.Threshold, cal.Reason, cal.Estimate, cal.Met = d.Threshold, string(d.Reason), d.Estimate, d.Met
 	// A cold start holds the configured threshold while too few labels say
 	// where to move it, but not against evidence: once ProtectLabels labels
@@ -567,6 +568,29 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	}
 	cal.Realised = realised(samples, delta)
 	return cal
+}
+
+// draftCost is what drafting a request costs as a share of the verifier's
+// answer, from the samples' recorded costs: the mean draft cost (with second
+// opinions) over the mean cost of the verifier's answers to escalated
+// requests; 0 when either is unknown.
+func draftCost(samples []Sample) float64 {
+	var draft, verifier float64
+	var nd, nv int
+	for i := range samples {
+		if c := samples[i].DraftCost; c > 0 && !math.IsInf(c, 0) {
+			draft += c
+			nd++
+		}
+		if c := samples[i].VerifierCost; c > 0 && !math.IsInf(c, 0) {
+			verifier += c
+			nv++
+		}
+	}
+	if nd == 0 || nv == 0 {
+		return 0
+	}
+	return (draft / float64(nd)) / (verifier / float64(nv))
 }
 
 // ProtectLabels is the number of labels from which a cold start that

@@ -546,14 +546,14 @@ func TestRealisedQualityCountsServedDrafts(t *testing.T) {
 	}
 }
 
-func TestJudgeLabelProbabilityCountsBudgetRefusals(t *testing.T) {
+func TestJudgeKeepsWithinItsShareOfTheBudget(t *testing.T) {
 	s := targetSettings(0.95)
 	s.JudgeRate, s.AuditRate, s.MaxCostShare = 1, 1, 0.1
 	r := NewRoute("r", s)
 	r.Spend(1, false)
 	r.Spend(0.06, true) // past the judge's share (0.05), within the whole budget (0.1)
 	for range 2 {
-		if judge, refused, _ := r.Judge(0); judge || !refused {
+		if judge, refused := r.Judge(0); judge || !refused {
 			t.Fatalf("judged past its share of the budget: %v %v", judge, refused)
 		}
 	}
@@ -561,8 +561,21 @@ func TestJudgeLabelProbabilityCountsBudgetRefusals(t *testing.T) {
 		t.Error("an audit within the whole budget is refused")
 	}
 	r.Spend(1, false) // room again: 0.06 of 2 spent
-	judge, refused, p := r.Judge(0)
-	if !judge || refused || math.Abs(p-2.0/4) > 1e-12 {
-		t.Errorf("judge %v refused %v p %v after 2 refusals, want judged at 2/4", judge, refused, p)
+	if judge, refused := r.Judge(0); !judge || refused {
+		t.Errorf("judge %v refused %v with room in the budget, want judged", judge, refused)
+	}
+}
+
+func TestDraftCostIsTheDraftsShareOfAVerifierAnswer(t *testing.T) {
+	samples := []Sample{
+		{DraftCost: 1, VerifierCost: 4}, // escalated: both paid
+		{DraftCost: 1.5},                // accepted
+		{DraftCost: 0.5, VerifierCost: 4},
+	}
+	if got := draftCost(samples); math.Abs(got-0.25) > 1e-12 {
+		t.Errorf("draft cost share %v, want 0.25 (mean draft 1 over mean verifier 4)", got)
+	}
+	if got := draftCost(samples[1:2]); got != 0 {
+		t.Errorf("without a verifier's cost the share is unknown: got %v", got)
 	}
 }

@@ -152,6 +152,23 @@ func TestDecodeBaseDocumentsAreValid(t *testing.T) {
 	}
 }
 
+func TestDecodeGranularity(t *testing.T) {
+	s, err := Decode([]byte(baseDoc + ruleDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := s.Rules[0].EffectiveGranularity(); g != GranularityRequest {
+		t.Errorf("default granularity %q, want request", g)
+	}
+	s, err = Decode([]byte(baseDoc + ruleDoc + "  granularity: turn\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := s.Rules[0].EffectiveGranularity(); g != GranularityTurn {
+		t.Errorf("granularity %q, want turn", g)
+	}
+}
+
 func TestDecodeErrorsNameTheField(t *testing.T) {
 	tests := []struct {
 		name string
@@ -225,6 +242,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{"blank model", baseDoc + strings.Replace(ruleDoc, "[claude-opus-5-5]", `["  "]`, 1), []string{"rules[0].models[0]: must not be empty"}},
 		{"bad mode", baseDoc + ruleDoc + "  mode: sometimes\n", []string{"rules[0].mode:"}},
 		{"bad responseModel", baseDoc + ruleDoc + "  responseModel: draft\n", []string{"rules[0].responseModel:"}},
+		{"bad granularity", baseDoc + ruleDoc + "  granularity: session\n", []string{`rules[0].granularity: must be request or turn; got "session"`}},
 		{"undeclared provider", baseDoc + strings.Replace(ruleDoc, "verifier: {provider: anthropic", "verifier: {provider: openai", 1),
 			[]string{`rules[0].verifier.provider: names undeclared provider "openai"`}},
 		{"missing draft", baseDoc + "rules:\n- name: r\n  models: [m]\n  verifier: {provider: anthropic, model: v}\n",

@@ -157,6 +157,7 @@ func fullSet(rng *rand.Rand) *Set {
 				Targets: []Target{{Provider: "vllm", Model: "llama", Fallbacks: notAllowed}, {Provider: "anthropic", Model: "claude-haiku-5-5"}},
 				Timeout: Duration{2 * time.Second},
 			},
+			Granularity: GranularityTurn,
 		}},
 		DefaultRoute: &Route{Provider: "anthropic", Model: "claude-sonnet-5-5", Fallbacks: []Fallback{{Provider: "vllm", Model: "qwen"}}},
 		Prices:       prices,

@@ -185,6 +185,30 @@ type Rule struct {
 	// SecondOpinion names cheap models asked in parallel with the draft; the
 	// agreement of their final answers with the draft's is a gate signal.
 	SecondOpinion *SecondOpinion `json:"secondOpinion,omitempty"`
+	// Granularity is what the cascade decides for: "request" (default: each
+	// request on its own) or "turn" (an agent's user turn: the request that
+	// starts it is cascaded, the tool-result requests that continue it stay
+	// on the model that answered it). Only Anthropic Messages requests are
+	// read as turns; others are decided per request.
+	Granularity Granularity `json:"granularity,omitempty"`
+}
+
+// Granularity selects the unit a rule's cascade decides for.
+type Granularity string
+
+const (
+	// GranularityRequest decides every request on its own.
+	GranularityRequest Granularity = "request"
+	// GranularityTurn decides once per user turn of an agent's conversation.
+	GranularityTurn Granularity = "turn"
+)
+
+// EffectiveGranularity returns the rule's granularity with its default applied.
+func (r *Rule) EffectiveGranularity() Granularity {
+	if r.Granularity == "" {
+		return GranularityRequest
+	}
+	return r.Granularity
 }
 
 // Quality is a rule's quality target and the audits that measure it.

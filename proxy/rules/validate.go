@@ -167,6 +167,11 @@ func (s *Set) Validate() error {
 		if r.Threshold != nil {
 			unit(bad, f+".threshold", *r.Threshold)
 		}
+		switch r.Granularity {
+		case "", GranularityRequest, GranularityTurn:
+		default:
+			bad(f+".granularity", "must be request or turn; got %q", r.Granularity)
+		}
 		switch r.ResponseModel {
 		case "", ResponseModelRequested, ResponseModelServed:
 		default:

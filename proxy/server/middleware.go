@@ -89,7 +89,7 @@ func (s *Server) accessLog() gin.HandlerFunc {
 			return
 		}
 		// Room for every attribute on the stack: the line costs no slice growth.
-		var room [20]slog.Attr
+		var room [28]slog.Attr
 		attrs := append(room[:0],
 			slog.String("request_id", c.GetString(ctxRequestID)),
 			slog.String("method", c.Request.Method),
@@ -111,6 +111,15 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		}
 		if route.CostKnown {
 			attrs = append(attrs, slog.Float64("cost_usd", route.CostUSD))
+			if route.Rule != "" && route.Outcome != "error" && route.Outcome != "canceled" {
+				attrs = append(attrs, slog.Float64("baseline_usd", route.BaselineUSD), slog.Float64("savings_usd", route.SavingsUSD))
+			}
+		}
+		if route.Cached {
+			attrs = append(attrs, slog.Float64("cache_hit_ratio", route.CacheHitRatio))
+		}
+		if route.Conversation != "" {
+			attrs = append(attrs, slog.String("conversation", route.Conversation), slog.String("turn", route.Turn))
 		}
 		ids := route.UpstreamIDs.List()
 		if route.UpstreamRequestID != "" {
@@ -176,7 +185,7 @@ func (s *Server) cors() gin.HandlerFunc {
 		h := c.Writer.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
-		h.Set("Access-Control-Expose-Headers", "request-id, x-request-id, x-cascade-outcome, x-cascade-model, x-cascade-score, x-cascade-cost-usd, x-cascade-savings-usd, x-cascade-agreement")
+		h.Set("Access-Control-Expose-Headers", "request-id, x-request-id, x-cascade-outcome, x-cascade-model, x-cascade-score, x-cascade-cost-usd, x-cascade-savings-usd, x-cascade-baseline-usd, x-cascade-cache-hit-ratio, x-cascade-turn, x-cascade-agreement")
 		if c.Request.Method == http.MethodOptions && c.Request.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			if req := c.Request.Header.Get("Access-Control-Request-Headers"); req != "" {

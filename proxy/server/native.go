@@ -243,6 +243,9 @@ func answer(res *cascade.Result, text string, acct cascade.Accounting) nativeAns
 
 var startTime = time.Now()
 
+// statsSessions is how many sessions /api/stats lists, newest first.
+const statsSessions = 100
+
 // handleStats serves GET /api/stats: the example's totals plus per-rule
 // aggregates. They cover this process only; with several replicas, sum the
 // Prometheus metrics instead.
@@ -270,6 +273,8 @@ func (s *Server) handleStats(c *gin.Context) {
 		"total_queries": total, "total_cost": cost, "avg_latency_ms": avg, "cascade_used_count": cascaded,
 		"models_used": models, "uptime_seconds": time.Since(startTime).Seconds(), "rules": per,
 		"quality": s.qualityStats(),
+		// The most recently active conversations (Anthropic Messages requests of a rule).
+		"sessions": s.cfg.Engine.Recorder.Sessions(statsSessions),
 	}
 	if s.cfg.Limiter != nil {
 		out["clients"], out["budgets"] = s.clientStats(c.Request.Context())

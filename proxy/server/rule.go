@@ -24,6 +24,14 @@ const (
 	HeaderSavings = "X-Cascade-Savings-Usd"
 	// HeaderAgreement is "agreeing/compared" second opinions of the draft.
 	HeaderAgreement = "X-Cascade-Agreement"
+	// HeaderBaseline is what the requested model would have cost.
+	HeaderBaseline = "X-Cascade-Baseline-Usd"
+	// HeaderCacheHit is the answering call's share of prompt tokens read from
+	// its prompt cache.
+	HeaderCacheHit = "X-Cascade-Cache-Hit-Ratio"
+	// HeaderTurn says whether an Anthropic Messages request starts a user
+	// turn or continues one (start, continue, unknown).
+	HeaderTurn = "X-Cascade-Turn"
 )
 
 // serveRule runs a rule's cascade and writes its answer in the client's
@@ -65,6 +73,9 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		if a := res.Agreement; a.Asked > 0 {
 			h.Set(HeaderAgreement, strconv.Itoa(a.Agree)+"/"+strconv.Itoa(a.Compared))
 		}
+		if !res.Turn.Conversation.IsZero() {
+			h.Set(HeaderTurn, res.Turn.Kind.String())
+		}
 	}
 	if res.Response != nil {
 		resp := res.Response
@@ -72,6 +83,9 @@ func (s *Server) serveRule(c *gin.Context, codec dialect.Codec, body []byte, rt 
 		rec.Cascaded(res, acct)
 		if headers {
 			setCostHeaders(w.Header(), acct)
+			if u, ok := res.AnswerUsage(); ok && u.CacheCreationInputTokens+u.CacheReadInputTokens > 0 {
+				w.Header().Set(HeaderCacheHit, strconv.FormatFloat(u.CacheHitRatio(), 'f', 3, 64))
+			}
 		}
 		resp.Model = answerModel
 		if req.Stream {
@@ -124,5 +138,6 @@ func setCostHeaders(h http.Header, a cascade.Accounting) {
 	if a.Known {
 		h.Set(HeaderCost, strconv.FormatFloat(a.ActualUSD, 'f', 8, 64))
 		h.Set(HeaderSavings, strconv.FormatFloat(a.SavingsUSD, 'f', 8, 64))
+		h.Set(HeaderBaseline, strconv.FormatFloat(a.BaselineUSD, 'f', 8, 64))
 	}
 }

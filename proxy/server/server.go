@@ -55,6 +55,16 @@ type RouteRecorder struct {
 	// Score is the gate's score of the draft; Scored is false when none was scored.
 	Score  float64
 	Scored bool
+	// BaselineUSD is what the requested model would have cost (CostKnown says
+	// whether it is known).
+	BaselineUSD float64
+	// Conversation and Turn say where an Anthropic Messages request stands
+	// (turn.Info): the conversation key's short form and start or continue.
+	Conversation, Turn string
+	// CacheHitRatio is the answering call's share of prompt tokens read from
+	// its prompt cache; Cached says whether it used the cache at all.
+	CacheHitRatio float64
+	Cached        bool
 }
 
 // Cascaded records what a rule's cascade spent and who answered.
@@ -68,7 +78,13 @@ func (r *RouteRecorder) Cascaded(res *cascade.Result, a cascade.Accounting) {
 		}
 	}
 	r.CostUSD, r.CostKnown = a.ActualUSD, a.Known
-	r.SavingsUSD = a.SavingsUSD
+	r.SavingsUSD, r.BaselineUSD = a.SavingsUSD, a.BaselineUSD
+	if t := res.Turn; !t.Conversation.IsZero() {
+		r.Conversation, r.Turn = t.Conversation.Short(), t.Kind.String()
+	}
+	if u, ok := res.AnswerUsage(); ok && u.CacheCreationInputTokens+u.CacheReadInputTokens > 0 {
+		r.CacheHitRatio, r.Cached = u.CacheHitRatio(), true
+	}
 	if res.Decision != nil {
 		r.Score, r.Scored = res.Decision.Score, true
 	}

@@ -32,13 +32,16 @@ var usageKey = []byte(`"usage"`)
 
 // wireUsage covers both dialects' usage objects.
 type wireUsage struct {
-	InputTokens              int                `json:"input_tokens"`
-	OutputTokens             int                `json:"output_tokens"`
-	CacheCreationInputTokens int                `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     int                `json:"cache_read_input_tokens"`
-	PromptTokens             int                `json:"prompt_tokens"`
-	CompletionTokens         int                `json:"completion_tokens"`
-	PromptTokensDetails      openAIInputDetails `json:"prompt_tokens_details"`
+	InputTokens              int `json:"input_tokens"`
+	OutputTokens             int `json:"output_tokens"`
+	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	CacheCreation            struct {
+		Ephemeral1h int `json:"ephemeral_1h_input_tokens"`
+	} `json:"cache_creation"`
+	PromptTokens        int                `json:"prompt_tokens"`
+	CompletionTokens    int                `json:"completion_tokens"`
+	PromptTokensDetails openAIInputDetails `json:"prompt_tokens_details"`
 	// The Responses API's input details (its input_tokens include them).
 	InputTokensDetails openAIInputDetails `json:"input_tokens_details"`
 }
@@ -64,7 +67,8 @@ func (u *usageSniffer) canonical(w wireUsage) llm.Usage {
 			CacheReadInputTokens: d.CachedTokens, CacheCreationInputTokens: d.CacheWriteTokens}
 	}
 	return llm.Usage{InputTokens: w.InputTokens, OutputTokens: w.OutputTokens,
-		CacheCreationInputTokens: w.CacheCreationInputTokens, CacheReadInputTokens: w.CacheReadInputTokens}
+		CacheCreationInputTokens: w.CacheCreationInputTokens, CacheReadInputTokens: w.CacheReadInputTokens,
+		CacheCreation1hInputTokens: w.CacheCreation.Ephemeral1h}
 }
 
 // Body reads the usage of a complete JSON answer.

@@ -100,7 +100,7 @@ type Audit struct {
 
 // outcomeOrder is the order outcomes are listed in.
 var outcomeOrder = []cascade.Outcome{cascade.Accepted, cascade.Escalated, cascade.SkippedDraft, cascade.Bypassed,
-	cascade.DraftOnly, cascade.VerifierOnly, cascade.Failed, cascade.Canceled}
+	cascade.TurnDraft, cascade.TurnVerifier, cascade.DraftOnly, cascade.VerifierOnly, cascade.Failed, cascade.Canceled}
 
 // routes builds every loaded rule's section, in the rules file's order,
 // then those of rules no longer loaded that served requests.

@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cascadeflow/cascadeflow-operator/proxy/metrics"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
 
 var dashboardPath = filepath.Join(chartDir, "dashboards", "cascadeflow.json")
@@ -31,14 +32,41 @@ type family struct {
 	labels map[string]bool
 }
 
-// exportedFamilies returns every family metrics.New registers. Vector metrics
+// exportedFamilies returns every family metrics.New and the client-key
+// limiter register. Vector metrics
 // only appear in a gather once they have a child, so each vec gets one child
 // first (its label count is found by trying: GetMetricWithLabelValues returns
 // an error, not a panic, on the wrong count).
 func exportedFamilies(t *testing.T) map[string]family {
 	t.Helper()
 	m := metrics.New()
-	v := reflect.ValueOf(m).Elem()
+	// The client-key metrics, on the same registry (what Limiter.Register does).
+	touched := touchVecs(t, m) + touchVecs(t, teams.NewMetrics(m.Registry))
+	if touched < 15 {
+		t.Fatalf("touched only %d metric vectors in metrics.Metrics and teams.Metrics; have the structs changed?", touched)
+	}
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]family{}
+	for _, mf := range mfs {
+		fam := family{kind: mf.GetType(), labels: map[string]bool{}}
+		for _, metric := range mf.GetMetric() {
+			for _, lp := range metric.GetLabel() {
+				fam.labels[lp.GetName()] = true
+			}
+		}
+		out[mf.GetName()] = fam
+	}
+	return out
+}
+
+// touchVecs gives every metric vector field of the struct s points to one
+// child and returns how many it touched.
+func touchVecs(t *testing.T, s any) int {
+	t.Helper()
+	v := reflect.ValueOf(s).Elem()
 	collectorType := reflect.TypeFor[prometheus.Collector]()
 	touched := 0
 	for i := range v.NumField() {
@@ -60,28 +88,11 @@ func exportedFamilies(t *testing.T) map[string]family {
 			ok = out[len(out)-1].IsNil()
 		}
 		if !ok {
-			t.Fatalf("could not create a child of metrics.%s", v.Type().Field(i).Name)
+			t.Fatalf("could not create a child of %s.%s", v.Type(), v.Type().Field(i).Name)
 		}
 		touched++
 	}
-	if touched < 10 {
-		t.Fatalf("touched only %d metric vectors in metrics.Metrics; has the struct changed?", touched)
-	}
-	mfs, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]family{}
-	for _, mf := range mfs {
-		fam := family{kind: mf.GetType(), labels: map[string]bool{}}
-		for _, metric := range mf.GetMetric() {
-			for _, lp := range metric.GetLabel() {
-				fam.labels[lp.GetName()] = true
-			}
-		}
-		out[mf.GetName()] = fam
-	}
-	return out
+	return touched
 }
 
 // targetLabels are added by Prometheus at scrape time (the chart's PodMonitor
@@ -110,7 +121,7 @@ func init() {
 // grafanaVars replaces Grafana's variables with values that keep a query valid PromQL.
 var grafanaVars = strings.NewReplacer(
 	"$__rate_interval", "5m", "$__interval", "1m", "$__range", "6h",
-	"${namespace}", ".*", "$namespace", ".*", "${rule}", ".*", "$rule", ".*",
+	"${namespace}", ".*", "$namespace", ".*", "${rule}", ".*", "$rule", ".*", "${team}", ".*", "$team", ".*",
 )
 
 // checkQuery parses one PromQL query and returns what is wrong with it: a
@@ -302,6 +313,11 @@ func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
 		"cascadeflow_quality_target",                // against the target
 		"cascadeflow_quality_threshold",             // threshold in effect
 		"cascadeflow_audit_cost_usd_total",          // what measuring quality costs
+		"cascadeflow_client_cost_usd_total",         // cost per team and key
+		"cascadeflow_client_savings_usd_total",      // savings per team and key
+		"cascadeflow_client_tokens_total",           // tokens per team and key
+		"cascadeflow_client_requests_total",         // requests per team and key
+		"cascadeflow_client_refusals_total",         // what the keys' limits refused
 	} {
 		if !used[name] {
 			t.Errorf("the dashboard has no query on %s", name)
@@ -325,11 +341,80 @@ func TestCheckQueryRejectsMistakes(t *testing.T) {
 		`histogram_quantile(0.9, sum by (le) (rate(cascadeflow_stage_duration_seconds[5m])))`, // histogram without _bucket
 		`sum(rate(cascadeflow_requests_total[5m])`,                                            // unbalanced
 		`median_over_time(cascadeflow_http_in_flight_requests[5m])`,                           // MetricsQL only
-		`sum(rate(cascadeflow_requests_total{rule=~"$team"}[5m]))`,                            // unknown variable
+		`sum(rate(cascadeflow_requests_total{rule=~"$tenant"}[5m]))`,                          // unknown variable
 		`cascadeflow_savings_usd`,                                                             // counter without _total
 	} {
 		if p := checkQuery(bad, fams); len(p) == 0 {
 			t.Errorf("checkQuery accepted %q", bad)
+		}
+	}
+}
+
+// The Teams rows: a team variable from the client-key metrics, panels that
+// compare teams, and a row Grafana repeats per team whose panels show cost,
+// savings, tokens and requests of that team only.
+func TestDashboardPanelsPerTeam(t *testing.T) {
+	raw, err := os.ReadFile(dashboardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Definition string `json:"definition"`
+				IncludeAll bool   `json:"includeAll"`
+				Multi      bool   `json:"multi"`
+			} `json:"list"`
+		} `json:"templating"`
+		Panels []struct {
+			Type    string `json:"type"`
+			Title   string `json:"title"`
+			Repeat  string `json:"repeat"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range doc.Templating.List {
+		if v.Name == "team" {
+			found = true
+			if !strings.Contains(v.Definition, "cascadeflow_client_") || !strings.HasSuffix(v.Definition, ", team)") || !v.IncludeAll || !v.Multi {
+				t.Errorf("team variable %+v", v)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no team variable")
+	}
+	var row string
+	perTeam := map[string]bool{}
+	for _, p := range doc.Panels {
+		if p.Type == "row" {
+			row = p.Repeat
+			continue
+		}
+		for _, tg := range p.Targets {
+			if strings.Contains(tg.Expr, "cascadeflow_client_") && !strings.Contains(tg.Expr, `team=~"$team"`) {
+				t.Errorf("panel %q: %s ignores the team variable", p.Title, tg.Expr)
+			}
+			if row != "team" {
+				continue
+			}
+			for _, m := range []string{"cost_usd", "savings_usd", "tokens", "requests"} {
+				if strings.Contains(tg.Expr, "cascadeflow_client_"+m+"_total") {
+					perTeam[m] = true
+				}
+			}
+		}
+	}
+	for _, m := range []string{"cost_usd", "savings_usd", "tokens", "requests"} {
+		if !perTeam[m] {
+			t.Errorf("the row repeated per team has no panel on cascadeflow_client_%s_total", m)
 		}
 	}
 }

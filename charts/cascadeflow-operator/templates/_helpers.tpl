@@ -59,3 +59,60 @@ app.kubernetes.io/component: manager
 {{- define "cascadeflow.proxyImage" -}}
 {{- printf "%s:%s" .Values.proxyImage.repository (default .Chart.AppVersion .Values.proxyImage.tag) }}
 {{- end }}
+
+{{/* Name of the chart's Redis: its StatefulSet, Service, ConfigMap and generated password Secret. */}}
+{{- define "cascadeflow.redisName" -}}
+{{- printf "%s-redis" (include "cascadeflow.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The Secret holding the Redis password, in the release namespace. */}}
+{{- define "cascadeflow.redisSecretName" -}}
+{{- default (include "cascadeflow.redisName" .) .Values.limitsRedis.auth.existingSecret }}
+{{- end }}
+
+{{/* The address routes put in spec.proxy.limits.redis.address. */}}
+{{- define "cascadeflow.redisAddress" -}}
+{{- printf "%s.%s.svc:6379" (include "cascadeflow.redisName" .) .Release.Namespace }}
+{{- end }}
+
+{{/* Labels that select the Redis pod; they must never change (a StatefulSet's selector is immutable). */}}
+{{- define "cascadeflow.redisSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "cascadeflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: limits-redis
+{{- end }}
+
+{{/* Manager flags naming the Redis of routes with clientKeys that name none: the chart's, or an existing one. */}}
+{{- define "cascadeflow.limitsRedisArgs" -}}
+{{- $r := .Values.limitsRedis }}
+{{- if and $r.enabled $r.external.address }}
+{{- fail "limitsRedis.enabled deploys a Redis; limitsRedis.external.address names an existing one: set one of them" }}
+{{- end }}
+{{- if $r.enabled }}
+- --limits-redis={{ include "cascadeflow.redisAddress" . }}
+- --limits-redis-password-secret={{ include "cascadeflow.redisSecretName" . }}
+- --limits-redis-password-key={{ $r.auth.secretKey }}
+{{- if $r.tls.existingSecret }}
+- --limits-redis-tls
+{{- with $r.tls.routeCASecret }}
+- --limits-redis-ca-secret={{ . }}
+{{- end }}
+{{- end }}
+{{- else if $r.external.address }}
+- --limits-redis={{ $r.external.address }}
+{{- with $r.external.username }}
+- --limits-redis-username={{ . }}
+{{- end }}
+{{- if $r.external.tls }}
+- --limits-redis-tls
+{{- end }}
+{{- with $r.external.passwordSecret }}
+- --limits-redis-password-secret={{ . }}
+- --limits-redis-password-key={{ $r.external.passwordKey }}
+{{- end }}
+{{- with $r.external.caSecret }}
+- --limits-redis-ca-secret={{ . }}
+- --limits-redis-ca-key={{ $r.external.caKey }}
+{{- end }}
+{{- end }}
+{{- end }}

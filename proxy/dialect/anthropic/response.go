@@ -68,6 +68,9 @@ func (u *wireUsage) apply(base llm.Usage) llm.Usage {
 	if u.CacheReadInputTokens != nil {
 		base.CacheReadInputTokens = *u.CacheReadInputTokens
 	}
+	if u.CacheCreation != nil && u.CacheCreation.Ephemeral1h != nil {
+		base.CacheCreation1hInputTokens = *u.CacheCreation.Ephemeral1h
+	}
 	return base
 }
 
