@@ -38,6 +38,21 @@ for c in kube-controller-manager kube-scheduler kube-apiserver etcd; do stop "$c
 if [[ -x $K8S_BIN/kube-proxy ]]; then
   "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
 fi
+# What remains of KUBE-* chains (the kubelet's own: KUBE-FIREWALL, KUBE-KUBELET-CANARY,
+# KUBE-IPTABLES-HINT), in both families: the jumps to them first, then the chains.
+for ipt in iptables ip6tables; do
+  command -v "$ipt" >/dev/null || continue
+  for table in filter nat mangle; do
+    "$ipt" -t "$table" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | grep -vE '^-A KUBE-' | sed 's/^-A /-D /' |
+      while read -r rule; do eval "$ipt -t $table $rule" 2>/dev/null; done
+    for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
+      "$ipt" -t "$table" -F "$chain" 2>/dev/null
+    done
+    for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
+      "$ipt" -t "$table" -X "$chain" 2>/dev/null
+    done
+  done
+done
 # Network namespaces the CNI made for our pods (up.sh noted those that were there before).
 if [[ -d /run/netns ]]; then
   for ns in /run/netns/cni-*; do
