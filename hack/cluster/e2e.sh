@@ -7,6 +7,9 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 GO="${GO:-go}"
+# One cluster per machine: its addresses, ports and folders are fixed.
+exec 9>/run/cascadeflow-cluster.lock
+flock -n 9 || { log "another cluster run holds /run/cascadeflow-cluster.lock"; exit 1; }
 t0=$(date +%s)
 phase_start=$t0
 phases=()

@@ -25,7 +25,7 @@ started=$(date +%s)
 # $CLUSTER_LOGS/NAME.log, pid in $CLUSTER_RUN/NAME.pid.
 start() {
   local name=$1; shift
-  setsid "$@" >>"$CLUSTER_LOGS/$name.log" 2>&1 < /dev/null &
+  setsid "$@" >>"$CLUSTER_LOGS/$name.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$CLUSTER_RUN/$name.pid"
 }
 # wait_for WHAT SECONDS CMD...: retry CMD until it succeeds.
