@@ -141,12 +141,17 @@ load-teams: ## Client-key limits under load (2-3 min): two proxies on one redis-
 e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached in bin/claude-code), run every scenario through a real proxy and the fake upstream; one PASS/FAIL line each.
 	GO=$(GO) test/claudecode/run.sh
 
+.PHONY: bench-sessions
+bench-sessions: ## Session benchmark (~7 min): the pinned Claude Code CLI runs scripted multi-turn sessions through pass-through, per-request and per-turn cascades against the prompt-caching fake; table in bin/claude-code/bench-sessions.md. SESSION_RECORD=FILE also records one session's requests (turn classifier testdata).
+	TEST=TestSessionBench SESSION_BENCH=1 SESSION_BENCH_OUT=$(CURDIR)/bin/claude-code/bench-sessions.md \
+		SESSION_RECORD=$(if $(SESSION_RECORD),$(abspath $(SESSION_RECORD))) GO=$(GO) test/claudecode/run.sh
+
 # A real single-node cluster (hack/cluster): containerd, runc and the CNI plugins from Debian's
 # packages; etcd and every Kubernetes component built from the Go module proxy into bin/k8s.
 CLUSTER_KUBE_BINS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
 .PHONY: cluster-bins cluster-up cluster-down cluster-e2e
 
-cluster-bins: ## Build etcd and the Kubernetes components the test cluster runs into bin/k8s (cached; ~15 min the first time).
+cluster-bins: ## Build etcd and the Kubernetes components the test cluster runs into bin/k8s (cached; ~20 min on a cold Go build cache, ~4 min on a warm one).
 	@K8S_VERSION=$(ENVTEST_K8S_VERSION) KUBE_BINS="$(CLUSTER_KUBE_BINS)" GO=$(GO) hack/build-envtest-assets.sh $(ENVTEST_ASSETS_DIR) >/dev/null
 
 cluster-up: cluster-bins $(HELM) ## Start the single-node test cluster (root) and import the local images; KUBECONFIG=/var/lib/cascadeflow-cluster/admin.kubeconfig.

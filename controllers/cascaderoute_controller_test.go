@@ -172,12 +172,13 @@ func TestCreateRendersOwnedObjectsAndStatus(t *testing.T) {
 	}
 	c := d.Spec.Template.Spec.Containers[0]
 	wantArgs := []string{"--listen=0.0.0.0:8080", "--admin-listen=0.0.0.0:9090", "--rules=/etc/cascadeflow/rules.yaml", "--rules-configmap=" + ns + "/claude-code-rules",
-		"--demo=off", "--drain-delay=5s", "--shutdown-timeout=53s"}
+		"--demo=off", "--drain-delay=5s", "--shutdown-timeout=53s", "--quality-publish", "--quality-route=claude-code"}
 	if c.Image != testImage || !reflect.DeepEqual(c.Args, wantArgs) {
 		t.Errorf("image %q args %q", c.Image, c.Args)
 	}
-	if len(c.Env) != 1 || c.Env[0].Name != "CASCADEFLOW_KEY_ANTHROPIC" || c.Env[0].ValueFrom == nil ||
-		c.Env[0].ValueFrom.SecretKeyRef.Name != "vendor-keys" || c.Env[0].ValueFrom.SecretKeyRef.Key != "anthropic" {
+	// The pod's own name and namespace (it publishes under them), then the key.
+	if len(c.Env) != 3 || c.Env[0].Name != "POD_NAME" || c.Env[1].Name != "POD_NAMESPACE" || c.Env[2].Name != "CASCADEFLOW_KEY_ANTHROPIC" || c.Env[2].ValueFrom == nil ||
+		c.Env[2].ValueFrom.SecretKeyRef.Name != "vendor-keys" || c.Env[2].ValueFrom.SecretKeyRef.Key != "anthropic" {
 		t.Errorf("env = %+v", c.Env)
 	}
 	if d.Spec.Template.Spec.ServiceAccountName != "claude-code-proxy" {
@@ -235,7 +236,7 @@ func TestCreateRendersOwnedObjectsAndStatus(t *testing.T) {
 	for _, col := range table.ColumnDefinitions {
 		names = append(names, col.Name)
 	}
-	if want := []string{"Name", "Ready", "Rules", "Replicas", "Endpoint", "Quality", "Threshold", "Savings", "Age", "TargetMet", "Reason", "Keys"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"Name", "Ready", "Rules", "Replicas", "Endpoint", "Quality", "Threshold", "Savings", "Age", "TargetMet", "Reason", "Keys", "Requests", "Budgets"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("columns = %v, want %v", names, want)
 	}
 	if len(table.Rows) != 1 {
@@ -437,7 +438,7 @@ func TestReconcileIsIdempotent(t *testing.T) {
 			return err
 		}
 		c := now.Spec.Template.Spec.Containers[0]
-		if c.Image != testImage || len(c.Args) != 7 {
+		if c.Image != testImage || len(c.Args) != 9 {
 			return fmt.Errorf("drift not reverted: image %q args %q", c.Image, c.Args)
 		}
 		return nil

@@ -17,7 +17,7 @@ func (r *CascadeRouteReconciler) recordTransitions(cr *v1alpha1.CascadeRoute, be
 	if r.Recorder == nil {
 		return
 	}
-	for _, typ := range []string{v1alpha1.ConditionAccepted, v1alpha1.ConditionDegraded, v1alpha1.ConditionReady, v1alpha1.ConditionQualityTargetMet} {
+	for _, typ := range []string{v1alpha1.ConditionAccepted, v1alpha1.ConditionDegraded, v1alpha1.ConditionReady, v1alpha1.ConditionQualityTargetMet, v1alpha1.ConditionBudgetsWithinLimits} {
 		now := meta.FindStatusCondition(cr.Status.Conditions, typ)
 		was := meta.FindStatusCondition(before.Conditions, typ)
 		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
@@ -33,11 +33,14 @@ func (r *CascadeRouteReconciler) recordTransitions(cr *v1alpha1.CascadeRoute, be
 			eventType = "Warning"
 		case typ == v1alpha1.ConditionQualityTargetMet && now.Status == metav1.ConditionFalse && now.Reason != v1alpha1.ReasonColdStart:
 			eventType = "Warning" // escalating everything, or below target
+		case typ == v1alpha1.ConditionBudgetsWithinLimits && now.Status == metav1.ConditionFalse:
+			eventType = "Warning" // a hard budget is spent: requests are refused
 		case was == nil:
 			continue // a first, healthy condition is not news
 		}
 		r.Recorder.Eventf(cr, nil, eventType, now.Reason, typ, "%s=%s: %s", typ, now.Status, truncate(now.Message))
 	}
+	r.recordSoftCrossings(cr, before)
 	if cr.Status.RulesHash != "" && cr.Status.RulesHash != before.RulesHash {
 		r.Recorder.Eventf(cr, nil, "Normal", "RulesWritten", "Apply", "%d rules written, hash %s", cr.Status.RuleCount, cr.Status.RulesHash)
 	}

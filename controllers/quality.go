@@ -118,6 +118,16 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 		}
 	}
 
+	// Every rule's counters and the budgets (usage.go).
+	pods := usageOf(ctx, published)
+	ledger, err := r.readLedger(ctx, cr)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.reconcileUsage(ctx, cr, set, published, pods, ledger, now); err != nil {
+		return 0, err
+	}
+
 	if len(qrs) == 0 {
 		// No quality loop (any more): no figures, no calibration; the
 		// archive is deleted as unwanted; pods' leftovers are cleaned up.
@@ -127,7 +137,7 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 			return 0, err
 		}
 		parts := make([]routequality.State, len(published))
-		return r.cleanUpSamples(ctx, cr, published, parts, routequality.State{}, now)
+		return r.cleanUpSamples(ctx, cr, published, parts, routequality.State{}, pods, ledger, now)
 	}
 
 	// 1. Merge.
@@ -193,7 +203,7 @@ func (r *CascadeRouteReconciler) reconcileQuality(ctx context.Context, cr *v1alp
 	}
 
 	// 4. Clean up after pods that are gone.
-	return r.cleanUpSamples(ctx, cr, published, parts, merged, now)
+	return r.cleanUpSamples(ctx, cr, published, parts, merged, pods, ledger, now)
 }
 
 // samplesReader reads the samples ConfigMaps: from their cache, or, for a
@@ -332,15 +342,22 @@ func (r *CascadeRouteReconciler) writeCalibrations(ctx context.Context, cm *core
 
 // cleanUpSamples deletes the samples ConfigMaps of pods that do not exist,
 // once everything they hold is in the archive and the grace period has
-// passed; the delete is conditional on the ConfigMap being unchanged since
-// it was read, so a sample published meanwhile is never lost. It returns
-// when to look again for a ConfigMap kept only for its grace period (0:
-// none is).
+// passed. Their usage is first recorded in the ledger as retiring (see
+// usage.go); the delete is conditional on the ConfigMap being unchanged
+// since it was read, so a sample or count published meanwhile is never
+// lost. It returns when to look again for a ConfigMap kept only for its
+// grace period (0: none is).
 func (r *CascadeRouteReconciler) cleanUpSamples(ctx context.Context, cr *v1alpha1.CascadeRoute, cms []corev1.ConfigMap,
-	parts []routequality.State, archive routequality.State, now time.Time) (time.Duration, error) {
+	parts []routequality.State, archive routequality.State, pods []podUsage, ledger *ledger, now time.Time) (time.Duration, error) {
 	grace := r.Quality.grace()
 	var again time.Duration
 	prefix := render.QualitySamplesPrefix(cr)
+	usage := make(map[string]podUsage, len(pods))
+	for _, p := range pods {
+		usage[p.name] = p
+	}
+	var gone []*corev1.ConfigMap
+	retiring := false
 	for i := range cms {
 		cm := &cms[i]
 		if !fullyMerged(parts[i], archive) {
@@ -359,8 +376,20 @@ func (r *CascadeRouteReconciler) cleanUpSamples(ctx context.Context, cr *v1alpha
 			}
 			continue
 		}
+		if p, ok := usage[cm.Name]; ok && ledger.markRetiring(p) {
+			retiring = true
+		}
+		gone = append(gone, cm)
+	}
+	if retiring {
+		// The figures are in the ledger before the ConfigMaps go.
+		if err := r.writeLedger(ctx, cr, ledger); err != nil {
+			return 0, err
+		}
+	}
+	for _, cm := range gone {
 		uid, rv := cm.UID, cm.ResourceVersion
-		err = r.Delete(ctx, cm, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+		err := r.Delete(ctx, cm, client.Preconditions{UID: &uid, ResourceVersion: &rv})
 		switch {
 		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 			continue

@@ -940,6 +940,13 @@ const (
 	// escalates every request, or misses its target. Routes without a
 	// quality target do not carry it.
 	ConditionQualityTargetMet = "QualityTargetMet"
+	// ConditionBudgetsWithinLimits is True when no hard budget of a named
+	// client key or team (spec.clientKeys, spec.teams) is spent in its
+	// current period; False, with a message naming each key and team whose
+	// hard budget is spent, when requests of those keys are being refused;
+	// Unknown until a proxy pod has reported the budgets. Routes without
+	// budgets do not carry it.
+	ConditionBudgetsWithinLimits = "BudgetsWithinLimits"
 )
 
 // Condition reasons of a CascadeRoute.
@@ -980,6 +987,19 @@ const (
 	// ReasonTargetMissed: a rule's quality estimate at the threshold in
 	// effect does not meet its target at the declared confidence.
 	ReasonTargetMissed = "TargetMissed"
+
+	// Reasons of the BudgetsWithinLimits condition.
+	// ReasonWithinLimits: every hard budget has money left this period.
+	ReasonWithinLimits = "WithinLimits"
+	// ReasonBudgetExhausted: a key's or team's hard budget is spent; its
+	// requests are refused until the period ends.
+	ReasonBudgetExhausted = "BudgetExhausted"
+	// ReasonNotReported: no proxy pod has reported the budgets' spend in
+	// the current period yet.
+	ReasonNotReported = "NotReported"
+	// ReasonSoftBudgetExceeded is the reason of the Warning Event emitted
+	// once per period when a key's or team's soft budget is exceeded.
+	ReasonSoftBudgetExceeded = "SoftBudgetExceeded"
 )
 
 // CascadeRouteStatus is what the operator observed and did.
@@ -1046,6 +1066,119 @@ type CascadeRouteStatus struct {
 	// kubectl get -o wide.
 	// +optional
 	SavingsSummary string `json:"savingsSummary,omitempty"`
+
+	// rules reports, for every rule of spec.rules, its requests and money
+	// summed over every proxy pod the route has run, running or gone: each
+	// pod publishes its running totals, the operator adds the newest of
+	// each pod and keeps the totals of pods that are gone. Figures start
+	// when a pod first counts a request of the rule.
+	// +optional
+	// +listType=map
+	// +listMapKey=rule
+	// +kubebuilder:validation:MaxItems=32
+	Rules []RuleUsage `json:"rules,omitempty"`
+
+	// requests is the number of requests of every rule, summed over
+	// status.rules, for the Requests column of kubectl get -o wide.
+	// +optional
+	Requests int64 `json:"requests,omitempty"`
+
+	// budgets reports the spend of every budget of spec.clientKeys and
+	// spec.teams in its current period, as the proxy pods count it (with
+	// Redis every pod shares one count; without it each pod counts alone
+	// and the figures are the sum of the running pods').
+	// Key and team names only, never a key.
+	// +optional
+	// +listType=map
+	// +listMapKey=scope
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=320
+	Budgets []BudgetStatus `json:"budgets,omitempty"`
+}
+
+// RuleUsage is one rule's requests and money across every proxy pod. Money
+// is in USD, over the requests whose cost is known, rounded to a millionth.
+type RuleUsage struct {
+	// rule is the rule's name.
+	Rule string `json:"rule"`
+
+	// requests is the number of requests the rule served, whatever their outcome.
+	Requests int64 `json:"requests"`
+
+	// outcomes counts the requests by outcome: accepted (the draft
+	// answered), escalated (the verifier answered after the gate refused
+	// the draft), skipped_draft, bypassed, draft_only, verifier_only,
+	// failed, canceled. Outcomes without requests are left out.
+	// +optional
+	Outcomes map[string]int64 `json:"outcomes,omitempty"`
+
+	// acceptance is accepted ÷ (accepted + escalated): the share of drafts
+	// the gate let through, rounded to four decimals. Unset before the
+	// first gated request.
+	// +optional
+	Acceptance *float64 `json:"acceptance,omitempty"`
+
+	// costUSD is what the requests cost: drafts, verifiers, judges and
+	// second opinions.
+	CostUSD float64 `json:"costUSD"`
+
+	// baselineUSD is what the requested model alone would have cost.
+	BaselineUSD float64 `json:"baselineUSD"`
+
+	// savingsUSD is baselineUSD minus costUSD: escalations count against it.
+	SavingsUSD float64 `json:"savingsUSD"`
+
+	// auditCostUSD is the spend on calls made only to audit (compare a
+	// served draft with the verifier), apart from costUSD.
+	AuditCostUSD float64 `json:"auditCostUSD"`
+
+	// netSavingsUSD is savingsUSD minus auditCostUSD.
+	NetSavingsUSD float64 `json:"netSavingsUSD"`
+
+	// pods is the number of proxy pods' ConfigMaps reporting the rule
+	// (running pods, and pods gone for less than the cleanup grace period);
+	// the figures of pods whose ConfigMaps were removed count too, kept apart.
+	Pods int32 `json:"pods"`
+}
+
+// BudgetStatus is one budget's spend in its current period.
+type BudgetStatus struct {
+	// scope says whose budget it is: key (spec.clientKeys[].budget) or team
+	// (spec.teams[].budget).
+	// +kubebuilder:validation:Enum=key;team
+	Scope string `json:"scope"`
+
+	// name is the key's or team's name.
+	Name string `json:"name"`
+
+	// team is the key's team (scope key), or the team itself.
+	// +optional
+	Team string `json:"team,omitempty"`
+
+	// period the budget resets on: day, week or month (UTC).
+	Period string `json:"period"`
+
+	// enforcement: hard (requests refused once spent) or soft (alerts only).
+	Enforcement string `json:"enforcement"`
+
+	// budgetUSD is the budget in USD.
+	BudgetUSD float64 `json:"budgetUSD"`
+
+	// spentUSD is the spend committed in the current period, in USD.
+	SpentUSD float64 `json:"spentUSD"`
+
+	// remainingUSD is budgetUSD minus spentUSD, never below 0.
+	RemainingUSD float64 `json:"remainingUSD"`
+
+	// periodEnd is when the current period ends and the spend starts over.
+	PeriodEnd metav1.Time `json:"periodEnd"`
+
+	// exceeded is true once spentUSD reaches budgetUSD.
+	Exceeded bool `json:"exceeded"`
+
+	// reported is false while no proxy pod has reported this budget in the
+	// current period (spentUSD is then 0).
+	Reported bool `json:"reported"`
 }
 
 // RuleQuality is one rule's measured quality and calibration. Shares are
@@ -1157,6 +1290,8 @@ type RuleQuality struct {
 // +kubebuilder:printcolumn:name="TargetMet",type=string,JSONPath=`.status.conditions[?(@.type=="QualityTargetMet")].status`,priority=1,description="Whether every rule with a quality target holds it"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.clientKeyCount`,priority=1,description="Named client keys with attribution and limits"
+// +kubebuilder:printcolumn:name="Requests",type=integer,JSONPath=`.status.requests`,priority=1,description="Requests of every rule across every proxy pod"
+// +kubebuilder:printcolumn:name="Budgets",type=string,JSONPath=`.status.conditions[?(@.type=="BudgetsWithinLimits")].status`,priority=1,description="False while a key's or team's hard budget is spent"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 57",message="metadata.name must be at most 57 characters (owned objects append -proxy / -rules)"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit): it names the proxy Service"
 type CascadeRoute struct {

@@ -90,8 +90,10 @@ type Budget struct {
 // LimitsSpec says where the proxy replicas count client keys' budgets and
 // rate limits together.
 type LimitsSpec struct {
-	// redis is the shared counter store. Without it each replica counts on
-	// its own, which holds the limits only with one replica.
+	// redis is the shared counter store. Without it the manager's default
+	// (the chart's limitsRedis, --limits-redis) is used when it has one;
+	// with neither, each replica counts on its own, which holds the limits
+	// only with one replica.
 	// +optional
 	Redis *RedisSpec `json:"redis,omitempty"`
 

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cascadeflow/cascadeflow-operator/internal/progress"
@@ -48,6 +50,7 @@ type options struct {
 	workDir    string
 	clkTck     float64
 	bareFlush0 bool
+	variants   bool
 }
 
 func main() {
@@ -64,6 +67,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the report (and every round's raw figures) to this file")
 	flag.Float64Var(&o.clkTck, "clk-tck", 100, "kernel clock ticks per second (getconf CLK_TCK)")
 	flag.BoolVar(&o.bareFlush0, "bare-flush0", false, "also measure the bare proxy with FlushInterval 0 (non-streaming headers leave with the body)")
+	flag.BoolVar(&o.variants, "variants", true, "also measure the proxy with the access log off, and with tracing on (every request sampled, exported over OTLP/HTTP to a loopback collector)")
 	flag.Parse()
 	ctx := context.Background()
 	if err := run(ctx, o); err != nil {
@@ -148,13 +152,34 @@ func run(ctx context.Context, o options) error {
 	if err := os.WriteFile(rulesFile, []byte(passthroughRules(fakeURL)), 0o600); err != nil {
 		return err
 	}
-	if err = procs.start(ctx, "cascadeflow", env, filepath.Join(o.bin, "proxy"), "--listen", oursAddr, "--rules", rulesFile, "--demo", "off", "--log-level", "warn"); err != nil {
+	// The proxy as deployed: the access log on (info, JSON, to stderr, which
+	// a pipe drains as a container runtime would), tracing off.
+	proxyArgs := []string{"--rules", rulesFile, "--demo", "off"}
+	if err = procs.start(ctx, "cascadeflow", env, filepath.Join(o.bin, "proxy"), append([]string{"--listen", oursAddr, "--log-level", "info"}, proxyArgs...)...); err != nil {
 		return err
 	}
 	targets := []target{
 		{"direct", "direct to the fake upstream", fakeURL},
 		{"bare", "bare httputil.ReverseProxy", "http://" + bareAddr},
-		{"cascadeflow", "cascadeflow pass-through", "http://" + oursAddr},
+		{"cascadeflow", "cascadeflow (log on, default)", "http://" + oursAddr},
+	}
+	var coll *collector
+	if o.variants {
+		addr := freeAddr()
+		if err = procs.start(ctx, "cascadeflow-nolog", env, filepath.Join(o.bin, "proxy"), append([]string{"--listen", addr, "--log-level", "warn"}, proxyArgs...)...); err != nil {
+			return err
+		}
+		targets = append(targets, target{"cascadeflow-nolog", "cascadeflow, log off", "http://" + addr})
+		if coll, err = startCollector(); err != nil {
+			return err
+		}
+		defer coll.Close()
+		tracedEnv := append(slices.Clone(env), "OTEL_EXPORTER_OTLP_ENDPOINT="+coll.URL, "OTEL_TRACES_SAMPLER=always_on")
+		addr = freeAddr()
+		if err = procs.start(ctx, "cascadeflow-traced", tracedEnv, filepath.Join(o.bin, "proxy"), append([]string{"--listen", addr, "--log-level", "info"}, proxyArgs...)...); err != nil {
+			return err
+		}
+		targets = append(targets, target{"cascadeflow-traced", "cascadeflow, log on + tracing", "http://" + addr})
 	}
 	if o.bareFlush0 {
 		addr := freeAddr()
@@ -218,6 +243,10 @@ func run(ctx context.Context, o options) error {
 	rep := &report{o: o, targets: targets, procs: procs.order, results: results, shape: shape,
 		loadStart: startLoad, loadEnd: loadAvg(), elapsed: time.Since(started)}
 	text := rep.String()
+	if coll != nil {
+		text += coll.summary()
+	}
+	text += procs.logSummary()
 	fmt.Print(text)
 	if warn := procs.stderrSummary(); warn != "" {
 		fmt.Print(warn)
@@ -234,17 +263,15 @@ func run(ctx context.Context, o options) error {
 
 func compactRSS(r *loadResult) string {
 	var parts []string
-	for _, k := range []string{"fake", "bare", "cascadeflow", "bare-flush0"} {
-		if v, ok := r.PeakRSS[k]; ok {
-			parts = append(parts, fmt.Sprintf("%s=%.1f", k, v))
-		}
+	for _, k := range slices.Sorted(maps.Keys(r.PeakRSS)) {
+		parts = append(parts, fmt.Sprintf("%s=%.1f", k, r.PeakRSS[k]))
 	}
 	return strings.Join(parts, ",")
 }
 
 func compactCPU(r *loadResult) string {
 	var parts []string
-	for _, k := range []string{"fake", "bare", "cascadeflow", "bare-flush0", "load"} {
+	for _, k := range slices.Sorted(maps.Keys(r.CPUSeconds)) {
 		if v := r.CPUSeconds[k]; v > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%.2fs", k, v))
 		}
@@ -374,9 +401,10 @@ func measure(ctx context.Context, o options, sc scenario, t target, bodyFile, pi
 
 // processes are the long-running targets.
 type processes struct {
-	dir   string
-	cmds  map[string]*exec.Cmd
-	order []string
+	dir    string
+	cmds   map[string]*exec.Cmd
+	drains map[string]*logDrain
+	order  []string
 }
 
 func (p *processes) start(ctx context.Context, name string, env []string, bin string, args ...string) error {
@@ -386,16 +414,81 @@ func (p *processes) start(ctx context.Context, name string, env []string, bin st
 	if err != nil {
 		return err
 	}
-	cmd.Stderr = f
+	// Through a pipe, read as a container runtime reads a pod's stderr: the
+	// access log's lines are counted, anything else kept for the report.
+	d := &logDrain{other: f}
+	cmd.Stderr = d
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	if p.cmds == nil {
 		p.cmds = map[string]*exec.Cmd{}
 	}
+	if p.drains == nil {
+		p.drains = map[string]*logDrain{}
+	}
 	p.cmds[name] = cmd
+	p.drains[name] = d
 	p.order = append(p.order, name)
 	return nil
+}
+
+// logDrain takes a process's stderr: info lines (the access log) are
+// counted, other lines written to other.
+type logDrain struct {
+	mu        sync.Mutex
+	other     io.Writer
+	partial   []byte
+	info      int
+	infoBytes int
+}
+
+func (d *logDrain) Write(b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			d.partial = append(d.partial, b...)
+			break
+		}
+		line := b[:i+1]
+		if len(d.partial) > 0 {
+			line = append(d.partial, line...)
+			d.partial = d.partial[:0]
+		}
+		if bytes.Contains(line, []byte(`"level":"INFO"`)) {
+			d.info++
+			d.infoBytes += len(line)
+		} else {
+			_, _ = d.other.Write(line)
+		}
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+func (d *logDrain) counts() (lines, bytes int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.info, d.infoBytes
+}
+
+// logSummary says how much each process logged at info level.
+func (p *processes) logSummary() string {
+	var b strings.Builder
+	for _, name := range p.order {
+		if d := p.drains[name]; d != nil {
+			if n, size := d.counts(); n > 0 {
+				fmt.Fprintf(&b, "%s logged %d info lines (%.1f MB, %.0f bytes a line) to a pipe\n", name, n, float64(size)/1e6, float64(size)/float64(n))
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\n" + b.String()
 }
 
 // startFake starts the fake upstream and returns the URL it prints.
@@ -526,10 +619,15 @@ func medianOf(v []float64) float64 {
 // figure in the same round): the two ran seconds apart, so a round's noise
 // mostly cancels.
 func (rep *report) ratio(sc, t string, f picker) float64 {
-	a, b := rep.results[key{sc, t}], rep.results[key{sc, "bare"}]
+	return rep.ratioTo(sc, t, "bare", f)
+}
+
+// ratioTo is ratio with another target than the bare proxy as the base.
+func (rep *report) ratioTo(sc, t, base string, f picker) float64 {
+	a, b := rep.results[key{sc, t}], rep.results[key{sc, base}]
 	var v []float64
 	for i := range min(len(a), len(b)) {
-		if d := f(b[i], "bare"); d > 0 {
+		if d := f(b[i], base); d > 0 {
 			v = append(v, f(a[i], t)/d)
 		}
 	}

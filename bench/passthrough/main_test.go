@@ -71,3 +71,20 @@ func TestNum(t *testing.T) {
 		}
 	}
 }
+
+// The drain counts the access log's lines, however the pipe splits them,
+// and keeps every other line.
+func TestLogDrainCountsInfoLines(t *testing.T) {
+	var other strings.Builder
+	d := &logDrain{other: &other}
+	in := `{"level":"INFO","msg":"request"}` + "\n" + `{"level":"WARN","msg":"slow"}` + "\n" + `{"level":"INFO","msg":"request"}` + "\n"
+	for i := 0; i < len(in); i += 7 {
+		_, _ = d.Write([]byte(in[i:min(i+7, len(in))]))
+	}
+	if n, size := d.counts(); n != 2 || size != 2*len(`{"level":"INFO","msg":"request"}`+"\n") {
+		t.Errorf("counted %d info lines, %d bytes", n, size)
+	}
+	if other.String() != `{"level":"WARN","msg":"slow"}`+"\n" {
+		t.Errorf("kept %q", other.String())
+	}
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Data-plane benchmark: direct to the fake upstream vs a bare
-# httputil.ReverseProxy vs cascadeflow in pass-through, on loopback, in one
-# run (about 4.5 minutes). Prints a table and writes bench/results/.
+# httputil.ReverseProxy vs cascadeflow in pass-through with the access log
+# on (as deployed), off, and on with tracing (every request, to a loopback
+# OTLP/HTTP collector), on loopback, in one run (about 8 minutes; -variants=false
+# for the first three alone, about 4.5). Prints a table and writes bench/results/.
 #
 #   bench/passthrough/run.sh                    # the full run
 #   ROUNDS=1 DURATION=2s bench/passthrough/run.sh   # a quick look

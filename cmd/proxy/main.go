@@ -87,7 +87,7 @@ func newFlagSet(o *options, usage io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "how long a client may take to send a request body once its headers are in (408 after)")
 	fs.StringVar(&o.qualityState, "quality-state", "", "file the rules' quality loops (samples, spend, calibrations) persist in across restarts; read after the first rules load")
 	fs.DurationVar(&o.qualityStateInterval, "quality-state-interval", qualitysync.DefaultInterval, "how often --quality-state is saved (and once more at shutdown)")
-	fs.BoolVar(&o.qualityPublish, "quality-publish", false, "publish this pod's quality samples to the ConfigMap <quality-route>-quality-<POD_NAME> in POD_NAMESPACE, for the operator to calibrate from")
+	fs.BoolVar(&o.qualityPublish, "quality-publish", false, "publish this pod's quality samples, request counters and budget state to the ConfigMap <quality-route>-quality-<POD_NAME> in POD_NAMESPACE, for the operator to calibrate from and sum into the route's status")
 	fs.StringVar(&o.qualityRoute, "quality-route", "", "the CascadeRoute this proxy serves (names and labels the --quality-publish ConfigMap)")
 	fs.DurationVar(&o.qualityPublishInterval, "quality-publish-interval", qualitysync.DefaultInterval, "how often --quality-publish writes the samples (and once more at shutdown)")
 	o.limits.declare(fs)

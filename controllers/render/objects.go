@@ -251,15 +251,14 @@ func Deployment(cr *v1alpha1.CascadeRoute, opts Options) *appsv1.Deployment {
 		largs, lenv, lmounts, lvols := limitsArgs(lim)
 		args, env, mounts, volumes = append(args, largs...), append(env, lenv...), append(mounts, lmounts...), append(volumes, lvols...)
 	}
-	if QualityLoop(cr) {
-		// Each pod publishes its quality samples to a ConfigMap named after
-		// itself, in its namespace.
-		args = append(args, "--quality-publish", "--quality-route="+cr.Name)
-		env = append(env,
-			corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
-			corev1.EnvVar{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
-		)
-	}
+	// Each pod publishes its quality samples and its usage (request
+	// counters, budget state) to a ConfigMap named after itself, in its
+	// namespace: the operator sums them into the route's status.
+	args = append(args, "--quality-publish", "--quality-route="+cr.Name)
+	env = append(env,
+		corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+		corev1.EnvVar{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
+	)
 	env = append(env, proxyEnv(opts.ProxyEnv, cr.Spec.Proxy.Env)...)
 	for _, p := range cr.Spec.Providers {
 		if ref := p.APIKeySecretRef; ref != nil {
@@ -414,27 +413,24 @@ func ServiceAccount(cr *v1alpha1.CascadeRoute) *corev1.ServiceAccount {
 	}
 }
 
-// Role lets the proxy read and watch its own rules ConfigMap and nothing else.
+// Role lets the proxy read and watch its own rules ConfigMap, and write the
+// ConfigMap it publishes its samples and usage in (<route>-quality-<pod>).
 // resourceNames restricts list and watch too, as long as the proxy selects
-// the object with fieldSelector metadata.name=<name>. With a quality loop
-// the pods also write their samples ConfigMaps (<route>-quality-<pod>):
-// their names are not known in advance and create cannot be restricted by
-// name, so that rule covers the namespace's ConfigMaps, without list,
-// watch or delete.
+// the object with fieldSelector metadata.name=<name>. The published
+// ConfigMaps' names are not known in advance and create cannot be
+// restricted by name, so that rule covers the namespace's ConfigMaps,
+// without list, watch or delete.
 func Role(cr *v1alpha1.CascadeRoute) *rbacv1.Role {
 	rules := []rbacv1.PolicyRule{{
 		APIGroups:     []string{""},
 		Resources:     []string{"configmaps"},
 		ResourceNames: []string{ConfigMapName(cr)},
 		Verbs:         []string{"get", "list", "watch"},
+	}, {
+		APIGroups: []string{""},
+		Resources: []string{"configmaps"},
+		Verbs:     []string{"get", "create", "update", "patch"},
 	}}
-	if QualityLoop(cr) {
-		rules = append(rules, rbacv1.PolicyRule{
-			APIGroups: []string{""},
-			Resources: []string{"configmaps"},
-			Verbs:     []string{"get", "create", "update", "patch"},
-		})
-	}
 	return &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 		ObjectMeta: objectMeta(cr, ProxyName(cr)),
@@ -494,6 +490,26 @@ const QualityArchiveRole = "quality-archive"
 func QualityArchive(cr *v1alpha1.CascadeRoute, data map[string]string) *corev1.ConfigMap {
 	meta := objectMeta(cr, QualityArchiveName(cr))
 	meta.Labels["routing.cascadeflow.io/role"] = QualityArchiveRole
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: meta,
+		Data:       data,
+	}
+}
+
+// UsageLedgerName names the ConfigMap holding a route's usage ledger (key
+// retired.json): the request counters of proxy pods that are gone, written
+// by the operator.
+func UsageLedgerName(cr *v1alpha1.CascadeRoute) string { return cr.Name + "-usage" }
+
+// UsageLedgerRole is the value of routequality.LabelRole on a route's usage ledger.
+const UsageLedgerRole = "usage-ledger"
+
+// UsageLedger is the ConfigMap of a route's usage ledger. data maps keys to
+// their (already encoded) content.
+func UsageLedger(cr *v1alpha1.CascadeRoute, data map[string]string) *corev1.ConfigMap {
+	meta := objectMeta(cr, UsageLedgerName(cr))
+	meta.Labels["routing.cascadeflow.io/role"] = UsageLedgerRole
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: meta,

@@ -324,7 +324,7 @@ func TestDeploymentHardening(t *testing.T) {
 	}
 	wantArgs := []string{"--listen=0.0.0.0:8080", "--admin-listen=0.0.0.0:9090", "--rules=/etc/cascadeflow/rules.yaml",
 		"--rules-configmap=default/openai-rules", "--demo=off", "--drain-delay=5s", "--shutdown-timeout=293s",
-		"--client-keys-dir=/var/run/cascadeflow/client-keys"}
+		"--client-keys-dir=/var/run/cascadeflow/client-keys", "--quality-publish", "--quality-route=openai"}
 	if !reflect.DeepEqual(c.Args, wantArgs) {
 		t.Errorf("args = %q, want %q", c.Args, wantArgs)
 	}
@@ -334,9 +334,10 @@ func TestDeploymentHardening(t *testing.T) {
 	if got := c.Resources.Limits[corev1.ResourceMemory]; got.Cmp(resource.MustParse("512Mi")) != 0 {
 		t.Errorf("memory limit = %v", got.String())
 	}
-	// Only the provider with a Secret gets an env var; pass-through needs none.
-	if len(c.Env) != 1 || c.Env[0].Name != "CASCADEFLOW_KEY_LOCAL_VLLM" ||
-		c.Env[0].ValueFrom.SecretKeyRef.Name != "vllm" || c.Env[0].ValueFrom.SecretKeyRef.Key != "token" || c.Env[0].Value != "" {
+	// Besides the pod's identity (for publishing), only the provider with a
+	// Secret gets an env var; pass-through needs none.
+	if len(c.Env) != 3 || c.Env[0].Name != "POD_NAME" || c.Env[1].Name != "POD_NAMESPACE" || c.Env[2].Name != "CASCADEFLOW_KEY_LOCAL_VLLM" ||
+		c.Env[2].ValueFrom.SecretKeyRef.Name != "vllm" || c.Env[2].ValueFrom.SecretKeyRef.Key != "token" || c.Env[2].Value != "" {
 		t.Errorf("env = %+v", c.Env)
 	}
 	if len(d.Spec.Template.Annotations) != 0 {
@@ -356,8 +357,10 @@ func TestDefaultsWithoutProxySpec(t *testing.T) {
 	if c.Image != testOpts.ProxyImage || *d.Spec.Replicas != 1 || *d.Spec.Template.Spec.TerminationGracePeriodSeconds != 60 {
 		t.Errorf("image %q replicas %d grace %d", c.Image, *d.Spec.Replicas, *d.Spec.Template.Spec.TerminationGracePeriodSeconds)
 	}
-	if len(c.Env) != 0 {
-		t.Errorf("pass-through provider got env %v", c.Env)
+	for _, e := range c.Env {
+		if e.Name != "POD_NAME" && e.Name != "POD_NAMESPACE" {
+			t.Errorf("pass-through provider got env %v", e)
+		}
 	}
 	svc := Service(cr)
 	if svc.Spec.Type != corev1.ServiceTypeClusterIP || svc.Spec.Ports[0].Port != 8080 {
@@ -480,27 +483,25 @@ func TestQualityRendersIntoTheRulesContract(t *testing.T) {
 	}
 }
 
-// Only a route with a quality loop gives its pods the publishing arguments,
-// their own name and the right to write ConfigMaps.
-func TestQualityLoopOnlyWhenDeclared(t *testing.T) {
+// Every route's pods publish (samples with a quality loop, usage always):
+// they get the publishing arguments, their own name and the right to write
+// ConfigMaps, with or without a quality loop.
+func TestEveryRoutePublishes(t *testing.T) {
 	held := readRoute(t, "testdata/quality.in.yaml")
 	plain := held.DeepCopy()
 	for i := range plain.Spec.Rules {
 		plain.Spec.Rules[i].Quality, plain.Spec.Rules[i].SecondOpinion = nil, nil
 	}
-	for _, tc := range []struct {
-		cr   *v1alpha1.CascadeRoute
-		want bool
-	}{{held, true}, {plain, false}} {
-		c := Deployment(tc.cr, testOpts).Spec.Template.Spec.Containers[0]
+	for _, cr := range []*v1alpha1.CascadeRoute{held, plain} {
+		c := Deployment(cr, testOpts).Spec.Template.Spec.Containers[0]
 		args := strings.Join(c.Args, " ")
-		hasArgs := strings.Contains(args, "--quality-publish") && strings.Contains(args, "--quality-route="+tc.cr.Name)
+		hasArgs := strings.Contains(args, "--quality-publish") && strings.Contains(args, "--quality-route="+cr.Name)
 		hasEnv := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
 			return e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
 		})
-		writes := slices.ContainsFunc(Role(tc.cr).Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "create") })
-		if hasArgs != tc.want || hasEnv != tc.want || writes != tc.want {
-			t.Errorf("quality loop %v: args %v, POD_NAME %v, ConfigMap writes %v", tc.want, hasArgs, hasEnv, writes)
+		writes := slices.ContainsFunc(Role(cr).Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "create") })
+		if !hasArgs || !hasEnv || !writes {
+			t.Errorf("quality loop %v: args %v, POD_NAME %v, ConfigMap writes %v", QualityLoop(cr), hasArgs, hasEnv, writes)
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/cascadeflow/cascadeflow-operator/proxy/server"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/snapshot"
 	"github.com/cascadeflow/cascadeflow-operator/proxy/status"
+	"github.com/cascadeflow/cascadeflow-operator/proxy/teams"
 )
 
 // Options shape a proxy. The zero value is a proxy that reads provider keys
@@ -127,6 +128,9 @@ func New(o Options) (*Proxy, error) {
 	if p.publish != nil {
 		p.publish.Registry = builder.Quality
 		p.Auditor.Pod = p.publish.Pod
+		if p.publish.Usage == nil {
+			p.publish.Usage = p.usageSources(o.Server.Limiter)
+		}
 	}
 	p.Status = status.New(status.Sources{Store: p.Loader.Store, Recorder: p.Engine.Recorder, Auditor: p.Auditor,
 		Reloads: p.Loader.History}, o.StatusEvery, 0)
@@ -154,6 +158,52 @@ func (p *Proxy) Load(data []byte, source string) error {
 		p.restoreOnce.Do(p.restoreQuality)
 	}
 	return err
+}
+
+// usageSources are what the pod publishes for the route's status: every
+// rule's counters (the status page's) with its audit spend, and the budget
+// state of the loaded rules' named keys and teams (limiter nil: none).
+func (p *Proxy) usageSources(limiter *teams.Limiter) *qualitysync.UsageSources {
+	u := &qualitysync.UsageSources{Counters: func() map[string]qualitysync.RuleCounters {
+		out := map[string]qualitysync.RuleCounters{}
+		for _, s := range p.Engine.Recorder.Stats() {
+			c := qualitysync.RuleCounters{Requests: s.Requests, Outcomes: make(map[string]int64, len(s.Outcomes)),
+				CostUSD: s.CostUSD, BaselineUSD: s.BaselineUSD, SavingsUSD: s.SavingsUSD}
+			for o, n := range s.Outcomes {
+				c.Outcomes[string(o)] = n
+			}
+			out[s.Rule] = c
+		}
+		for rule, a := range p.Auditor.Stats() {
+			c := out[rule]
+			c.AuditCostUSD = a.AuditCostUSD
+			out[rule] = c
+		}
+		return out
+	}}
+	if limiter != nil {
+		u.Budgets = func(ctx context.Context) (*qualitysync.Budgets, error) {
+			snap := p.Loader.Store.Load()
+			if snap == nil || snap.Rules == nil {
+				return nil, nil
+			}
+			bs, err := limiter.Snapshot(ctx, snap.Rules)
+			if err != nil {
+				return nil, err
+			}
+			if len(bs.Budgets) == 0 {
+				return nil, nil
+			}
+			out := &qualitysync.Budgets{Shared: bs.Shared, States: make([]qualitysync.BudgetFigures, 0, len(bs.Budgets))}
+			for _, b := range bs.Budgets {
+				out.States = append(out.States, qualitysync.BudgetFigures{Scope: b.Scope, Name: b.Name, Team: b.Team,
+					Period: string(b.Period), Enforcement: b.Enforcement, BudgetUSD: b.BudgetUSD, SpentUSD: b.SpentUSD,
+					PeriodEnd: b.PeriodEnd.UTC()})
+			}
+			return out, nil
+		}
+	}
+	return u
 }
 
 func (p *Proxy) restoreQuality() {

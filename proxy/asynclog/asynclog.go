@@ -1,6 +1,6 @@
 // Package asynclog is a log sink that never makes a request wait: lines are
 // appended to a bounded in-memory buffer and a goroutine writes them out in
-// batches (one system call for many lines). When the buffer is full, lines
+// batches (one system call for many lines, gathered for a few milliseconds). When the buffer is full, lines
 // are dropped and counted rather than blocking. Close flushes what is left.
 package asynclog
 
@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultMaxBuffered bounds the bytes waiting to be written (1 MiB: a few
@@ -17,6 +18,13 @@ const DefaultMaxBuffered = 1 << 20
 
 // batchCap is the initial capacity of the two buffers lines are batched in.
 const batchCap = 64 << 10
+
+// gatherFor is how long the flusher lets lines gather after the first of a
+// batch before it writes them: under load one system call (and one wake of
+// the flusher) then serves many requests instead of a few, and a line
+// reaches the output at most this much later. A batch that reaches
+// batchCap/2 is written at once.
+const gatherFor = 5 * time.Millisecond
 
 // Writer is an io.Writer for a log handler that writes each line (record)
 // in one Write call, as slog's handlers do. Safe for concurrent use.
@@ -63,10 +71,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.dropped.Add(1)
 		return len(p), nil
 	}
+	first := len(w.pending) == 0
 	w.pending = append(w.pending, p...)
-	select { // under the lock: Close closes wake under it too
-	case w.wake <- struct{}{}:
-	default: // the flusher is already due
+	if first || len(w.pending) >= batchCap/2 {
+		select { // under the lock: Close closes wake under it too
+		case w.wake <- struct{}{}:
+		default: // the flusher is already due
+		}
 	}
 	w.mu.Unlock()
 	return len(p), nil
@@ -76,8 +87,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 func (w *Writer) flush() {
 	defer close(w.done)
 	spare := make([]byte, 0, batchCap)
+	gather := time.NewTimer(gatherFor)
+	gather.Stop()
 	for {
 		_, open := <-w.wake
+		if open { // let more lines join the batch, unless it is already large
+			gather.Reset(gatherFor)
+			select {
+			case <-gather.C:
+			case _, open = <-w.wake: // large, or closed
+				gather.Stop()
+			}
+		}
 		w.mu.Lock()
 		batch := w.pending
 		w.pending = spare[:0]

@@ -136,3 +136,26 @@ func BenchmarkWrite(b *testing.B) {
 		_, _ = w.Write(line)
 	}
 }
+
+// Lines written in quick succession leave together (the flusher gathers
+// them for a few milliseconds), and reach the output without a Close.
+func TestLinesGatherIntoFewWrites(t *testing.T) {
+	out := &syncBuffer{}
+	w := asynclog.New(out, 0)
+	defer w.Close()
+	const lines = 200
+	for i := range lines { // a line now and then, as requests end
+		fmt.Fprintf(w, "line %d\n", i)
+		time.Sleep(100 * time.Microsecond)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(out.String(), "\n") < lines {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d lines written without Close", strings.Count(out.String(), "\n"), lines)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := out.Writes(); n > lines/2 {
+		t.Errorf("%d lines took %d writes, want them gathered", lines, n)
+	}
+}

@@ -19,6 +19,8 @@ type anthropicRequest struct {
 	System    json.RawMessage `json:"system"`
 	Messages  json.RawMessage `json:"messages"`
 	Tools     json.RawMessage `json:"tools"`
+	// CacheControl is automatic caching: a breakpoint on the last block.
+	CacheControl json.RawMessage `json:"cache_control"`
 }
 
 // invalid returns the 400 message for a request the real API would reject
@@ -53,11 +55,19 @@ type anthropicMessage struct {
 // anthropicUsage is the usage object; message_delta repeats it with cumulative
 // counts (service_tier only appears on the message).
 type anthropicUsage struct {
-	InputTokens              int    `json:"input_tokens"`
-	CacheCreationInputTokens int    `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     int    `json:"cache_read_input_tokens"`
-	OutputTokens             int    `json:"output_tokens"`
-	ServiceTier              string `json:"service_tier,omitempty"`
+	InputTokens              int `json:"input_tokens"`
+	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	OutputTokens             int `json:"output_tokens"`
+	// CacheCreation splits cache_creation_input_tokens by TTL (only with
+	// Options.PromptCache).
+	CacheCreation *anthropicCacheCreation `json:"cache_creation,omitempty"`
+	ServiceTier   string                  `json:"service_tier,omitempty"`
+}
+
+type anthropicCacheCreation struct {
+	Ephemeral5m int `json:"ephemeral_5m_input_tokens"`
+	Ephemeral1h int `json:"ephemeral_1h_input_tokens"`
 }
 
 // Content blocks of a response ("text", "thinking" with its signature,
@@ -163,10 +173,18 @@ func (x *exchange) serveMessages() {
 			return
 		}
 	}
+	if x.cacheErr != nil {
+		x.fail(http.StatusBadRequest, x.cacheErr.Error())
+		return
+	}
 	p := x.srv.prepareReply(&x.rec, x.inputTokens)
 	if !x.scripted(p) {
 		return
 	}
+	if x.srv.opts.PromptCache {
+		x.applyCache(p, x.cacheBlocks)
+	}
+	x.srv.bill(a.Model, p.usage, p.cacheWrite1h)
 	if a.Stream && !p.JSONToStreamRequest {
 		x.streamAnthropic(p)
 		return
@@ -192,6 +210,7 @@ func (x *exchange) anthropicMessage(p *prepared, forStart bool) anthropicMessage
 			CacheCreationInputTokens: p.usage.CacheCreationInputTokens,
 			CacheReadInputTokens:     p.usage.CacheReadInputTokens,
 			OutputTokens:             p.usage.OutputTokens,
+			CacheCreation:            p.cacheCreation(),
 			ServiceTier:              "standard",
 		},
 	}
@@ -299,12 +318,40 @@ func (x *exchange) streamAnthropic(p *prepared) {
 			CacheCreationInputTokens: p.usage.CacheCreationInputTokens,
 			CacheReadInputTokens:     p.usage.CacheReadInputTokens,
 			OutputTokens:             p.usage.OutputTokens,
+			CacheCreation:            p.cacheCreation(),
 		},
 	}
 	if send("message_delta", end) != nil {
 		return
 	}
 	_ = es.send("message_stop", anthropicMessageStop)
+}
+
+// applyCache looks the request's prefixes up in the prompt cache and moves
+// the cached tokens out of input_tokens (a scripted Usage is reported as
+// given, but the cache is still read and written).
+func (x *exchange) applyCache(p *prepared, blocks []cacheBlock) {
+	minTokens, ok := x.srv.opts.CacheMinTokens[x.anthropic.Model]
+	if !ok {
+		minTokens = MinCacheableTokens(x.anthropic.Model)
+	}
+	u := x.srv.cache.use(x.anthropic.Model, blocks, minTokens, x.srv.opts.Now())
+	p.cacheReported = true
+	if p.Reply.Usage != nil {
+		return
+	}
+	cached := min(u.read+u.write5m+u.write1h, p.usage.InputTokens)
+	p.usage.CacheReadInputTokens = min(u.read, cached)
+	p.usage.CacheCreationInputTokens = cached - p.usage.CacheReadInputTokens
+	p.cacheWrite1h = min(u.write1h, p.usage.CacheCreationInputTokens)
+	p.usage.InputTokens -= cached
+}
+
+func (p *prepared) cacheCreation() *anthropicCacheCreation {
+	if !p.cacheReported {
+		return nil
+	}
+	return &anthropicCacheCreation{Ephemeral5m: p.usage.CacheCreationInputTokens - p.cacheWrite1h, Ephemeral1h: p.cacheWrite1h}
 }
 
 // textDeltaEvent is the content_block_delta data for a text_delta, encoded

@@ -22,6 +22,10 @@ type exchange struct {
 	parseErr    string // set when the body is not a valid request
 	inputTokens int
 	anthropic   anthropicRequest
+	// cacheBlocks and cacheErr: the request as the prompt cache sees it
+	// (Options.PromptCache).
+	cacheBlocks []cacheBlock
+	cacheErr    error
 	openAI      openAIRequest
 	responses   responsesRequest
 	embeddings  embeddingsRequest
@@ -73,6 +77,13 @@ func (x *exchange) parse() {
 		}
 		x.rec.Model, x.rec.Stream = x.anthropic.Model, x.anthropic.Stream
 		x.inputTokens = approxTokens(len(x.anthropic.System) + len(x.anthropic.Messages) + len(x.anthropic.Tools))
+		if x.srv.opts.PromptCache && len(x.anthropic.Messages) > 0 {
+			var tokens int
+			x.cacheBlocks, tokens, x.cacheErr = cacheBlocks(&x.anthropic, x.anthropic.CacheControl)
+			if x.cacheErr == nil {
+				x.inputTokens = tokens
+			}
+		}
 	case EndpointChatCompletions:
 		if err := json.Unmarshal(body, &x.openAI); err != nil {
 			x.parseErr = "We could not parse the JSON body of your request. " + err.Error()

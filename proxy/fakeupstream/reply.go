@@ -164,6 +164,10 @@ type prepared struct {
 	model      string   // model reported in the answer
 	textTokens []string // Text split into tokens; joined they equal Text
 	usage      Usage
+	// cacheReported: usage carries the prompt cache's split (Options.PromptCache);
+	// cacheWrite1h is the part of the cache writes with the 1-hour TTL.
+	cacheReported bool
+	cacheWrite1h  int
 }
 
 // prepare computes the reported model, tokens and usage of r for a request

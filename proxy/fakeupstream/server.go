@@ -81,6 +81,16 @@ type Options struct {
 	// RecordLimit is how many of the most recent requests Requests returns
 	// (default 1000); negative records nothing.
 	RecordLimit int
+	// PromptCache makes POST /v1/messages cache prompt prefixes at their
+	// cache_control breakpoints and report cache reads and writes in usage,
+	// as Anthropic documents (see cache.go); requests with more than 4
+	// breakpoints are rejected. Off, usage reports every input token as
+	// input_tokens and markers are ignored.
+	PromptCache bool
+	// CacheMinTokens overrides MinCacheableTokens per model id.
+	CacheMinTokens map[string]int
+	// Now is the clock cache TTLs are measured with (default time.Now).
+	Now func() time.Time
 }
 
 // Received is one request as the fake saw it.
@@ -112,6 +122,9 @@ type Server struct {
 	perModel  map[string]Reply
 	responder func(*Received) Reply
 	received  []Received
+	billing   map[string]*Charge
+
+	cache promptCache
 
 	// defaults caches the default answer per model.
 	defaults sync.Map // model -> defaultAnswer
@@ -140,6 +153,9 @@ func New(opts Options) *Server {
 	}
 	if len(s.models) == 0 {
 		s.models = DefaultModels
+	}
+	if s.opts.Now == nil {
+		s.opts.Now = time.Now
 	}
 	s.idle = sync.NewCond(&s.lifeMu)
 	return s

@@ -16,7 +16,8 @@ import (
 //     (system, messages, tools), at least 1. JSON syntax makes this an
 //     over-estimate for prose, the safe direction for a client deciding when to
 //     compact its context. count_tokens and the usage of a completion for the
-//     same body report the same number.
+//     same body report the same number. With Options.PromptCache, Messages
+//     requests are counted on their blocks instead (see cache.go).
 
 // tokenize splits s into output tokens (see above).
 func tokenize(s string) []string {

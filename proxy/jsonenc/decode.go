@@ -6,6 +6,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DecodeString decodes the JSON string literal raw (quotes included) exactly
@@ -14,11 +15,29 @@ import (
 // buffer and then copies it, so a long prompt full of \n costs it twice its
 // size. ok is false when raw is not a valid string literal.
 func DecodeString(raw []byte) (s string, ok bool) {
+	return decodeString(raw, false)
+}
+
+// DecodeStringShared is DecodeString, except that a literal without escapes
+// (most prompt text) is not copied: the string shares raw's bytes. raw must
+// therefore never change, nor its memory be reused, while the string lives.
+// The request decoders use it on clients' bodies, which the proxy never
+// writes and never returns to a pool (see RawRef), so a large prompt costs
+// its body and no second copy. A piece of such a string kept beyond the
+// request keeps the whole body alive: clone what must outlive it.
+func DecodeStringShared(raw []byte) (s string, ok bool) {
+	return decodeString(raw, true)
+}
+
+func decodeString(raw []byte, share bool) (s string, ok bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", false
 	}
 	in := raw[1 : len(raw)-1]
 	if bytes.IndexByte(in, '\\') < 0 && bytes.IndexByte(in, '"') < 0 && utf8.Valid(in) && !hasControl(in) {
+		if share && len(in) > 0 {
+			return unsafe.String(&in[0], len(in)), true
+		}
 		return string(in), true
 	}
 	var b strings.Builder

@@ -51,3 +51,42 @@ func TestDecodeStringAllocatesOnce(t *testing.T) {
 		t.Errorf("%v allocations, want 1", n)
 	}
 }
+
+// DecodeStringShared decodes as DecodeString; a literal without escapes
+// shares raw's bytes (no allocation), one with escapes is a copy.
+func TestDecodeStringShared(t *testing.T) {
+	for _, raw := range []string{`""`, `"plain"`, `"a\nb"`, `"\u00e9"`, "\"bad \xff utf8\"", `"é 中"`} {
+		want, wantOK := DecodeString([]byte(raw))
+		if got, ok := DecodeStringShared([]byte(raw)); got != want || ok != wantOK {
+			t.Errorf("DecodeStringShared(%s) = %q, %v; DecodeString: %q, %v", raw, got, ok, want, wantOK)
+		}
+	}
+	plain := []byte(`"` + strings.Repeat("plain prompt text ", 1000) + `"`)
+	if n := testing.AllocsPerRun(10, func() { _, _ = DecodeStringShared(plain) }); n != 0 {
+		t.Errorf("a literal without escapes: %v allocations, want 0", n)
+	}
+	s, _ := DecodeStringShared(plain)
+	plain[1] = 'P' // the string shares the literal's bytes: this is why they must never change
+	if s[0] != 'P' {
+		t.Errorf("the string does not share the literal's bytes")
+	}
+	escaped := []byte(`"a\nb"`)
+	s, _ = DecodeStringShared(escaped)
+	escaped[1] = 'X'
+	if s != "a\nb" {
+		t.Errorf("a literal with escapes: %q changed with its bytes", s)
+	}
+}
+
+// DecodeStringShared agrees with DecodeString on every input.
+func FuzzDecodeStringShared(f *testing.F) {
+	for _, s := range []string{`"a\nb"`, `"plain"`, `""`, "\"\xff\"", `"x\`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		want, wantOK := DecodeString(raw)
+		if got, ok := DecodeStringShared(raw); got != want || ok != wantOK {
+			t.Fatalf("DecodeStringShared(%q) = %q, %v; DecodeString: %q, %v", raw, got, ok, want, wantOK)
+		}
+	})
+}

@@ -22,15 +22,16 @@ func (c *Client) startAttempt(ctx context.Context, method, rawURL string) (conte
 		return ctx, tracing.Noop
 	}
 	model := tracing.ModelFrom(ctx)
-	name := method + " " + c.name
-	if model != "" {
-		name = tracing.OperationChat + " " + model
+	name := tracing.Name(tracing.OperationChat, model)
+	if model == "" {
+		name = tracing.Name(method, c.name)
 	}
 	ctx, span := tracing.Start(ctx, name, trace.SpanKindClient)
 	if !span.IsRecording() {
 		return ctx, span
 	}
-	attrs := make([]attribute.KeyValue, 0, 8)
+	l := tracing.Attrs()
+	attrs := *l
 	if model != "" {
 		attrs = tracing.AppendModel(attrs, c.name, string(c.dialect), model)
 	} else {
@@ -41,7 +42,8 @@ func (c *Client) startAttempt(ctx context.Context, method, rawURL string) (conte
 	if model == "" { // a chat call's path says nothing its name does not
 		attrs = append(attrs, attribute.String(tracing.HTTPRequestMethod, method), attribute.String(tracing.URLPath, path))
 	}
-	span.SetAttributes(attrs...)
+	*l = attrs
+	tracing.Set(span, l)
 	return ctx, span
 }
 
@@ -65,8 +67,8 @@ func attemptAnswered(span trace.Span, resp *http.Response) {
 	if !span.IsRecording() {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 3)
-	attrs = append(attrs, attribute.Int(tracing.HTTPStatusCode, resp.StatusCode))
+	l := tracing.Attrs()
+	attrs := append(*l, attribute.Int(tracing.HTTPStatusCode, resp.StatusCode))
 	id := resp.Header.Get("Request-Id")
 	if id == "" {
 		id = resp.Header.Get("X-Request-Id")
@@ -78,5 +80,6 @@ func attemptAnswered(span trace.Span, resp *http.Response) {
 		attrs = append(attrs, attribute.String(tracing.ErrorType, strconv.Itoa(resp.StatusCode)))
 		span.SetStatus(codes.Error, "upstream answered "+strconv.Itoa(resp.StatusCode))
 	}
-	span.SetAttributes(attrs...)
+	*l = attrs
+	tracing.Set(span, l)
 }

@@ -6,7 +6,9 @@
 //     first rules load).
 //   - Publisher writes a pod's samples and spend to a ConfigMap of its own,
 //     which the operator merges with the other pods' into one calibration
-//     per rule.
+//     per rule, and beside them the pod's usage (Usage: every rule's
+//     request counters and the budget state), which the operator sums into
+//     the route's status.
 //   - Calibrations puts that calibration (the rules ConfigMap's
 //     calibration.json key) in effect on every route it names.
 //

@@ -48,19 +48,26 @@ const maxNameLen = 253
 // When the document would exceed MaxBytes, the oldest samples lose their
 // texts (kept only by rules with quality.audit.keepText) first, then the
 // oldest samples are left out of that publish.
+//
+// With Usage set, the ConfigMap also holds, under UsageKey, the pod's Usage:
+// running totals that a restarted container continues (see Publish).
 type Publisher struct {
 	Registry *routequality.Registry
 	// Route is the CascadeRoute's name; Namespace and Pod are the pod's.
 	Route, Namespace, Pod string
 	// MaxBytes bounds the published document (default DefaultMaxBytes).
 	MaxBytes int
-	Log      *slog.Logger
+	// Usage, when set, is read at every publish and published under
+	// UsageKey (see Usage).
+	Usage *UsageSources
+	Log   *slog.Logger
 
 	client *http.Client
 	host   string
 
 	mu      sync.Mutex // one collect-and-publish at a time
 	windows map[string]*window
+	usage   usageTotals
 }
 
 // window is what the pod publishes for one rule.
@@ -96,13 +103,23 @@ func ConfigMapName(route, pod string) string {
 	return strings.TrimRight(name[:maxNameLen-len(suffix)], "-.") + suffix
 }
 
-// Publish collects the samples and spend added since the last call and
-// writes the pod's ConfigMap (server-side apply: created or updated).
+// Publish collects the samples and spend added since the last call, and
+// the usage, and writes the pod's ConfigMap (server-side apply: created or
+// updated). With Usage set, nothing is written before the ConfigMap was
+// read back (Restore, or the first Publish): a count restarted from zero
+// must never replace the totals the pod published before.
 func (p *Publisher) Publish(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.client == nil {
 		return errors.New("quality publisher: Connect first")
+	}
+	if p.Usage != nil && !p.usage.read {
+		data, _, err := p.readBack(ctx)
+		if err != nil {
+			return fmt.Errorf("nothing published until what this pod published before is read back: %w", err)
+		}
+		p.restoreUsage(data[UsageKey])
 	}
 	routes := p.collect()
 	doc, stripped, dropped, err := encode(p.state(), p.maxBytes())
@@ -113,7 +130,15 @@ func (p *Publisher) Publish(ctx context.Context) error {
 		p.log().Debug("quality samples trimmed to fit the configmap", "texts_left_out", stripped,
 			"samples_left_out", dropped, "max_bytes", p.maxBytes())
 	}
-	if err := p.apply(ctx, doc); err != nil {
+	data := map[string]string{routequality.SamplesKey: string(doc)}
+	if p.Usage != nil {
+		usage, err := p.collectUsage(ctx)
+		if err != nil {
+			return err
+		}
+		data[UsageKey] = string(usage)
+	}
+	if err := p.apply(ctx, data); err != nil {
 		return err
 	}
 	// Rules gone from the rules have now been published one last time.
@@ -125,43 +150,56 @@ func (p *Publisher) Publish(ctx context.Context) error {
 	return nil
 }
 
+// collectUsage reads the usage sources and encodes the usage document. A
+// budget state that cannot be read keeps the last one read.
+func (p *Publisher) collectUsage(ctx context.Context) ([]byte, error) {
+	if p.Usage.Counters != nil {
+		p.usage.collect(p.Usage.Counters())
+	}
+	if p.Usage.Budgets != nil {
+		switch b, err := p.Usage.Budgets(ctx); {
+		case err != nil:
+			p.log().Warn("budget state not read; publishing the last one read", "error", err.Error())
+		default:
+			p.usage.budgets = b
+		}
+	}
+	return p.usage.document()
+}
+
+// restoreUsage continues the usage totals this pod published before.
+func (p *Publisher) restoreUsage(doc string) {
+	if err := p.usage.restore(doc); err != nil {
+		p.log().Warn("usage this pod published before not continued; its counts start afresh", "error", err.Error())
+	}
+}
+
 // Restore reads back what this pod published before: a restarted
 // container keeps its pod's name, and its samples must continue the pod's
 // sequence numbers (the operator keeps one copy of each pod and sequence
 // number, so a restarted count would pass for samples it already has). The
 // routes get the published samples and spend (routequality.Registry.Import)
-// and the next publish carries them on. Run it once the first rules are
-// loaded. A pod without a ConfigMap yet restores nothing.
+// and the next publish carries them on, as it does the usage totals. Run it
+// once the first rules are loaded. A pod without a ConfigMap yet restores
+// nothing.
 func (p *Publisher) Restore(ctx context.Context) (restored bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.client == nil {
 		return false, errors.New("quality publisher: Connect first")
 	}
-	name := ConfigMapName(p.Route, p.Pod)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(name), nil)
+	data, found, err := p.readBack(ctx)
 	if err != nil {
-		return false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, err)
+		return false, err
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, err)
+	if p.Usage != nil && !p.usage.read {
+		p.restoreUsage(data[UsageKey])
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
+	if !found {
 		return false, nil
 	}
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, apiError(resp))
-	}
-	var cm struct {
-		Data map[string]string `json:"data"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&cm); err != nil {
-		return false, fmt.Errorf("decode configmap %s/%s: %w", p.Namespace, name, err)
-	}
-	doc, ok := cm.Data[routequality.SamplesKey]
+	name := ConfigMapName(p.Route, p.Pod)
+	doc, ok := data[routequality.SamplesKey]
 	if !ok {
 		return false, nil
 	}
@@ -184,6 +222,38 @@ func (p *Publisher) Restore(ctx context.Context) (restored bool, err error) {
 		p.windows[rule] = w
 	}
 	return true, nil
+}
+
+// readBack reads the data of the pod's ConfigMap; found is false when
+// there is none yet.
+func (p *Publisher) readBack(ctx context.Context) (data map[string]string, found bool, err error) {
+	name := ConfigMapName(p.Route, p.Pod)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(name), nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return map[string]string{}, false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, false, fmt.Errorf("read configmap %s/%s: %w", p.Namespace, name, apiError(resp))
+	}
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&cm); err != nil {
+		return nil, false, fmt.Errorf("decode configmap %s/%s: %w", p.Namespace, name, err)
+	}
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	return cm.Data, true, nil
 }
 
 // collect drains the routes into the windows.
@@ -292,8 +362,8 @@ func encode(st routequality.State, limit int) (doc []byte, stripped, dropped int
 	return doc, stripped, dropped, err
 }
 
-// apply writes doc into the pod's ConfigMap with a server-side apply.
-func (p *Publisher) apply(ctx context.Context, doc []byte) error {
+// apply writes data into the pod's ConfigMap with a server-side apply.
+func (p *Publisher) apply(ctx context.Context, data map[string]string) error {
 	name := ConfigMapName(p.Route, p.Pod)
 	body, err := json.Marshal(map[string]any{
 		"apiVersion": "v1",
@@ -306,7 +376,7 @@ func (p *Publisher) apply(ctx context.Context, doc []byte) error {
 				routequality.LabelRoute: p.Route,
 			},
 		},
-		"data": map[string]string{routequality.SamplesKey: string(doc)},
+		"data": data,
 	})
 	if err != nil {
 		return fmt.Errorf("encode configmap: %w", err)

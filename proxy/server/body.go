@@ -92,6 +92,11 @@ func unstage(i int, b []byte) {
 // readAll reads r whole. With an announced length the buffer grows towards
 // it as bytes arrive (never beyond it plus one byte, which proves the end);
 // without one, io.ReadAll's growth applies.
+//
+// The body it returns is made for it, never taken from or given back to a
+// pool, and nothing writes to it afterwards: the decoded request's text
+// shares its bytes (jsonenc.DecodeStringShared), so reusing this memory
+// would change a prompt under the cascade's feet.
 func readAll(r io.Reader, announced int64) (body []byte, err error) {
 	if announced <= 0 {
 		return io.ReadAll(r)

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unsafe"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/dialect/anthropic"
 )
 
 func TestReadAllGrowsToTheAnnouncedLength(t *testing.T) {
@@ -55,3 +58,36 @@ func TestReadAllAllocatesAboutTheBody(t *testing.T) {
 		t.Errorf("reading a %d byte body allocates %.2f bytes per body byte, want about 1", len(body), perByte)
 	}
 }
+
+// A decoded request's text shares the body's bytes (jsonenc.DecodeStringShared),
+// so the buffer readAll returns must never be one the stage pools hand out
+// again: reading more bodies through the same pools leaves the text intact.
+func TestReadAllBodyOutlivesLaterReads(t *testing.T) {
+	latest := strings.Repeat("a prompt without escapes ", (3<<20)/25)
+	body := []byte(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"` + latest + `"}]}`)
+	got, err := readAll(iotest.HalfReader(bytes.NewReader(body)), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := anthropic.Codec{}.DecodeRequest(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := req.Messages[0].Content[0].Text
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(got)))
+	if p := uintptr(unsafe.Pointer(unsafe.StringData(text))); p < start || p >= start+uintptr(len(got)) {
+		t.Fatal("the decoded text is a copy: this test checks text that shares the body")
+	}
+	other := bytes.Repeat([]byte("Z"), len(body))
+	for range 4 { // every stage buffer is taken from the pools and filled again
+		if _, err := readAll(iotest.HalfReader(bytes.NewReader(other)), int64(len(other))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if text != latest {
+		t.Fatalf("the decoded text changed after later bodies were read: %.40q…", text)
+	}
+}
+
+// RaceEnabled tells the external tests whether the race detector is on.
+const RaceEnabled = raceEnabled

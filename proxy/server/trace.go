@@ -35,13 +35,13 @@ func (s *Server) traced() gin.HandlerFunc {
 func (s *Server) endRequestSpan(c *gin.Context, span trace.Span) {
 	r := c.Request
 	status := c.Writer.Status()
-	attrs := make([]attribute.KeyValue, 0, 20)
-	attrs = append(attrs,
+	l := tracing.Attrs()
+	attrs := append(*l,
 		attribute.String(tracing.HTTPRequestMethod, r.Method),
 		attribute.Int(tracing.HTTPStatusCode, status),
 		attribute.String(tracing.CascadeRequestID, c.GetString(ctxRequestID)))
 	if p := c.FullPath(); p != "" {
-		span.SetName(r.Method + " " + p)
+		span.SetName(tracing.Name(r.Method, p))
 		attrs = append(attrs, attribute.String(tracing.HTTPRoute, p))
 	} else {
 		attrs = append(attrs, attribute.String(tracing.URLPath, r.URL.Path))
@@ -78,5 +78,6 @@ func (s *Server) endRequestSpan(c *gin.Context, span trace.Span) {
 		attrs = append(attrs, attribute.String(tracing.ErrorType, strconv.Itoa(status)))
 		span.SetStatus(codes.Error, "status "+strconv.Itoa(status))
 	}
-	span.SetAttributes(attrs...)
+	*l = attrs
+	tracing.Set(span, l)
 }

@@ -1,6 +1,8 @@
 package tracing
 
 import (
+	"sync"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -91,4 +93,56 @@ func AppendUsage(attrs []attribute.KeyValue, input, output, cacheRead, cacheWrit
 		attrs = append(attrs, attribute.Int(GenAICacheCreationTokens, cacheWrite))
 	}
 	return attrs
+}
+
+// attrLists are the lists spans' attributes are gathered in: a span copies
+// what SetAttributes gives it, so a list serves the next span at once.
+var attrLists = sync.Pool{New: func() any { l := make([]attribute.KeyValue, 0, 24); return &l }}
+
+// Attrs returns an empty list to gather a span's attributes in, for one
+// SetAttributes call (every call grows the span's own list); Set sets them
+// and takes the list back.
+func Attrs() *[]attribute.KeyValue {
+	return attrLists.Get().(*[]attribute.KeyValue)
+}
+
+// Set sets the attributes gathered in l on span and gives l back: l must
+// not be used afterwards.
+func Set(span trace.Span, l *[]attribute.KeyValue) {
+	span.SetAttributes(*l...)
+	clear(*l) // no model or request names kept alive in the pool
+	*l = (*l)[:0]
+	attrLists.Put(l)
+}
+
+// names holds span names built by Name.
+var names struct {
+	sync.RWMutex
+	m map[[2]string]string
+}
+
+// maxNames bounds names: a pass-through model or an unknown method is the
+// client's to invent.
+const maxNames = 1024
+
+// Name is the span name "{a} {b}" ("POST /v1/messages", "chat {model}"),
+// built once rather than on every span.
+func Name(a, b string) string {
+	k := [2]string{a, b}
+	names.RLock()
+	name, ok := names.m[k]
+	names.RUnlock()
+	if ok {
+		return name
+	}
+	name = a + " " + b
+	names.Lock()
+	if names.m == nil {
+		names.m = map[[2]string]string{}
+	}
+	if len(names.m) < maxNames {
+		names.m[k] = name
+	}
+	names.Unlock()
+	return name
 }

@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -120,7 +122,29 @@ func Start(ctx context.Context, name string, kind trace.SpanKind) (context.Conte
 	if !parent.SpanContext().IsSampled() {
 		return ctx, Noop
 	}
-	return parent.TracerProvider().Tracer(ScopeName).Start(ctx, name, trace.WithSpanKind(kind))
+	return tracerOf(parent.TracerProvider()).Start(ctx, name, trace.WithSpanKind(kind))
+}
+
+// lastTracer is the proxy's tracer of the provider asked last: a process
+// has one provider, and asking it for the tracer on every span takes a lock.
+var lastTracer atomic.Pointer[providerTracer]
+
+type providerTracer struct {
+	tp trace.TracerProvider
+	t  trace.Tracer
+}
+
+// tracerOf is tp's tracer of ScopeName.
+func tracerOf(tp trace.TracerProvider) trace.Tracer {
+	if !reflect.TypeOf(tp).Comparable() { // == would panic
+		return tp.Tracer(ScopeName)
+	}
+	if c := lastTracer.Load(); c != nil && c.tp == tp {
+		return c.t
+	}
+	t := tp.Tracer(ScopeName)
+	lastTracer.Store(&providerTracer{tp: tp, t: t})
+	return t
 }
 
 // Inject writes the trace context of ctx into h (traceparent, tracestate),

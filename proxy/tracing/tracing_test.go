@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -99,5 +100,33 @@ func TestStartIsAChildOfTheContextSpan(t *testing.T) {
 	uctx, _ := unsampled.Tracer("test").Start(context.Background(), "parent")
 	if _, s := tracing.Start(uctx, "child", trace.SpanKindInternal); s != tracing.Noop {
 		t.Fatalf("a child of an unsampled span was started")
+	}
+}
+
+// Name builds a span name once and hands out the same string afterwards.
+func TestNameIsBuiltOnce(t *testing.T) {
+	if got := tracing.Name("POST", "/v1/messages"); got != "POST /v1/messages" {
+		t.Fatalf("Name = %q", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = tracing.Name("POST", "/v1/messages") }); n != 0 {
+		t.Errorf("a known name: %v allocations, want 0", n)
+	}
+}
+
+// Set hands the span every attribute gathered, and a list taken afterwards
+// starts empty.
+func TestAttrsSet(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	_, span := tp.Tracer("t").Start(context.Background(), "s")
+	l := tracing.Attrs()
+	*l = append(*l, attribute.String("a", "1"), attribute.Int("b", 2))
+	tracing.Set(span, l)
+	span.End()
+	if got := rec.Ended()[0].Attributes(); len(got) != 2 || got[0].Value.AsString() != "1" || got[1].Value.AsInt64() != 2 {
+		t.Fatalf("attributes %v", got)
+	}
+	if l := tracing.Attrs(); len(*l) != 0 {
+		t.Fatalf("a list from the pool holds %v", *l)
 	}
 }

@@ -243,6 +243,8 @@ type runOpts struct {
 	// authToken, when set, is sent as ANTHROPIC_AUTH_TOKEN instead of an API key.
 	authToken string
 	dir       string   // working directory (default: a fresh temporary one)
+	home      string   // HOME (default: a fresh temporary one); a session's runs share it
+	args      []string // extra CLI arguments (e.g. --continue)
 	env       []string // extra environment
 	// nonessential lets the CLI make its optional calls (model discovery).
 	nonessential bool
@@ -261,7 +263,10 @@ type result struct {
 }
 
 func (c cli) run(t *testing.T, o runOpts) (result, error) {
-	home := t.TempDir()
+	home := o.home
+	if home == "" {
+		home = t.TempDir()
+	}
 	dir := o.dir
 	if dir == "" {
 		dir = home
@@ -273,6 +278,7 @@ func (c cli) run(t *testing.T, o runOpts) (result, error) {
 	if o.tools != "" {
 		args = append(args, "--allowedTools", o.tools)
 	}
+	args = append(args, o.args...)
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "ANTHROPIC_BASE_URL=" + o.baseURL,
 		"DISABLE_TELEMETRY=1", "DISABLE_ERROR_REPORTING=1", "DISABLE_AUTOUPDATER=1", "CLAUDE_CODE_MAX_RETRIES=1"}
 	if !o.nonessential {

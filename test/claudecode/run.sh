@@ -8,13 +8,17 @@
 #   CLAUDE_CODE_VERSION  CLI version (default: the one tested, below)
 #   CLAUDE_CODE_DIR      npm prefix for the CLI (default: bin/claude-code)
 #   SCENARIO             run only the named scenario
+#   TEST                 the test to run (default TestClaudeCode; the session
+#                        benchmark, make bench-sessions, runs TestSessionBench)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VERSION="${CLAUDE_CODE_VERSION:-2.1.332}"
 PREFIX="${CLAUDE_CODE_DIR:-bin/claude-code}"
 GO="${GO:-go}"
+TEST="${TEST:-TestClaudeCode}"
 LOG="$PREFIX/last-run.log"
+[[ "$TEST" == TestClaudeCode ]] || LOG="$PREFIX/last-run-$TEST.log"
 
 # claude_bin prints the CLI's path when that CLI reports $VERSION. The npm
 # package links its native binary in a postinstall script; when npm skipped
@@ -51,7 +55,7 @@ export PROXY_BIN="$PWD/bin/proxy"
 
 start=$(date +%s)
 set +e
-"$GO" test ./test/claudecode/ -run '^TestClaudeCode$' -count=1 -v -timeout 5m >"$LOG" 2>&1
+"$GO" test ./test/claudecode/ -run "^$TEST\$" -count=1 -v -timeout 20m >"$LOG" 2>&1
 status=$?
 set -e
 grep '^SCENARIO ' "$LOG" | sed -e 's/^SCENARIO INFO /# /' -e 's/^SCENARIO //' || true

@@ -268,7 +268,11 @@ func decodeBlock(raw []byte, path string, place blockPlace) (llm.Block, *llm.Err
 		if isNull(w.Text) {
 			return llm.Block{}, invalid(path+".text", "field required")
 		}
-		text, ok := jsonenc.DecodeString(w.Text)
+		decode := jsonenc.DecodeStringShared // a client's body: see rawRef
+		if place == inResponse {
+			decode = jsonenc.DecodeString // a stream decoder's buffer may be reused
+		}
+		text, ok := decode(w.Text)
 		if !ok {
 			var probe struct {
 				Text *string `json:"text"`
@@ -347,10 +351,11 @@ func decodeBlock(raw []byte, path string, place blockPlace) (llm.Block, *llm.Err
 	return b, nil
 }
 
-// decodeText decodes a JSON string value of the request (see
-// jsonenc.DecodeString: long prompts are copied once).
+// decodeText decodes a JSON string value of the request: without escapes it
+// shares the body's bytes, with them it is copied once (see
+// jsonenc.DecodeStringShared).
 func decodeText(raw []byte, path string) (string, *llm.Error) {
-	if s, ok := jsonenc.DecodeString(raw); ok {
+	if s, ok := jsonenc.DecodeStringShared(raw); ok {
 		return s, nil
 	}
 	var s string

@@ -596,11 +596,12 @@ func isNull(raw json.RawMessage) bool {
 	return k == 0 || k == 'n'
 }
 
-// unmarshalString decodes a JSON string in one allocation (see
-// jsonenc.DecodeString); anything else gets encoding/json's error.
+// unmarshalString decodes a JSON string of the client's body: without
+// escapes it shares the body's bytes, with them it is copied once (see
+// jsonenc.DecodeStringShared); anything else gets encoding/json's error.
 func unmarshalString(raw json.RawMessage, param string) (string, error) {
 	raw = bytes.TrimSpace(raw)
-	if s, ok := jsonenc.DecodeString(raw); ok {
+	if s, ok := jsonenc.DecodeStringShared(raw); ok {
 		return s, nil
 	}
 	var s string
@@ -613,7 +614,7 @@ func unmarshalString(raw json.RawMessage, param string) (string, error) {
 // partText decodes a text part's text; one that is not a string gets the
 // error a string field of the part reports.
 func partText(part, text []byte, param string) (string, error) {
-	if s, ok := jsonenc.DecodeString(bytes.TrimSpace(text)); ok {
+	if s, ok := jsonenc.DecodeStringShared(bytes.TrimSpace(text)); ok {
 		return s, nil
 	}
 	var p contentPart
