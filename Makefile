@@ -145,3 +145,23 @@ e2e-claude: ## Claude Code end to end: install the pinned CLI from npm (cached i
 bench-sessions: ## Session benchmark (~7 min): the pinned Claude Code CLI runs scripted multi-turn sessions through pass-through, per-request and per-turn cascades against the prompt-caching fake; table in bin/claude-code/bench-sessions.md. SESSION_RECORD=FILE also records one session's requests (turn classifier testdata).
 	TEST=TestSessionBench SESSION_BENCH=1 SESSION_BENCH_OUT=$(CURDIR)/bin/claude-code/bench-sessions.md \
 		SESSION_RECORD=$(if $(SESSION_RECORD),$(abspath $(SESSION_RECORD))) GO=$(GO) test/claudecode/run.sh
+
+# A real single-node cluster (hack/cluster): containerd, runc and the CNI plugins from Debian's
+# packages; etcd and every Kubernetes component built from the Go module proxy into bin/k8s.
+CLUSTER_KUBE_BINS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
+.PHONY: cluster-bins cluster-up cluster-down cluster-e2e
+
+cluster-bins: ## Build etcd and the Kubernetes components the test cluster runs into bin/k8s (cached; ~20 min on a cold Go build cache, ~4 min on a warm one).
+	@K8S_VERSION=$(ENVTEST_K8S_VERSION) KUBE_BINS="$(CLUSTER_KUBE_BINS)" GO=$(GO) hack/build-envtest-assets.sh $(ENVTEST_ASSETS_DIR) >/dev/null
+
+cluster-up: cluster-bins $(HELM) ## Start the single-node test cluster (root) and import the local images; KUBECONFIG=/var/lib/cascadeflow-cluster/admin.kubeconfig.
+	hack/cluster/deps.sh
+	hack/cluster/up.sh
+	GO=$(GO) hack/cluster/images.sh
+
+cluster-down: ## Stop the test cluster and remove everything it left (processes, mounts, interfaces, iptables chains, cgroups, folders).
+	hack/cluster/down.sh
+
+cluster-e2e: cluster-bins $(HELM) ## Cluster end to end (root): start it, helm install the chart from local images, traffic through an Ingress, key rotation under load, scale, upgrade, uninstall; then remove the cluster. Writes bin/cluster/report.md.
+	hack/cluster/deps.sh
+	HELM=$(HELM) GO=$(GO) hack/cluster/e2e.sh 2>&1 | tee $(BIN)/cluster-e2e.log; exit $${PIPESTATUS[0]}
