@@ -22,7 +22,7 @@ var otherTools = map[string]string{
 	"from-file": "kubectl", "from-literal": "kubectl", "namespace": "kubectl/helm",
 	"create-namespace": "helm", "set": "helm", "reuse-values": "helm", "strict": "helm lint",
 	"platform": "docker", "push": "docker",
-	"model": "claude", "output-format": "claude", "allowedTools": "claude", "debug": "claude", "continue": "claude",
+	"model": "claude", "output-format": "claude", "allowedTools": "claude", "debug": "claude", "continue": "claude", "for": "kubectl",
 }
 
 var docFlag = regexp.MustCompile(`(?:^|[^A-Za-z0-9-])--([A-Za-z][A-Za-z0-9-]*)`)

@@ -134,13 +134,13 @@ func TestExposureEndToEnd(t *testing.T) {
 	for kind, checks := range map[string]map[string]string{
 		"service": {`{.spec.ports[0].port}`: "80", `{.spec.ports[0].targetPort}`: "http", `{.spec.type}`: "ClusterIP"},
 		"deployment": {
-			`{.spec.template.spec.volumes[?(@.name=="client-keys")].secret.secretName}`:                  "client-keys",
-			`{.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name}`:                     "vendor",
-			`{.spec.template.spec.topologySpreadConstraints[0].topologyKey}`:                             "kubernetes.io/hostname",
-			`{.spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable}`:                       "ScheduleAnyway",
-			`{.spec.template.spec.containers[0].resources.requests.cpu}`:                                 "100m",
-			`{.spec.template.spec.containers[0].resources.limits.memory}`:                                "512Mi",
-			`{.metadata.managedFields[?(@.manager=="cascadeflow-operator")].fieldsV1.f:spec.f:replicas}`: "", // left to the HPA
+			`{.spec.template.spec.volumes[?(@.name=="client-keys")].secret.secretName}`:                                       "client-keys",
+			`{.spec.template.spec.containers[0].env[?(@.valueFrom.secretKeyRef.key=="api-key")].valueFrom.secretKeyRef.name}`: "vendor",
+			`{.spec.template.spec.topologySpreadConstraints[0].topologyKey}`:                                                  "kubernetes.io/hostname",
+			`{.spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable}`:                                            "ScheduleAnyway",
+			`{.spec.template.spec.containers[0].resources.requests.cpu}`:                                                      "100m",
+			`{.spec.template.spec.containers[0].resources.limits.memory}`:                                                     "512Mi",
+			`{.metadata.managedFields[?(@.manager=="cascadeflow-operator")].fieldsV1.f:spec.f:replicas}`:                      "", // left to the HPA
 		},
 		"hpa": {
 			`{.spec.minReplicas}/{.spec.maxReplicas}`:                 "2/5",
