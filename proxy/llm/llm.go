@@ -4,7 +4,10 @@
 // accessors, so every other package can depend on it.
 package llm
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Dialect names a wire format.
 type Dialect string
@@ -207,19 +210,28 @@ type Response struct {
 
 // Text concatenates the response's text blocks.
 func (r *Response) Text() string {
-	n := 0
+	n, blocks, last := 0, 0, -1
 	for i := range r.Content {
 		if r.Content[i].Type == BlockText {
 			n += len(r.Content[i].Text)
+			blocks++
+			last = i
 		}
 	}
-	b := make([]byte, 0, n)
+	switch blocks {
+	case 0:
+		return ""
+	case 1:
+		return r.Content[last].Text // the usual answer: no copy
+	}
+	var b strings.Builder
+	b.Grow(n)
 	for i := range r.Content {
 		if r.Content[i].Type == BlockText {
-			b = append(b, r.Content[i].Text...)
+			b.WriteString(r.Content[i].Text)
 		}
 	}
-	return string(b)
+	return b.String()
 }
 
 // WithFinal returns the usage a message_delta reports (cumulative) on top of

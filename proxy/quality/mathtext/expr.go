@@ -1,6 +1,9 @@
 package mathtext
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // Tally counts the arithmetic statements of a text that recompute and those
 // that do not.
@@ -21,10 +24,27 @@ func CheckArithmetic(text string, relTol float64) Tally {
 	if len(text) == 0 {
 		return Tally{}
 	}
-	var buf [256]tok
-	ok, bad := checkStatements(tokenize(buf[:0], text), relTol)
+	buf := tokPool.Get().(*[]tok)
+	toks := tokenize((*buf)[:0], text)
+	ok, bad := checkStatements(toks, relTol)
+	if cap(toks) <= maxPooledTokens {
+		*buf = toks[:0]
+		tokPool.Put(buf)
+	}
 	return Tally{Correct: ok, Wrong: bad}
 }
+
+// tokPool keeps token buffers between checks: every gate decision checks
+// its draft, and a fresh buffer per check was the gate's largest
+// allocation (a tail-latency cost through the garbage collector).
+var tokPool = sync.Pool{New: func() any {
+	b := make([]tok, 0, 256)
+	return &b
+}}
+
+// maxPooledTokens bounds the buffers kept: a very long answer's buffer is
+// left to the garbage collector.
+const maxPooledTokens = 4096
 
 // maxStatements bounds the work on very long answers.
 const maxStatements = 200
