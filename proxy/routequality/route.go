@@ -1,9 +1,11 @@
 package routequality
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -556,6 +558,11 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	d := calibrate.Choose(scored, calibrate.Config{Target: s.Target, Confidence: s.Confidence, MinLabels: max(s.MinSamples, 1),
 		DraftCost: draftCost(samples)}, configured)
 	cal.Threshold, cal.Reason, cal.Estimate, cal.Met = d.Threshold, string(d.Reason), d.Estimate, d.Met
+	if cal.Model != nil && d.Reason == calibrate.Calibrated {
+		if cal.Threshold = matchShare(cal.Model, samples, d.Estimate.Accepted); cal.Threshold >= calibrate.Never {
+			cal.Reason = string(calibrate.EscalateAll)
+		}
+	}
 	// A cold start holds the configured threshold while too few labels say
 	// where to move it, but not against evidence: once ProtectLabels labels
 	// show at the declared confidence that holding it misses the target, the
@@ -568,6 +575,49 @@ func calibrateFrom(s Settings, samples []Sample, start *Model) Calibration {
 	}
 	cal.Realised = realised(samples, delta)
 	return cal
+}
+
+// matchShare is the threshold at which model m accepts no larger share of
+// the samples than accepted. The threshold is tested on cross-fitted scores,
+// but the model in effect is fitted on every sample and its scores can sit
+// higher (a fit on few labels moves its bias most): applying the tested
+// threshold to it could accept many more drafts than were certified. The
+// share, not the raw score, is what the bound holds for.
+func matchShare(m *Model, samples []Sample, accepted float64) float64 {
+	type scored struct{ score, mass float64 }
+	var all []scored
+	var total float64
+	for i := range samples {
+		mass := samples[i].Mass
+		if mass <= 0 || math.IsInf(mass, 0) {
+			mass = 1
+		}
+		total += mass
+		if f := samples[i].Features; len(f) == NumFeatures {
+			all = append(all, scored{m.Score(f), mass})
+		}
+	}
+	if total == 0 {
+		return calibrate.Never
+	}
+	slices.SortFunc(all, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+	// Walk the 0.01 grid from the top, as calibrate.Choose does, and keep the
+	// loosest threshold whose share stays within the certified one.
+	t, next, share := calibrate.Never, 0, 0.0
+	for i := 100; i >= 0; i-- {
+		g := float64(i) / 100
+		grown := share
+		j := next
+		for j < len(all) && all[j].score >= g {
+			grown += all[j].mass / total
+			j++
+		}
+		if grown > accepted+1e-9 {
+			break
+		}
+		t, next, share = g, j, grown
+	}
+	return t
 }
 
 // draftCost is what drafting a request costs as a share of the verifier's

@@ -579,3 +579,37 @@ func TestDraftCostIsTheDraftsShareOfAVerifierAnswer(t *testing.T) {
 		t.Errorf("without a verifier's cost the share is unknown: got %v", got)
 	}
 }
+
+func TestMatchShareHoldsTheCertifiedShareUnderTheModelInEffect(t *testing.T) {
+	// 1,000 drafts with gate scores spread over (0, 1); the model in effect
+	// scores every draft higher than the gate does (its bias is +2).
+	var samples []Sample
+	for i := range 1000 {
+		f := make([]float64, NumFeatures)
+		p := (float64(i) + 0.5) / 1000
+		f[featPrior] = math.Log(p / (1 - p))
+		samples = append(samples, Sample{Sample: calibrate.Sample{Features: f}})
+	}
+	m := PriorModel(false)
+	m.Bias = 2
+	th := matchShare(m, samples, 0.2)
+	share := func(t float64) float64 {
+		n := 0
+		for _, s := range samples {
+			if m.Score(s.Features) >= t {
+				n++
+			}
+		}
+		return float64(n) / float64(len(samples))
+	}
+	if got := share(th); got > 0.2+1e-9 || got < 0.15 {
+		t.Errorf("threshold %.2f accepts %.3f of the drafts under the model in effect, want at most the certified 0.2 (and near it)", th, got)
+	}
+	if th < 0.01 || share(th-0.01) <= 0.2 {
+		t.Errorf("threshold %.2f is not the loosest that keeps the share", th)
+	}
+	// The raw tested threshold would have accepted far more.
+	if share(0.8) < 0.5 {
+		t.Errorf("test premise: the shifted model should accept most drafts at 0.8, got %.3f", share(0.8))
+	}
+}
