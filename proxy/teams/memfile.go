@@ -2,14 +2,12 @@ package teams
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cascadeflow/cascadeflow-operator/proxy/statefile"
 )
 
 // memoryStateVersion is the format of a MemoryFile; a file of another
@@ -72,102 +70,37 @@ func (s *Memory) restore(st memoryState) {
 }
 
 // MemoryFile keeps a Memory store's counters (spend, in-flight estimates,
-// rate-limit windows) in a local file across restarts of a single proxy.
-//
-// Save does nothing before Load, so a file not yet read is never
-// overwritten. A file that cannot be decoded (corrupt, or of another
-// version) is renamed aside to "<path>.corrupt-<time>" and counting starts
-// from zero; a file that cannot even be read is left alone and saving stays
-// off, since the next save would replace it unread.
+// rate-limit windows) in a local file across restarts of a single proxy
+// (statefile.File: never overwritten unread; a file that cannot be decoded,
+// corrupt or of another version, is moved aside and counting starts from
+// zero).
 type MemoryFile struct {
 	Path  string
 	Store *Memory
 
-	mu      sync.Mutex
-	read    bool
-	blocked bool
+	once sync.Once
+	file statefile.File
+}
+
+func (f *MemoryFile) state() *statefile.File {
+	f.once.Do(func() { f.file = statefile.File{Path: f.Path, What: "limits state"} })
+	return &f.file
 }
 
 // Load reads the file into the store and reports whether there was one. A
-// missing file is not an error; any other failure is returned (see MemoryFile).
+// missing file is not an error; any other failure is returned (see
+// statefile.File).
 func (f *MemoryFile) Load() (restored bool, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.read = true
-	data, err := os.ReadFile(f.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		f.blocked = true
-		return false, fmt.Errorf("read limits state %s (it will not be overwritten): %w", f.Path, err)
-	}
-	st, err := decodeMemoryState(data)
-	if err == nil {
-		f.Store.restore(st)
-		return true, nil
-	}
-	aside := f.Path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
-	if rerr := os.Rename(f.Path, aside); rerr != nil {
-		f.blocked = true
-		return false, fmt.Errorf("limits state %s: %w (moving it aside failed, so it will not be overwritten: %v)", f.Path, err, rerr)
-	}
-	return false, fmt.Errorf("limits state %s: %w (moved aside to %s; counting starts from zero)", f.Path, err, aside)
-}
-
-// Save writes the store's live counters atomically (a temporary file in the
-// same directory, synced, then renamed over the file; mode 0600).
-func (f *MemoryFile) Save() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.read || f.blocked {
-		return nil
-	}
-	data, err := json.Marshal(f.Store.export())
-	if err != nil {
-		return fmt.Errorf("encode limits state: %w", err)
-	}
-	if err := writeFileAtomic(f.Path, data); err != nil {
-		return fmt.Errorf("save limits state: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with data: a reader (or a crash) sees the
-// old file or the new one, never a part.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
+	return f.state().Load(func(data []byte) error {
+		st, err := decodeMemoryState(data)
+		if err == nil {
+			f.Store.restore(st)
 		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
 		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil { // make the rename itself durable
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	})
+}
+
+// Save writes the store's live counters atomically (mode 0600).
+func (f *MemoryFile) Save() error {
+	return f.state().Save(func() ([]byte, error) { return json.Marshal(f.Store.export()) })
 }
